@@ -1,0 +1,69 @@
+// Normalizes one arch section to ranges over the whole 32-bit syscall-number space: adjacent
+// numbers with the same decision merge, gaps take the default (kafel's range_rules idea).
+import { X32_SYSCALL_BIT } from '../arch/abi';
+import type { AbiPolicy, SyscallChain } from '../policy/resolve';
+
+export type Decision =
+  | { readonly kind: 'ret'; readonly k: number }
+  | { readonly kind: 'chain'; readonly chain: SyscallChain; readonly defaultRet: number; readonly abi: AbiPolicy };
+
+export interface SyscallRange {
+  readonly lo: number;
+  readonly hi: number;
+  readonly decision: Decision;
+}
+
+const MAX_NR = 0xffffffff;
+
+/** Equal keys ⇔ the decisions compile to the same code. */
+export function decisionKey(d: Decision): string {
+  if (d.kind === 'ret') return `r${d.k}`;
+  return `c${d.defaultRet}:${d.abi.abi.endian}:${JSON.stringify(d.chain.links.map((l) => [l.ret, l.conditions.map((c) => [c.argIndex, c.width, c.op, String(c.value), String(c.mask)])]))}`;
+}
+
+function chainDecision(p: AbiPolicy, chain: SyscallChain): Decision {
+  const only = chain.links[0]!;
+  if (chain.links.length === 1 && only.conditions.length === 0) return { kind: 'ret', k: only.ret };
+  return { kind: 'chain', chain, defaultRet: p.defaultRet, abi: p };
+}
+
+interface Span { lo: number; hi: number; decision: Decision }
+
+/**
+ * The ranges of one arch section. `parts` are the targeted ABIs sharing one AUDIT_ARCH (only
+ * x86_64 and x32 do); `badArchRet` fills the number space of a sharing ABI that is not targeted.
+ */
+export function sectionRanges(parts: { x86_64?: AbiPolicy; x32?: AbiPolicy; single?: AbiPolicy }, badArchRet: number): SyscallRange[] {
+  const spans: Span[] = [];
+  const fill = (lo: number, hi: number, p: AbiPolicy | undefined): void => {
+    if (!p) { spans.push({ lo, hi, decision: { kind: 'ret', k: badArchRet } }); return; }
+    let next = lo;
+    for (const chain of p.chains) {
+      if (chain.nr < lo || chain.nr > hi) continue;
+      if (chain.nr > next) spans.push({ lo: next, hi: chain.nr - 1, decision: { kind: 'ret', k: p.defaultRet } });
+      spans.push({ lo: chain.nr, hi: chain.nr, decision: chainDecision(p, chain) });
+      next = chain.nr + 1;
+    }
+    if (next <= hi) spans.push({ lo: next, hi, decision: { kind: 'ret', k: p.defaultRet } });
+  };
+  if (parts.single) {
+    fill(0, MAX_NR, parts.single);
+  } else {
+    fill(0, X32_SYSCALL_BIT - 1, parts.x86_64);
+    fill(X32_SYSCALL_BIT, MAX_NR - 1, parts.x32);
+    // nr == -1 is what a tracer writes to skip a call: the normal path, not x32.
+    const owner = (parts.x86_64 ?? parts.x32)!;
+    spans.push({ lo: MAX_NR, hi: MAX_NR, decision: { kind: 'ret', k: owner.defaultRet } });
+  }
+  return merge(spans);
+}
+
+function merge(spans: Span[]): SyscallRange[] {
+  const out: Span[] = [];
+  for (const s of spans) {
+    const prev = out[out.length - 1];
+    if (prev && prev.hi + 1 === s.lo && decisionKey(prev.decision) === decisionKey(s.decision)) prev.hi = s.hi;
+    else out.push({ ...s });
+  }
+  return out;
+}

@@ -1,0 +1,22 @@
+// tsjail's library API: compile policies to seccomp filters, and the tools around them.
+export { compileFilter, compileProgram, type CompileOptions, type CompiledFilter } from './bpf/compile';
+export { emulate, type EmulationResult } from './bpf/emulator';
+export { verifyProgram } from './bpf/verify';
+export { disassemble, formatDisassembly, type DisassemblyLine } from './bpf/disasm';
+export { cacheReport, isConstAllow, type CacheReport } from './bpf/cache';
+export { encodeProgram, decodeProgram, type Instruction } from './bpf/instruction';
+export { describeRet, type SeccompData } from './bpf/seccomp';
+export { ABIS, ABI_NAMES, hostAbi, lookupAbi, type Abi, type AbiName } from './arch/abi';
+export { syscallNumber, syscallName, syscallArgs, syscallsOf, SYSCALL_NAMES, type SyscallName, type SyscallArg } from './syscalls/table';
+export * from './policy/model';
+export { PolicyError, type Warning } from './policy/errors';
+export { evaluatePolicy, type Decision } from './policy/evaluate';
+export { explainCall, type Explanation } from './policy/explain';
+export { loadPolicyFile, type LoadedPolicy } from './policy/load';
+export { importOci, type OciImportOptions } from './policy/oci';
+export {
+  definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named,
+  eq, ne, lt, le, gt, ge, maskedEq, hasAll, hasNone,
+  type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup,
+} from './policy/dsl';
+export * from './policy/constants';

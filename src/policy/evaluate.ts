@@ -1,0 +1,57 @@
+// The reference evaluator: decides a call straight from the policy's semantics (DESIGN §2),
+// with no ranges, chains or BPF. It is the oracle the compiler is tested against.
+import { X32_SYSCALL_BIT, type Abi } from '../arch/abi';
+import type { SeccompData } from '../bpf/seccomp';
+import { syscallName } from '../syscalls/table';
+import { conditionHolds, resolveCondition } from './condition';
+import { actionSeverity, type Policy } from './model';
+import { actionRet, checkSyscallNames } from './resolve';
+
+export type Decider =
+  | { readonly kind: 'rule'; readonly ruleIndex: number }
+  | { readonly kind: 'default' }
+  | { readonly kind: 'bad_arch' };
+
+export interface Decision {
+  readonly ret: number;
+  readonly decider: Decider;
+  /** The ABI the call was made through, when one of the targets. */
+  readonly abi?: Abi;
+  readonly syscall?: string;
+}
+
+const NR_SKIP = 0xffffffff; // -1: a tracer skipped the call; never an x32 number
+
+/** Which targeted ABI a (arch, nr) pair belongs to, or undefined for a bad arch. */
+export function abiOfCall(targets: readonly Abi[], arch: number, nr: number): Abi | undefined {
+  const candidates = targets.filter((a) => a.auditArch === arch >>> 0);
+  if (!candidates.some((a) => a.name === 'x86_64' || a.name === 'x32')) return candidates[0];
+  // x86_64 and x32 share AUDIT_ARCH_X86_64; numbers at or above the x32 bit belong to x32.
+  const n = nr >>> 0;
+  if (n === NR_SKIP) return candidates[0];
+  return candidates.find((a) => (a.name === 'x32') === (n >= X32_SYSCALL_BIT));
+}
+
+export function evaluatePolicy(policy: Policy, targets: readonly Abi[], data: SeccompData): Decision {
+  checkSyscallNames(policy);
+  const abi = abiOfCall(targets, data.arch, data.nr);
+  if (!abi) return { ret: actionRet(policy.badArchAction, targets[0]!), decider: { kind: 'bad_arch' } };
+  const name = syscallName(abi, data.nr);
+  let best: { ret: number; severity: number; ruleIndex: number } | undefined;
+  if (name !== undefined) {
+    policy.rules.forEach((rule, ruleIndex) => {
+      if (!rule.syscalls.includes(name)) return;
+      const matches = rule.conditions.every((cond) => {
+        const outcome = resolveCondition(abi, name, cond, rule.source);
+        if (outcome.kind !== 'test') return outcome.kind === 'always';
+        return conditionHolds(outcome.condition, data.args?.[outcome.condition.argIndex] ?? 0n);
+      });
+      if (!matches) return;
+      const severity = actionSeverity(rule.action);
+      if (!best || severity < best.severity) best = { ret: actionRet(rule.action, abi, rule.source), severity, ruleIndex };
+    });
+  }
+  const base = { abi, ...(name !== undefined ? { syscall: name } : {}) };
+  if (best) return { ...base, ret: best.ret, decider: { kind: 'rule', ruleIndex: best.ruleIndex } };
+  return { ...base, ret: actionRet(policy.defaultAction, abi), decider: { kind: 'default' } };
+}

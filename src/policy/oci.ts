@@ -1,0 +1,167 @@
+// Imports the OCI runtime-spec `LinuxSeccomp` object (config.json's linux.seccomp) and Docker's
+// profile extensions (archMap, includes/excludes) with the semantics runc + libseccomp enforce
+// (DESIGN §2 "OCI/Docker import"), so a profile means the same here as in a container.
+import { release } from 'node:os';
+import { hostAbi, isAbiName, type AbiName } from '../arch/abi';
+import { isKnownSyscallName, didYouMean } from '../syscalls/table';
+import { PolicyError, type Warning } from './errors';
+import type { Action, ArgCondition, CompareOp, Policy, Rule } from './model';
+
+/** Docker's default capability set (moby oci/caps/defaults.go). */
+export const DOCKER_DEFAULT_CAPS: readonly string[] = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export interface OciImportOptions {
+  /** Capabilities the container keeps, for includes/excludes.caps. Default: Docker's default set. */
+  readonly caps?: readonly string[];
+  /** Kernel release for includes.minKernel. Default: the running kernel. */
+  readonly kernel?: string;
+  /** The host arch as Docker names it (amd64, arm64, ...) for includes.arches and archMap. Default: this host. */
+  readonly hostArch?: AbiName;
+  /** File name for messages. */
+  readonly file?: string;
+}
+
+interface OciArg { index: number; value: number | string; valueTwo?: number | string; op: string }
+interface OciSyscall {
+  names?: string[]; name?: string; action: string; errnoRet?: number; args?: OciArg[] | null;
+  includes?: OciFilter | null; excludes?: OciFilter | null; comment?: string;
+}
+interface OciFilter { caps?: string[] | null; arches?: string[] | null; minKernel?: string | null }
+interface OciSeccomp {
+  defaultAction: string; defaultErrnoRet?: number; architectures?: string[] | null;
+  archMap?: { architecture: string; subArchitectures: string[] | null }[] | null;
+  flags?: string[] | null; listenerPath?: string; listenerMetadata?: string; syscalls?: OciSyscall[] | null;
+}
+
+const OPS: Readonly<Record<string, CompareOp>> = {
+  SCMP_CMP_NE: 'ne', SCMP_CMP_LT: 'lt', SCMP_CMP_LE: 'le', SCMP_CMP_EQ: 'eq', SCMP_CMP_GE: 'ge',
+  SCMP_CMP_GT: 'gt', SCMP_CMP_MASKED_EQ: 'masked_eq',
+};
+
+/** Go's GOARCH names, as used in includes.arches. */
+const GO_ARCH: Readonly<Partial<Record<AbiName, string>>> = {
+  x86_64: 'amd64', x86: '386', aarch64: 'arm64', arm: 'arm', ppc64le: 'ppc64le', ppc64: 'ppc64', s390x: 's390x',
+  s390: 's390', riscv64: 'riscv64', loongarch64: 'loong64', mips: 'mips', mipsel: 'mipsle', mips64: 'mips64', mipsel64: 'mips64le',
+};
+
+function archName(scmp: string, file: string): AbiName {
+  const name = scmp.replace(/^SCMP_ARCH_/, '').toLowerCase();
+  if (!isAbiName(name)) throw new PolicyError(`unknown architecture '${scmp}'`, { file, line: 0 }, 'expected SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64, ...');
+  return name;
+}
+
+function action(name: string, errnoRet: number | undefined, file: string): Action {
+  switch (name) {
+    case 'SCMP_ACT_ALLOW': return { kind: 'allow' };
+    case 'SCMP_ACT_LOG': return { kind: 'log' };
+    case 'SCMP_ACT_KILL': case 'SCMP_ACT_KILL_THREAD': return { kind: 'kill_thread' };
+    case 'SCMP_ACT_KILL_PROCESS': return { kind: 'kill_process' };
+    case 'SCMP_ACT_TRAP': return { kind: 'trap' };
+    case 'SCMP_ACT_NOTIFY': return { kind: 'user_notif' };
+    case 'SCMP_ACT_ERRNO': return { kind: 'errno', errno: errnoRet ?? 1 };
+    case 'SCMP_ACT_TRACE': return { kind: 'trace', data: errnoRet ?? 1 };
+    default: throw new PolicyError(`unknown action '${name}'`, { file, line: 0 }, 'expected SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, ...');
+  }
+}
+
+const sameAction = (a: Action, b: Action): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+function kernelAtLeast(kernel: string, min: string): boolean {
+  const parse = (v: string): number[] => v.split(/[.-]/).slice(0, 2).map((x) => Number.parseInt(x, 10) || 0);
+  const [a1, a2] = parse(kernel);
+  const [b1, b2] = parse(min);
+  return a1! > b1! || (a1 === b1 && a2! >= b2!);
+}
+
+function toBig(v: number | string | undefined, what: string, file: string): bigint {
+  if (v === undefined) return 0n;
+  if (typeof v === 'number' && !Number.isSafeInteger(v)) {
+    throw new PolicyError(`${what} ${v} is not exact in JSON`, { file, line: 0 }, 'write values above 2^53 as strings');
+  }
+  try { return BigInt(v); } catch { throw new PolicyError(`${what} '${v}' is not an integer`, { file, line: 0 }); }
+}
+
+export function importOci(json: unknown, options: OciImportOptions = {}): { policy: Policy; warnings: Warning[] } {
+  const file = options.file ?? 'profile.json';
+  const loc = { file, line: 0 };
+  const spec = ((json as { linux?: { seccomp?: unknown } })?.linux?.seccomp ?? json) as OciSeccomp;
+  if (!spec || typeof spec !== 'object' || typeof spec.defaultAction !== 'string') {
+    throw new PolicyError('not an OCI seccomp profile: no defaultAction', loc, 'expected {"defaultAction": "SCMP_ACT_...", "syscalls": [...]}');
+  }
+  const warnings: Warning[] = [];
+  const host = options.hostArch ?? hostAbi().name;
+  const caps = new Set(options.caps ?? DOCKER_DEFAULT_CAPS);
+  const kernel = options.kernel ?? release();
+  const defaultAction = action(spec.defaultAction, spec.defaultErrnoRet, file);
+
+  let arches: AbiName[];
+  if (spec.archMap?.length && spec.architectures?.length) {
+    throw new PolicyError("both 'architectures' and 'archMap' are set", loc, 'Docker refuses this too: keep one');
+  }
+  if (spec.archMap?.length) {
+    const entry = spec.archMap.find((m) => archName(m.architecture, file) === host);
+    arches = entry ? [host, ...(entry.subArchitectures ?? []).map((a) => archName(a, file))] : [host];
+  } else arches = (spec.architectures ?? []).map((a) => archName(a, file));
+
+  const goArch = GO_ARCH[host] ?? host;
+  const applies = (f: OciFilter | null | undefined, include: boolean): boolean => {
+    if (!f) return true;
+    const archHit = f.arches?.length ? f.arches.includes(goArch) || f.arches.includes(host) : undefined;
+    const capHit = f.caps?.length ? f.caps.some((c) => caps.has(c)) : undefined;
+    if (include) {
+      if (archHit === false || capHit === false) return false;
+      if (f.minKernel && !kernelAtLeast(kernel, f.minKernel)) return false;
+      return true;
+    }
+    return !(archHit === true || capHit === true);
+  };
+
+  // Entries that survive includes/excludes and are not the default action, expanded to the
+  // rules runc adds: if one arg index repeats, every condition becomes its own rule (ORed).
+  interface Entry { names: string[]; action: Action; conditionSets: ArgCondition[][]; where: string }
+  const entries: Entry[] = [];
+  (spec.syscalls ?? []).forEach((s, i) => {
+    const where = `syscalls[${i}]`;
+    const names = s.names ?? (s.name ? [s.name] : []);
+    for (const n of names) {
+      if (!isKnownSyscallName(n)) throw new PolicyError(`${where}: unknown syscall '${n}'${didYouMean(n)}`, loc);
+    }
+    if (!applies(s.includes, true) || !applies(s.excludes, false)) return;
+    const act = action(s.action, s.errnoRet, file);
+    if (sameAction(act, defaultAction)) return;
+    const conds = (s.args ?? []).map((a): ArgCondition => {
+      const op = OPS[a.op];
+      if (!op) throw new PolicyError(`${where}: unknown operator '${a.op}'`, loc, `expected one of ${Object.keys(OPS).join(', ')}`);
+      if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw new PolicyError(`${where}: argument index ${a.index} is out of range 0-5`, loc);
+      return op === 'masked_eq'
+        ? { arg: a.index, op, mask: toBig(a.value, 'mask', file), value: toBig(a.valueTwo, 'valueTwo', file), width: 64 }
+        : { arg: a.index, op, value: toBig(a.value, 'value', file), width: 64 };
+    });
+    const repeated = new Set(conds.map((c) => c.arg)).size < conds.length;
+    entries.push({ names, action: act, conditionSets: repeated ? conds.map((c) => [c]) : [conds], where });
+  });
+
+  // libseccomp: once a syscall has an unconditional rule, the first such rule decides it alone.
+  const firstUnconditional = new Map<string, number>();
+  entries.forEach((e, i) => {
+    if (e.conditionSets.some((c) => c.length === 0)) for (const n of e.names) if (!firstUnconditional.has(n)) firstUnconditional.set(n, i);
+  });
+  const rules: Rule[] = [];
+  entries.forEach((e, i) => {
+    const kept = e.names.filter((n) => {
+      const owner = firstUnconditional.get(n);
+      if (owner === undefined || owner === i) return true;
+      warnings.push({ location: loc, message: `${e.where}: rule for '${n}' is shadowed by the unconditional rule at ${entries[owner]!.where} (libseccomp ignores it)` });
+      return false;
+    });
+    if (!kept.length) return;
+    for (const conditions of e.conditionSets) rules.push({ syscalls: kept, action: e.action, conditions, source: { file, line: 0 }, label: e.where });
+  });
+  return {
+    policy: { defaultAction, arches, badArchAction: { kind: 'kill_thread' }, rules, origin: file },
+    warnings,
+  };
+}

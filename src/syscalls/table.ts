@@ -1,0 +1,97 @@
+// Lookups over the generated syscall tables: name ↔ number per ABI and argument signatures.
+import type { Abi } from '../arch/abi';
+import { SIGNATURES, SYSCALL_NAMES, TABLES, type SyscallName } from './table.generated';
+
+export { SYSCALL_NAMES, type SyscallName };
+
+export interface SyscallArg {
+  readonly index: number;
+  readonly name: string;
+  readonly ctype: string;
+  /** Bits the kernel keeps after converting the register to the C type, on this ABI. */
+  readonly bits: 64 | 32 | 16;
+  readonly signed: boolean;
+}
+
+export interface SyscallEntry {
+  readonly name: string;
+  /** The number as the kernel reports it in seccomp_data.nr (ABI base included). */
+  readonly nr: number;
+}
+
+const numberIndex = new Map<string, Map<number, string>>();
+
+function table(abi: Abi): Readonly<Record<string, readonly [number, number]>> {
+  const t = TABLES[abi.name];
+  if (!t) throw new Error(`no syscall table for ABI '${abi.name}'`);
+  return t;
+}
+
+export function isKnownSyscallName(name: string): name is SyscallName {
+  return (SYSCALL_NAMES as readonly string[]).includes(name);
+}
+
+/** The kernel's number for a syscall on an ABI, or undefined when the ABI lacks it. */
+export function syscallNumber(abi: Abi, name: string): number | undefined {
+  const row = Object.prototype.hasOwnProperty.call(table(abi), name) ? table(abi)[name] : undefined;
+  return row ? (abi.nrBase + row[0]) >>> 0 : undefined;
+}
+
+/** The syscall name for a kernel number on an ABI, or undefined. */
+export function syscallName(abi: Abi, nr: number): string | undefined {
+  let byNr = numberIndex.get(abi.name);
+  if (!byNr) {
+    byNr = new Map();
+    for (const [name, [n]] of Object.entries(table(abi))) {
+      const full = (abi.nrBase + n) >>> 0;
+      if (!byNr.has(full)) byNr.set(full, name);
+    }
+    numberIndex.set(abi.name, byNr);
+  }
+  return byNr.get(nr >>> 0);
+}
+
+/** Every syscall of an ABI, ordered by number. */
+export function syscallsOf(abi: Abi): SyscallEntry[] {
+  return Object.entries(table(abi))
+    .map(([name, [n]]) => ({ name, nr: (abi.nrBase + n) >>> 0 }))
+    .sort((a, b) => a.nr - b.nr || a.name.localeCompare(b.name));
+}
+
+/** The C arguments of a syscall on an ABI; null when the kernel gives no prototype. */
+export function syscallArgs(abi: Abi, name: string): SyscallArg[] | null {
+  const row = Object.prototype.hasOwnProperty.call(table(abi), name) ? table(abi)[name] : undefined;
+  if (!row || row[1] < 0) return null;
+  return SIGNATURES[row[1]]!.map(([argName, ctype, bits, signed], index) => ({
+    index, name: argName, ctype, signed: signed === 1,
+    bits: Math.min(bits, abi.bits) as 64 | 32 | 16,
+  }));
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The closest known names, for "did you mean" hints. */
+export function closestNames(name: string, candidates: readonly string[] = SYSCALL_NAMES, max = 3): string[] {
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  return candidates
+    .map((c) => ({ c, d: editDistance(name, c) }))
+    .filter((x) => x.d <= limit)
+    .sort((a, b) => a.d - b.d || a.c.localeCompare(b.c))
+    .slice(0, max)
+    .map((x) => x.c);
+}
+
+export function didYouMean(name: string, candidates?: readonly string[]): string {
+  const close = closestNames(name, candidates);
+  return close.length ? ` — did you mean ${close.map((c) => `'${c}'`).join(' or ')}?` : '';
+}
