@@ -6,7 +6,7 @@ import type { ResolvedCondition } from '../policy/condition';
 import type { AbiPolicy, ChainLink } from '../policy/resolve';
 import { NodeFactory, type JumpOp, type Node } from './dag';
 import { decisionKey, sectionRanges, type Decision, type SyscallRange } from './ranges';
-import { argWordOffset, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, type Half } from './seccomp';
+import { argWordOffset, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR } from './seccomp';
 
 const WORD = 0xffffffff;
 
@@ -51,7 +51,7 @@ class ArgumentCodegen {
 
   condition(c: ResolvedCondition, acc: AccState, t: Cont, e: Cont): Node {
     const lo = argWordOffset(c.argIndex, 'lo', this.abi.endian);
-    const hi = argWordOffset(c.argIndex, 'hi' as Half, this.abi.endian);
+    const hi = argWordOffset(c.argIndex, 'hi', this.abi.endian);
     const loMask = c.width === 16 ? 0xffff : WORD;
     const vl = Number(c.value & 0xffffffffn);
     const vh = Number(c.value >> 32n);
@@ -101,7 +101,19 @@ class ArgumentCodegen {
         ? () => this.f.ret(defaultRet)
         : (acc) => this.conjunction(link.conditions, 0, acc, () => this.f.ret(link.ret), at[i + 1]!));
     }
+    // Build from the last link up, in every accumulator state a link can be entered with, so
+    // the construction never recurses through thousands of links.
+    const states = new Set<AccState>([null, ...links.flatMap((l) => l.conditions.flatMap((c) => this.wordStates(c)))]);
+    for (let i = links.length; i > 0; i--) for (const s of states) at[i]!(s);
     return at[0]!(null);
+  }
+
+  /** Every accumulator state the code for a condition can leave behind (a superset). */
+  private wordStates(c: ResolvedCondition): AccState[] {
+    const lo = argWordOffset(c.argIndex, 'lo', this.abi.endian);
+    const hi = argWordOffset(c.argIndex, 'hi', this.abi.endian);
+    const masks = [WORD, 0xffff, Number(c.mask & 0xffffffffn), Number(c.mask >> 32n)];
+    return [lo, hi].flatMap((off) => masks.map((m) => accKey(off, m)));
   }
 }
 
