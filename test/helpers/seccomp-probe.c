@@ -25,7 +25,7 @@ static long call_i386(long nr, unsigned long *a) {
 	long ret;
 	register long ebx __asm__("rbx") = (long)(uint32_t)a[0];
 	__asm__ volatile("int $0x80" : "=a"(ret) : "0"(nr), "r"(ebx), "c"((uint32_t)a[1]), "d"((uint32_t)a[2]),
-			 "S"((uint32_t)a[3]), "D"((uint32_t)a[4]) : "memory");
+			 "S"((uint32_t)a[3]), "D"((uint32_t)a[4]) : "r8", "r9", "r10", "r11", "memory");
 	return ret;
 #else
 	(void)nr; (void)a;
@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
 		pid_t pid = fork();
 		if (pid == 0) {
 			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { perror("no_new_privs"); _exit(120); }
-			if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) { printf("load errno=%d\n", errno); _exit(121); }
+			if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) _exit(121);
 			long ret;
 			int err = 0;
 			if (strcmp(abi, "i386") == 0) {
@@ -66,8 +66,10 @@ int main(int argc, char **argv) {
 				ret = syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 				err = ret == -1 ? errno : 0;
 			}
-			printf("ret=%ld errno=%d\n", ret, err);
-			fflush(stdout);
+			/* Only write and exit after the filter: printf could stat stdout first. */
+			char line[64];
+			int len = snprintf(line, sizeof line, "ret=%ld errno=%d\n", ret, err);
+			if (write(1, line, len) != len) _exit(122);
 			_exit(0);
 		}
 		int status;
