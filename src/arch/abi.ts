@@ -29,6 +29,8 @@ export interface Abi {
   /** Arch family key in syscall-args.json's `arch` and `variant_selection`. */
   readonly argsFamily: string | null;
   readonly variantKey: string | null;
+  /** Argument bits libseccomp compares: it treats x32 and MIPS n32 as 32-bit (ARCH_SIZE_32). */
+  readonly libseccompBits: 32 | 64;
 }
 
 export const ABI_NAMES = [
@@ -46,6 +48,7 @@ function abi(
   return {
     name, auditArch, bits, endian, nrBase: opts.nrBase ?? 0, csvColumn: opts.csv ?? name,
     argsFamily: opts.family ?? null, variantKey: opts.variant ?? null,
+    libseccompBits: name === 'x32' || name.endsWith('n32') ? 32 : bits,
   };
 }
 

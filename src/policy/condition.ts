@@ -63,15 +63,21 @@ export function resolveCondition(
   abi: Abi, syscall: string, cond: ArgCondition, loc: SourceLocation | undefined, warnings?: Warning[],
 ): ConditionOutcome {
   const args = syscallArgs(abi, syscall);
-  const { index, arg } = findArg(args, cond, syscall, loc);
-  const argName = arg?.name ?? `arg${index}`;
-  const kernelWidth: Width = arg?.bits ?? (abi.bits as Width);
-  const declared: Width = cond.width ?? kernelWidth;
+  const asLibseccomp = cond.width === 'libseccomp';
+  if (asLibseccomp) cond = truncateForLibseccomp(cond, abi);
+  const { index, arg } = findArg(asLibseccomp ? null : args, cond, syscall, loc);
+  const known = asLibseccomp ? args?.[index] : arg;
+  const argName = known?.name ?? `arg${index}`;
+  const kernelWidth: Width = known?.bits ?? (abi.bits as Width);
+  const declared: Width = asLibseccomp ? abi.libseccompBits : (cond.width as Width | undefined) ?? kernelWidth;
   const width = Math.min(declared, abi.bits) as Width;
-  if (cond.width !== undefined && cond.width > kernelWidth && abi.bits > kernelWidth && warnings) {
+  if (asLibseccomp && args && index >= args.length && warnings) {
+    warnings.push({ location: loc, message: `compares argument ${index} of ${syscall}, which has ${args.length}: the register holds leftovers` });
+  }
+  if (cond.width !== undefined && declared > kernelWidth && abi.bits > kernelWidth && warnings) {
     warnings.push({
       location: loc,
-      message: `${cond.width}-bit compare on ${syscall}(${argName}), a ${kernelWidth}-bit ${arg?.ctype ?? ''} argument: the kernel ignores the high bits, so setting them bypasses this rule`,
+      message: `${declared}-bit compare on ${syscall}(${argName}), a ${kernelWidth}-bit ${known?.ctype ?? ''} argument: the kernel ignores the high bits, so setting them bypasses this rule`,
     });
   }
   const all = widthMask(width);
@@ -113,6 +119,13 @@ export function resolveCondition(
       return mask === all ? test('eq', value, all) : test('masked_eq', value, mask);
     default: return test(cond.op, value, all);
   }
+}
+
+/** libseccomp on a 32-bit ABI compares the low words and drops the high half of the value and mask. */
+function truncateForLibseccomp(cond: ArgCondition, abi: Abi): ArgCondition {
+  if (abi.libseccompBits === 64) return cond;
+  const low = (v: bigint): bigint => BigInt.asUintN(32, v);
+  return { ...cond, value: low(cond.value), ...(cond.mask !== undefined ? { mask: low(cond.mask) } : {}) };
 }
 
 function resolveBeyondMask(cond: ArgCondition, value: bigint | 'beyond', width: Width, index: number, argName: string): ConditionOutcome {

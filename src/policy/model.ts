@@ -34,8 +34,12 @@ export interface ArgCondition {
   readonly value: bigint;
   /** Only for masked_eq: (arg & mask) == value. */
   readonly mask?: bigint;
-  /** Overrides the width from the kernel prototype (e.g. 64 to reproduce libseccomp). */
-  readonly width?: 64 | 32 | 16;
+  /**
+   * Overrides the width from the kernel prototype. 'libseccomp' compares as libseccomp does
+   * (OCI import): all 64 bits on 64-bit ABIs, the low 32 with the value truncated on 32-bit
+   * ABIs and x32, any argument index 0–5.
+   */
+  readonly width?: 64 | 32 | 16 | 'libseccomp';
 }
 
 export interface SourceLocation {

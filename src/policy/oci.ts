@@ -6,6 +6,7 @@ import { hostAbi, isAbiName, type AbiName } from '../arch/abi';
 import { isKnownSyscallName, didYouMean } from '../syscalls/table';
 import { PolicyError, type Warning } from './errors';
 import type { Action, ArgCondition, CompareOp, Policy, Rule } from './model';
+import { multiplexedAs } from './multiplexers';
 
 /** Docker's default capability set (moby oci/caps/defaults.go). */
 export const DOCKER_DEFAULT_CAPS: readonly string[] = [
@@ -136,9 +137,12 @@ export function importOci(json: unknown, options: OciImportOptions = {}): { poli
       const op = OPS[a.op];
       if (!op) throw new PolicyError(`${where}: unknown operator '${a.op}'`, loc, `expected one of ${Object.keys(OPS).join(', ')}`);
       if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw new PolicyError(`${where}: argument index ${a.index} is out of range 0-5`, loc);
-      return op === 'masked_eq'
-        ? { arg: a.index, op, mask: toBig(a.value, 'mask', file), value: toBig(a.valueTwo, 'valueTwo', file), width: 64 }
-        : { arg: a.index, op, value: toBig(a.value, 'value', file), width: 64 };
+      if (op !== 'masked_eq') return { arg: a.index, op, value: toBig(a.value, 'value', file), width: 'libseccomp' };
+      // libseccomp compares (arg & mask) with (value & mask): bits of the value outside the mask never count.
+      const mask = toBig(a.value, 'mask', file);
+      const value = toBig(a.valueTwo, 'valueTwo', file);
+      if ((value & ~mask) !== 0n) warnings.push({ location: loc, message: `${where}: MASKED_EQ value 0x${value.toString(16)} has bits outside mask 0x${mask.toString(16)}; libseccomp ignores them` });
+      return { arg: a.index, op, mask, value: value & mask, width: 'libseccomp' };
     });
     const repeated = new Set(conds.map((c) => c.arg)).size < conds.length;
     entries.push({ names, action: act, conditionSets: repeated ? conds.map((c) => [c]) : [conds], where });
@@ -159,6 +163,20 @@ export function importOci(json: unknown, options: OciImportOptions = {}): { poli
     });
     if (!kept.length) return;
     for (const conditions of e.conditionSets) rules.push({ syscalls: kept, action: e.action, conditions, source: { file, line: 0 }, label: e.where });
+    // libseccomp also routes each socket/IPC call through socketcall/ipc where those exist: it
+    // replaces the condition on argument 0 with the call number and keeps the others, which
+    // then test socketcall's own registers (abi_rule_add in libseccomp's arch.c).
+    for (const n of kept) {
+      const via = multiplexedAs(n);
+      if (!via || firstUnconditional.has(via[0])) continue;
+      if (e.conditionSets.some((c) => c.length)) {
+        warnings.push({ location: loc, message: `${e.where}: on ABIs with ${via[0]}(2), ${n} is also reachable as ${via[0]}(${via[1]}, ...), where libseccomp applies its argument conditions to ${via[0]}'s own arguments` });
+      }
+      const callNumber: ArgCondition = { arg: 0, op: 'eq', value: BigInt(via[1]), width: 'libseccomp' };
+      for (const conditions of e.conditionSets) {
+        rules.push({ syscalls: [via[0]], action: e.action, conditions: [callNumber, ...conditions.filter((c) => c.arg !== 0)], source: { file, line: 0 }, label: `${e.where} (${n} via ${via[0]})` });
+      }
+    }
   });
   return {
     policy: { defaultAction, arches, badArchAction: { kind: 'kill_thread' }, rules, origin: file },
