@@ -3,6 +3,7 @@ import arg from 'arg';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ABI_NAMES, hostAbi, lookupAbi, type Abi } from '../arch/abi';
 import { cacheReport } from '../bpf/cache';
+import { programStats, worstPath } from '../bpf/stats';
 import { compileProgram, type CompiledFilter } from '../bpf/compile';
 import { disassemble, formatDisassembly } from '../bpf/disasm';
 import { decodeProgram } from '../bpf/instruction';
@@ -65,8 +66,11 @@ function compileCommand(argv: string[]): void {
 }
 
 function statsLine(c: CompiledFilter): string {
-  const cached = c.abis.map((abi) => { const r = cacheReport(c.instructions, abi); return `${abi.name} ${r.cached.length}/${r.total}`; });
-  return `tsjail: ${c.instructions.length} instructions (${c.bytes.length} bytes) for ${c.abis.map((x) => x.name).join('+')}; kernel-cacheable allows: ${cached.join(', ')}`;
+  const per = c.abis.map((abi) => {
+    const s = programStats(c.instructions, abi);
+    return `${abi.name}: mean ${s.meanExecuted.toFixed(1)} executed, ${s.cacheable}/${s.syscalls} cacheable`;
+  });
+  return `tsjail: ${c.instructions.length} instructions (${c.bytes.length} bytes), worst path ${worstPath(c.instructions)}; ${per.join('; ')}`;
 }
 
 function jsonReport(c: CompiledFilter): object {
