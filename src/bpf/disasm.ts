@@ -95,8 +95,7 @@ export function disassemble(program: readonly Instruction[], options: { endian: 
         let named: string = src;
         if (bpfSrc(code) !== BPF_X && bpfOp(code) !== BPF_JSET) {
           if (meaning.kind === 'arch') named = archName(k) ?? src;
-          else if (meaning.kind === 'nr' && bpfOp(code) === BPF_JEQ) named = numberName(k, meaning.abis) ?? src;
-          else if (meaning.kind === 'nr') { const nm = numberName(k, meaning.abis); named = nm ? `${src} /* ${nm} */` : src; }
+          else if (meaning.kind === 'nr') named = numberName(k, meaning.abis) ?? src;
         }
         asm = `${mn} ${src} ${pad(next(jt))} ${pad(next(jf))}`;
         pseudo = jf === 0 ? `if (A ${sym} ${named}) goto ${pad(next(jt))}`

@@ -127,7 +127,7 @@ function syscallsCommand(argv: string[]): void {
   const query = a._[0];
   const describe = (name: string, nr: number): string => {
     const args = syscallArgs(abi, name);
-    const sig = args ? args.map((x) => `${x.ctype} ${x.name}${x.bits < 64 ? ` /* ${x.bits}-bit */` : ''}`).join(', ') : '?';
+    const sig = args ? args.map((x) => `${x.ctype}${x.ctype.endsWith('*') ? '' : ' '}${x.name}${x.bits < 64 ? ` /* ${x.bits}-bit */` : ''}`).join(', ') : '?';
     return `${String(nr).padStart(5)}  ${name}(${sig})`;
   };
   if (query === undefined) {

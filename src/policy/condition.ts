@@ -69,7 +69,7 @@ export function resolveCondition(
   const known = asLibseccomp ? args?.[index] : arg;
   const argName = known?.name ?? `arg${index}`;
   const kernelWidth: Width = known?.bits ?? (abi.bits as Width);
-  const declared: Width = asLibseccomp ? abi.libseccompBits : (cond.width as Width | undefined) ?? kernelWidth;
+  const declared: Width = asLibseccomp ? abi.libseccompBits : (cond.width as Width | undefined) ?? known?.typeBits ?? 64;
   const width = Math.min(declared, abi.bits) as Width;
   if (asLibseccomp && args && index >= args.length && warnings) {
     warnings.push({ location: loc, message: `compares argument ${index} of ${syscall}, which has ${args.length}: the register holds leftovers` });

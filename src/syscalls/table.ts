@@ -10,6 +10,8 @@ export interface SyscallArg {
   readonly ctype: string;
   /** Bits the kernel keeps after converting the register to the C type, on this ABI. */
   readonly bits: 64 | 32 | 16;
+  /** The C type's width on LP64; more than `bits` where a 32-bit ABI's register cuts it. */
+  readonly typeBits: 64 | 32 | 16;
   readonly signed: boolean;
 }
 
@@ -65,6 +67,7 @@ export function syscallArgs(abi: Abi, name: string): SyscallArg[] | null {
   return SIGNATURES[row[1]]!.map(([argName, ctype, bits, signed], index) => ({
     index, name: argName, ctype, signed: signed === 1,
     bits: Math.min(bits, abi.bits) as 64 | 32 | 16,
+    typeBits: bits as 64 | 32 | 16,
   }));
 }
 
