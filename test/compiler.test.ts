@@ -148,3 +148,19 @@ test('named errnos follow the ABI: ENOSYS is 89 on MIPS', () => {
   assert.equal(run(p, { nr: 4003 }, 'mipsel'), 'ERRNO(89)');
   assert.equal(run(p, { nr: 0 }, 'x86_64'), 'ERRNO(38)');
 });
+
+test('the verifier applies the kernel\'s rules', () => {
+  const ret = { code: 0x06, jt: 0, jf: 0, k: 0x7fff0000 };
+  assert.deepEqual(verifyProgram([ret]), []);
+  assert.match(verifyProgram([])[0]!, /empty/);
+  assert.match(verifyProgram([{ code: 0x20, jt: 0, jf: 0, k: 64 }, ret]).join(), /outside seccomp_data/);
+  assert.match(verifyProgram([{ code: 0x20, jt: 0, jf: 0, k: 2 }, ret]).join(), /not 4-byte aligned/);
+  assert.match(verifyProgram([{ code: 0x30, jt: 0, jf: 0, k: 0 }, ret]).join(), /not allowed in a seccomp filter/); // ld b abs
+  assert.match(verifyProgram([{ code: 0x15, jt: 5, jf: 0, k: 0 }, ret]).join(), /jumps past the end/);
+  assert.match(verifyProgram([{ code: 0x05, jt: 0, jf: 0, k: 1 }, ret]).join(), /jumps past the end/);
+  assert.match(verifyProgram([{ code: 0x34, jt: 0, jf: 0, k: 0 }, ret]).join(), /division by constant 0/);
+  assert.match(verifyProgram([{ code: 0x60, jt: 0, jf: 0, k: 3 }, ret]).join(), /scratch word 3 is read before it is written/);
+  assert.deepEqual(verifyProgram([{ code: 0x02, jt: 0, jf: 0, k: 3 }, { code: 0x60, jt: 0, jf: 0, k: 3 }, ret]), []);
+  assert.match(verifyProgram([{ code: 0x20, jt: 0, jf: 0, k: 0 }]).join(), /last instruction is not a ret/);
+  assert.match(verifyProgram(Array.from({ length: 4097 }, () => ret)).join(), /exceed the kernel's limit of 4096/);
+});

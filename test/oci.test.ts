@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ABIS } from '../src/arch/abi';
+import { cacheReport } from '../src/bpf/cache';
 import { compileProgram } from '../src/bpf/compile';
+import { worstPath } from '../src/bpf/stats';
 import { emulate } from '../src/bpf/emulator';
 import { describeRet } from '../src/bpf/seccomp';
 import { PolicyError } from '../src/policy/errors';
@@ -94,4 +96,21 @@ test('on x86, a rule for connect also covers socketcall(SYS_CONNECT), as libsecc
   assert.equal(decide(policy, 'x86', 'connect'), 'ALLOW');
   assert.equal(decide(policy, 'x86', 'socketcall', [3n]), 'ALLOW');
   assert.equal(decide(policy, 'x86', 'socketcall', [1n]), 'ERRNO(1)');
+});
+
+test("Docker's profile compiles small: ≤ 100 instructions, worst path ≤ 20 on x86_64; ≤ 300 for three ABIs; every unconditional allow cacheable", { skip }, () => {
+  const json = JSON.parse(readFileSync(upstreamPath('moby/default.json'), 'utf8'));
+  const { policy } = importOci(json, { hostArch: 'x86_64', kernel: '6.1' });
+  const one = compileProgram(policy, { arch: 'x86_64' });
+  assert.ok(one.instructions.length <= 100, `${one.instructions.length} instructions`);
+  assert.ok(worstPath(one.instructions) <= 20, `worst path ${worstPath(one.instructions)}`);
+  const three = compileProgram(policy);
+  assert.ok(three.instructions.length <= 300, `${three.instructions.length} instructions`);
+  for (const [i, abi] of three.abis.entries()) {
+    if (abi.name === 'x32') continue; // the kernel's cache never covers x32 numbers
+    const unconditional = three.resolved[i]!.chains.filter((c) => c.links.length === 1 && !c.links[0]!.conditions.length && c.links[0]!.ret === 0x7fff0000).map((c) => c.name);
+    const defaultAllows = three.resolved[i]!.defaultRet === 0x7fff0000;
+    assert.ok(!defaultAllows);
+    assert.deepEqual([...cacheReport(three.instructions, abi).cached].sort(), unconditional.sort(), abi.name);
+  }
 });

@@ -11,7 +11,7 @@ import sys
 import seccomp
 
 GOARCH = {'x86_64': 'amd64', 'x86': '386', 'aarch64': 'arm64', 'arm': 'arm', 'riscv64': 'riscv64',
-          'ppc64le': 'ppc64le', 's390x': 's390x', 'loongarch64': 'loong64'}
+          'ppc64le': 'ppc64le', 's390x': 's390x', 'loongarch64': 'loong64', 'mips64': 'mips64'}
 OPS = {'SCMP_CMP_NE': seccomp.NE, 'SCMP_CMP_LT': seccomp.LT, 'SCMP_CMP_LE': seccomp.LE, 'SCMP_CMP_EQ': seccomp.EQ,
        'SCMP_CMP_GE': seccomp.GE, 'SCMP_CMP_GT': seccomp.GT, 'SCMP_CMP_MASKED_EQ': seccomp.MASKED_EQ}
 
@@ -47,13 +47,14 @@ def main():
         arches = [a.replace('SCMP_ARCH_', '').lower() for a in profile['architectures']]
     native = seccomp.system_arch() & 0xffffffff
     wanted = [getattr(seccomp.Arch, a.upper()) for a in arches]
+    # Remove the native arch first: libseccomp refuses arches of another byte order beside it.
+    if native not in [a & 0xffffffff for a in wanted]:
+        f.remove_arch(seccomp.Arch.NATIVE)
     for arch in wanted:
         if arch & 0xffffffff != native:
             f.add_arch(arch)
-    if native not in [a & 0xffffffff for a in wanted]:
-        f.remove_arch(seccomp.Arch.NATIVE)
     goarch = GOARCH.get(host, host)
-    unknown, errors = [], []
+    unknown, errors, calls = [], [], []
     for call in profile.get('syscalls') or []:
         inc, exc = call.get('includes') or {}, call.get('excludes') or {}
         if inc.get('arches') and goarch not in inc['arches']: continue
@@ -83,17 +84,21 @@ def main():
                     unknown.append([a, name])
             if not known:
                 continue  # runc ignores names libseccomp does not know
+            raw = [[a['index'], a['op'], int(a['value']), int(a.get('valueTwo', 0))] for a in call.get('args') or []]
             try:
                 if split:
-                    for c in conds:
+                    for c, r in zip(conds, raw):
                         f.add_rule(act, name, c)
+                        calls.append([call['action'], call.get('errnoRet'), name, [r]])
                 else:
                     f.add_rule(act, name, *conds)
+                    calls.append([call['action'], call.get('errnoRet'), name, raw])
             except Exception as e:
                 errors.append([name, str(e)])
     with open(out, 'wb') as fh:
         f.export_bpf(fh)
-    print(json.dumps({'unknown': unknown, 'errors': errors, 'arches': arches}))
+    print(json.dumps({'unknown': unknown, 'errors': errors, 'arches': arches, 'calls': calls,
+                      'default': [profile['defaultAction'], profile.get('defaultErrnoRet')]}))
 
 
 main()
