@@ -122,10 +122,15 @@ function group(action: Action, args: readonly (NameArg | WhereAny)[], loc: Sourc
 
 type RuleArgs = [NameArg, ...NameArg[]] | [];
 
-function builder(action: Action) {
+/** A rule builder: names only, or one syscall with conditions keyed by its argument names. */
+export interface RuleBuilder {
+  <N extends SyscallName>(name: N, where: Where<N>): RuleGroup;
+  (...names: RuleArgs): RuleGroup;
+}
+
+function builder(action: Action): RuleBuilder {
   function build<N extends SyscallName>(name: N, where: Where<N>): RuleGroup;
   function build(...names: RuleArgs): RuleGroup;
-  function build(...args: (NameArg | WhereAny)[]): RuleGroup;
   function build(...args: unknown[]): RuleGroup {
     return group(action, args as (NameArg | WhereAny)[], callerLocation());
   }
@@ -143,7 +148,6 @@ export const userNotif = builder({ kind: 'user_notif' });
 /** errno(code, ...syscalls): code is a number (0–4095) or a name such as 'EPERM'. */
 export function errno<N extends SyscallName>(code: number | string, name: N, where: Where<N>): RuleGroup;
 export function errno(code: number | string, ...names: RuleArgs): RuleGroup;
-export function errno(code: number | string, ...args: (NameArg | WhereAny)[]): RuleGroup;
 export function errno(code: number | string, ...args: unknown[]): RuleGroup {
   return group({ kind: 'errno', errno: code }, args as (NameArg | WhereAny)[], callerLocation());
 }
