@@ -41,7 +41,8 @@ export function compileProgram(policy: Policy, options: CompileOptions = {}): Co
   }
   const problems = verifyProgram(instructions);
   if (problems.length) throw new Error(`internal error: the compiler produced an invalid program: ${problems.join('; ')}`);
-  return { instructions, bytes: encodeProgram(instructions, endian), abis, endian, resolved, warnings };
+  const unique = [...new Map(warnings.map((w) => [`${w.location?.file}:${w.location?.line}:${w.message}`, w])).values()];
+  return { instructions, bytes: encodeProgram(instructions, endian), abis, endian, resolved, warnings: unique };
 }
 
 /** Compiles a policy to the raw bytes of a seccomp filter (`struct sock_filter[]`). */

@@ -10,6 +10,7 @@ import { decodeProgram } from '../bpf/instruction';
 import { PolicyError, formatWarning } from '../policy/errors';
 import { explainCall } from '../policy/explain';
 import { loadPolicyFile } from '../policy/load';
+import type { OciImportOptions } from '../policy/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
 import { formatC } from './formatC';
 
@@ -28,7 +29,18 @@ commands:
            look syscall names and numbers up, with their arguments
 
 ARCH is one of: ${ABI_NAMES.join(', ')} (default: the host's)
+OCI/Docker profiles also take --caps CAP,CAP (default: Docker's default set) and
+--kernel VERSION (for minKernel; default: the running kernel).
 `;
+
+const OCI_FLAGS = { '--caps': String, '--kernel': String } as const;
+
+function ociOptions(a: { '--caps'?: string; '--kernel'?: string }): OciImportOptions {
+  return {
+    ...(a['--caps'] !== undefined ? { caps: a['--caps'].split(',').map((c) => c.trim()).filter(Boolean).map((c) => (c.startsWith('CAP_') ? c : `CAP_${c}`).toUpperCase()) } : {}),
+    ...(a['--kernel'] ? { kernel: a['--kernel'] } : {}),
+  };
+}
 
 function abiOf(name: string | undefined): Abi {
   if (name === undefined) return hostAbi();
@@ -46,11 +58,11 @@ function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
 }
 
 function compileCommand(argv: string[]): void {
-  const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '-o': '--output', '-p': '--policy' }, argv);
+  const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '-o': '--output', '-p': '--policy', ...OCI_FLAGS }, argv);
   if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
   const format = a['--format'] ?? 'raw';
   if (!['raw', 'c', 'disasm', 'json'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm or json`);
-  const loaded = loadPolicyFile(a['--policy']);
+  const loaded = loadPolicyFile(a['--policy'], ociOptions(a));
   const compiled = compileProgram(loaded.policy, a['--arch'] ? { arch: a['--arch'] } : {});
   for (const w of [...loaded.warnings, ...compiled.warnings]) process.stderr.write(`tsjail: ${formatWarning(w)}\n`);
   let out: string | Uint8Array;
@@ -105,9 +117,9 @@ function parseArgValue(s: string): bigint {
 }
 
 function explainCommand(argv: string[]): void {
-  const a = parseArgs({ '--policy': String, '--arch': String, '-p': '--policy' }, argv);
+  const a = parseArgs({ '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS }, argv);
   if (!a['--policy'] || !a._[0]) throw new UsageError('explain needs --policy FILE and a syscall: tsjail explain --policy p.ts openat 0 0');
-  const { policy } = loadPolicyFile(a['--policy']);
+  const { policy } = loadPolicyFile(a['--policy'], ociOptions(a));
   const [syscall, ...rest] = a._;
   const args = rest.map(parseArgValue);
   const e = explainCall(policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
