@@ -1,3 +1,5 @@
 #!/usr/bin/env node
 'use strict';
-process.exitCode = require('../dist/src/cli/main.js').main(process.argv.slice(2));
+Promise.resolve(require('../dist/src/cli/main.js').main(process.argv.slice(2))).then((code) => {
+  process.exitCode = code;
+});

@@ -16,7 +16,7 @@ export { loadPolicyFile, type LoadedPolicy } from './policy/load';
 export { importOci, type OciImportOptions } from './policy/oci';
 export {
   definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named,
-  eq, ne, lt, le, gt, ge, maskedEq, hasAll, hasNone,
+  eq, ne, lt, le, gt, ge, maskedEq, hasAll, hasNone, noneOf,
   type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup,
 } from './policy/dsl';
 export * from './policy/constants';

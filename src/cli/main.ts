@@ -13,12 +13,16 @@ import { loadPolicyFile } from '../policy/load';
 import type { OciImportOptions } from '../policy/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
 import { formatC } from './formatC';
+import { HelperUnavailable } from '../jail/helper';
+import { RUN_USAGE, runCommand } from './run';
 
 class UsageError extends Error {}
 
 const USAGE = `usage: tsjail <command> [options]
 
 commands:
+  run      [OPTIONS] [--policy FILE] -- CMD [ARGS...]
+           run a command in a jail (tsjail run --help for the options)
   compile  --policy FILE [--arch ARCH]... [--format raw|c|disasm|json] [-o OUT] [--stats]
            compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter
   disasm   FILE.bpf [--arch ARCH]
@@ -163,14 +167,29 @@ function syscallsCommand(argv: string[]): void {
 
 const COMMANDS: Record<string, (argv: string[]) => void> = {
   compile: compileCommand, disasm: disasmCommand, explain: explainCommand, syscalls: syscallsCommand,
+  run: () => { /* dispatched in main */ },
 };
 
-export function main(argv: string[]): number {
+/** `tsjail run`: its own errors exit 125 (podman's convention), the command's status passes through. */
+async function runSubcommand(argv: string[]): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(RUN_USAGE); return 0; }
+  const log = (msg: string): void => { process.stderr.write(`tsjail: ${msg}\n`); };
+  try {
+    return await runCommand(argv, log);
+  } catch (e) {
+    if (e instanceof PolicyError || e instanceof HelperUnavailable) log(e.message);
+    else log(`internal error: ${(e as Error).stack ?? String(e)}`);
+    return 125;
+  }
+}
+
+export function main(argv: string[]): number | Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
+  if (command === 'run') return runSubcommand(rest);
   const run = COMMANDS[command];
   try {
     if (!run) throw new UsageError(`unknown command '${command}'${didYouMean(command, Object.keys(COMMANDS))}`);

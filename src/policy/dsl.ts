@@ -17,7 +17,7 @@ export interface Predicate {
 
 export type ArgValue = bigint | number;
 /** A value (equality), a predicate, or a list of them (any may hold). */
-export type ArgSpec = ArgValue | Predicate | readonly (ArgValue | Predicate)[];
+export type ArgSpec = ArgValue | Predicate | NoneOf | readonly (ArgValue | Predicate)[];
 
 type ArgIndexKey = 'arg0' | 'arg1' | 'arg2' | 'arg3' | 'arg4' | 'arg5';
 /** Conditions on one syscall's arguments, keyed by the kernel's names or arg0..arg5. */
@@ -83,6 +83,17 @@ export const hasAll = (bits: ArgValue, o?: PredOpts): Predicate => predicate('ma
 /** No bit of `bits` is set (e.g. clone flags without CLONE_NEWUSER). */
 export const hasNone = (bits: ArgValue, o?: PredOpts): Predicate => predicate('masked_eq', 0, o, bits);
 
+/** A value equal to none of these: several `ne` conditions, all of which must hold. */
+export interface NoneOf { readonly noneOf: readonly bigint[] }
+export const noneOf = (values: readonly ArgValue[]): NoneOf => {
+  const loc = callerLocation();
+  return { noneOf: values.map((v) => toBig(v, loc)) };
+};
+
+function isNoneOf(x: unknown): x is NoneOf {
+  return typeof x === 'object' && x !== null && 'noneOf' in x;
+}
+
 function isPredicate(x: unknown): x is Predicate {
   return typeof x === 'object' && x !== null && 'op' in x && 'value' in x;
 }
@@ -93,6 +104,11 @@ function expandWhere(where: WhereAny, loc?: SourceLocation): ArgCondition[][] {
   for (const [key, spec] of Object.entries(where)) {
     if (spec === undefined) continue;
     const arg: number | string = /^arg[0-5]$/.test(key) ? Number(key.slice(3)) : /^[0-5]$/.test(key) ? Number(key) : key;
+    if (isNoneOf(spec)) {
+      const all = spec.noneOf.map((value): ArgCondition => ({ arg, op: 'ne', value }));
+      alternatives = alternatives.map((alt) => [...alt, ...all]);
+      continue;
+    }
     const options = (Array.isArray(spec) ? spec : [spec]) as (ArgValue | Predicate)[];
     if (!options.length) throw new PolicyError(`the list for argument '${key}' is empty, so the rule could never match`, loc);
     const conds: ArgCondition[] = options.map((o) => {

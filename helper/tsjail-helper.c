@@ -1,0 +1,438 @@
+/*
+ * tsjail's helper: the syscalls that must happen in the child between clone and execve.
+ * Called from Node through koffi. It takes a flat spec that TypeScript fills, performs the
+ * steps in a fixed order, and reports the first failure (step, errno) to the parent through a
+ * close-on-exec pipe. No policy logic lives here, and nothing allocates after clone.
+ *
+ * Process layout: Node --clone(new namespaces)--> init --fork--> command
+ * `init` is PID 1 of the new PID namespace: it forwards signals to the command, reaps, and
+ * exits with the command's status (128+N for a signal). Without a new PID namespace the child
+ * execs the command itself.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Steps, in order; the numbers are shared with src/jail/helper.ts. */
+enum step {
+	STEP_PIPE = 1, STEP_CLONE, STEP_PARENT_DEATH, STEP_SETGROUPS_DENY, STEP_UID_MAP, STEP_GID_MAP,
+	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_TMPFS, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
+	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
+	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
+	STEP_EXEC, STEP_LOOPBACK,
+};
+
+#define MAX_STRINGS 65536
+#define MAX_MOUNTS 256
+
+/* The spec, parsed in the parent (before clone) into these fixed arrays. */
+struct mount_spec { uint32_t kind; const char *src; const char *dst; uint32_t readonly; };
+
+static struct {
+	uint32_t clone_flags, map_user, outer_uid, outer_gid, inner_uid, inner_gid;
+	uint32_t mount_proc, mount_dev, readonly_root, set_user, uid, gid, ngroups, keep_caps;
+	uint32_t no_new_privs, die_with_parent, new_session, parent_pid, nrlimits;
+	const char *path, *hostname, *root, *cwd, *filter;
+	uint32_t filter_len;
+	const char *argv[MAX_STRINGS + 1], *envp[MAX_STRINGS + 1], *search[MAX_STRINGS + 1];
+	gid_t groups[256];
+	int rlimit_res[64];
+	uint64_t rlimit_val[64];
+	struct mount_spec mounts[MAX_MOUNTS];
+	uint32_t nmounts;
+} S;
+
+static int err_fd = -1;
+
+static void report(int step, int err) {
+	int msg[2] = { step, err };
+	if (err_fd >= 0 && write(err_fd, msg, sizeof msg) < 0) { /* the parent is gone */ }
+}
+
+static void fail(int step) {
+	report(step, errno);
+	_exit(125);
+}
+
+static int write_file(const char *path, const char *data) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	ssize_t n = write(fd, data, strlen(data));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)strlen(data) ? 0 : -1;
+}
+
+static char *fmt_u32(char *p, uint32_t v) {
+	char tmp[12];
+	int n = 0;
+	do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+	while (n) *p++ = tmp[--n];
+	return p;
+}
+
+static void map_ids(void) {
+	char line[64], *p;
+	if (write_file("/proc/self/setgroups", "deny") && errno != ENOENT) fail(STEP_SETGROUPS_DENY);
+	p = fmt_u32(line, S.inner_uid); *p++ = ' '; p = fmt_u32(p, S.outer_uid); *p++ = ' '; *p++ = '1'; *p = 0;
+	if (write_file("/proc/self/uid_map", line)) fail(STEP_UID_MAP);
+	p = fmt_u32(line, S.inner_gid); *p++ = ' '; p = fmt_u32(p, S.outer_gid); *p++ = ' '; *p++ = '1'; *p = 0;
+	if (write_file("/proc/self/gid_map", line)) fail(STEP_GID_MAP);
+}
+
+/* Joins root and a path into buf; paths from TypeScript are absolute. */
+static const char *under(char *buf, size_t size, const char *root, const char *path) {
+	size_t r = root ? strlen(root) : 0, p = strlen(path);
+	if (r + p + 1 > size) { errno = ENAMETOOLONG; return NULL; }
+	if (r) memcpy(buf, root, r);
+	memcpy(buf + r, path, p + 1);
+	return buf;
+}
+
+static void mkdirs(const char *path) {
+	char buf[4096];
+	size_t n = strlen(path);
+	if (n >= sizeof buf) return;
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] == '/' || buf[i] == 0) {
+			char c = buf[i];
+			buf[i] = 0;
+			mkdir(buf, 0755);
+			buf[i] = c;
+		}
+	}
+}
+
+/* Bind a file or directory, creating the mount point. */
+static int bind_at(const char *src, const char *dst, int readonly) {
+	struct stat st;
+	if (stat(src, &st)) return -1;
+	if (S_ISDIR(st.st_mode)) mkdirs(dst);
+	else {
+		char parent[4096];
+		size_t n = strlen(dst);
+		if (n < sizeof parent) {
+			memcpy(parent, dst, n + 1);
+			char *slash = strrchr(parent, '/');
+			if (slash && slash != parent) { *slash = 0; mkdirs(parent); }
+		}
+		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0) close(fd);
+	}
+	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) return -1;
+	if (readonly && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL)) return -1;
+	return 0;
+}
+
+static const char *const DEVICES[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
+
+static void setup_filesystem(void) {
+	char a[4096], b[4096];
+	if (!(S.clone_flags & CLONE_NEWNS)) return;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) fail(STEP_MOUNT_PRIVATE);
+	const char *root = S.root;
+	if (root && mount(root, root, NULL, MS_BIND | MS_REC, NULL)) fail(STEP_ROOT_BIND);
+	for (uint32_t i = 0; i < S.nmounts; i++) {
+		struct mount_spec *m = &S.mounts[i];
+		const char *dst = under(a, sizeof a, root, m->dst);
+		if (!dst) fail(m->kind == 0 ? STEP_BIND : STEP_TMPFS);
+		if (m->kind == 0) {
+			if (bind_at(m->src, dst, (int)m->readonly)) fail(STEP_BIND);
+		} else {
+			mkdirs(dst);
+			if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")) fail(STEP_TMPFS);
+		}
+	}
+	if (S.mount_dev) {
+		const char *dev = under(a, sizeof a, root, "/dev");
+		mkdirs(dev);
+		if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")) fail(STEP_DEV);
+		for (int i = 0; DEVICES[i]; i++) {
+			const char *src = under(b, sizeof b, "/dev/", DEVICES[i]);
+			char dst[4096];
+			if (!under(dst, sizeof dst, dev, "/") || strlen(dst) + strlen(DEVICES[i]) >= sizeof dst) fail(STEP_DEV);
+			strcat(dst, DEVICES[i]);
+			if (bind_at(src, dst, 0) && errno != ENOENT && errno != ENXIO) fail(STEP_DEV);
+		}
+	}
+	if (root) {
+		if (chdir(root)) fail(STEP_PIVOT_ROOT);
+		if (syscall(SYS_pivot_root, ".", ".")) fail(STEP_PIVOT_ROOT);
+		if (umount2(".", MNT_DETACH)) fail(STEP_OLD_ROOT);
+		if (chdir("/")) fail(STEP_OLD_ROOT);
+	}
+	if (S.mount_proc) {
+		mkdir("/proc", 0555);
+		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(STEP_PROC);
+	}
+	if (S.readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) fail(STEP_REMOUNT_RO);
+}
+
+/* Node's stdio may be non-blocking (a flag of the open file description, shared with Node):
+ * give the command its own description of the same file instead of changing Node's. */
+static void prepare_stdio(void) {
+	for (int fd = 0; fd <= 2; fd++) {
+		int flags = fcntl(fd, F_GETFL);
+		if (flags < 0) continue;
+		if (flags & O_NONBLOCK) {
+			char path[32] = "/proc/self/fd/";
+			path[14] = (char)('0' + fd);
+			path[15] = 0;
+			int nfd = open(path, (flags & O_ACCMODE) | O_NOCTTY);
+			if (nfd >= 0) { if (dup2(nfd, fd) < 0) fail(STEP_STDIO); close(nfd); }
+		}
+		if (fcntl(fd, F_SETFD, 0)) fail(STEP_STDIO);
+	}
+}
+
+static void drop_capabilities(void) {
+	if (S.keep_caps) return;
+	for (int cap = 0; cap < 64; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) fail(STEP_CAPS);
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) fail(STEP_CAPS);
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	if (syscall(SYS_capset, &hdr, data)) fail(STEP_CAPS);
+}
+
+static void exec_command(void) {
+	const char *name = S.path;
+	int err = ENOENT;
+	if (strchr(name, '/')) {
+		execve(name, (char *const *)S.argv, (char *const *)S.envp);
+		err = errno;
+	} else {
+		char buf[4096];
+		for (int i = 0; S.search[i]; i++) {
+			size_t d = strlen(S.search[i]), n = strlen(name);
+			if (d + n + 2 > sizeof buf) continue;
+			memcpy(buf, S.search[i], d);
+			buf[d] = '/';
+			memcpy(buf + d + 1, name, n + 1);
+			execve(buf, (char *const *)S.argv, (char *const *)S.envp);
+			if (errno != ENOENT && errno != ENOTDIR) err = errno;
+		}
+	}
+	report(STEP_EXEC, err);
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+/* Everything from here on concerns only the command's process. */
+static void become_command(void) {
+	if (S.new_session && setsid() < 0) fail(STEP_SETSID);
+	prepare_stdio();
+	for (uint32_t i = 0; i < S.nrlimits; i++) {
+		struct rlimit rl = { S.rlimit_val[i], S.rlimit_val[i] };
+		if (setrlimit(S.rlimit_res[i], &rl)) fail(STEP_RLIMIT);
+	}
+	if (S.cwd && chdir(S.cwd)) fail(STEP_CHDIR);
+	/* Raw syscalls: glibc's wrappers would try to signal the parent's other threads. */
+	if (S.set_user) {
+		if (syscall(SYS_setgroups, S.ngroups, S.groups)) fail(STEP_SETGROUPS);
+		if (syscall(SYS_setresgid, S.gid, S.gid, S.gid)) fail(STEP_SETGID);
+		if (syscall(SYS_setresuid, S.uid, S.uid, S.uid)) fail(STEP_SETUID);
+	}
+	drop_capabilities();
+	if (S.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) fail(STEP_NO_NEW_PRIVS);
+	if (S.filter) {
+		struct sock_fprog prog = { (unsigned short)(S.filter_len / sizeof(struct sock_filter)), (struct sock_filter *)S.filter };
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) fail(STEP_SECCOMP);
+	}
+	exec_command();
+}
+
+static volatile pid_t command_pid;
+
+static void forward(int sig) {
+	if (command_pid > 0) kill(command_pid, sig);
+}
+
+/* PID 1 of the jail: forward signals, reap everything, exit with the command's status. */
+static void run_init(void) {
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (pid < 0) fail(STEP_FORK);
+	if (pid == 0) {
+		for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) signal(forwarded[i], SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		become_command();
+	}
+	command_pid = pid;
+	close(err_fd);
+	err_fd = -1;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	for (;;) {
+		int status;
+		pid_t done = waitpid(-1, &status, __WALL);
+		if (done < 0 && errno == EINTR) continue;
+		if (done < 0) _exit(125);
+		if (done == pid) _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	}
+}
+
+static void child_main(void) {
+	if (S.die_with_parent) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) fail(STEP_PARENT_DEATH);
+		/* In a new PID namespace the parent is outside it and getppid() is 0. */
+		pid_t ppid = getppid();
+		if (ppid != 0 && (uint32_t)ppid != S.parent_pid) _exit(125);
+	}
+	if (S.map_user) map_ids();
+	setup_filesystem();
+	if (S.hostname && sethostname(S.hostname, strlen(S.hostname))) fail(STEP_HOSTNAME);
+	if (S.clone_flags & CLONE_NEWPID) run_init();
+	become_command();
+}
+
+/* Reads a string list at *p: u32 count, then NUL-terminated strings. */
+static const uint8_t *strings(const uint8_t *p, const uint8_t *end, const char **out, uint32_t max, uint32_t *count) {
+	uint32_t n;
+	if (p + 4 > end) return NULL;
+	memcpy(&n, p, 4);
+	p += 4;
+	if (n > max) return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *z = memchr(p, 0, (size_t)(end - p));
+		if (!z) return NULL;
+		out[i] = (const char *)p;
+		p = z + 1;
+	}
+	out[n] = NULL;
+	if (count) *count = n;
+	return p;
+}
+
+static const uint8_t *u32s(const uint8_t *p, const uint8_t *end, uint32_t *out, uint32_t n) {
+	if (p + 4 * (size_t)n > end) return NULL;
+	memcpy(out, p, 4 * (size_t)n);
+	return p + 4 * (size_t)n;
+}
+
+/* An optional string: u32 length+1 (0 = absent), then the bytes and a NUL. */
+static const uint8_t *opt_string(const uint8_t *p, const uint8_t *end, const char **out) {
+	uint32_t n;
+	if (!u32s(p, end, &n, 1)) return NULL;
+	p += 4;
+	if (n == 0) { *out = NULL; return p; }
+	if (p + n > end || p[n - 1] != 0) return NULL;
+	*out = (const char *)p;
+	return p + n;
+}
+
+static int parse(const uint8_t *p, size_t len) {
+	const uint8_t *end = p + len;
+	uint32_t head[19];
+	memset(&S, 0, sizeof S);
+	if (!(p = u32s(p, end, head, 19))) return -1;
+	S.clone_flags = head[0]; S.map_user = head[1]; S.outer_uid = head[2]; S.outer_gid = head[3];
+	S.inner_uid = head[4]; S.inner_gid = head[5]; S.mount_proc = head[6]; S.mount_dev = head[7];
+	S.readonly_root = head[8]; S.set_user = head[9]; S.uid = head[10]; S.gid = head[11];
+	S.ngroups = head[12]; S.keep_caps = head[13]; S.no_new_privs = head[14]; S.die_with_parent = head[15];
+	S.new_session = head[16]; S.parent_pid = head[17]; S.nrlimits = head[18];
+	if (S.ngroups > 256 || S.nrlimits > 64) return -1;
+	if (!(p = u32s(p, end, (uint32_t *)S.groups, S.ngroups))) return -1;
+	for (uint32_t i = 0; i < S.nrlimits; i++) {
+		uint32_t r[3];
+		if (!(p = u32s(p, end, r, 3))) return -1;
+		S.rlimit_res[i] = (int)r[0];
+		S.rlimit_val[i] = ((uint64_t)r[2] << 32) | r[1];
+	}
+	if (!(p = opt_string(p, end, &S.path)) || !S.path) return -1;
+	if (!(p = opt_string(p, end, &S.hostname))) return -1;
+	if (!(p = opt_string(p, end, &S.root))) return -1;
+	if (!(p = opt_string(p, end, &S.cwd))) return -1;
+	if (!(p = strings(p, end, S.argv, MAX_STRINGS, NULL))) return -1;
+	if (!(p = strings(p, end, S.envp, MAX_STRINGS, NULL))) return -1;
+	if (!(p = strings(p, end, S.search, MAX_STRINGS, NULL))) return -1;
+	if (!(p = u32s(p, end, &S.nmounts, 1)) || S.nmounts > MAX_MOUNTS) return -1;
+	for (uint32_t i = 0; i < S.nmounts; i++) {
+		uint32_t k[2];
+		if (!(p = u32s(p, end, k, 2))) return -1;
+		S.mounts[i].kind = k[0];
+		S.mounts[i].readonly = k[1];
+		if (!(p = opt_string(p, end, &S.mounts[i].src))) return -1;
+		if (!(p = opt_string(p, end, &S.mounts[i].dst)) || !S.mounts[i].dst) return -1;
+	}
+	if (!(p = u32s(p, end, &S.filter_len, 1))) return -1;
+	if (S.filter_len) {
+		if (p + S.filter_len > end || S.filter_len % 8) return -1;
+		S.filter = (const char *)p;
+		p += S.filter_len;
+	}
+	return p == end ? 0 : -1;
+}
+
+/*
+ * Starts a jailed command. Returns the pid of the jail's first process, or -1 with
+ * result[0] = the failed step and result[1] = its errno. Blocks until the command has been
+ * exec'd or has failed: run it on a worker thread (koffi's async call).
+ */
+int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
+	static uint8_t copy[1 << 24];
+	int pipefd[2];
+	result[0] = result[1] = 0;
+	if (len > sizeof copy) { result[0] = STEP_PIPE; result[1] = E2BIG; return -1; }
+	memcpy(copy, spec, len);
+	if (parse(copy, len)) { result[0] = STEP_PIPE; result[1] = EINVAL; return -1; }
+	if (pipe2(pipefd, O_CLOEXEC)) { result[0] = STEP_PIPE; result[1] = errno; return -1; }
+	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (S.clone_flags & ~0xffu), 0, 0, 0, 0);
+	if (pid < 0) {
+		result[0] = STEP_CLONE; result[1] = errno;
+		close(pipefd[0]); close(pipefd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		err_fd = pipefd[1];
+		child_main();
+		_exit(125);
+	}
+	close(pipefd[1]);
+	int msg[2];
+	ssize_t n;
+	do n = read(pipefd[0], msg, sizeof msg); while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (n == (ssize_t)sizeof msg) {
+		result[0] = msg[0]; result[1] = msg[1];
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+		return -1;
+	}
+	return pid;
+}
+
+/* Waits for a process; returns its raw wait status, or -errno. */
+int tsjail_wait(int pid) {
+	int status;
+	for (;;) {
+		if (waitpid(pid, &status, __WALL) >= 0) return status;
+		if (errno != EINTR) return -errno;
+	}
+}

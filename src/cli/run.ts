@@ -1,0 +1,110 @@
+// `tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]`: flags → JailOptions, merged over a
+// policy file's `jail` section; the built-in default policy when no file is given.
+import arg from 'arg';
+import { defaultPolicy } from '../jail/defaultPolicy';
+import { JailError, NAMESPACES, policyWithOverrides, runJailed, type JailOptions, type NamespaceName } from '../jail/run';
+import type { DefinedPolicy } from '../policy/dsl';
+import { formatWarning } from '../policy/errors';
+import { loadPolicyFile } from '../policy/load';
+
+export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]
+
+  -p, --policy FILE      seccomp policy (.ts/.js or OCI/Docker .json); default: the built-in one
+      --allow A,B        also allow these syscalls        --deny A,B   refuse these with EPERM
+  -n, --no-network       an empty network namespace
+  -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
+  -u, --user USER        run as USER (name or uid; its gid and groups follow)
+  -I, --insecure         no seccomp filter (loud)
+      --unshare-{user,pid,net,ipc,uts,mount,cgroup}       more namespaces
+      --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --dev  --no-proc
+      --env K=V  --clear-env  --keep-env K  --rlimit NAME=N  --timeout SECONDS
+`;
+
+class RunUsageError extends Error {}
+
+function splitList(values: readonly string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(/[,:]/)).map((s) => s.trim()).filter(Boolean);
+}
+
+function parseBind(spec: string, readonly: boolean): { src: string; dst: string; readonly: boolean } {
+  const [src, dst] = spec.split(':');
+  if (!src) throw new RunUsageError(`bad bind '${spec}': expected SRC[:DST]`);
+  return { src, dst: dst ?? src, readonly };
+}
+
+function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string; command: string[] } {
+  const unshareFlags = Object.fromEntries(Object.keys(NAMESPACES).map((n) => [`--unshare-${n}`, Boolean]));
+  let a;
+  try {
+    a = arg({
+      '--policy': String, '-p': '--policy', '--allow': [String], '--deny': [String],
+      '--no-network': Boolean, '-n': '--no-network', '--root': String, '-r': '--root', '--user': String, '-u': '--user',
+      '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
+      '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--no-proc': Boolean,
+      '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
+      ...unshareFlags,
+    }, { argv, stopAtPositional: true });
+  } catch (e) {
+    throw new RunUsageError((e as Error).message);
+  }
+  const env: Record<string, string> = {};
+  for (const kv of a['--env'] ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new RunUsageError(`bad --env '${kv}': expected K=V`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const rlimits: Record<string, bigint> = {};
+  for (const kv of a['--rlimit'] ?? []) {
+    const m = /^([a-zA-Z_]+)=(\d+|unlimited)$/.exec(kv);
+    if (!m) throw new RunUsageError(`bad --rlimit '${kv}': expected NAME=N (e.g. nofile=256)`);
+    rlimits[m[1]!] = m[2] === 'unlimited' ? (1n << 64n) - 1n : BigInt(m[2]!);
+  }
+  if (a['--timeout'] !== undefined && !(a['--timeout'] > 0)) throw new RunUsageError('--timeout takes a positive number of seconds');
+  const unshare = (Object.keys(NAMESPACES) as NamespaceName[]).filter((n) => (a as Record<string, unknown>)[`--unshare-${n}`]);
+  const options: JailOptions = {
+    ...(a['--no-network'] ? { network: false } : {}),
+    ...(a['--root'] ? { root: a['--root'] } : {}),
+    ...(a['--user'] !== undefined ? { user: a['--user'] } : {}),
+    ...(a['--cwd'] ? { cwd: a['--cwd'] } : {}),
+    ...(a['--insecure'] ? { insecure: true } : {}),
+    ...(a['--hostname'] ? { hostname: a['--hostname'] } : {}),
+    ...(unshare.length ? { unshare } : {}),
+    ...(a['--bind'] || a['--ro-bind'] ? { binds: [...(a['--bind'] ?? []).map((b) => parseBind(b, false)), ...(a['--ro-bind'] ?? []).map((b) => parseBind(b, true))] } : {}),
+    ...(a['--tmpfs'] ? { tmpfs: a['--tmpfs'] } : {}),
+    ...(a['--dev'] ? { dev: true } : {}),
+    ...(a['--no-proc'] ? { proc: false } : {}),
+    ...(Object.keys(env).length ? { env } : {}),
+    ...(a['--clear-env'] ? { clearEnv: true } : {}),
+    ...(a['--keep-env'] ? { keepEnv: splitList(a['--keep-env']) } : {}),
+    ...(Object.keys(rlimits).length ? { rlimits } : {}),
+    ...(a['--timeout'] ? { timeoutSeconds: a['--timeout'] } : {}),
+    ...(a['--allow'] ? { allow: splitList(a['--allow']) } : {}),
+    ...(a['--deny'] ? { deny: splitList(a['--deny']) } : {}),
+  };
+  return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._ };
+}
+
+export async function runCommand(argv: string[], log: (msg: string) => void): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseFlags(argv);
+  } catch (e) {
+    if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
+    throw e;
+  }
+  const { options, policyFile, command } = parsed;
+  if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
+  let policy: DefinedPolicy<JailOptions>;
+  if (policyFile) {
+    const loaded = loadPolicyFile(policyFile);
+    for (const w of loaded.warnings) log(formatWarning(w));
+    policy = loaded.policy as DefinedPolicy<JailOptions>;
+  } else policy = defaultPolicy();
+  const merged: JailOptions = { ...(policy.jail ?? {}), ...options };
+  try {
+    return await runJailed(command, policyWithOverrides(policy, merged), merged, log);
+  } catch (e) {
+    if (e instanceof JailError) { log(e.message); return 125; }
+    throw e;
+  }
+}

@@ -1,0 +1,174 @@
+// The C helper (helper/tsjail-helper.c) through koffi: encodes a spawn spec in the flat layout
+// the helper parses, and runs spawn and wait on koffi's worker threads, so Node's event loop
+// never blocks on the jail.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export interface MountSpec {
+  readonly kind: 'bind' | 'tmpfs';
+  readonly src?: string;
+  readonly dst: string;
+  readonly readonly?: boolean;
+}
+
+export interface SpawnSpec {
+  readonly cloneFlags: number;
+  /** Write uid/gid maps for a new user namespace: inner id → outer id. */
+  readonly mapUser?: { readonly outerUid: number; readonly outerGid: number; readonly innerUid: number; readonly innerGid: number };
+  readonly mountProc: boolean;
+  readonly mountDev: boolean;
+  readonly readonlyRoot: boolean;
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
+  readonly keepCaps: boolean;
+  readonly noNewPrivs: boolean;
+  readonly dieWithParent: boolean;
+  readonly newSession: boolean;
+  readonly rlimits: readonly { readonly resource: number; readonly value: bigint }[];
+  readonly path: string;
+  readonly hostname?: string;
+  readonly root?: string;
+  readonly cwd?: string;
+  readonly argv: readonly string[];
+  readonly env: readonly string[];
+  /** Directories to search when `path` has no slash (PATH inside the jail). */
+  readonly search: readonly string[];
+  readonly mounts: readonly MountSpec[];
+  readonly filter?: Uint8Array;
+}
+
+/** Step numbers of the helper, for messages: "cannot <step>". */
+export const STEPS: Readonly<Record<number, string>> = {
+  1: 'prepare the jail', 2: 'create the namespaces (clone)', 3: 'set the parent-death signal', 4: 'deny setgroups in the user namespace',
+  5: 'write the uid map', 6: 'write the gid map', 7: 'make mounts private', 8: 'bind-mount', 9: 'mount a tmpfs',
+  10: 'bind the new root', 11: 'pivot_root into the new root', 12: 'detach the old root', 13: 'mount /proc', 14: 'populate /dev',
+  15: 'remount the root read-only', 16: 'set the hostname', 17: 'fork the command', 18: 'start a new session (setsid)',
+  19: 'set up stdio', 20: 'set a resource limit', 21: 'change directory', 22: 'set supplementary groups', 23: 'set the group id',
+  24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command',
+};
+export const STEP_EXEC = 28;
+
+class Writer {
+  private readonly parts: Buffer[] = [];
+  u32(...values: number[]): this {
+    const b = Buffer.alloc(4 * values.length);
+    values.forEach((v, i) => b.writeUInt32LE(v >>> 0, 4 * i));
+    this.parts.push(b);
+    return this;
+  }
+  optString(s: string | undefined): this {
+    if (s === undefined) return this.u32(0);
+    if (s.includes('\0')) throw new Error(`a NUL byte in ${JSON.stringify(s)}`);
+    const b = Buffer.from(`${s}\0`, 'utf8');
+    return this.u32(b.length).bytes(b);
+  }
+  strings(list: readonly string[]): this {
+    this.u32(list.length);
+    for (const s of list) {
+      if (s.includes('\0')) throw new Error(`a NUL byte in ${JSON.stringify(s)}`);
+      this.parts.push(Buffer.from(`${s}\0`, 'utf8'));
+    }
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.parts.push(Buffer.from(b));
+    return this;
+  }
+  done(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+/** The flat layout `parse()` in the helper reads. */
+export function encodeSpec(s: SpawnSpec): Buffer {
+  const w = new Writer();
+  const m = s.mapUser;
+  w.u32(
+    s.cloneFlags, m ? 1 : 0, m?.outerUid ?? 0, m?.outerGid ?? 0, m?.innerUid ?? 0, m?.innerGid ?? 0,
+    s.mountProc ? 1 : 0, s.mountDev ? 1 : 0, s.readonlyRoot ? 1 : 0, s.user ? 1 : 0, s.user?.uid ?? 0, s.user?.gid ?? 0,
+    s.user?.groups.length ?? 0, s.keepCaps ? 1 : 0, s.noNewPrivs ? 1 : 0, s.dieWithParent ? 1 : 0, s.newSession ? 1 : 0,
+    process.pid, s.rlimits.length,
+  );
+  if (s.user) w.u32(...s.user.groups);
+  for (const r of s.rlimits) w.u32(r.resource, Number(r.value & 0xffffffffn), Number(r.value >> 32n));
+  w.optString(s.path).optString(s.hostname).optString(s.root).optString(s.cwd);
+  w.strings(s.argv).strings(s.env).strings(s.search);
+  w.u32(s.mounts.length);
+  for (const mt of s.mounts) w.u32(mt.kind === 'bind' ? 0 : 1, mt.readonly ? 1 : 0).optString(mt.src).optString(mt.dst);
+  w.u32(s.filter?.length ?? 0);
+  if (s.filter) w.bytes(s.filter);
+  return w.done();
+}
+
+const PACKAGE_ROOT = resolve(__dirname, '../../..');
+const SOURCE = join(PACKAGE_ROOT, 'helper/tsjail-helper.c');
+const SHIPPED = join(PACKAGE_ROOT, 'helper/build', `${process.platform}-${process.arch}`, 'libtsjail-helper.so');
+
+export class HelperUnavailable extends Error {}
+
+/** Builds the helper library with the system C compiler. */
+export function buildHelper(out: string): void {
+  mkdirSync(resolve(out, '..'), { recursive: true });
+  try {
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', out, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
+    throw new HelperUnavailable(err.code === 'ENOENT'
+      ? `no prebuilt helper for ${process.platform}-${process.arch} and no C compiler to build one (install gcc or clang, or set CC)`
+      : `building the helper failed: ${err.stderr?.toString().trim() ?? err.message}`);
+  }
+}
+
+/** The helper library for this platform: shipped, or built once into a cache. */
+export function helperPath(): string {
+  if (existsSync(SHIPPED)) return SHIPPED;
+  const cached = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tsjail', `${process.platform}-${process.arch}`, 'libtsjail-helper.so');
+  if (!existsSync(cached)) buildHelper(cached);
+  return cached;
+}
+
+interface KoffiFunction {
+  (...args: unknown[]): unknown;
+  async(...args: unknown[]): void;
+}
+
+let bound: { spawn: KoffiFunction; wait: KoffiFunction } | undefined;
+
+function bind(): { spawn: KoffiFunction; wait: KoffiFunction } {
+  if (bound) return bound;
+  const koffi = require('koffi') as { load(path: string): { func(signature: string): KoffiFunction } };
+  const lib = koffi.load(helperPath());
+  bound = {
+    spawn: lib.func('int tsjail_spawn(const uint8_t *spec, size_t len, _Out_ int32_t *result)'),
+    wait: lib.func('int tsjail_wait(int pid)'),
+  };
+  return bound;
+}
+
+export type SpawnResult = { readonly ok: true; readonly pid: number } | { readonly ok: false; readonly step: number; readonly errno: number };
+
+/** Starts the jail; resolves once the command has been exec'd or a step has failed. */
+export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
+  const { spawn } = bind();
+  const buf = encodeSpec(spec);
+  const result = new Int32Array(2);
+  return new Promise((resolvePromise, reject) => {
+    spawn.async(buf, buf.length, result, (err: Error | null, pid: number) => {
+      if (err) reject(err);
+      else resolvePromise(pid > 0 ? { ok: true, pid } : { ok: false, step: result[0]!, errno: result[1]! });
+    });
+  });
+}
+
+/** Waits for a process on a worker thread; resolves to its raw wait status. */
+export function waitFor(pid: number): Promise<number> {
+  const { wait } = bind();
+  return new Promise((resolvePromise, reject) => {
+    wait.async(pid, (err: Error | null, status: number) => {
+      if (err) reject(err);
+      else if (status < 0) reject(new Error(`waitpid: errno ${-status}`));
+      else resolvePromise(status);
+    });
+  });
+}

@@ -1,0 +1,182 @@
+// `tsjail run`: turns jail options and a policy into a spawn spec for the helper, runs the
+// command, forwards signals, and maps the outcome to an exit status (podman's convention:
+// 125 tsjail failed, 126 not executable, 127 not found, 128+N killed by signal N).
+import { constants as osConstants } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { compileProgram } from '../bpf/compile';
+import { PolicyError } from '../policy/errors';
+import type { Policy, Rule } from '../policy/model';
+import { didYouMean, isKnownSyscallName } from '../syscalls/table';
+import { spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type SpawnSpec } from './helper';
+import { resolveUser } from './users';
+
+const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
+  CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
+
+export const NAMESPACES = { user: CLONE_NEWUSER, pid: CLONE_NEWPID, net: CLONE_NEWNET, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS, mount: CLONE_NEWNS, cgroup: CLONE_NEWCGROUP } as const;
+export type NamespaceName = keyof typeof NAMESPACES;
+
+const RLIMITS: Readonly<Record<string, number>> = {
+  cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9, locks: 10, sigpending: 11,
+  msgqueue: 12, nice: 13, rtprio: 14, rttime: 15,
+};
+
+/** Everything `tsjail run` can be told, from flags or from a policy file's `jail` section. */
+export interface JailOptions {
+  readonly network?: boolean;
+  readonly root?: string;
+  readonly user?: string;
+  readonly cwd?: string;
+  readonly insecure?: boolean;
+  readonly hostname?: string;
+  readonly unshare?: readonly NamespaceName[];
+  readonly binds?: readonly { readonly src: string; readonly dst: string; readonly readonly: boolean }[];
+  readonly tmpfs?: readonly string[];
+  readonly dev?: boolean;
+  readonly proc?: boolean;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly clearEnv?: boolean;
+  readonly keepEnv?: readonly string[];
+  readonly rlimits?: Readonly<Record<string, number | bigint>>;
+  readonly timeoutSeconds?: number;
+  readonly allow?: readonly string[];
+  readonly deny?: readonly string[];
+}
+
+/** A tsjail failure: message and the helper step, for `tsjail: cannot <step>: <reason>`. */
+export class JailError extends Error {}
+
+function errnoName(n: number): string {
+  return Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
+}
+
+const HINTS: Readonly<Record<string, string>> = {
+  'create the namespaces (clone)': 'user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces); run as root or pass --unshare with fewer namespaces',
+  'pivot_root into the new root': 'the root must be a directory on a filesystem you can bind-mount',
+  'set the user id': 'in a rootless jail only your own uid is mapped; run tsjail as root to switch users',
+  'set the group id': 'in a rootless jail only your own gid is mapped; run tsjail as root to switch users',
+  'set supplementary groups': 'in a rootless jail supplementary groups cannot be set; run tsjail as root',
+  'load the seccomp filter': 'the kernel needs CONFIG_SECCOMP_FILTER',
+};
+
+/** The rules --allow and --deny add: checked names, placed where precedence makes them win. */
+function extraRules(o: JailOptions): Rule[] {
+  const check = (names: readonly string[]): string[] => names.map((n) => {
+    if (!isKnownSyscallName(n)) throw new PolicyError(`unknown syscall '${n}'${didYouMean(n)}`, { file: 'command line', line: 0 });
+    return n;
+  });
+  const rules: Rule[] = [];
+  if (o.allow?.length) rules.push({ syscalls: check(o.allow), action: { kind: 'allow' }, conditions: [], label: '--allow' });
+  if (o.deny?.length) rules.push({ syscalls: check(o.deny), action: { kind: 'errno', errno: 'EPERM' }, conditions: [], label: '--deny' });
+  return rules;
+}
+
+/**
+ * --allow must override the policy's denials for those names: rules naming them are dropped
+ * and an unconditional allow takes their place; --deny adds EPERM, which outranks allow.
+ */
+export function policyWithOverrides(policy: Policy, o: JailOptions): Policy {
+  const allowed = new Set(o.allow ?? []);
+  const kept = policy.rules
+    .map((r) => ({ ...r, syscalls: r.syscalls.filter((s) => !allowed.has(s)) }))
+    .filter((r) => r.syscalls.length);
+  return { ...policy, rules: [...kept, ...extraRules(o)] };
+}
+
+function environment(o: JailOptions): string[] {
+  const env = new Map<string, string>();
+  const inherited = o.clearEnv ? (o.keepEnv ?? []) : Object.keys(process.env);
+  for (const k of inherited) if (process.env[k] !== undefined) env.set(k, process.env[k]!);
+  for (const [k, v] of Object.entries(o.env ?? {})) env.set(k, v);
+  if (!env.has('PATH')) env.set('PATH', '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin');
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+export function buildSpawnSpec(command: readonly string[], policy: Policy | undefined, o: JailOptions): SpawnSpec {
+  if (!command.length) throw new JailError('no command given: tsjail run [OPTIONS] -- CMD [ARGS...]');
+  const rootless = process.getuid?.() !== 0;
+  let flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS;
+  if (rootless) flags |= CLONE_NEWUSER;
+  if (o.network === false) flags |= CLONE_NEWNET;
+  for (const ns of o.unshare ?? []) flags |= NAMESPACES[ns];
+  const root = o.root ? resolve(o.root) : undefined;
+  const user = o.user !== undefined ? resolveUser(o.user, root ?? '/') : undefined;
+  const env = environment(o);
+  const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
+  const mounts: MountSpec[] = [
+    ...(o.binds ?? []).map((b) => ({ kind: 'bind' as const, src: resolve(b.src), dst: b.dst, readonly: b.readonly })),
+    ...(o.tmpfs ?? []).map((dst) => ({ kind: 'tmpfs' as const, dst })),
+  ];
+  for (const m of mounts) if (!isAbsolute(m.dst)) throw new JailError(`mount destination '${m.dst}' must be an absolute path`);
+  const rlimits = Object.entries(o.rlimits ?? {}).map(([name, value]) => {
+    const resource = RLIMITS[name.toLowerCase().replace(/^rlimit_/, '')];
+    if (resource === undefined) throw new JailError(`unknown resource limit '${name}' (known: ${Object.keys(RLIMITS).join(', ')})`);
+    return { resource, value: BigInt(value) };
+  });
+  const filter = policy && !o.insecure ? compileProgram(policy).bytes : undefined;
+  return {
+    cloneFlags: flags,
+    ...(flags & CLONE_NEWUSER ? { mapUser: { outerUid: process.getuid!(), outerGid: process.getgid!(), innerUid: 0, innerGid: 0 } } : {}),
+    mountProc: o.proc ?? (flags & CLONE_NEWPID) !== 0,
+    mountDev: o.dev ?? false,
+    readonlyRoot: false,
+    ...(user ? { user: { uid: user.uid, gid: user.gid, groups: user.groups } } : {}),
+    keepCaps: false,
+    noNewPrivs: true,
+    dieWithParent: true,
+    newSession: true,
+    rlimits,
+    path: command[0]!,
+    ...(o.hostname ? { hostname: o.hostname } : {}),
+    ...(root ? { root } : {}),
+    ...(o.cwd ? { cwd: o.cwd } : root ? { cwd: '/' } : {}),
+    argv: command,
+    env,
+    search: path.split(':').filter(Boolean),
+    mounts,
+    ...(filter ? { filter } : {}),
+  };
+}
+
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
+
+/** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
+export async function runJailed(command: readonly string[], policy: Policy | undefined, o: JailOptions, log: (msg: string) => void): Promise<number> {
+  const spec = buildSpawnSpec(command, policy, o);
+  if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
+  const started = await spawnJailed(spec);
+  if (!started.ok) {
+    const step = STEPS[started.step] ?? `step ${started.step}`;
+    const reason = errnoName(started.errno);
+    if (started.step === STEP_EXEC) {
+      log(`${command[0]}: ${started.errno === osConstants.errno.ENOENT ? 'command not found' : `cannot execute: ${errnoName(started.errno)}`}`);
+      return started.errno === osConstants.errno.ENOENT ? 127 : 126;
+    }
+    const hint = HINTS[step];
+    log(`cannot ${step}: ${reason}${hint ? ` (${hint})` : ''}`);
+    return 125;
+  }
+  const pid = started.pid;
+  const handlers = FORWARDED.map((sig) => {
+    const h = (): void => { try { process.kill(pid, sig); } catch { /* already gone */ } };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  let timedOut = false;
+  const timer = o.timeoutSeconds ? setTimeout(() => {
+    timedOut = true;
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  }, o.timeoutSeconds * 1000) : undefined;
+  try {
+    const status = await waitFor(pid);
+    if (timedOut) {
+      log(`timed out after ${o.timeoutSeconds} s: the jail was killed`);
+      return 124;
+    }
+    const signal = status & 0x7f;
+    return signal === 0 ? (status >> 8) & 0xff : 128 + signal;
+  } finally {
+    if (timer) clearTimeout(timer);
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
+}
