@@ -161,15 +161,24 @@ static void setup_filesystem(void) {
 		}
 	}
 	if (S.mount_dev) {
+		/* Hold the host's devices by O_PATH fds first: the new /dev may cover the old one. */
+		int held[sizeof DEVICES / sizeof *DEVICES];
+		for (int i = 0; DEVICES[i]; i++) {
+			const char *src = under(b, sizeof b, "/dev/", DEVICES[i]);
+			held[i] = src ? open(src, O_PATH | O_CLOEXEC) : -1;
+		}
 		const char *dev = under(a, sizeof a, root, "/dev");
 		mkdirs(dev);
 		if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")) fail(STEP_DEV);
 		for (int i = 0; DEVICES[i]; i++) {
-			const char *src = under(b, sizeof b, "/dev/", DEVICES[i]);
+			if (held[i] < 0) continue;
+			char src[32] = "/proc/self/fd/", *q = fmt_u32(src + 14, (uint32_t)held[i]);
+			*q = 0;
 			char dst[4096];
 			if (!under(dst, sizeof dst, dev, "/") || strlen(dst) + strlen(DEVICES[i]) >= sizeof dst) fail(STEP_DEV);
 			strcat(dst, DEVICES[i]);
-			if (bind_at(src, dst, 0) && errno != ENOENT && errno != ENXIO) fail(STEP_DEV);
+			if (bind_at(src, dst, 0)) fail(STEP_DEV);
+			close(held[i]);
 		}
 	}
 	if (root) {
@@ -204,9 +213,6 @@ static void prepare_stdio(void) {
 
 static void drop_capabilities(void) {
 	if (S.keep_caps) return;
-	for (int cap = 0; cap < 64; cap++) {
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) fail(STEP_CAPS);
-	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) fail(STEP_CAPS);
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
@@ -245,6 +251,12 @@ static void become_command(void) {
 		if (setrlimit(S.rlimit_res[i], &rl)) fail(STEP_RLIMIT);
 	}
 	if (S.cwd && chdir(S.cwd)) fail(STEP_CHDIR);
+	/* The bounding set needs CAP_SETPCAP: drop it while still privileged. */
+	if (!S.keep_caps) {
+		for (int cap = 0; cap < 64; cap++) {
+			if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) fail(STEP_CAPS);
+		}
+	}
 	/* Raw syscalls: glibc's wrappers would try to signal the parent's other threads. */
 	if (S.set_user) {
 		if (syscall(SYS_setgroups, S.ngroups, S.groups)) fail(STEP_SETGROUPS);

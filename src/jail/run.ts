@@ -116,7 +116,7 @@ export function buildSpawnSpec(command: readonly string[], policy: Policy | unde
   const filter = policy && !o.insecure ? compileProgram(policy).bytes : undefined;
   return {
     cloneFlags: flags,
-    ...(flags & CLONE_NEWUSER ? { mapUser: { outerUid: process.getuid!(), outerGid: process.getgid!(), innerUid: 0, innerGid: 0 } } : {}),
+    ...(flags & CLONE_NEWUSER ? { mapUser: { outerUid: process.getuid!(), outerGid: process.getgid!(), innerUid: process.getuid!(), innerGid: process.getgid!() } } : {}),
     mountProc: o.proc ?? (flags & CLONE_NEWPID) !== 0,
     mountDev: o.dev ?? false,
     readonlyRoot: false,

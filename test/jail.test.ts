@@ -1,0 +1,197 @@
+// `tsjail run` for real: programs, exit statuses, options, failures, and escape probes.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { REPO_ROOT } from '../scripts/upstream';
+
+const BIN = join(REPO_ROOT, 'bin/tsjail.js');
+const work = mkdtempSync(join(tmpdir(), 'tsjail-jail-'));
+chmodSync(work, 0o755);
+const PROBE = join(work, 'escape-probe');
+execFileSync('cc', ['-O2', '-o', PROBE, join(REPO_ROOT, 'test/helpers/escape-probe.c')]);
+
+const tsjail = (args: string[], opts: { input?: string; asNobody?: boolean } = {}): SpawnSyncReturns<string> => {
+  const argv = [process.execPath, BIN, 'run', ...args];
+  const [cmd, ...rest] = opts.asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv] : argv;
+  return spawnSync(cmd!, rest, { encoding: 'utf8', cwd: work, input: opts.input ?? '', timeout: 30000 });
+};
+const plain = (cmd: string[]): SpawnSyncReturns<string> => spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', cwd: work, input: '' });
+const onX86 = process.arch === 'x64' ? false : 'the probes use x86_64 syscalls';
+
+for (const asNobody of [false, true]) {
+  const who = asNobody ? 'rootless (setpriv to nobody)' : 'as root';
+
+  test(`${who}: real programs print exactly what they print unjailed`, () => {
+    const programs = [
+      ['echo', 'hello', 'world'],
+      ['sh', '-c', 'for i in 1 2 3; do echo line $i; done | sort -r | tr a-z A-Z'],
+      ['/usr/bin/python3', '-c', 'import json, hashlib, sys; print(json.dumps(sorted({"b": 1, "a": [1, 2]}.items())), hashlib.sha1(b"tsjail").hexdigest(), sys.argv)'],
+      [process.execPath, '-e', 'console.log(JSON.stringify({ sum: [1, 2, 3].reduce((a, b) => a + b), env: typeof process.env.PATH }))'],
+      ['git', '--version'],
+      ['ls', '/usr/bin/env'],
+      ['id', '-un'],
+    ];
+    for (const cmd of programs) {
+      const expected = asNobody
+        ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...cmd], { encoding: 'utf8', cwd: work }).stdout
+        : plain(cmd).stdout;
+      const r = tsjail(['--', ...cmd], { asNobody });
+      assert.equal(r.status, 0, `${cmd.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, expected, cmd.join(' '));
+    }
+  });
+
+  test(`${who}: the escape probes are all blocked`, { skip: onX86 }, (t) => {
+    const probes = ['ptrace', 'process_vm_readv', 'mount', 'umount', 'chroot', 'pivot_root', 'unshare', 'setns', 'clone-newuser', 'clone3',
+      'keyctl', 'add_key', 'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'open_by_handle_at', 'init_module', 'kexec_load',
+      'reboot', 'swapon', 'acct', 'syslog', 'personality', 'tiocsti', 'tioclinux'];
+    const report: string[] = [];
+    for (const p of probes) {
+      const r = tsjail(['--', PROBE, p, String(process.pid)], { asNobody });
+      assert.match(r.stdout, /^blocked (EPERM|ENOSYS)\n$/, `${p}: ${r.stdout}${r.stderr}`);
+      report.push(`${p}: ${r.stdout.trim()}`);
+    }
+    for (const p of ['int80-getpid', 'int80-mount']) {
+      const r = tsjail(['--', PROBE, p], { asNobody });
+      assert.equal(r.status, 128 + 31, `${p} must die by SIGSYS`);
+      report.push(`${p}: killed by SIGSYS`);
+    }
+    // A process outside the jail's PID namespace cannot even be named.
+    const k = tsjail(['--', PROBE, 'kill', String(process.pid)], { asNobody });
+    assert.equal(k.stdout, 'blocked ESRCH\n');
+    t.diagnostic(report.join('; '));
+  });
+}
+
+test('exit statuses: passed through, 128+N for a signal, 126 not executable, 127 not found', () => {
+  assert.equal(tsjail(['--', 'sh', '-c', 'exit 3']).status, 3);
+  assert.equal(tsjail(['--', 'sh', '-c', 'kill -TERM $$']).status, 143);
+  const nf = tsjail(['--', 'no-such-command-here']);
+  assert.equal(nf.status, 127);
+  assert.match(nf.stderr, /tsjail: no-such-command-here: command not found/);
+  const nx = tsjail(['--', '/etc/hostname']);
+  assert.equal(nx.status, 126);
+  assert.match(nx.stderr, /cannot execute: (EACCES|ENOEXEC)/);
+});
+
+test('the jail: own PID namespace with a fresh /proc, no capabilities, no_new_privs, a seccomp filter, a new session', () => {
+  const r = tsjail(['--', 'sh', '-c', 'echo $$; grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; ls /proc | grep -cE "^[0-9]+$"; ps -o sid= -p $$ >/dev/null 2>&1; cat /proc/self/stat | cut -d" " -f6']);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines[0], '2'); // PID 1 is the jail's init
+  assert.deepEqual(lines.slice(1, 5), ['CapEff:\t0000000000000000', 'CapBnd:\t0000000000000000', 'NoNewPrivs:\t1', 'Seccomp:\t2']);
+  assert.ok(Number(lines[5]) <= 4, `processes visible: ${lines[5]}`);
+  assert.equal(lines[6], '2'); // its own session: sid = its pid
+});
+
+test('-I/--insecure: no seccomp filter, and a loud warning', () => {
+  const r = tsjail(['-I', '--', 'grep', '^Seccomp:', '/proc/self/status']);
+  assert.equal(r.stdout, 'Seccomp:\t0\n');
+  assert.match(r.stderr, /WARNING: --insecure: running WITHOUT a seccomp filter/);
+});
+
+test('-n: no network, not even to a loopback server', { skip: onX86 }, async () => {
+  const server = createServer((s) => s.end()).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const port = String((server.address() as { port: number }).port);
+  const run = (args: string[]): Promise<string> => new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'run', ...args, '--', PROBE, 'connect', port], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('close', () => resolve(out));
+  });
+  try {
+    assert.equal(await run([]), 'ESCAPED\n'); // the probe can connect when the network is shared
+    assert.match(await run(['-n']), /^blocked (ENETUNREACH|ECONNREFUSED)\n$/);
+    assert.match(await run(['--unshare-net']), /^blocked (ENETUNREACH|ECONNREFUSED)\n$/);
+  } finally {
+    server.close();
+  }
+});
+
+test('-u USER: runs as that user, who cannot become root again', () => {
+  assert.equal(tsjail(['-u', 'nobody', '--', 'id', '-u']).stdout, '65534\n');
+  assert.equal(tsjail(['-u', '65534', '--', PROBE, 'setuid0']).stdout, 'blocked EPERM\n');
+  const bad = tsjail(['-u', 'no-such-user', '--', 'true']);
+  assert.equal(bad.status, 125);
+  assert.match(bad.stderr, /tsjail: unknown user 'no-such-user'/);
+});
+
+test('-r DIR: a prepared root; host files outside it are out of reach', () => {
+  const root = join(work, 'root');
+  mkdirSync(root, { recursive: true });
+  const secret = join(work, 'secret.txt');
+  writeFileSync(secret, 'host secret\n');
+  const binds = ['/usr', '/lib', '/lib64', '/bin', '/etc'].flatMap((d) => ['--ro-bind', d]);
+  const r = tsjail(['-r', root, ...binds, '--bind', `${work}/escape-probe:/probe`, '--', '/probe', 'read', secret]);
+  assert.equal(r.stdout, 'blocked ENOENT\n', r.stderr);
+  const ok = tsjail(['-r', root, ...binds, '-d', '/usr', '--', 'sh', '-c', 'pwd; ls /']);
+  assert.equal(ok.stdout, '/usr\nbin\netc\nlib\nlib64\nprobe\nproc\nusr\n', ok.stderr); // mount points are made in DIR
+  const missing = tsjail(['-r', join(work, 'nope'), '--', 'true']);
+  assert.equal(missing.status, 125);
+  assert.match(missing.stderr, /tsjail: cannot bind the new root: ENOENT/);
+});
+
+test('mounts: --ro-bind is read-only, --bind is writable, --tmpfs is empty, --dev has the basic devices', () => {
+  const dir = join(work, 'shared');
+  mkdirSync(dir, { recursive: true });
+  assert.match(tsjail(['--ro-bind', `${dir}:/mnt`, '--', 'sh', '-c', 'touch /mnt/x 2>&1; echo $?']).stdout, /Read-only file system\n1\n/);
+  assert.equal(tsjail(['--bind', `${dir}:/mnt`, '--', 'sh', '-c', 'echo written > /mnt/y && cat /mnt/y']).stdout, 'written\n');
+  assert.equal(tsjail(['--tmpfs', '/srv', '--', 'sh', '-c', 'ls -A /srv | wc -l; touch /srv/z && echo ok']).stdout, '0\nok\n');
+  assert.equal(tsjail(['--dev', '--', 'sh', '-c', 'ls /dev | tr "\\n" " "']).stdout, 'full null random tty urandom zero ');
+  const bad = tsjail(['--bind', `${join(work, 'absent')}:/mnt`, '--', 'true']);
+  assert.equal(bad.status, 125);
+  assert.match(bad.stderr, /tsjail: cannot bind-mount: ENOENT/);
+});
+
+test('--hostname, -d, --env, --clear-env, --keep-env, --rlimit', () => {
+  assert.equal(tsjail(['--hostname', 'jailed', '--', 'hostname']).stdout, 'jailed\n');
+  assert.equal(tsjail(['-d', '/usr/share', '--', 'pwd']).stdout, '/usr/share\n');
+  assert.match(tsjail(['-d', '/no/such/dir', '--', 'pwd']).stderr, /tsjail: cannot change directory: ENOENT/);
+  assert.equal(tsjail(['--env', 'GREETING=hi there', '--', 'sh', '-c', 'echo "$GREETING"']).stdout, 'hi there\n');
+  const cleared = tsjail(['--clear-env', '--keep-env', 'HOME', '--env', 'A=1', '--', 'env']).stdout.split('\n').filter(Boolean).sort();
+  assert.deepEqual(cleared.map((l) => l.split('=')[0]), ['A', 'HOME', 'PATH']);
+  assert.equal(tsjail(['--rlimit', 'nofile=17', '--', 'sh', '-c', 'ulimit -n']).stdout, '17\n');
+  assert.match(tsjail(['--rlimit', 'bogus=1', '--', 'true']).stderr, /unknown resource limit 'bogus'/);
+});
+
+test('--timeout kills the whole jail; signals to tsjail reach the command', async () => {
+  const started = Date.now();
+  const r = tsjail(['--timeout', '0.5', '--', 'sh', '-c', 'sleep 30 & sleep 30']);
+  assert.equal(r.status, 124);
+  assert.match(r.stderr, /timed out after 0.5 s/);
+  assert.ok(Date.now() - started < 10000);
+  const child = spawn(process.execPath, [BIN, 'run', '--', 'sleep', '30'], { stdio: 'ignore' });
+  setTimeout(() => child.kill('SIGTERM'), 500);
+  const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 143);
+});
+
+test('--policy, --allow and --deny change the filter; a policy file can carry jail settings', () => {
+  const denied0 = tsjail(['--deny', 'uname', '--', 'uname']);
+  assert.equal(denied0.status, 1);
+  assert.match(denied0.stderr, /Operation not permitted/);
+  assert.equal(tsjail(['--allow', 'acct', '--', PROBE, 'acct']).stdout, 'blocked EPERM\n'); // past seccomp: no CAP_SYS_PACCT
+  const policy = join(work, 'policy.ts');
+  writeFileSync(policy, `import { definePolicy, allow, errno } from 'tsjail';
+export default definePolicy({
+  default: errno('EPERM'),
+  rules: [allow('read', 'write', 'close', 'exit_group', 'brk', 'mmap', 'munmap', 'mprotect', 'openat', 'newfstatat', 'fstat',
+    'execve', 'arch_prctl', 'set_tid_address', 'set_robust_list', 'rseq', 'prlimit64', 'getrandom', 'access', 'pread64',
+    'rt_sigaction', 'rt_sigprocmask', 'uname', 'getuid', 'geteuid', 'getgid', 'getegid', 'lseek', 'fcntl', 'ioctl', 'futex')],
+  jail: { hostname: 'from-policy' },
+});
+`);
+  const r = tsjail(['--policy', policy, '--', 'uname', '-n']);
+  assert.equal(r.stdout, 'from-policy\n', r.stderr);
+  assert.equal(tsjail(['--policy', policy, '--hostname', 'from-flag', '--', 'uname', '-n']).stdout, 'from-flag\n');
+  const denied = tsjail(['--policy', policy, '--', PROBE, 'kill', '1']);
+  assert.equal(denied.stdout, 'blocked EPERM\n');
+  const typo = tsjail(['--allow', 'getppdi', '--', 'true']);
+  assert.equal(typo.status, 125);
+  assert.match(typo.stderr, /command line: unknown syscall 'getppdi' — did you mean .*'getppid'/);
+});
