@@ -195,3 +195,24 @@ export default definePolicy({
   assert.equal(typo.status, 125);
   assert.match(typo.stderr, /command line: unknown syscall 'getppdi' — did you mean .*'getppid'/);
 });
+
+test('--cap-keep keeps named capabilities (all sets, ambient too, so they survive -u); --group sets the primary group', () => {
+  const bit = (1 << 10).toString(16).padStart(16, '0'); // CAP_NET_BIND_SERVICE
+  assert.equal(tsjail(['--cap-keep', 'NET_BIND_SERVICE', '--', 'grep', '^CapEff:', '/proc/self/status']).stdout, `CapEff:\t${bit}\n`);
+  assert.equal(tsjail(['-u', 'nobody', '--cap-keep', 'cap_net_bind_service', '--', 'grep', '^CapAmb:', '/proc/self/status']).stdout, `CapAmb:\t${bit}\n`);
+  assert.match(tsjail(['--cap-keep', 'NET_BIND_SERVCE', '--', 'true']).stderr, /unknown capability 'NET_BIND_SERVCE' — did you mean 'CAP_NET_BIND_SERVICE'/);
+  assert.equal(tsjail(['-u', 'nobody', '-g', 'daemon', '--', 'id', '-g']).stdout, '1\n');
+  assert.match(tsjail(['-g', 'daemon', '--', 'true']).stderr, /--group needs --user/);
+});
+
+test('the jail dies with tsjail, even when tsjail is killed with SIGKILL', async () => {
+  const marker = `${31 + Math.random()}`.slice(0, 8);
+  const child = spawn(process.execPath, [BIN, 'run', '--', 'sleep', marker], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 700));
+  const running = (): boolean => spawnSync('pgrep', ['-f', `^sleep ${marker}$`]).status === 0;
+  assert.ok(running(), 'the command should be running');
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('exit', r));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(!running(), 'the command outlived tsjail');
+});

@@ -13,7 +13,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --allow A,B        also allow these syscalls        --deny A,B   refuse these with EPERM
   -n, --no-network       an empty network namespace
   -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
-  -u, --user USER        run as USER (name or uid; its gid and groups follow)
+  -u, --user USER        run as USER (name or uid; its gid and groups follow)   -g, --group GROUP
+      --cap-keep CAP,... keep these capabilities (default: all dropped)
   -I, --insecure         no seccomp filter (loud)
       --unshare-{user,pid,net,ipc,uts,mount,cgroup}       more namespaces
       --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --dev  --no-proc
@@ -42,6 +43,7 @@ function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
       '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--no-proc': Boolean,
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
+      '--cap-keep': [String], '--group': String, '-g': '--group',
       ...unshareFlags,
     }, { argv, stopAtPositional: true });
   } catch (e) {
@@ -80,6 +82,8 @@ function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string
     ...(a['--timeout'] ? { timeoutSeconds: a['--timeout'] } : {}),
     ...(a['--allow'] ? { allow: splitList(a['--allow']) } : {}),
     ...(a['--deny'] ? { deny: splitList(a['--deny']) } : {}),
+    ...(a['--cap-keep'] ? { capKeep: splitList(a['--cap-keep']) } : {}),
+    ...(a['--group'] !== undefined ? { group: a['--group'] } : {}),
   };
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._ };
 }

@@ -21,7 +21,8 @@ export interface SpawnSpec {
   readonly mountDev: boolean;
   readonly readonlyRoot: boolean;
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
-  readonly keepCaps: boolean;
+  /** Capability numbers kept (bounding, permitted, effective, inheritable, ambient); none by default. */
+  readonly keepCaps: readonly number[];
   readonly noNewPrivs: boolean;
   readonly dieWithParent: boolean;
   readonly newSession: boolean;
@@ -80,6 +81,10 @@ class Writer {
   }
 }
 
+function capMask(caps: readonly number[]): bigint {
+  return caps.reduce((m, c) => m | (1n << BigInt(c)), 0n);
+}
+
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
   const w = new Writer();
@@ -87,8 +92,8 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.u32(
     s.cloneFlags, m ? 1 : 0, m?.outerUid ?? 0, m?.outerGid ?? 0, m?.innerUid ?? 0, m?.innerGid ?? 0,
     s.mountProc ? 1 : 0, s.mountDev ? 1 : 0, s.readonlyRoot ? 1 : 0, s.user ? 1 : 0, s.user?.uid ?? 0, s.user?.gid ?? 0,
-    s.user?.groups.length ?? 0, s.keepCaps ? 1 : 0, s.noNewPrivs ? 1 : 0, s.dieWithParent ? 1 : 0, s.newSession ? 1 : 0,
-    process.pid, s.rlimits.length,
+    s.user?.groups.length ?? 0, Number(capMask(s.keepCaps) & 0xffffffffn), s.noNewPrivs ? 1 : 0, s.dieWithParent ? 1 : 0,
+    s.newSession ? 1 : 0, process.pid, s.rlimits.length, Number(capMask(s.keepCaps) >> 32n),
   );
   if (s.user) w.u32(...s.user.groups);
   for (const r of s.rlimits) w.u32(r.resource, Number(r.value & 0xffffffffn), Number(r.value >> 32n));

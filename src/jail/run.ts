@@ -8,7 +8,8 @@ import { PolicyError } from '../policy/errors';
 import type { Policy, Rule } from '../policy/model';
 import { didYouMean, isKnownSyscallName } from '../syscalls/table';
 import { spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type SpawnSpec } from './helper';
-import { resolveUser } from './users';
+import { capabilityNumber } from './capabilities';
+import { resolveGroup, resolveUser } from './users';
 
 const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
   CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
@@ -41,6 +42,10 @@ export interface JailOptions {
   readonly timeoutSeconds?: number;
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
+  /** Capabilities to keep (all others are dropped from every set). */
+  readonly capKeep?: readonly string[];
+  /** Primary group (name or gid), with `user`. */
+  readonly group?: string;
 }
 
 /** A tsjail failure: message and the helper step, for `tsjail: cannot <step>: <reason>`. */
@@ -101,6 +106,8 @@ export function buildSpawnSpec(command: readonly string[], policy: Policy | unde
   for (const ns of o.unshare ?? []) flags |= NAMESPACES[ns];
   const root = o.root ? resolve(o.root) : undefined;
   const user = o.user !== undefined ? resolveUser(o.user, root ?? '/') : undefined;
+  if (o.group !== undefined && !user) throw new JailError('--group needs --user: the group goes with the user the command runs as');
+  const gid = o.group !== undefined ? resolveGroup(o.group, root ?? '/') : user?.gid;
   const env = environment(o);
   const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
   const mounts: MountSpec[] = [
@@ -120,8 +127,8 @@ export function buildSpawnSpec(command: readonly string[], policy: Policy | unde
     mountProc: o.proc ?? (flags & CLONE_NEWPID) !== 0,
     mountDev: o.dev ?? false,
     readonlyRoot: false,
-    ...(user ? { user: { uid: user.uid, gid: user.gid, groups: user.groups } } : {}),
-    keepCaps: false,
+    ...(user ? { user: { uid: user.uid, gid: gid!, groups: user.groups } } : {}),
+    keepCaps: (o.capKeep ?? []).map(capabilityNumber),
     noNewPrivs: true,
     dieWithParent: true,
     newSession: true,

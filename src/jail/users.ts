@@ -33,3 +33,11 @@ export function resolveUser(spec: string, root = '/'): UserIds {
     .map((f) => Number(f[2]));
   return { uid: Number(uid), gid: Number(gid), groups: [...new Set([Number(gid), ...groups])], name: name!, ...(home ? { home } : {}) };
 }
+
+/** A group name or numeric gid. */
+export function resolveGroup(spec: string, root = '/'): number {
+  if (/^\d+$/.test(spec)) return Number(spec);
+  const entry = readLines(root, 'etc/group').find((f) => f[0] === spec);
+  if (!entry) throw new PolicyError(`unknown group '${spec}'`, undefined, `no such entry in ${join(root, 'etc/group')}`);
+  return Number(entry[2]);
+}

@@ -3,6 +3,7 @@
 // and denial reports can say `policy.ts:12`.
 import { resolve as resolvePath, sep } from 'node:path';
 import type { AbiName } from '../arch/abi';
+import type { JailOptions } from '../jail/run';
 import type { SyscallArgNames, SyscallName } from '../syscalls/table.generated';
 import { PolicyError } from './errors';
 import type { Action, ArgCondition, CompareOp, Policy, Rule, SourceLocation } from './model';
@@ -206,7 +207,7 @@ export function toAction(a: ActionLike, loc?: SourceLocation): Action {
 
 export type RuleInput = Rule | readonly RuleInput[];
 
-export interface PolicySpec<J = unknown> {
+export interface PolicySpec<J = JailOptions> {
   /** What happens to syscalls no rule matches. Default: kill_process. */
   readonly default?: ActionLike;
   readonly arches?: readonly (AbiName | string)[];
@@ -217,7 +218,7 @@ export interface PolicySpec<J = unknown> {
   readonly jail?: J;
 }
 
-export interface DefinedPolicy<J = unknown> extends Policy {
+export interface DefinedPolicy<J = JailOptions> extends Policy {
   readonly jail?: J;
 }
 
@@ -229,7 +230,7 @@ function flatten(rules: readonly RuleInput[], out: Rule[] = []): Rule[] {
   return out;
 }
 
-export function definePolicy<J = unknown>(spec: PolicySpec<J>): DefinedPolicy<J> {
+export function definePolicy<J = JailOptions>(spec: PolicySpec<J>): DefinedPolicy<J> {
   const loc = callerLocation();
   if (!spec || !Array.isArray(spec.rules)) throw new PolicyError('definePolicy needs { rules: [...] }', loc);
   return {
