@@ -1,183 +1,17 @@
-// The `tsjail` command line: subcommands over the compiler and its tools.
-import arg from 'arg';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { ABI_NAMES, hostAbi, lookupAbi, type Abi } from '../arch/abi';
-import { cacheReport } from '../bpf/cache';
-import { programStats, worstPath } from '../bpf/stats';
-import { compileProgram, type CompiledFilter } from '../bpf/compile';
-import { disassemble, formatDisassembly } from '../bpf/disasm';
-import { decodeProgram } from '../bpf/instruction';
-import { PolicyError, formatWarning } from '../policy/errors';
-import { explainCall } from '../policy/explain';
-import { loadPolicyFile } from '../policy/load';
-import type { OciImportOptions } from '../policy/oci';
-import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
-import { formatC } from './formatC';
-import { HelperUnavailable } from '../jail/helper';
-import { RUN_USAGE, runCommand } from './run';
-
-class UsageError extends Error {}
-
-const USAGE = `usage: tsjail <command> [options]
-
-commands:
-  run      [OPTIONS] [--policy FILE] -- CMD [ARGS...]
-           run a command in a jail (tsjail run --help for the options)
-  compile  --policy FILE [--arch ARCH]... [--format raw|c|disasm|json] [-o OUT] [--stats]
-           compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter
-  disasm   FILE.bpf [--arch ARCH]
-           disassemble a raw filter (struct sock_filter[]) in ARCH's byte order
-  explain  --policy FILE [--arch ARCH] SYSCALL [ARG...]
-           which action a call gets, which rule decided it, and the instructions run
-  syscalls [--arch ARCH] [NAME|NUMBER]
-           look syscall names and numbers up, with their arguments
-
-ARCH is one of: ${ABI_NAMES.join(', ')} (default: the host's)
-OCI/Docker profiles also take --caps CAP,CAP (default: Docker's default set) and
---kernel VERSION (for minKernel; default: the running kernel).
-`;
-
-const OCI_FLAGS = { '--caps': String, '--kernel': String } as const;
-
-function ociOptions(a: { '--caps'?: string; '--kernel'?: string }): OciImportOptions {
-  return {
-    ...(a['--caps'] !== undefined ? { caps: a['--caps'].split(',').map((c) => c.trim()).filter(Boolean).map((c) => (c.startsWith('CAP_') ? c : `CAP_${c}`).toUpperCase()) } : {}),
-    ...(a['--kernel'] ? { kernel: a['--kernel'] } : {}),
-  };
-}
-
-function abiOf(name: string | undefined): Abi {
-  if (name === undefined) return hostAbi();
-  const abi = lookupAbi(name);
-  if (!abi) throw new UsageError(`unknown architecture '${name}'${didYouMean(name, ABI_NAMES)}`);
-  return abi;
-}
-
-function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
-  try {
-    return arg(spec, { argv });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
-function compileCommand(argv: string[]): void {
-  const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '-o': '--output', '-p': '--policy', ...OCI_FLAGS }, argv);
-  if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
-  const format = a['--format'] ?? 'raw';
-  if (!['raw', 'c', 'disasm', 'json'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm or json`);
-  const loaded = loadPolicyFile(a['--policy'], ociOptions(a));
-  const compiled = compileProgram(loaded.policy, a['--arch'] ? { arch: a['--arch'] } : {});
-  for (const w of [...loaded.warnings, ...compiled.warnings]) process.stderr.write(`tsjail: ${formatWarning(w)}\n`);
-  let out: string | Uint8Array;
-  if (format === 'raw') {
-    if (!a['--output'] && process.stdout.isTTY) throw new UsageError('refusing to write a binary filter to a terminal: use -o FILE or --format disasm');
-    out = compiled.bytes;
-  } else if (format === 'disasm') out = formatDisassembly(disassemble(compiled.instructions, { endian: compiled.endian, abis: compiled.abis }));
-  else if (format === 'c') out = formatC(compiled);
-  else out = JSON.stringify(jsonReport(compiled), null, 2) + '\n';
-  if (a['--output']) writeFileSync(a['--output'], out);
-  else process.stdout.write(out);
-  if (a['--stats']) process.stderr.write(statsLine(compiled) + '\n');
-}
-
-function statsLine(c: CompiledFilter): string {
-  const per = c.abis.map((abi) => {
-    const s = programStats(c.instructions, abi);
-    return `${abi.name}: mean ${s.meanExecuted.toFixed(1)} executed, ${s.cacheable}/${s.syscalls} cacheable`;
-  });
-  return `tsjail: ${c.instructions.length} instructions (${c.bytes.length} bytes), worst path ${worstPath(c.instructions)}; ${per.join('; ')}`;
-}
-
-function jsonReport(c: CompiledFilter): object {
-  return {
-    arches: c.abis.map((a) => a.name),
-    endian: c.endian,
-    length: c.instructions.length,
-    instructions: c.instructions.map((i) => [i.code, i.jt, i.jf, i.k]),
-    cacheable: Object.fromEntries(c.abis.map((abi) => [abi.name, cacheReport(c.instructions, abi).cached])),
-    warnings: c.warnings.map((w) => formatWarning(w)),
-  };
-}
-
-function disasmCommand(argv: string[]): void {
-  const a = parseArgs({ '--arch': String }, argv);
-  const file = a._[0];
-  if (!file) throw new UsageError('disasm needs a file: tsjail disasm FILE.bpf [--arch ARCH]');
-  const abi = abiOf(a['--arch']);
-  let bytes: Buffer;
-  try { bytes = readFileSync(file); } catch (e) { throw new PolicyError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`); }
-  const program = decodeProgram(new Uint8Array(bytes), abi.endian);
-  const sameArch = Object.values(ABI_NAMES).map((n) => lookupAbi(n)!).filter((x) => x.endian === abi.endian);
-  process.stdout.write(formatDisassembly(disassemble(program, { endian: abi.endian, abis: sameArch })));
-}
-
-function parseArgValue(s: string): bigint {
-  try {
-    return s.startsWith('-') ? -BigInt(s.slice(1)) : BigInt(s);
-  } catch {
-    throw new UsageError(`argument '${s}' is not a number (use decimal, 0x hex or 0o octal)`);
-  }
-}
-
-function explainCommand(argv: string[]): void {
-  const a = parseArgs({ '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS }, argv);
-  if (!a['--policy'] || !a._[0]) throw new UsageError('explain needs --policy FILE and a syscall: tsjail explain --policy p.ts openat 0 0');
-  const { policy } = loadPolicyFile(a['--policy'], ociOptions(a));
-  const [syscall, ...rest] = a._;
-  const args = rest.map(parseArgValue);
-  const e = explainCall(policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
-  const argText = args.map((v) => `0x${BigInt.asUintN(64, v).toString(16)}`).join(', ');
-  process.stdout.write([
-    `${e.abi.name}: ${e.syscall}(${argText}) [nr ${e.nr}] -> ${e.action}`,
-    `decided by: ${e.decidedBy}`,
-    `instructions executed: ${e.path.length}`,
-    ...e.path.map((l) => `  ${l.pc.toString().padStart(4, '0')}  ${l.pseudo}`),
-    '',
-  ].join('\n'));
-}
-
-function syscallsCommand(argv: string[]): void {
-  const a = parseArgs({ '--arch': String }, argv);
-  const abi = abiOf(a['--arch']);
-  const query = a._[0];
-  const describe = (name: string, nr: number): string => {
-    const args = syscallArgs(abi, name);
-    const sig = args ? args.map((x) => `${x.ctype}${x.ctype.endsWith('*') ? '' : ' '}${x.name}${x.bits < 64 ? ` /* ${x.bits}-bit */` : ''}`).join(', ') : '?';
-    return `${String(nr).padStart(5)}  ${name}(${sig})`;
-  };
-  if (query === undefined) {
-    process.stdout.write(syscallsOf(abi).map((e) => describe(e.name, e.nr)).join('\n') + '\n');
-    return;
-  }
-  if (/^(0x)?[0-9a-f]+$/i.test(query)) {
-    const nr = Number(query);
-    const name = syscallName(abi, nr);
-    if (!name) throw new PolicyError(`no syscall ${nr} on ${abi.name}`);
-    process.stdout.write(`${abi.name}: ${describe(name, nr)}\n`);
-    return;
-  }
-  const nr = syscallNumber(abi, query);
-  if (nr === undefined) {
-    const elsewhere = ABI_NAMES.filter((n) => syscallNumber(lookupAbi(n)!, query) !== undefined);
-    throw new PolicyError(`'${query}' is not a syscall on ${abi.name}${elsewhere.length ? ` (it exists on ${elsewhere.join(', ')})` : didYouMean(query)}`);
-  }
-  process.stdout.write(`${abi.name}: ${describe(query, nr)}\n`);
-}
-
-const COMMANDS: Record<string, (argv: string[]) => void> = {
-  compile: compileCommand, disasm: disasmCommand, explain: explainCommand, syscalls: syscallsCommand,
-  run: () => { /* dispatched in main */ },
-};
+// The `tsjail` command line: dispatches to `run` or the compiler's tools, each loaded on demand.
+import { PolicyError } from '../policy/errors';
+import { suggest } from '../syscalls/suggest';
+import { USAGE, UsageError } from './usage';
 
 /** `tsjail run`: its own errors exit 125 (podman's convention), the command's status passes through. */
 async function runSubcommand(argv: string[]): Promise<number> {
+  const { RUN_USAGE, runCommand } = require('./run') as typeof import('./run');
   if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(RUN_USAGE); return 0; }
   const log = (msg: string): void => { process.stderr.write(`tsjail: ${msg}\n`); };
   try {
     return await runCommand(argv, log);
   } catch (e) {
-    if (e instanceof PolicyError || e instanceof HelperUnavailable) log(e.message);
+    if (e instanceof PolicyError || (e as Error).name === 'HelperUnavailable') log((e as Error).message);
     else log(`internal error: ${(e as Error).stack ?? String(e)}`);
     return 125;
   }
@@ -190,9 +24,11 @@ export function main(argv: string[]): number | Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'run') return runSubcommand(rest);
-  const run = COMMANDS[command];
   try {
-    if (!run) throw new UsageError(`unknown command '${command}'${didYouMean(command, Object.keys(COMMANDS))}`);
+    // Loaded on demand: `tsjail run` should not pay for the compiler's tools.
+    const { TOOL_COMMANDS } = require('./tools') as typeof import('./tools');
+    const run = TOOL_COMMANDS[command];
+    if (!run) throw new UsageError(`unknown command '${command}'${suggest(command, ['run', ...Object.keys(TOOL_COMMANDS)])}`);
     run(rest);
     return 0;
   } catch (e) {

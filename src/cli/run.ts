@@ -1,11 +1,9 @@
 // `tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]`: flags → JailOptions, merged over a
 // policy file's `jail` section; the built-in default policy when no file is given.
 import arg from 'arg';
-import { defaultPolicy } from '../jail/defaultPolicy';
-import { JailError, NAMESPACES, policyWithOverrides, runJailed, type JailOptions, type NamespaceName } from '../jail/run';
+import { precompiledDefault } from '../jail/precompiled';
+import { JailError, NAMESPACES, runJailed, type JailOptions, type NamespaceName } from '../jail/run';
 import type { DefinedPolicy } from '../policy/dsl';
-import { formatWarning } from '../policy/errors';
-import { loadPolicyFile } from '../policy/load';
 
 export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]
 
@@ -98,15 +96,26 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
   }
   const { options, policyFile, command } = parsed;
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
-  let policy: DefinedPolicy<JailOptions>;
-  if (policyFile) {
-    const loaded = loadPolicyFile(policyFile);
-    for (const w of loaded.warnings) log(formatWarning(w));
-    policy = loaded.policy as DefinedPolicy<JailOptions>;
-  } else policy = defaultPolicy();
-  const merged: JailOptions = { ...(policy.jail ?? {}), ...options };
+  // The built-in policy ships precompiled: a plain run never loads the compiler.
+  const wantsDefault = !policyFile && !options.allow?.length && !options.deny?.length;
+  let merged: JailOptions = options;
+  let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
+  if (!filter && !options.insecure) {
+    const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
+    const { policyWithOverrides } = require('../jail/overrides') as typeof import('../jail/overrides');
+    let policy: DefinedPolicy<JailOptions>;
+    if (policyFile) {
+      const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
+      const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
+      const loaded = loadPolicyFile(policyFile);
+      for (const w of loaded.warnings) log(formatWarning(w));
+      policy = loaded.policy as DefinedPolicy<JailOptions>;
+    } else policy = (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
+    merged = { ...(policy.jail ?? {}), ...options };
+    filter = compileProgram(policyWithOverrides(policy, merged)).bytes;
+  }
   try {
-    return await runJailed(command, policyWithOverrides(policy, merged), merged, log);
+    return await runJailed(command, filter, merged, log);
   } catch (e) {
     if (e instanceof JailError) { log(e.message); return 125; }
     throw e;

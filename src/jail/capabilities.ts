@@ -1,6 +1,6 @@
 // Capability names (linux/capability.h) for --cap-keep and a policy's jail settings.
 import { PolicyError } from '../policy/errors';
-import { didYouMean } from '../syscalls/table';
+import { suggest } from '../syscalls/suggest';
 
 export const CAPABILITIES: readonly string[] = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
@@ -15,6 +15,6 @@ export const CAPABILITIES: readonly string[] = [
 export function capabilityNumber(name: string): number {
   const full = (name.toUpperCase().startsWith('CAP_') ? name : `CAP_${name}`).toUpperCase();
   const n = CAPABILITIES.indexOf(full);
-  if (n < 0) throw new PolicyError(`unknown capability '${name}'${didYouMean(full, CAPABILITIES)}`);
+  if (n < 0) throw new PolicyError(`unknown capability '${name}'${suggest(full, CAPABILITIES)}`);
   return n;
 }

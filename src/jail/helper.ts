@@ -110,7 +110,9 @@ const PACKAGE_ROOT = resolve(__dirname, '../../..');
 const SOURCE = join(PACKAGE_ROOT, 'helper/tsjail-helper.c');
 const SHIPPED = join(PACKAGE_ROOT, 'helper/build', `${process.platform}-${process.arch}`, 'libtsjail-helper.so');
 
-export class HelperUnavailable extends Error {}
+export class HelperUnavailable extends Error {
+  override readonly name = 'HelperUnavailable';
+}
 
 /** Builds the helper library with the system C compiler. */
 export function buildHelper(out: string): void {

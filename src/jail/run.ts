@@ -3,10 +3,6 @@
 // 125 tsjail failed, 126 not executable, 127 not found, 128+N killed by signal N).
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { compileProgram } from '../bpf/compile';
-import { PolicyError } from '../policy/errors';
-import type { Policy, Rule } from '../policy/model';
-import { didYouMean, isKnownSyscallName } from '../syscalls/table';
 import { spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type SpawnSpec } from './helper';
 import { capabilityNumber } from './capabilities';
 import { resolveGroup, resolveUser } from './users';
@@ -64,30 +60,6 @@ const HINTS: Readonly<Record<string, string>> = {
   'load the seccomp filter': 'the kernel needs CONFIG_SECCOMP_FILTER',
 };
 
-/** The rules --allow and --deny add: checked names, placed where precedence makes them win. */
-function extraRules(o: JailOptions): Rule[] {
-  const check = (names: readonly string[]): string[] => names.map((n) => {
-    if (!isKnownSyscallName(n)) throw new PolicyError(`unknown syscall '${n}'${didYouMean(n)}`, { file: 'command line', line: 0 });
-    return n;
-  });
-  const rules: Rule[] = [];
-  if (o.allow?.length) rules.push({ syscalls: check(o.allow), action: { kind: 'allow' }, conditions: [], label: '--allow' });
-  if (o.deny?.length) rules.push({ syscalls: check(o.deny), action: { kind: 'errno', errno: 'EPERM' }, conditions: [], label: '--deny' });
-  return rules;
-}
-
-/**
- * --allow must override the policy's denials for those names: rules naming them are dropped
- * and an unconditional allow takes their place; --deny adds EPERM, which outranks allow.
- */
-export function policyWithOverrides(policy: Policy, o: JailOptions): Policy {
-  const allowed = new Set(o.allow ?? []);
-  const kept = policy.rules
-    .map((r) => ({ ...r, syscalls: r.syscalls.filter((s) => !allowed.has(s)) }))
-    .filter((r) => r.syscalls.length);
-  return { ...policy, rules: [...kept, ...extraRules(o)] };
-}
-
 function environment(o: JailOptions): string[] {
   const env = new Map<string, string>();
   const inherited = o.clearEnv ? (o.keepEnv ?? []) : Object.keys(process.env);
@@ -97,7 +69,8 @@ function environment(o: JailOptions): string[] {
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
-export function buildSpawnSpec(command: readonly string[], policy: Policy | undefined, o: JailOptions): SpawnSpec {
+/** The helper's spec for a command; `filter` is the compiled seccomp program, if any. */
+export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions): SpawnSpec {
   if (!command.length) throw new JailError('no command given: tsjail run [OPTIONS] -- CMD [ARGS...]');
   const rootless = process.getuid?.() !== 0;
   let flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS;
@@ -120,7 +93,6 @@ export function buildSpawnSpec(command: readonly string[], policy: Policy | unde
     if (resource === undefined) throw new JailError(`unknown resource limit '${name}' (known: ${Object.keys(RLIMITS).join(', ')})`);
     return { resource, value: BigInt(value) };
   });
-  const filter = policy && !o.insecure ? compileProgram(policy).bytes : undefined;
   return {
     cloneFlags: flags,
     ...(flags & CLONE_NEWUSER ? { mapUser: { outerUid: process.getuid!(), outerGid: process.getgid!(), innerUid: process.getuid!(), innerGid: process.getgid!() } } : {}),
@@ -148,8 +120,8 @@ export function buildSpawnSpec(command: readonly string[], policy: Policy | unde
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 
 /** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
-export async function runJailed(command: readonly string[], policy: Policy | undefined, o: JailOptions, log: (msg: string) => void): Promise<number> {
-  const spec = buildSpawnSpec(command, policy, o);
+export async function runJailed(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void): Promise<number> {
+  const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const started = await spawnJailed(spec);
   if (!started.ok) {

@@ -6,7 +6,7 @@ import { compileProgram, type CompileOptions } from '../bpf/compile';
 import { disassemble, type DisassemblyLine } from '../bpf/disasm';
 import { emulate } from '../bpf/emulator';
 import { describeRet } from '../bpf/seccomp';
-import { didYouMean, syscallNumber } from '../syscalls/table';
+import { didYouMean, isKnownSyscallName, syscallNumber } from '../syscalls/table';
 import { PolicyError } from './errors';
 import { evaluatePolicy, type Decider } from './evaluate';
 import { describeAction, describeLocation, type Policy } from './model';
@@ -28,7 +28,7 @@ export function explainCall(policy: Policy, syscall: string, args: readonly bigi
   const compiled = compileProgram(policy, options);
   const abi = compiled.abis[0]!;
   const nr = /^\d+$/.test(syscall) ? Number(syscall) : syscallNumber(abi, syscall);
-  if (nr === undefined) throw new PolicyError(`'${syscall}' is not a syscall on ${abi.name}${didYouMean(syscall)}`);
+  if (nr === undefined) throw new PolicyError(`'${syscall}' is not a syscall on ${abi.name}${isKnownSyscallName(syscall) ? '' : didYouMean(syscall)}`);
   const data = { nr, arch: abi.auditArch, args };
   const run = emulate(compiled.instructions, data, compiled.endian);
   const ref = evaluatePolicy(policy, compiled.abis, data);

@@ -1,6 +1,7 @@
 // Lookups over the generated syscall tables: name ↔ number per ABI and argument signatures.
 import type { Abi } from '../arch/abi';
 import { SIGNATURES, SYSCALL_NAMES, TABLES, type SyscallName } from './table.generated';
+import { suggest } from './suggest';
 
 export { SYSCALL_NAMES, type SyscallName };
 
@@ -71,30 +72,7 @@ export function syscallArgs(abi: Abi, name: string): SyscallArg[] | null {
   }));
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-/** The closest known names, for "did you mean" hints. */
-export function closestNames(name: string, candidates: readonly string[] = SYSCALL_NAMES, max = 3): string[] {
-  const limit = Math.max(2, Math.floor(name.length / 3));
-  return candidates
-    .map((c) => ({ c, d: editDistance(name, c) }))
-    .filter((x) => x.d <= limit)
-    .sort((a, b) => a.d - b.d || a.c.localeCompare(b.c))
-    .slice(0, max)
-    .map((x) => x.c);
-}
-
-export function didYouMean(name: string, candidates?: readonly string[]): string {
-  const close = closestNames(name, candidates);
-  return close.length ? ` — did you mean ${close.map((c) => `'${c}'`).join(' or ')}?` : '';
+/** "did you mean" for syscall names (or any other candidates). */
+export function didYouMean(name: string, candidates: readonly string[] = SYSCALL_NAMES): string {
+  return suggest(name, candidates);
 }

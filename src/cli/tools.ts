@@ -1,0 +1,149 @@
+// The compiler's subcommands: compile, disasm, explain, syscalls.
+import arg from 'arg';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ABI_NAMES, hostAbi, lookupAbi, type Abi } from '../arch/abi';
+import { cacheReport } from '../bpf/cache';
+import { programStats, worstPath } from '../bpf/stats';
+import { compileProgram, type CompiledFilter } from '../bpf/compile';
+import { disassemble, formatDisassembly } from '../bpf/disasm';
+import { decodeProgram } from '../bpf/instruction';
+import { PolicyError, formatWarning } from '../policy/errors';
+import { UsageError } from './usage';
+import { explainCall } from '../policy/explain';
+import { loadPolicyFile } from '../policy/load';
+import type { OciImportOptions } from '../policy/oci';
+import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
+import { formatC } from './formatC';
+
+const OCI_FLAGS = { '--caps': String, '--kernel': String } as const;
+
+function ociOptions(a: { '--caps'?: string; '--kernel'?: string }): OciImportOptions {
+  return {
+    ...(a['--caps'] !== undefined ? { caps: a['--caps'].split(',').map((c) => c.trim()).filter(Boolean).map((c) => (c.startsWith('CAP_') ? c : `CAP_${c}`).toUpperCase()) } : {}),
+    ...(a['--kernel'] ? { kernel: a['--kernel'] } : {}),
+  };
+}
+
+function abiOf(name: string | undefined): Abi {
+  if (name === undefined) return hostAbi();
+  const abi = lookupAbi(name);
+  if (!abi) throw new UsageError(`unknown architecture '${name}'${didYouMean(name, ABI_NAMES)}`);
+  return abi;
+}
+
+function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
+  try {
+    return arg(spec, { argv });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function compileCommand(argv: string[]): void {
+  const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '-o': '--output', '-p': '--policy', ...OCI_FLAGS }, argv);
+  if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
+  const format = a['--format'] ?? 'raw';
+  if (!['raw', 'c', 'disasm', 'json'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm or json`);
+  const loaded = loadPolicyFile(a['--policy'], ociOptions(a));
+  const compiled = compileProgram(loaded.policy, a['--arch'] ? { arch: a['--arch'] } : {});
+  for (const w of [...loaded.warnings, ...compiled.warnings]) process.stderr.write(`tsjail: ${formatWarning(w)}\n`);
+  let out: string | Uint8Array;
+  if (format === 'raw') {
+    if (!a['--output'] && process.stdout.isTTY) throw new UsageError('refusing to write a binary filter to a terminal: use -o FILE or --format disasm');
+    out = compiled.bytes;
+  } else if (format === 'disasm') out = formatDisassembly(disassemble(compiled.instructions, { endian: compiled.endian, abis: compiled.abis }));
+  else if (format === 'c') out = formatC(compiled);
+  else out = JSON.stringify(jsonReport(compiled), null, 2) + '\n';
+  if (a['--output']) writeFileSync(a['--output'], out);
+  else process.stdout.write(out);
+  if (a['--stats']) process.stderr.write(statsLine(compiled) + '\n');
+}
+
+function statsLine(c: CompiledFilter): string {
+  const per = c.abis.map((abi) => {
+    const s = programStats(c.instructions, abi);
+    return `${abi.name}: mean ${s.meanExecuted.toFixed(1)} executed, ${s.cacheable}/${s.syscalls} cacheable`;
+  });
+  return `tsjail: ${c.instructions.length} instructions (${c.bytes.length} bytes), worst path ${worstPath(c.instructions)}; ${per.join('; ')}`;
+}
+
+function jsonReport(c: CompiledFilter): object {
+  return {
+    arches: c.abis.map((a) => a.name),
+    endian: c.endian,
+    length: c.instructions.length,
+    instructions: c.instructions.map((i) => [i.code, i.jt, i.jf, i.k]),
+    cacheable: Object.fromEntries(c.abis.map((abi) => [abi.name, cacheReport(c.instructions, abi).cached])),
+    warnings: c.warnings.map((w) => formatWarning(w)),
+  };
+}
+
+function disasmCommand(argv: string[]): void {
+  const a = parseArgs({ '--arch': String }, argv);
+  const file = a._[0];
+  if (!file) throw new UsageError('disasm needs a file: tsjail disasm FILE.bpf [--arch ARCH]');
+  const abi = abiOf(a['--arch']);
+  let bytes: Buffer;
+  try { bytes = readFileSync(file); } catch (e) { throw new PolicyError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`); }
+  const program = decodeProgram(new Uint8Array(bytes), abi.endian);
+  const sameArch = Object.values(ABI_NAMES).map((n) => lookupAbi(n)!).filter((x) => x.endian === abi.endian);
+  process.stdout.write(formatDisassembly(disassemble(program, { endian: abi.endian, abis: sameArch })));
+}
+
+function parseArgValue(s: string): bigint {
+  try {
+    return s.startsWith('-') ? -BigInt(s.slice(1)) : BigInt(s);
+  } catch {
+    throw new UsageError(`argument '${s}' is not a number (use decimal, 0x hex or 0o octal)`);
+  }
+}
+
+function explainCommand(argv: string[]): void {
+  const a = parseArgs({ '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS }, argv);
+  if (!a['--policy'] || !a._[0]) throw new UsageError('explain needs --policy FILE and a syscall: tsjail explain --policy p.ts openat 0 0');
+  const { policy } = loadPolicyFile(a['--policy'], ociOptions(a));
+  const [syscall, ...rest] = a._;
+  const args = rest.map(parseArgValue);
+  const e = explainCall(policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
+  const argText = args.map((v) => `0x${BigInt.asUintN(64, v).toString(16)}`).join(', ');
+  process.stdout.write([
+    `${e.abi.name}: ${e.syscall}(${argText}) [nr ${e.nr}] -> ${e.action}`,
+    `decided by: ${e.decidedBy}`,
+    `instructions executed: ${e.path.length}`,
+    ...e.path.map((l) => `  ${l.pc.toString().padStart(4, '0')}  ${l.pseudo}`),
+    '',
+  ].join('\n'));
+}
+
+function syscallsCommand(argv: string[]): void {
+  const a = parseArgs({ '--arch': String }, argv);
+  const abi = abiOf(a['--arch']);
+  const query = a._[0];
+  const describe = (name: string, nr: number): string => {
+    const args = syscallArgs(abi, name);
+    const sig = args ? args.map((x) => `${x.ctype}${x.ctype.endsWith('*') ? '' : ' '}${x.name}${x.bits < 64 ? ` /* ${x.bits}-bit */` : ''}`).join(', ') : '?';
+    return `${String(nr).padStart(5)}  ${name}(${sig})`;
+  };
+  if (query === undefined) {
+    process.stdout.write(syscallsOf(abi).map((e) => describe(e.name, e.nr)).join('\n') + '\n');
+    return;
+  }
+  if (/^(0x)?[0-9a-f]+$/i.test(query)) {
+    const nr = Number(query);
+    const name = syscallName(abi, nr);
+    if (!name) throw new PolicyError(`no syscall ${nr} on ${abi.name}`);
+    process.stdout.write(`${abi.name}: ${describe(name, nr)}\n`);
+    return;
+  }
+  const nr = syscallNumber(abi, query);
+  if (nr === undefined) {
+    const elsewhere = ABI_NAMES.filter((n) => syscallNumber(lookupAbi(n)!, query) !== undefined);
+    throw new PolicyError(`'${query}' is not a syscall on ${abi.name}${elsewhere.length ? ` (it exists on ${elsewhere.join(', ')})` : didYouMean(query)}`);
+  }
+  process.stdout.write(`${abi.name}: ${describe(query, nr)}\n`);
+}
+
+export const TOOL_COMMANDS: Record<string, (argv: string[]) => void> = {
+  compile: compileCommand, disasm: disasmCommand, explain: explainCommand, syscalls: syscallsCommand,
+};
+

@@ -1,0 +1,25 @@
+// Usage text and usage errors, shared by the subcommands.
+import { ABI_NAMES } from '../arch/abi';
+
+/** A mistake in the command line: exit 2 with the usage text. */
+export class UsageError extends Error {}
+
+export const USAGE = `usage: tsjail <command> [options]
+
+commands:
+  run      [OPTIONS] [--policy FILE] -- CMD [ARGS...]
+           run a command in a jail (tsjail run --help for the options)
+  compile  --policy FILE [--arch ARCH]... [--format raw|c|disasm|json] [-o OUT] [--stats]
+           compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter
+  disasm   FILE.bpf [--arch ARCH]
+           disassemble a raw filter (struct sock_filter[]) in ARCH's byte order
+  explain  --policy FILE [--arch ARCH] SYSCALL [ARG...]
+           which action a call gets, which rule decided it, and the instructions run
+  syscalls [--arch ARCH] [NAME|NUMBER]
+           look syscall names and numbers up, with their arguments
+
+ARCH is one of: ${ABI_NAMES.join(', ')} (default: the host's)
+OCI/Docker profiles also take --caps CAP,CAP (default: Docker's default set) and
+--kernel VERSION (for minKernel; default: the running kernel).
+`;
+
