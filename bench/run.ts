@@ -143,6 +143,34 @@ function writeFilter(program: readonly Instruction[], name: string): string {
   return file;
 }
 
+/** Wall time of starting a trivial command in each sandbox, medians of 25 runs. */
+function startupSection(): string[] {
+  const time = (cmd: string[]): number | undefined => {
+    if (spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' }).status !== 0) return undefined;
+    const runs: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const t0 = process.hrtime.bigint();
+      spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
+      runs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return median(runs);
+  };
+  const rows: [string, string[]][] = [
+    ['`node -e 0` (Node\'s own start, the floor for a Node tool)', [process.execPath, '-e', '0']],
+    ['`tsjail run -- /bin/true` (default jail: 4 namespaces, /proc, caps dropped, seccomp)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--', '/bin/true']],
+    ['`tsjail run --policy bench/strict.json -- /bin/true` (a policy compiled at start)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'bench/strict.json'), '--', '/bin/true']],
+    ['`bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true`', ['bwrap', '--unshare-all', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']],
+    ['`firejail --noprofile --quiet true`', ['firejail', '--noprofile', '--quiet', 'true']],
+  ];
+  const lines = ['### Jail start-up', '', '| command | wall time, median of 25 |', '|---|---:|'];
+  for (const [label, cmd] of rows) {
+    const ms = time(cmd);
+    lines.push(`| ${label} | ${ms === undefined ? 'not installed' : `${ms.toFixed(1)} ms`} |`);
+  }
+  console.log('bench: start-up done');
+  return [...lines, ''];
+}
+
 function main(): void {
   for (const [what, ok] of [['cc', spawnSync('cc', ['--version']).status === 0], ['python3-seccomp', spawnSync(PYTHON, ['-c', 'import seccomp']).status === 0]] as const) {
     if (!ok) { console.error(`bench: ${what} is missing (apt-get install libseccomp-dev python3-seccomp gcc)`); process.exit(1); }
@@ -175,6 +203,7 @@ function main(): void {
     out.push('');
     console.log(`bench: ${c.name} done`);
   }
+  out.push(...startupSection());
   const libseccompVersion = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libseccomp2'], { encoding: 'utf8' }).stdout || 'unknown';
   const doc = [
     '# Benchmark results', '',

@@ -2,8 +2,8 @@
 // profile extensions (archMap, includes/excludes) with the semantics runc + libseccomp enforce
 // (DESIGN §2 "OCI/Docker import"), so a profile means the same here as in a container.
 import { release } from 'node:os';
-import { hostAbi, isAbiName, type AbiName } from '../arch/abi';
-import { isKnownSyscallName, didYouMean } from '../syscalls/table';
+import { ABIS, hostAbi, isAbiName, type AbiName } from '../arch/abi';
+import { didYouMean, isKnownSyscallName, syscallNumber } from '../syscalls/table';
 import { PolicyError, type Warning } from './errors';
 import type { Action, ArgCondition, CompareOp, Policy, Rule } from './model';
 import { multiplexedAs } from './multiplexers';
@@ -169,6 +169,7 @@ export function importOci(json: unknown, options: OciImportOptions = {}): { poli
     for (const n of kept) {
       const via = multiplexedAs(n);
       if (!via || firstUnconditional.has(via[0])) continue;
+      if (!(arches.length ? arches : [host]).some((a) => syscallNumber(ABIS[a], via[0]) !== undefined)) continue;
       if (e.conditionSets.some((c) => c.length)) {
         warnings.push({ location: loc, message: `${e.where}: on ABIs with ${via[0]}(2), ${n} is also reachable as ${via[0]}(${via[1]}, ...), where libseccomp applies its argument conditions to ${via[0]}'s own arguments` });
       }
