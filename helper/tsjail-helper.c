@@ -197,6 +197,18 @@ static void setup_filesystem(void) {
 
 /* Node's stdio may be non-blocking (a flag of the open file description, shared with Node):
  * give the command its own description of the same file instead of changing Node's. */
+/* Every descriptor above stderr is closed at exec: an inherited directory fd would lead
+ * straight out of a new root. close_range(CLOSE_RANGE_CLOEXEC) on Linux 5.11+, else one by one. */
+static void cloexec_above_stderr(void) {
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+	struct rlimit rl;
+	int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+	for (int fd = 3; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
 static void prepare_stdio(void) {
 	for (int fd = 0; fd <= 2; fd++) {
 		int flags = fcntl(fd, F_GETFL);
@@ -263,6 +275,7 @@ static void exec_command(void) {
 static void become_command(void) {
 	if (S.new_session && setsid() < 0) fail(STEP_SETSID);
 	prepare_stdio();
+	cloexec_above_stderr();
 	for (uint32_t i = 0; i < S.nrlimits; i++) {
 		struct rlimit rl = { S.rlimit_val[i], S.rlimit_val[i] };
 		if (setrlimit(S.rlimit_res[i], &rl)) fail(STEP_RLIMIT);

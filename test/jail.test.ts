@@ -216,3 +216,25 @@ test('the jail dies with tsjail, even when tsjail is killed with SIGKILL', async
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(!running(), 'the command outlived tsjail');
 });
+
+test('descriptors beyond stdio do not reach the command', () => {
+  const r = spawnSync(process.execPath, [BIN, 'run', '--', 'sh', '-c', 'ls /proc/$$/fd | tr "\\n" " "'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+  assert.equal(r.stdout, '0 1 2 ');
+});
+
+test('fails closed when the kernel refuses a step: namespaces, then seccomp (tsjail inside tsjail)', () => {
+  // The outer jail's policy refuses clone with namespace flags: the inner jail cannot start.
+  const inner = [process.execPath, BIN, 'run', '--', 'true'];
+  const ns = tsjail(['--', ...inner]);
+  assert.equal(ns.status, 125);
+  assert.match(ns.stderr, /^tsjail: cannot create the namespaces \(clone\): EPERM/);
+  // Mounts refused: the inner jail stops at its first mount.
+  const mnt = tsjail(['--allow', 'clone', '--', process.execPath, BIN, 'run', '--', 'true'], { asNobody: true });
+  assert.equal(mnt.status, 125);
+  assert.match(mnt.stderr, /^tsjail: cannot make mounts private: EPERM/);
+  // Namespaces and mounts allowed but no seccomp(2): the inner jail still refuses to run unconfined.
+  const sc = tsjail(['--allow', 'clone,mount', '--deny', 'seccomp', '--', process.execPath, BIN, 'run', '--', 'true'], { asNobody: true });
+  assert.equal(sc.status, 125);
+  assert.match(sc.stderr, /^tsjail: cannot load the seccomp filter: EPERM/);
+});

@@ -15,7 +15,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --cap-keep CAP,... keep these capabilities (default: all dropped)
   -I, --insecure         no seccomp filter (loud)
       --unshare-{user,pid,net,ipc,uts,mount,cgroup}       more namespaces
-      --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --dev  --no-proc
+      --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --dev  --proc/--no-proc
       --env K=V  --clear-env  --keep-env K  --rlimit NAME=N  --timeout SECONDS
 `;
 
@@ -39,7 +39,7 @@ function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string
       '--policy': String, '-p': '--policy', '--allow': [String], '--deny': [String],
       '--no-network': Boolean, '-n': '--no-network', '--root': String, '-r': '--root', '--user': String, '-u': '--user',
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
-      '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--no-proc': Boolean,
+      '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--proc': Boolean, '--no-proc': Boolean,
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
       '--cap-keep': [String], '--group': String, '-g': '--group',
       ...unshareFlags,
@@ -72,7 +72,7 @@ function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string
     ...(a['--bind'] || a['--ro-bind'] ? { binds: [...(a['--bind'] ?? []).map((b) => parseBind(b, false)), ...(a['--ro-bind'] ?? []).map((b) => parseBind(b, true))] } : {}),
     ...(a['--tmpfs'] ? { tmpfs: a['--tmpfs'] } : {}),
     ...(a['--dev'] ? { dev: true } : {}),
-    ...(a['--no-proc'] ? { proc: false } : {}),
+    ...(a['--no-proc'] ? { proc: false } : a['--proc'] ? { proc: true } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(a['--clear-env'] ? { clearEnv: true } : {}),
     ...(a['--keep-env'] ? { keepEnv: splitList(a['--keep-env']) } : {}),

@@ -31,7 +31,7 @@ export const DEFAULT_ALLOWED: readonly SyscallName[] = [
   'get_robust_list', 'futex', 'futex_waitv', 'futex_wake', 'futex_wait', 'futex_requeue', 'rseq', 'arch_prctl', 'prctl',
   'sched_yield', 'sched_getaffinity', 'sched_setaffinity', 'sched_getparam', 'sched_getscheduler', 'sched_getattr',
   'sched_get_priority_max', 'sched_get_priority_min', 'sched_rr_get_interval', 'getpriority', 'setpriority', 'getrlimit',
-  'setrlimit', 'prlimit64', 'ugetrlimit', 'getrusage', 'times', 'capget', 'pidfd_open', 'pidfd_send_signal', 'seccomp',
+  'setrlimit', 'prlimit64', 'ugetrlimit', 'getrusage', 'times', 'capget', 'capset', 'pidfd_open', 'pidfd_send_signal', 'seccomp',
   'getcpu', 'restart_syscall', 'ioprio_get', 'ioprio_set',
   // identity (changes are bounded by the capabilities the jail dropped)
   'getuid', 'geteuid', 'getgid', 'getegid', 'getresuid', 'getresgid', 'getgroups', 'setuid', 'setgid', 'setreuid',
