@@ -22,10 +22,13 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Steps, in order; the numbers are shared with src/jail/helper.ts. */
@@ -34,8 +37,13 @@ enum step {
 	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_TMPFS, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
 	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
-	STEP_EXEC, STEP_LOOPBACK,
+	STEP_EXEC,
+	STEP_LISTENER = 100, /* not a failure: "the listener will be fd N" */
 };
+
+/* A syscall number no ABI uses: the command's first call under a listener, answered by tsjail
+ * once it holds the listener (src/jail/supervisor.ts uses the same number). */
+#define HANDSHAKE_NR 0x3ff7a11
 
 #define MAX_STRINGS 65536
 #define MAX_MOUNTS 256
@@ -47,7 +55,7 @@ static struct {
 	uint32_t clone_flags, map_user, outer_uid, outer_gid, inner_uid, inner_gid;
 	uint32_t mount_proc, mount_dev, readonly_root, set_user, uid, gid, ngroups;
 	uint64_t keep_caps; /* capability numbers to keep, as a bit mask */
-	uint32_t no_new_privs, die_with_parent, new_session, parent_pid, nrlimits;
+	uint32_t no_new_privs, die_with_parent, new_session, parent_pid, nrlimits, notify;
 	const char *path, *hostname, *root, *cwd, *filter;
 	uint32_t filter_len;
 	const char *argv[MAX_STRINGS + 1], *envp[MAX_STRINGS + 1], *search[MAX_STRINGS + 1];
@@ -59,6 +67,7 @@ static struct {
 } S;
 
 static int err_fd = -1;
+
 
 static void report(int step, int err) {
 	int msg[2] = { step, err };
@@ -197,16 +206,17 @@ static void setup_filesystem(void) {
 
 /* Node's stdio may be non-blocking (a flag of the open file description, shared with Node):
  * give the command its own description of the same file instead of changing Node's. */
-/* Every descriptor above stderr is closed at exec: an inherited directory fd would lead
- * straight out of a new root. close_range(CLOSE_RANGE_CLOEXEC) on Linux 5.11+, else one by one. */
-static void cloexec_above_stderr(void) {
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+/* Only stdio and the report pipe (moved to fd 3) stay open: an inherited directory fd would
+ * lead straight out of a new root, and the count must fit the command's RLIMIT_NOFILE. */
+static void close_other_fds(void) {
+	if (err_fd != 3) {
+		if (dup3(err_fd, 3, O_CLOEXEC) < 0) fail(STEP_STDIO);
+		err_fd = 3;
+	}
+	if (syscall(SYS_close_range, 4, ~0U, 0) == 0) return;
 	struct rlimit rl;
 	int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
-	for (int fd = 3; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+	for (int fd = 4; fd < max; fd++) close(fd);
 }
 
 static void prepare_stdio(void) {
@@ -275,7 +285,7 @@ static void exec_command(void) {
 static void become_command(void) {
 	if (S.new_session && setsid() < 0) fail(STEP_SETSID);
 	prepare_stdio();
-	cloexec_above_stderr();
+	close_other_fds();
 	for (uint32_t i = 0; i < S.nrlimits; i++) {
 		struct rlimit rl = { S.rlimit_val[i], S.rlimit_val[i] };
 		if (setrlimit(S.rlimit_res[i], &rl)) fail(STEP_RLIMIT);
@@ -294,7 +304,20 @@ static void become_command(void) {
 	if (S.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) fail(STEP_NO_NEW_PRIVS);
 	if (S.filter) {
 		struct sock_fprog prog = { (unsigned short)(S.filter_len / sizeof(struct sock_filter)), (struct sock_filter *)S.filter };
-		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) fail(STEP_SECCOMP);
+		if (!S.notify) {
+			if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) fail(STEP_SECCOMP);
+		} else {
+			/* Every syscall after this one is filtered, so the listener cannot be sent: tsjail
+			 * takes it with pidfd_getfd. Tell it which fd that will be (the lowest free one),
+			 * then stop on the handshake call until tsjail holds it. The fd is close-on-exec. */
+			int lowest = fcntl(0, F_DUPFD_CLOEXEC, 0);
+			if (lowest < 0) fail(STEP_SECCOMP);
+			close(lowest);
+			report(STEP_LISTENER, lowest);
+			long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+			if (fd != lowest) fail(STEP_SECCOMP);
+			syscall(HANDSHAKE_NR);
+		}
 	}
 	exec_command();
 }
@@ -387,9 +410,10 @@ static const uint8_t *opt_string(const uint8_t *p, const uint8_t *end, const cha
 
 static int parse(const uint8_t *p, size_t len) {
 	const uint8_t *end = p + len;
-	uint32_t head[20];
+	uint32_t head[21];
 	memset(&S, 0, sizeof S);
-	if (!(p = u32s(p, end, head, 20))) return -1;
+	if (!(p = u32s(p, end, head, 21))) return -1;
+	S.notify = head[20];
 	S.clone_flags = head[0]; S.map_user = head[1]; S.outer_uid = head[2]; S.outer_gid = head[3];
 	S.inner_uid = head[4]; S.inner_gid = head[5]; S.mount_proc = head[6]; S.mount_dev = head[7];
 	S.readonly_root = head[8]; S.set_user = head[9]; S.uid = head[10]; S.gid = head[11];
@@ -428,6 +452,39 @@ static int parse(const uint8_t *p, size_t len) {
 	return p == end ? 0 : -1;
 }
 
+/* The command's process: init's first child when there is a PID namespace. */
+static pid_t command_of(pid_t init) {
+	if (!(S.clone_flags & CLONE_NEWPID)) return init;
+	char path[64] = "/proc/", *p = fmt_u32(path + 6, (uint32_t)init);
+	memcpy(p, "/task/", 6); p = fmt_u32(p + 6, (uint32_t)init);
+	memcpy(p, "/children", 10);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	char buf[32] = {0};
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	return n > 0 ? (pid_t)strtol(buf, NULL, 10) : -1;
+}
+
+/* pidfd_getfd the listener the command is about to create as `fd`; -errno on failure. */
+static int take_listener(pid_t init, int fd) {
+	pid_t cmd = command_of(init);
+	if (cmd <= 0) return -ESRCH;
+	int pidfd = (int)syscall(SYS_pidfd_open, cmd, 0);
+	if (pidfd < 0) return -errno;
+	int got = -EBADF;
+	for (int i = 0; i < 10000; i++) {
+		got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+		if (got >= 0) break;
+		got = -errno;
+		if (errno != EBADF) break;
+		struct timespec ts = { 0, 500000 };
+		nanosleep(&ts, NULL);
+	}
+	close(pidfd);
+	return got;
+}
+
 /*
  * Starts a jailed command. Returns the pid of the jail's first process, or -1 with
  * result[0] = the failed step and result[1] = its errno. Blocks until the command has been
@@ -437,6 +494,7 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	static uint8_t copy[1 << 24];
 	int pipefd[2];
 	result[0] = result[1] = 0;
+	result[2] = result[3] = -1;
 	if (len > sizeof copy) { result[0] = STEP_PIPE; result[1] = E2BIG; return -1; }
 	memcpy(copy, spec, len);
 	if (parse(copy, len)) { result[0] = STEP_PIPE; result[1] = EINVAL; return -1; }
@@ -457,6 +515,14 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	int msg[2];
 	ssize_t n;
 	do n = read(pipefd[0], msg, sizeof msg); while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof msg && msg[0] == STEP_LISTENER) {
+		/* Take the command's listener; the exec outcome is read later (tsjail_exec_result). */
+		result[2] = take_listener(pid, msg[1]);
+		result[3] = pipefd[0];
+		if (result[2] < 0) { kill(pid, SIGKILL); result[0] = STEP_SECCOMP; result[1] = -result[2]; close(pipefd[0]);
+			int status; while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {} return -1; }
+		return pid;
+	}
 	close(pipefd[0]);
 	if (n == (ssize_t)sizeof msg) {
 		result[0] = msg[0]; result[1] = msg[1];
@@ -465,6 +531,51 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 		return -1;
 	}
 	return pid;
+}
+
+/* Waits for the exec outcome on the pipe from tsjail_spawn: 0 = exec'd, 1 = failed with
+ * result[0] = step, result[1] = errno. Closes the pipe. */
+int tsjail_exec_result(int fd, int32_t *result) {
+	int msg[2];
+	ssize_t n;
+	do n = read(fd, msg, sizeof msg); while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n == (ssize_t)sizeof msg) { result[0] = msg[0]; result[1] = msg[1]; return 1; }
+	return 0;
+}
+
+/* One seccomp notification, flattened for JavaScript: id, pid, nr, arch, ip, args[6]. */
+struct flat_notif { uint64_t id; uint32_t pid; int32_t nr; uint32_t arch; uint32_t pad; uint64_t ip; uint64_t args[6]; };
+
+/* Waits up to timeout_ms for a notification. Returns 1 with *out filled, 0 on timeout,
+ * -ESRCH when no process uses the filter any more, or -errno. */
+int tsjail_notif_recv(int fd, struct flat_notif *out, int timeout_ms) {
+	struct pollfd p = { fd, POLLIN, 0 };
+	int r = poll(&p, 1, timeout_ms);
+	if (r < 0) return errno == EINTR ? 0 : -errno;
+	if (r == 0) return 0;
+	if (!(p.revents & POLLIN)) return -ESRCH;
+	struct seccomp_notif n;
+	memset(&n, 0, sizeof n);
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &n)) return errno == ENOENT || errno == EINTR ? 0 : -errno;
+	out->id = n.id; out->pid = n.pid; out->nr = n.data.nr; out->arch = n.data.arch; out->pad = 0;
+	out->ip = n.data.instruction_pointer;
+	for (int i = 0; i < 6; i++) out->args[i] = n.data.args[i];
+	return 1;
+}
+
+/* Answers a notification: the call fails with `error` (an errno), or runs (`cont` = 1). */
+int tsjail_notif_send(int fd, uint64_t id, int error, int cont) {
+	struct seccomp_notif_resp r;
+	memset(&r, 0, sizeof r);
+	r.id = id;
+	r.error = cont ? 0 : -error;
+	r.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
+	return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) ? -errno : 0;
+}
+
+int tsjail_close(int fd) {
+	return close(fd) ? -errno : 0;
 }
 
 /* Waits for a process; returns its raw wait status, or -errno. */

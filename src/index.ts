@@ -15,7 +15,7 @@ export { explainCall, type Explanation } from './policy/explain';
 export { loadPolicyFile, type LoadedPolicy } from './policy/load';
 export { importOci, type OciImportOptions } from './policy/oci';
 export {
-  definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named,
+  definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named, quiet,
   eq, ne, lt, le, gt, ge, maskedEq, hasAll, hasNone, noneOf,
   type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup,
 } from './policy/dsl';

@@ -17,6 +17,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --unshare-{user,pid,net,ipc,uts,mount,cgroup}       more namespaces
       --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --dev  --proc/--no-proc
       --env K=V  --clear-env  --keep-env K  --rlimit NAME=N  --timeout SECONDS
+      --log              report the policy's denials but let the calls run (also SECCOMP_DEFAULT_ACTION=log)
+      --report FILE      also write each denial as a JSON line to FILE
 `;
 
 class RunUsageError extends Error {}
@@ -41,7 +43,7 @@ function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
       '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--proc': Boolean, '--no-proc': Boolean,
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
-      '--cap-keep': [String], '--group': String, '-g': '--group',
+      '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String,
       ...unshareFlags,
     }, { argv, stopAtPositional: true });
   } catch (e) {
@@ -82,6 +84,9 @@ function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string
     ...(a['--deny'] ? { deny: splitList(a['--deny']) } : {}),
     ...(a['--cap-keep'] ? { capKeep: splitList(a['--cap-keep']) } : {}),
     ...(a['--group'] !== undefined ? { group: a['--group'] } : {}),
+    // cloudflare sandbox's switch for the same thing
+    ...(a['--log'] || process.env.SECCOMP_DEFAULT_ACTION === 'log' ? { log: true } : {}),
+    ...(a['--report'] ? { report: a['--report'] } : {}),
   };
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._ };
 }
@@ -96,26 +101,30 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
   }
   const { options, policyFile, command } = parsed;
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
-  // The built-in policy ships precompiled: a plain run never loads the compiler.
+  // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
   const wantsDefault = !policyFile && !options.allow?.length && !options.deny?.length;
   let merged: JailOptions = options;
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
+  let policy: DefinedPolicy<JailOptions> | undefined;
+  const builtin = (): DefinedPolicy<JailOptions> => (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
   if (!filter && !options.insecure) {
     const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
     const { policyWithOverrides } = require('../jail/overrides') as typeof import('../jail/overrides');
-    let policy: DefinedPolicy<JailOptions>;
     if (policyFile) {
       const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
       const loaded = loadPolicyFile(policyFile);
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
-    } else policy = (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
+    } else policy = builtin();
     merged = { ...(policy.jail ?? {}), ...options };
-    filter = compileProgram(policyWithOverrides(policy, merged)).bytes;
+    policy = { ...policy, ...policyWithOverrides(policy, merged) };
+    filter = compileProgram(policy).bytes;
   }
+  const final = policy;
+  const supervision = { loadPolicy: () => final ?? builtin() };
   try {
-    return await runJailed(command, filter, merged, log);
+    return await runJailed(command, filter, merged, log, supervision);
   } catch (e) {
     if (e instanceof JailError) { log(e.message); return 125; }
     throw e;

@@ -3,7 +3,7 @@
 // each for a reason written in SYSCALLS.md; other ABIs (i386 `int 0x80`, x32) are killed.
 import { hostAbi } from '../arch/abi';
 import { CLONE_NAMESPACE_FLAGS, TIOCLINUX, TIOCSTI } from '../policy/constants';
-import { allow, definePolicy, errno, hasAll, hasNone, named, noneOf } from '../policy/dsl';
+import { allow, definePolicy, errno, hasAll, hasNone, named, noneOf, quiet } from '../policy/dsl';
 import type { Policy } from '../policy/model';
 import type { SyscallName } from '../syscalls/table';
 
@@ -90,7 +90,7 @@ export function defaultPolicy(): Policy {
       named('clone without namespaces', allow('clone', { clone_flags: hasNone(CLONE_NAMESPACE_FLAGS) })),
       named('clone with namespaces', errno('EPERM', 'clone', { clone_flags: NAMESPACE_BITS.map((bit) => hasAll(bit)) })),
       // clone3 passes its flags in memory, out of a filter's reach: ENOSYS makes libc use clone.
-      named('clone3', errno('ENOSYS', 'clone3')),
+      quiet(named('clone3', errno('ENOSYS', 'clone3'))),
       named('terminal injection', errno('EPERM', 'ioctl', { cmd: [TIOCSTI, TIOCLINUX] })),
       named('personality', allow('personality', { personality: [...HARMLESS_PERSONALITIES] })),
       named('personality', errno('EPERM', 'personality', { personality: noneOf(HARMLESS_PERSONALITIES) })),

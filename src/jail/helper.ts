@@ -37,6 +37,8 @@ export interface SpawnSpec {
   readonly search: readonly string[];
   readonly mounts: readonly MountSpec[];
   readonly filter?: Uint8Array;
+  /** Load the filter with a notification listener and hand it to tsjail (the supervisor). */
+  readonly notify?: boolean;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -93,7 +95,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     s.cloneFlags, m ? 1 : 0, m?.outerUid ?? 0, m?.outerGid ?? 0, m?.innerUid ?? 0, m?.innerGid ?? 0,
     s.mountProc ? 1 : 0, s.mountDev ? 1 : 0, s.readonlyRoot ? 1 : 0, s.user ? 1 : 0, s.user?.uid ?? 0, s.user?.gid ?? 0,
     s.user?.groups.length ?? 0, Number(capMask(s.keepCaps) & 0xffffffffn), s.noNewPrivs ? 1 : 0, s.dieWithParent ? 1 : 0,
-    s.newSession ? 1 : 0, process.pid, s.rlimits.length, Number(capMask(s.keepCaps) >> 32n),
+    s.newSession ? 1 : 0, process.pid, s.rlimits.length, Number(capMask(s.keepCaps) >> 32n), s.notify ? 1 : 0,
   );
   if (s.user) w.u32(...s.user.groups);
   for (const r of s.rlimits) w.u32(r.resource, Number(r.value & 0xffffffffn), Number(r.value >> 32n));
@@ -140,42 +142,90 @@ interface KoffiFunction {
   async(...args: unknown[]): void;
 }
 
-let bound: { spawn: KoffiFunction; wait: KoffiFunction } | undefined;
+interface Bound {
+  spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
+  notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction;
+}
 
-function bind(): { spawn: KoffiFunction; wait: KoffiFunction } {
+let bound: Bound | undefined;
+
+function bind(): Bound {
   if (bound) return bound;
   const koffi = require('koffi') as { load(path: string): { func(signature: string): KoffiFunction } };
   const lib = koffi.load(helperPath());
   bound = {
-    spawn: lib.func('int tsjail_spawn(const uint8_t *spec, size_t len, _Out_ int32_t *result)'),
+    spawn: lib.func('int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result)'),
     wait: lib.func('int tsjail_wait(int pid)'),
+    execResult: lib.func('int tsjail_exec_result(int fd, int32_t *result)'),
+    notifRecv: lib.func('int tsjail_notif_recv(int fd, uint8_t *out, int timeout_ms)'),
+    notifSend: lib.func('int tsjail_notif_send(int fd, uint64_t id, int error, int cont)'),
+    close: lib.func('int tsjail_close(int fd)'),
   };
   return bound;
 }
 
-export type SpawnResult = { readonly ok: true; readonly pid: number } | { readonly ok: false; readonly step: number; readonly errno: number };
+export type SpawnResult =
+  | { readonly ok: true; readonly pid: number; readonly listener?: number; readonly execPipe?: number }
+  | { readonly ok: false; readonly step: number; readonly errno: number };
 
-/** Starts the jail; resolves once the command has been exec'd or a step has failed. */
-export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
-  const { spawn } = bind();
-  const buf = encodeSpec(spec);
-  const result = new Int32Array(2);
+function promisify<T>(f: KoffiFunction, args: unknown[], map: (ret: number) => T): Promise<T> {
   return new Promise((resolvePromise, reject) => {
-    spawn.async(buf, buf.length, result, (err: Error | null, pid: number) => {
-      if (err) reject(err);
-      else resolvePromise(pid > 0 ? { ok: true, pid } : { ok: false, step: result[0]!, errno: result[1]! });
-    });
+    f.async(...args, (err: Error | null, ret: number) => (err ? reject(err) : resolvePromise(map(ret))));
   });
+}
+
+/** Starts the jail; resolves once the command has been exec'd (or, with a listener, is about to be). */
+export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
+  const buf = encodeSpec(spec);
+  const result = new Int32Array(4).fill(-1);
+  return promisify(bind().spawn, [buf, buf.length, result], (pid): SpawnResult => {
+    if (pid <= 0) return { ok: false, step: result[0]!, errno: result[1]! };
+    return { ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}) };
+  });
+}
+
+/** The exec outcome of a jail started with a listener: undefined when the command runs. */
+export function execOutcome(execPipe: number): Promise<{ step: number; errno: number } | undefined> {
+  const result = new Int32Array(2);
+  return promisify(bind().execResult, [execPipe, result], (r) => (r === 1 ? { step: result[0]!, errno: result[1]! } : undefined));
 }
 
 /** Waits for a process on a worker thread; resolves to its raw wait status. */
 export function waitFor(pid: number): Promise<number> {
-  const { wait } = bind();
-  return new Promise((resolvePromise, reject) => {
-    wait.async(pid, (err: Error | null, status: number) => {
-      if (err) reject(err);
-      else if (status < 0) reject(new Error(`waitpid: errno ${-status}`));
-      else resolvePromise(status);
-    });
+  return promisify(bind().wait, [pid], (status) => {
+    if (status < 0) throw new Error(`waitpid: errno ${-status}`);
+    return status;
   });
+}
+
+export interface Notification {
+  readonly id: bigint;
+  /** The calling thread, as tsjail's PID namespace numbers it. */
+  readonly pid: number;
+  readonly nr: number;
+  readonly arch: number;
+  readonly args: readonly bigint[];
+}
+
+/** The next notification, null after a timeout, or 'gone' when no process uses the filter. */
+export function receiveNotification(listener: number, timeoutMs: number): Promise<Notification | null | 'gone'> {
+  const out = new Uint8Array(88);
+  return promisify(bind().notifRecv, [listener, out, timeoutMs], (r) => {
+    if (r === 0) return null;
+    if (r < 0) return 'gone';
+    const v = new DataView(out.buffer);
+    return {
+      id: v.getBigUint64(0, true), pid: v.getUint32(8, true), nr: v.getUint32(12, true), arch: v.getUint32(16, true),
+      args: Array.from({ length: 6 }, (_, i) => v.getBigUint64(32 + 8 * i, true)),
+    };
+  });
+}
+
+/** Answers a notification: fail with `errno`, or let the call run. */
+export function answerNotification(listener: number, id: bigint, answer: { errno: number } | 'continue'): void {
+  bind().notifSend(listener, id, answer === 'continue' ? 0 : answer.errno, answer === 'continue' ? 1 : 0);
+}
+
+export function closeFd(fd: number): void {
+  bind().close(fd);
 }

@@ -3,7 +3,10 @@
 // 125 tsjail failed, 126 not executable, 127 not found, 128+N killed by signal N).
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type SpawnSpec } from './helper';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import type { Policy } from '../policy/model';
+import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type SpawnSpec } from './helper';
+import { formatDenial, formatLogSummary, notifyingFilter, Supervisor } from './supervisor';
 import { capabilityNumber } from './capabilities';
 import { resolveGroup, resolveUser } from './users';
 
@@ -42,6 +45,15 @@ export interface JailOptions {
   readonly capKeep?: readonly string[];
   /** Primary group (name or gid), with `user`. */
   readonly group?: string;
+  /** log: report the policy's denials but let the calls run. */
+  readonly log?: boolean;
+  /** Also write each denial as a JSON line to this file. */
+  readonly report?: string;
+}
+
+/** How the jail's seccomp filter is explained: the policy, loaded only if a denial happens. */
+export interface Supervision {
+  readonly loadPolicy: () => Policy;
 }
 
 /** A tsjail failure: message and the helper step, for `tsjail: cannot <step>: <reason>`. */
@@ -119,23 +131,48 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 
-/** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
-export async function runJailed(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void): Promise<number> {
-  const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
-  if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
-  const started = await spawnJailed(spec);
-  if (!started.ok) {
-    const step = STEPS[started.step] ?? `step ${started.step}`;
-    const reason = errnoName(started.errno);
-    if (started.step === STEP_EXEC) {
-      log(`${command[0]}: ${started.errno === osConstants.errno.ENOENT ? 'command not found' : `cannot execute: ${errnoName(started.errno)}`}`);
-      return started.errno === osConstants.errno.ENOENT ? 127 : 126;
-    }
-    const hint = HINTS[step];
-    log(`cannot ${step}: ${reason}${hint ? ` (${hint})` : ''}`);
-    return 125;
+function commandPid(initPid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(/\s+/);
+    return children[0] ? Number(children[0]) : undefined;
+  } catch {
+    return undefined;
   }
+}
+
+function execFailure(command: readonly string[], step: number, errno: number, log: (msg: string) => void): number {
+  if (step === STEP_EXEC) {
+    log(`${command[0]}: ${errno === osConstants.errno.ENOENT ? 'command not found' : `cannot execute: ${errnoName(errno)}`}`);
+    return errno === osConstants.errno.ENOENT ? 127 : 126;
+  }
+  const name = STEPS[step] ?? `step ${step}`;
+  const hint = name === 'load the seccomp filter' && errno !== osConstants.errno.EINVAL ? undefined : HINTS[name];
+  log(`cannot ${name}: ${errnoName(errno)}${hint ? ` (${hint})` : ''}`);
+  return 125;
+}
+
+/** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
+export async function runJailed(
+  command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, supervision?: Supervision,
+): Promise<number> {
+  const supervised = Boolean(filter && supervision);
+  const spec0 = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
+  const spec: SpawnSpec = supervised ? { ...spec0, filter: notifyingFilter(spec0.filter!, 'little'), notify: true } : spec0;
+  if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
+  const reportFd = o.report ? openSync(o.report, 'w') : undefined;
+  const started = await spawnJailed(spec);
+  if (!started.ok) return execFailure(command, started.step, started.errno, log);
   const pid = started.pid;
+  let mainPid: number | undefined;
+  const supervisor = started.listener !== undefined && supervision
+    ? new Supervisor(started.listener, supervision.loadPolicy, o.log ? 'log' : 'enforce', () => (mainPid ??= commandPid(pid)),
+      (record, explanation) => {
+        log(formatDenial(record, explanation));
+        if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(record)}\n`);
+      },
+      (message) => log(message))
+    : undefined;
+  const supervising = supervisor?.run();
   const handlers = FORWARDED.map((sig) => {
     const h = (): void => { try { process.kill(pid, sig); } catch { /* already gone */ } };
     process.on(sig, h);
@@ -147,15 +184,23 @@ export async function runJailed(command: readonly string[], filter: Uint8Array |
     try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
   }, o.timeoutSeconds * 1000) : undefined;
   try {
+    const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
     const status = await waitFor(pid);
+    if (failed) return execFailure(command, failed.step, failed.errno, log);
     if (timedOut) {
       log(`timed out after ${o.timeoutSeconds} s: the jail was killed`);
       return 124;
     }
     const signal = status & 0x7f;
-    return signal === 0 ? (status >> 8) & 0xff : 128 + signal;
+    const code = signal === 0 ? (status >> 8) & 0xff : 128 + signal;
+    // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
+    return supervisor?.killedMain && code === 128 + 9 ? 128 + 31 : code;
   } finally {
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);
+    supervisor?.stop();
+    await supervising;
+    if (supervisor && o.log) log(formatLogSummary(supervisor));
+    if (reportFd !== undefined) closeSync(reportFd);
   }
 }

@@ -183,6 +183,11 @@ export function rule(spec: { syscalls: readonly SyscallName[]; action: ActionLik
   return Object.assign(g.map((r) => (spec.label ? { ...r, label: spec.label } : r)), { action: g.action });
 }
 
+/** Marks rules whose denials programs expect (they fall back): enforced, never reported. */
+export function quiet(rules: readonly Rule[]): Rule[] {
+  return rules.map((r) => ({ ...r, quiet: true }));
+}
+
 /** Names a group of rules; explanations show the name ("decided by: rule keyrings"). */
 export function named(label: string, rules: readonly Rule[]): Rule[] {
   return rules.map((r) => ({ ...r, label }));

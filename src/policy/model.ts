@@ -56,6 +56,8 @@ export interface Rule {
   readonly source?: SourceLocation;
   /** A human name shown in explanations (e.g. "keyrings"). */
   readonly label?: string;
+  /** A denial programs expect and handle (clone3 → ENOSYS makes libc use clone): not reported. */
+  readonly quiet?: boolean;
 }
 
 export interface Policy {

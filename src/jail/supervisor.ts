@@ -1,0 +1,191 @@
+// The supervisor: explains every denial while the jail runs.
+//
+// Mechanism: the compiled filter's ERRNO and KILL_PROCESS returns are rewritten to
+// SECCOMP_RET_USER_NOTIF (same decision tree, so the same calls stop). tsjail receives each
+// stopped call, decides it again with the reference evaluator on the policy (the compiler is
+// property-tested to agree with it), reports it, and answers: the policy's errno, or SIGKILL
+// for a kill. The call never runs in either case, so the jail is exactly as strict as the
+// policy; SECCOMP_USER_NOTIF_FLAG_CONTINUE, which the kernel warns cannot enforce anything, is
+// used only in log mode, where the policy's denials are to be let through. If tsjail dies, the
+// jail dies with it (PR_SET_PDEATHSIG), so no call is left to run unanswered.
+import { readFileSync } from 'node:fs';
+import { ABIS, type Abi } from '../arch/abi';
+import { decodeProgram, encodeProgram } from '../bpf/instruction';
+import {
+  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF,
+} from '../bpf/seccomp';
+import { abiOfCall, evaluatePolicy } from '../policy/evaluate';
+import type { Policy } from '../policy/model';
+import { targetAbis } from '../policy/resolve';
+import { syscallName } from '../syscalls/table';
+import { explainDenial, type DenialExplanation } from './denial';
+import { answerNotification, closeFd, receiveNotification, type Notification } from './helper';
+
+const BPF_RET_K = 0x06;
+
+/** The helper's first call under a listener (HANDSHAKE_NR in helper/tsjail-helper.c). */
+export const HANDSHAKE_NR = 0x3ff7a11;
+
+/**
+ * The same program, stopping at tsjail instead of failing or killing, behind a 3-instruction
+ * prologue that also stops the handshake call. Any later use of that number is decided by the
+ * policy like every other stopped call, so the prologue changes no decision.
+ */
+export function notifyingFilter(bytes: Uint8Array, endian: 'little' | 'big'): Uint8Array {
+  const program = decodeProgram(bytes, endian).map((ins) => {
+    const action = (ins.k & SECCOMP_RET_ACTION_FULL) >>> 0;
+    const stop = ins.code === BPF_RET_K && (action === SECCOMP_RET_ERRNO || action === SECCOMP_RET_KILL_PROCESS);
+    return stop ? { ...ins, k: SECCOMP_RET_USER_NOTIF } : ins;
+  });
+  const prologue = [
+    { code: 0x20, jt: 0, jf: 0, k: SECCOMP_DATA_NR },           // ld [nr]
+    { code: 0x15, jt: 0, jf: 1, k: HANDSHAKE_NR },              // jeq HANDSHAKE_NR
+    { code: BPF_RET_K, jt: 0, jf: 0, k: SECCOMP_RET_USER_NOTIF }, // ret USER_NOTIF
+  ];
+  return encodeProgram([...prologue, ...program], endian);
+}
+
+export type SupervisionMode = 'enforce' | 'log';
+
+/** One line of `--report`: see "Denial reports" in the README for the schema. */
+export interface DenialRecord {
+  readonly time: string;
+  readonly mode: SupervisionMode;
+  readonly pid: number;
+  readonly jailPid: number | null;
+  readonly abi: string;
+  readonly nr: number;
+  readonly syscall: string;
+  readonly args: { readonly name: string; readonly value: string; readonly decoded: string }[];
+  readonly action: string;
+  readonly decidedBy: string;
+  readonly rule: number | null;
+  readonly suggestion: string;
+}
+
+/** The pid inside the jail, from /proc/PID/status (NSpid's last field). */
+function jailPid(pid: number): number | null {
+  try {
+    const line = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return line ? Number(line.trim().split(/\s+/).pop()) : null;
+  } catch {
+    return null;
+  }
+}
+
+export class Supervisor {
+  private running = true;
+  private policyCache: { policy: Policy; abis: Abi[] } | undefined;
+  /** (syscall, decider) pairs already reported, with how often each was seen. */
+  readonly seen = new Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }>();
+  /** Set when a kill rule ended the jail's first process (tsjail then exits 128+SIGSYS). */
+  killedMain = false;
+
+  constructor(
+    private readonly listener: number,
+    private readonly loadPolicy: () => Policy,
+    private readonly mode: SupervisionMode,
+    private readonly mainPid: () => number | undefined,
+    private readonly onFirst: (record: DenialRecord, explanation: DenialExplanation) => void,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  private policy(): { policy: Policy; abis: Abi[] } {
+    if (!this.policyCache) {
+      const policy = this.loadPolicy();
+      this.policyCache = { policy, abis: targetAbis(policy) };
+    }
+    return this.policyCache;
+  }
+
+  private handshakeDone = false;
+
+  private handle(n: Notification): void {
+    if (!this.handshakeDone) {
+      // The command's first stop is the handshake: it may go on to exec now.
+      this.handshakeDone = true;
+      if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: 38 }); return; }
+    }
+    const { policy, abis } = this.policy();
+    const data = { nr: n.nr, arch: n.arch, args: n.args };
+    const decision = evaluatePolicy(policy, abis, data);
+    // A call through an ABI the policy does not target is named from that ABI's own table.
+    const abi = abiOfCall(abis, n.arch, n.nr) ?? abiOfCall(Object.values(ABIS), n.arch, n.nr) ?? abis[0]!;
+    const syscall = decision.syscall ?? syscallName(abi, n.nr) ?? `syscall ${n.nr}`;
+    const action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+    const key = `${syscall}|${JSON.stringify(decision.decider)}`;
+    // Read what only a live caller can tell before answering lets it go on.
+    const inJail = this.seen.has(key) ? null : jailPid(n.pid);
+    if (this.mode === 'log') {
+      answerNotification(this.listener, n.id, 'continue');
+    } else if (action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
+      // The filter stopped a call the policy does not deny: never let it run on a disagreement.
+      answerNotification(this.listener, n.id, { errno: 1 });
+      throw new Error(`internal error: the filter stopped ${syscall} but the policy says ${describeRet(decision.ret)}`);
+    } else if (action === SECCOMP_RET_ERRNO) {
+      answerNotification(this.listener, n.id, { errno: decision.ret & 0xffff });
+    } else {
+      if (n.pid === this.mainPid()) this.killedMain = true;
+      try { process.kill(n.pid, 'SIGKILL'); } catch { /* already gone */ }
+      answerNotification(this.listener, n.id, { errno: 38 });
+    }
+    if (decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.quiet) return;
+    const known = this.seen.get(key);
+    if (known) { known.count++; return; }
+    const explanation = explainDenial(policy, decision, abi, syscall, n.args);
+    const record: DenialRecord = {
+      time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
+      args: explanation.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
+      action: explanation.action, decidedBy: explanation.decidedBy, rule: explanation.ruleIndex ?? null,
+      suggestion: explanation.suggestion,
+    };
+    this.seen.set(key, { record, count: 1, explanation });
+    this.onFirst(record, explanation);
+  }
+
+  /** Answers notifications until stop() or until no process uses the filter. */
+  async run(): Promise<void> {
+    while (this.running) {
+      const n = await receiveNotification(this.listener, 100);
+      if (n === 'gone') break;
+      if (n) {
+        try {
+          this.handle(n);
+        } catch (e) {
+          // Never leave a call hanging: fail it closed and say why.
+          answerNotification(this.listener, n.id, { errno: 1 });
+          this.onError((e as Error).message);
+        }
+      }
+    }
+    closeFd(this.listener);
+  }
+
+  stop(): void {
+    this.running = false;
+  }
+}
+
+/** stderr text for a denial, as in DESIGN §5. */
+export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
+  const who = r.jailPid !== null ? `pid ${r.jailPid}` : `host pid ${r.pid}`;
+  const verb = r.mode === 'log' ? `would be ${r.action} (allowed: log mode)` : r.action;
+  return [
+    `${who} ${r.syscall}(${e.args.map((a) => `${a.name}=${a.text}`).join(', ')}) -> ${verb}`,
+    `        decided by: ${r.decidedBy}`,
+    `        to allow exactly this: ${r.suggestion}`,
+  ].join('\n');
+}
+
+/** The log-mode summary: what would have been denied, how often, and the lines to add. */
+export function formatLogSummary(s: Supervisor): string {
+  const entries = [...s.seen.values()];
+  if (!entries.length) return 'log mode: nothing would have been denied';
+  const width = Math.max(...entries.map((e) => e.record.syscall.length));
+  return [
+    `log mode: ${entries.length} denial${entries.length === 1 ? '' : 's'} would have happened:`,
+    ...entries.map((e) => `  ${e.record.syscall.padEnd(width)}  x${String(e.count).padEnd(5)} ${e.record.action}, by ${e.record.decidedBy}`),
+    'to allow them, add to the policy\'s rules:',
+    ...[...new Set(entries.map((e) => e.record.suggestion))].map((l) => `  ${l},`),
+  ].join('\n');
+}
