@@ -6,7 +6,6 @@ import { isAbsolute, resolve } from 'node:path';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Policy } from '../policy/model';
 import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type SpawnSpec } from './helper';
-import { formatDenial, formatLogSummary, notifyingFilter, Supervisor } from './supervisor';
 import { capabilityNumber } from './capabilities';
 import { resolveGroup, resolveUser } from './users';
 
@@ -156,18 +155,20 @@ export async function runJailed(
   command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, supervision?: Supervision,
 ): Promise<number> {
   const supervised = Boolean(filter && supervision);
+  // The supervisor (and the policy evaluator behind it) loads only for supervised runs.
+  const sup = supervised ? (require('./supervisor') as typeof import('./supervisor')) : undefined;
   const spec0 = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
-  const spec: SpawnSpec = supervised ? { ...spec0, filter: notifyingFilter(spec0.filter!, 'little'), notify: true } : spec0;
+  const spec: SpawnSpec = sup ? { ...spec0, filter: sup.notifyingFilter(spec0.filter!, 'little'), notify: true } : spec0;
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const reportFd = o.report ? openSync(o.report, 'w') : undefined;
   const started = await spawnJailed(spec);
   if (!started.ok) return execFailure(command, started.step, started.errno, log);
   const pid = started.pid;
   let mainPid: number | undefined;
-  const supervisor = started.listener !== undefined && supervision
-    ? new Supervisor(started.listener, supervision.loadPolicy, o.log ? 'log' : 'enforce', () => (mainPid ??= commandPid(pid)),
+  const supervisor = started.listener !== undefined && supervision && sup
+    ? new sup.Supervisor(started.listener, supervision.loadPolicy, o.log ? 'log' : 'enforce', () => (mainPid ??= commandPid(pid)),
       (record, explanation) => {
-        log(formatDenial(record, explanation));
+        log(sup.formatDenial(record, explanation));
         if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(record)}\n`);
       },
       (message) => log(message))
@@ -200,7 +201,7 @@ export async function runJailed(
     for (const [sig, h] of handlers) process.off(sig, h);
     supervisor?.stop();
     await supervising;
-    if (supervisor && o.log) log(formatLogSummary(supervisor));
+    if (supervisor && sup && o.log) log(sup.formatLogSummary(supervisor));
     if (reportFd !== undefined) closeSync(reportFd);
   }
 }

@@ -14,11 +14,8 @@ import { decodeProgram, encodeProgram } from '../bpf/instruction';
 import {
   describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF,
 } from '../bpf/seccomp';
-import { abiOfCall, evaluatePolicy } from '../policy/evaluate';
 import type { Policy } from '../policy/model';
-import { targetAbis } from '../policy/resolve';
-import { syscallName } from '../syscalls/table';
-import { explainDenial, type DenialExplanation } from './denial';
+import type { DenialExplanation } from './denial';
 import { answerNotification, closeFd, receiveNotification, type Notification } from './helper';
 
 const BPF_RET_K = 0x06;
@@ -93,6 +90,7 @@ export class Supervisor {
   private policy(): { policy: Policy; abis: Abi[] } {
     if (!this.policyCache) {
       const policy = this.loadPolicy();
+      const { targetAbis } = require('../policy/resolve') as typeof import('../policy/resolve');
       this.policyCache = { policy, abis: targetAbis(policy) };
     }
     return this.policyCache;
@@ -106,6 +104,10 @@ export class Supervisor {
       this.handshakeDone = true;
       if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: 38 }); return; }
     }
+    // Loaded at the first denial: runs without one never pay for the evaluator.
+    const { abiOfCall, evaluatePolicy } = require('../policy/evaluate') as typeof import('../policy/evaluate');
+    const { syscallName } = require('../syscalls/table') as typeof import('../syscalls/table');
+    const { explainDenial } = require('./denial') as typeof import('./denial');
     const { policy, abis } = this.policy();
     const data = { nr: n.nr, arch: n.arch, args: n.args };
     const decision = evaluatePolicy(policy, abis, data);
