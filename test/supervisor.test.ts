@@ -11,7 +11,8 @@ import { emulate } from '../src/bpf/emulator';
 import { decodeProgram } from '../src/bpf/instruction';
 import { describeRet } from '../src/bpf/seccomp';
 import { defaultPolicy } from '../src/jail/defaultPolicy';
-import { HANDSHAKE_NR, notifyingFilter } from '../src/jail/supervisor';
+import { HANDSHAKE_NR } from '../src/jail/notifications';
+import { notifyingFilter } from '../src/jail/supervisor';
 import { syscallsOf } from '../src/syscalls/table';
 import { REPO_ROOT } from '../scripts/upstream';
 

@@ -122,9 +122,13 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
     filter = compileProgram(policy).bytes;
   }
   const final = policy;
-  const supervision = { loadPolicy: () => final ?? builtin() };
+  // Every denial is explained: the supervisor (loaded only here) watches the jail.
+  const watch = filter && !options.insecure
+    ? (require('../jail/supervisor') as typeof import('../jail/supervisor'))
+      .supervise(filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', log, merged.report)
+    : undefined;
   try {
-    return await runJailed(command, filter, merged, log, supervision);
+    return await runJailed(command, filter, merged, log, watch);
   } catch (e) {
     if (e instanceof JailError) { log(e.message); return 125; }
     throw e;

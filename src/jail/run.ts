@@ -3,9 +3,9 @@
 // 125 tsjail failed, 126 not executable, 127 not found, 128+N killed by signal N).
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import type { Policy } from '../policy/model';
-import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type SpawnSpec } from './helper';
+import { readFileSync } from 'node:fs';
+import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
+import { NotificationLoop, type Answer } from './notifications';
 import { capabilityNumber } from './capabilities';
 import { resolveGroup, resolveUser } from './users';
 
@@ -50,10 +50,7 @@ export interface JailOptions {
   readonly report?: string;
 }
 
-/** How the jail's seccomp filter is explained: the policy, loaded only if a denial happens. */
-export interface Supervision {
-  readonly loadPolicy: () => Policy;
-}
+
 
 /** A tsjail failure: message and the helper step, for `tsjail: cannot <step>: <reason>`. */
 export class JailError extends Error {}
@@ -150,30 +147,36 @@ function execFailure(command: readonly string[], step: number, errno: number, lo
   return 125;
 }
 
+/**
+ * Something that answers the jail's stopped calls (the denial supervisor, the learner): the
+ * filter it needs loaded, and what it does with each notification.
+ */
+export interface Watch {
+  /** The program the jail loads, with USER_NOTIF where calls should stop at tsjail. */
+  readonly filter: Uint8Array;
+  /** Answers one stopped call (an unanswered one fails with EPERM). `mainPid` is the command's pid. */
+  handle(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void): void;
+  /** The exit status to report, given the command's. */
+  exitCode?(code: number): number;
+  /** Called once the jail has ended. */
+  finish?(): void;
+}
+
 /** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
 export async function runJailed(
-  command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, supervision?: Supervision,
+  command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch?: Watch,
 ): Promise<number> {
-  const supervised = Boolean(filter && supervision);
-  // The supervisor (and the policy evaluator behind it) loads only for supervised runs.
-  const sup = supervised ? (require('./supervisor') as typeof import('./supervisor')) : undefined;
   const spec0 = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
-  const spec: SpawnSpec = sup ? { ...spec0, filter: sup.notifyingFilter(spec0.filter!, 'little'), notify: true } : spec0;
+  const spec: SpawnSpec = watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0;
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
-  const reportFd = o.report ? openSync(o.report, 'w') : undefined;
   const started = await spawnJailed(spec);
   if (!started.ok) return execFailure(command, started.step, started.errno, log);
   const pid = started.pid;
   let mainPid: number | undefined;
-  const supervisor = started.listener !== undefined && supervision && sup
-    ? new sup.Supervisor(started.listener, supervision.loadPolicy, o.log ? 'log' : 'enforce', () => (mainPid ??= commandPid(pid)),
-      (record, explanation) => {
-        log(sup.formatDenial(record, explanation));
-        if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(record)}\n`);
-      },
-      (message) => log(message))
+  const loop = started.listener !== undefined && watch
+    ? new NotificationLoop(started.listener, (n, answer) => watch.handle(n, () => (mainPid ??= commandPid(pid)), answer), log)
     : undefined;
-  const supervising = supervisor?.run();
+  const serving = loop?.run();
   const handlers = FORWARDED.map((sig) => {
     const h = (): void => { try { process.kill(pid, sig); } catch { /* already gone */ } };
     process.on(sig, h);
@@ -194,14 +197,12 @@ export async function runJailed(
     }
     const signal = status & 0x7f;
     const code = signal === 0 ? (status >> 8) & 0xff : 128 + signal;
-    // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
-    return supervisor?.killedMain && code === 128 + 9 ? 128 + 31 : code;
+    return watch?.exitCode ? watch.exitCode(code) : code;
   } finally {
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);
-    supervisor?.stop();
-    await supervising;
-    if (supervisor && sup && o.log) log(sup.formatLogSummary(supervisor));
-    if (reportFd !== undefined) closeSync(reportFd);
+    loop?.stop();
+    await serving;
+    watch?.finish?.();
   }
 }

@@ -16,12 +16,12 @@ import {
 } from '../bpf/seccomp';
 import type { Policy } from '../policy/model';
 import type { DenialExplanation } from './denial';
-import { answerNotification, closeFd, receiveNotification, type Notification } from './helper';
+import type { Notification } from './helper';
+import { HANDSHAKE_NR, type Answer } from './notifications';
+import type { Watch } from './run';
 
 const BPF_RET_K = 0x06;
 
-/** The helper's first call under a listener (HANDSHAKE_NR in helper/tsjail-helper.c). */
-export const HANDSHAKE_NR = 0x3ff7a11;
 
 /**
  * The same program, stopping at tsjail instead of failing or killing, behind a 3-instruction
@@ -71,7 +71,6 @@ function jailPid(pid: number): number | null {
 }
 
 export class Supervisor {
-  private running = true;
   private policyCache: { policy: Policy; abis: Abi[] } | undefined;
   /** (syscall, decider) pairs already reported, with how often each was seen. */
   readonly seen = new Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }>();
@@ -79,12 +78,9 @@ export class Supervisor {
   killedMain = false;
 
   constructor(
-    private readonly listener: number,
     private readonly loadPolicy: () => Policy,
     private readonly mode: SupervisionMode,
-    private readonly mainPid: () => number | undefined,
     private readonly onFirst: (record: DenialRecord, explanation: DenialExplanation) => void,
-    private readonly onError: (message: string) => void,
   ) {}
 
   private policy(): { policy: Policy; abis: Abi[] } {
@@ -96,14 +92,8 @@ export class Supervisor {
     return this.policyCache;
   }
 
-  private handshakeDone = false;
-
-  private handle(n: Notification): void {
-    if (!this.handshakeDone) {
-      // The command's first stop is the handshake: it may go on to exec now.
-      this.handshakeDone = true;
-      if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: 38 }); return; }
-    }
+  /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
+  handle(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void): void {
     // Loaded at the first denial: runs without one never pay for the evaluator.
     const { abiOfCall, evaluatePolicy } = require('../policy/evaluate') as typeof import('../policy/evaluate');
     const { syscallName } = require('../syscalls/table') as typeof import('../syscalls/table');
@@ -119,17 +109,17 @@ export class Supervisor {
     // Read what only a live caller can tell before answering lets it go on.
     const inJail = this.seen.has(key) ? null : jailPid(n.pid);
     if (this.mode === 'log') {
-      answerNotification(this.listener, n.id, 'continue');
+      answer('continue');
     } else if (action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
-      // The filter stopped a call the policy does not deny: never let it run on a disagreement.
-      answerNotification(this.listener, n.id, { errno: 1 });
+      // The filter stopped a call the policy does not deny: never let it run on a disagreement
+      // (the loop fails an unanswered call with EPERM).
       throw new Error(`internal error: the filter stopped ${syscall} but the policy says ${describeRet(decision.ret)}`);
     } else if (action === SECCOMP_RET_ERRNO) {
-      answerNotification(this.listener, n.id, { errno: decision.ret & 0xffff });
+      answer({ errno: decision.ret & 0xffff });
     } else {
-      if (n.pid === this.mainPid()) this.killedMain = true;
+      if (n.pid === mainPid()) this.killedMain = true;
       try { process.kill(n.pid, 'SIGKILL'); } catch { /* already gone */ }
-      answerNotification(this.listener, n.id, { errno: 38 });
+      answer({ errno: 38 });
     }
     if (decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.quiet) return;
     const known = this.seen.get(key);
@@ -143,28 +133,6 @@ export class Supervisor {
     };
     this.seen.set(key, { record, count: 1, explanation });
     this.onFirst(record, explanation);
-  }
-
-  /** Answers notifications until stop() or until no process uses the filter. */
-  async run(): Promise<void> {
-    while (this.running) {
-      const n = await receiveNotification(this.listener, 100);
-      if (n === 'gone') break;
-      if (n) {
-        try {
-          this.handle(n);
-        } catch (e) {
-          // Never leave a call hanging: fail it closed and say why.
-          answerNotification(this.listener, n.id, { errno: 1 });
-          this.onError((e as Error).message);
-        }
-      }
-    }
-    closeFd(this.listener);
-  }
-
-  stop(): void {
-    this.running = false;
   }
 }
 
@@ -190,4 +158,24 @@ export function formatLogSummary(s: Supervisor): string {
     'to allow them, add to the policy\'s rules:',
     ...[...new Set(entries.map((e) => e.record.suggestion))].map((l) => `  ${l},`),
   ].join('\n');
+}
+
+/** The denial supervisor as a Watch for runJailed: explains, reports, and for --log summarizes. */
+export function supervise(filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void, reportFile?: string): Watch {
+  const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
+  const reportFd = reportFile ? openSync(reportFile, 'w') : undefined;
+  const supervisor = new Supervisor(loadPolicy, mode, (record, explanation) => {
+    log(formatDenial(record, explanation));
+    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(record)}\n`);
+  });
+  return {
+    filter: notifyingFilter(filter, 'little'),
+    handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
+    // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
+    exitCode: (code) => (supervisor.killedMain && code === 128 + 9 ? 128 + 31 : code),
+    finish: () => {
+      if (mode === 'log') log(formatLogSummary(supervisor));
+      if (reportFd !== undefined) closeSync(reportFd);
+    },
+  };
 }
