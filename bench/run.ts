@@ -167,6 +167,19 @@ function startupSection(): string[] {
     const ms = time(cmd);
     lines.push(`| ${label} | ${ms === undefined ? 'not installed' : `${ms.toFixed(1)} ms`} |`);
   }
+  // Learn mode stops every syscall at tsjail: its cost grows with the number of calls.
+  const tsjail = [process.execPath, join(REPO_ROOT, 'bin/tsjail.js')];
+  const learnRows: [string, string[]][] = [
+    ['python3 -c pass', ['python3', '-c', 'pass']],
+    ['sh -c "ls -R /usr/share/doc >/dev/null"', ['sh', '-c', 'ls -R /usr/share/doc >/dev/null']],
+  ];
+  lines.push('', '### Learn mode slowdown', '', '| command | plain | `tsjail run` | `tsjail learn` | learn / run |', '|---|---:|---:|---:|---:|');
+  for (const [label, cmd] of learnRows) {
+    const plain = time(cmd)!;
+    const run = time([...tsjail, 'run', '--', ...cmd])!;
+    const learn = time([...tsjail, 'learn', '-o', '/dev/null', '--', ...cmd])!;
+    lines.push(`| \`${label}\` | ${plain.toFixed(1)} ms | ${run.toFixed(1)} ms | ${learn.toFixed(1)} ms | ${(learn / run).toFixed(2)}x |`);
+  }
   console.log('bench: start-up done');
   return [...lines, ''];
 }

@@ -17,6 +17,18 @@ async function runSubcommand(argv: string[]): Promise<number> {
   }
 }
 
+async function learnSubcommand(argv: string[]): Promise<number> {
+  const { LEARN_USAGE, learnCommand } = require('./learn') as typeof import('./learn');
+  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(LEARN_USAGE); return 0; }
+  const log = (msg: string): void => { process.stderr.write(`tsjail: ${msg}\n`); };
+  try {
+    return await learnCommand(argv, log);
+  } catch (e) {
+    log(e instanceof PolicyError ? e.message : `internal error: ${(e as Error).stack ?? String(e)}`);
+    return 125;
+  }
+}
+
 export function main(argv: string[]): number | Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -24,11 +36,12 @@ export function main(argv: string[]): number | Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'run') return runSubcommand(rest);
+  if (command === 'learn') return learnSubcommand(rest);
   try {
     // Loaded on demand: `tsjail run` should not pay for the compiler's tools.
     const { TOOL_COMMANDS } = require('./tools') as typeof import('./tools');
     const run = TOOL_COMMANDS[command];
-    if (!run) throw new UsageError(`unknown command '${command}'${suggest(command, ['run', ...Object.keys(TOOL_COMMANDS)])}`);
+    if (!run) throw new UsageError(`unknown command '${command}'${suggest(command, ['run', 'learn', ...Object.keys(TOOL_COMMANDS)])}`);
     run(rest);
     return 0;
   } catch (e) {

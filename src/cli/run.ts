@@ -21,7 +21,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --report FILE      also write each denial as a JSON line to FILE
 `;
 
-class RunUsageError extends Error {}
+export class RunUsageError extends Error {}
 
 function splitList(values: readonly string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(/[,:]/)).map((s) => s.trim()).filter(Boolean);
@@ -33,7 +33,7 @@ function parseBind(spec: string, readonly: boolean): { src: string; dst: string;
   return { src, dst: dst ?? src, readonly };
 }
 
-function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string; command: string[] } {
+export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: JailOptions; policyFile?: string; command: string[]; extra: Record<string, unknown> } {
   const unshareFlags = Object.fromEntries(Object.keys(NAMESPACES).map((n) => [`--unshare-${n}`, Boolean]));
   let a;
   try {
@@ -45,6 +45,7 @@ function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String,
       ...unshareFlags,
+      ...extra,
     }, { argv, stopAtPositional: true });
   } catch (e) {
     throw new RunUsageError((e as Error).message);
@@ -88,7 +89,7 @@ function parseFlags(argv: string[]): { options: JailOptions; policyFile?: string
     ...(a['--log'] || process.env.SECCOMP_DEFAULT_ACTION === 'log' ? { log: true } : {}),
     ...(a['--report'] ? { report: a['--report'] } : {}),
   };
-  return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._ };
+  return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._, extra: a };
 }
 
 export async function runCommand(argv: string[], log: (msg: string) => void): Promise<number> {
