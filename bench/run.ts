@@ -170,7 +170,7 @@ function startupSection(): string[] {
   // Learn mode stops every syscall at tsjail: its cost grows with the number of calls.
   const tsjail = [process.execPath, join(REPO_ROOT, 'bin/tsjail.js')];
   const learnRows: [string, string[]][] = [
-    ['python3 -c pass', ['python3', '-c', 'pass']],
+    ['/usr/bin/python3 -c pass', ['/usr/bin/python3', '-c', 'pass']],
     ['sh -c "ls -R /usr/share/doc >/dev/null"', ['sh', '-c', 'ls -R /usr/share/doc >/dev/null']],
   ];
   lines.push('', '### Learn mode slowdown', '', '| command | plain | `tsjail run` | `tsjail learn` | learn / run |', '|---|---:|---:|---:|---:|');
