@@ -1,7 +1,6 @@
 // The C helper (helper/tsjail-helper.c) through koffi: encodes a spawn spec in the flat layout
 // the helper parses, and runs spawn and wait on koffi's worker threads, so Node's event loop
 // never blocks on the jail.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -119,6 +118,7 @@ export class HelperUnavailable extends Error {
 /** Builds the helper library with the system C compiler. */
 export function buildHelper(out: string): void {
   mkdirSync(resolve(out, '..'), { recursive: true });
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
   try {
     execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', out, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
