@@ -14,6 +14,7 @@ export { evaluatePolicy, type Decision } from './policy/evaluate';
 export { explainCall, type Explanation } from './policy/explain';
 export { loadPolicyFile, type LoadedPolicy } from './policy/load';
 export { importOci, type OciImportOptions } from './policy/oci';
+export { exportOci } from './policy/ociExport';
 export {
   definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named, quiet,
   eq, ne, lt, le, gt, ge, maskedEq, hasAll, hasNone, noneOf,

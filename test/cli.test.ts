@@ -85,3 +85,15 @@ test('OCI profiles take --caps and --kernel, as Docker decides includes/excludes
   assert.match(old.stdout, /-> ERRNO\(1\)/);
   assert.match(tsjail('explain', '--policy', 'fixtures/oci/small.json', '--arch', 'x86_64', 'ptrace').stdout, /-> ALLOW/);
 });
+
+test('--format oci writes a runtime-spec profile, or says why the policy cannot be one', () => {
+  const r = tsjail('compile', '--policy', 'fixtures/oci/small.json', '--arch', 'x86_64', '--format', 'oci');
+  assert.equal(r.status, 0, r.stderr);
+  const profile = JSON.parse(r.stdout);
+  assert.equal(profile.defaultAction, 'SCMP_ACT_ERRNO');
+  assert.deepEqual(profile.architectures, ['SCMP_ARCH_X86_64']);
+  assert.ok(profile.syscalls.some((s: { names: string[]; args?: unknown[] }) => s.names.includes('personality') && s.args));
+  const refused = tsjail('compile', '--policy', 'fixtures/strict.ts', '--arch', 'x86_64', '--format', 'oci');
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /tsjail: ioctl cannot be exported to OCI: .* \(libseccomp cannot express this order of rules; load the raw filter instead\)/);
+});

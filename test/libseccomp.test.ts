@@ -13,6 +13,8 @@ import { emulate } from '../src/bpf/emulator';
 import { decodeProgram, type Instruction } from '../src/bpf/instruction';
 import { describeRet, type SeccompData } from '../src/bpf/seccomp';
 import { DOCKER_DEFAULT_CAPS, importOci } from '../src/policy/oci';
+import { exportOci } from '../src/policy/ociExport';
+import { loadPolicyFile } from '../src/policy/load';
 import { syscallsOf } from '../src/syscalls/table';
 import { REPO_ROOT, hasUpstream, upstreamPath } from '../scripts/upstream';
 import { EDGE_VALUES } from './helpers/random';
@@ -180,4 +182,37 @@ test('errno 4095 (MAX_ERRNO): the kernel takes it and so does tsjail; libseccomp
   const { policy } = importOci({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['acct'], action: 'SCMP_ACT_ERRNO', errnoRet: 4095 }] });
   const c = compileProgram(policy);
   assert.equal(describeRet(emulate(c.instructions, { nr: 163, arch: ABIS.x86_64.auditArch }, 'little').ret), 'ERRNO(4095)');
+});
+
+test('OCI export: Docker and podman -> tsjail -> OCI decide the same in libseccomp and in tsjail', { skip }, (t) => {
+  for (const rel of ['moby/default.json', 'containers-common/seccomp.json']) {
+    for (const host of ['x86_64', 'aarch64'] as const) {
+      const original = importOci(loadUpstream(rel), { hostArch: host, kernel: release() }).policy;
+      const native = ABIS[host];
+      const exported = exportOci(original, [host]);
+      // libseccomp on the exported profile agrees with tsjail on it...
+      const { compared } = compareProfile(exported, host);
+      // ...and tsjail on the exported profile agrees with tsjail on the original.
+      const a = compileProgram(original, { arch: host });
+      const b = compileProgram(importOci(exported, { hostArch: host, kernel: release() }).policy);
+      for (const { nr } of syscallsOf(native)) {
+        for (const args of [[], [8n], [40n], [0x7e020000n], [0xffffffffn], [0x100000008n]]) {
+          const data = { nr, arch: native.auditArch, args };
+          assert.equal(emulate(b.instructions, data, 'little').ret, emulate(a.instructions, data, 'little').ret, `${rel} ${host} nr ${nr} ${args}`);
+        }
+      }
+      t.diagnostic(`${rel} on ${host}: ${compared} calls compared after the round trip`);
+    }
+  }
+});
+
+test('OCI export refuses what libseccomp cannot express, and says why', () => {
+  const { policy } = importOci({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86'], syscalls: [{ names: ['connect'], action: 'SCMP_ACT_ERRNO' }] });
+  assert.throws(() => exportOci(policy), /connect cannot be exported for x86: libseccomp also applies it to socketcall\(2\)/);
+  const ts = loadPolicyFile(join(REPO_ROOT, 'fixtures/strict.ts')).policy;
+  assert.throws(() => exportOci(ts, ['x86_64']), /ioctl cannot be exported to OCI: an unconditional rule sits under conditional ones of other actions/);
+  const overlap = importOci({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [
+    { names: ['kill'], action: 'SCMP_ACT_ERRNO', args: [{ index: 1, value: 9, op: 'SCMP_CMP_EQ' }] },
+    { names: ['kill'], action: 'SCMP_ACT_KILL_PROCESS', args: [{ index: 0, value: 1, op: 'SCMP_CMP_EQ' }] }] }).policy;
+  assert.throws(() => exportOci(overlap), /kill cannot be exported to OCI: conditional rules of different actions that can both match/);
 });

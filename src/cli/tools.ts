@@ -43,8 +43,15 @@ function compileCommand(argv: string[]): void {
   const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '-o': '--output', '-p': '--policy', ...OCI_FLAGS }, argv);
   if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
   const format = a['--format'] ?? 'raw';
-  if (!['raw', 'c', 'disasm', 'json'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm or json`);
+  if (!['raw', 'c', 'disasm', 'json', 'oci'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json or oci`);
   const loaded = loadPolicyFile(a['--policy'], ociOptions(a));
+  if (format === 'oci') {
+    const { exportOci } = require('../policy/ociExport') as typeof import('../policy/ociExport');
+    const text = `${JSON.stringify(exportOci(loaded.policy, a['--arch']), null, 2)}\n`;
+    if (a['--output']) writeFileSync(a['--output'], text);
+    else process.stdout.write(text);
+    return;
+  }
   const compiled = compileProgram(loaded.policy, a['--arch'] ? { arch: a['--arch'] } : {});
   for (const w of [...loaded.warnings, ...compiled.warnings]) process.stderr.write(`tsjail: ${formatWarning(w)}\n`);
   let out: string | Uint8Array;
