@@ -1,13 +1,15 @@
-// Real consumers of tsjail's output: bubblewrap loads the raw filter with --seccomp FD.
+// Real consumers of tsjail's output: bubblewrap loads the raw filter with --seccomp FD, runc
+// the OCI export in a bundle.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compileFilter } from '../src/bpf/compile';
 import { allow, definePolicy, errno, kill } from '../src/policy/dsl';
-import { TIOCSTI } from '../src/policy/constants';
+import { ADDR_NO_RANDOMIZE, TIOCSTI } from '../src/policy/constants';
+import { exportOci } from '../src/policy/ociExport';
 import { DEFAULT_ALLOWED } from '../src/jail/defaultPolicy';
 import { REPO_ROOT } from '../scripts/upstream';
 
@@ -44,4 +46,42 @@ test('bwrap --seccomp FD enforces the raw filter: blocks what it should, runs th
   assert.equal(run(['ptrace', '1']).status, 128 + 31);       // killed by SIGSYS (bwrap reports 128+N)
   assert.equal(run(['read', '/etc/hostname']).stdout, 'ESCAPED\n'); // allowed: it runs
   assert.equal(run(['int80-getpid']).status, 128 + 31);      // i386 ABI: the bad-arch action
+});
+
+const haveRunc = spawnSync('runc', ['--version']).status === 0 ? false : 'runc is not installed (apt-get install runc)';
+
+test('runc enforces the OCI export: an OCI bundle built from host binaries blocks and allows as tsjail does', { skip: haveRunc || (process.arch === 'x64' ? false : 'x86_64 probe') }, () => {
+  const policy = definePolicy({
+    default: 'allow',
+    rules: [
+      errno('EPERM', 'keyctl', 'add_key'),
+      errno(13, 'personality', { personality: ADDR_NO_RANDOMIZE }),
+      kill('ptrace'),
+    ],
+  });
+  const bundle = mkdtempSync(join(tmpdir(), 'tsjail-bundle-'));
+  execFileSync('runc', ['spec', '--bundle', bundle]);
+  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  const rootfs = join(bundle, 'rootfs');
+  for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'dev']) mkdirSync(join(rootfs, d), { recursive: true });
+  writeFileSync(join(rootfs, 'probe'), '');
+  config.root = { path: 'rootfs', readonly: true };
+  config.process.terminal = false;
+  config.mounts.push(...['/usr', '/lib', '/lib64', '/bin'].map((d) => ({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] })),
+    { destination: '/probe', type: 'bind', source: PROBE, options: ['bind', 'ro'] });
+  config.linux.seccomp = exportOci(policy, ['x86_64']);
+  const run = (args: string[]) => {
+    config.process.args = ['/probe', ...args];
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+    const id = `tsjail-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    return spawnSync('runc', ['run', '--bundle', bundle, id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  };
+  const jailed = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', policyFile, '--', PROBE, ...args], { encoding: 'utf8' });
+  const policyFile = join(work, 'runc-policy.json');
+  writeFileSync(policyFile, JSON.stringify(config.linux.seccomp));
+  for (const [args, expected] of [[['keyctl'], 'blocked EPERM\n'], [['add_key'], 'blocked EPERM\n'], [['personality'], 'blocked EACCES\n'], [['read', '/usr/bin/env'], 'ESCAPED\n']] as const) {
+    assert.equal(run([...args]).stdout, expected, `runc: ${args.join(' ')}`);
+    assert.equal(jailed([...args]).stdout, expected, `tsjail: ${args.join(' ')}`);
+  }
+  assert.equal(run(['ptrace', '1']).status, 128 + 31, 'runc: ptrace is killed');
 });
