@@ -98,3 +98,11 @@ test('log mode: denials are reported and allowed, with a summary and the lines t
     assert.match(r.stderr, /log mode: 2 denials would have happened:\n {2}keyctl +x2 +EPERM, by rule "keyrings".*\n {2}personality +x1 +EPERM, by rule "personality".*\nto allow them, add to the policy's rules:\n {2}allow\('keyctl'\),\n {2}allow\('personality', \{ personality: ADDR_NO_RANDOMIZE \}\),/);
   }
 });
+
+test("cloudflare sandbox's variables: SECCOMP_SYSCALL_DENY and SECCOMP_SYSCALL_ALLOW", { skip: onX86 }, () => {
+  const denied = tsjail(['--', 'uname'], { ...process.env, SECCOMP_SYSCALL_DENY: 'uname:getpid' });
+  assert.equal(denied.status, 1);
+  assert.match(denied.stderr, /uname\(.*\) -> EPERM\n {8}decided by: rule "--deny" \(command line\)/);
+  const allowed = tsjail(['--', PROBE, 'personality'], { ...process.env, SECCOMP_SYSCALL_ALLOW: 'personality' });
+  assert.equal(allowed.stdout, 'ESCAPED\n');
+});

@@ -9,6 +9,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
 
   -p, --policy FILE      seccomp policy (.ts/.js or OCI/Docker .json); default: the built-in one
       --allow A,B        also allow these syscalls        --deny A,B   refuse these with EPERM
+                         (also SECCOMP_SYSCALL_ALLOW=a:b, SECCOMP_SYSCALL_DENY=a:b)
   -n, --no-network       an empty network namespace
   -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
   -u, --user USER        run as USER (name or uid; its gid and groups follow)   -g, --group GROUP
@@ -81,8 +82,9 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--keep-env'] ? { keepEnv: splitList(a['--keep-env']) } : {}),
     ...(Object.keys(rlimits).length ? { rlimits } : {}),
     ...(a['--timeout'] ? { timeoutSeconds: a['--timeout'] } : {}),
-    ...(a['--allow'] ? { allow: splitList(a['--allow']) } : {}),
-    ...(a['--deny'] ? { deny: splitList(a['--deny']) } : {}),
+    // cloudflare sandbox's environment variables (colon-separated lists) join the flags.
+    ...(a['--allow'] || process.env.SECCOMP_SYSCALL_ALLOW ? { allow: splitList([...(a['--allow'] ?? []), process.env.SECCOMP_SYSCALL_ALLOW ?? '']) } : {}),
+    ...(a['--deny'] || process.env.SECCOMP_SYSCALL_DENY ? { deny: splitList([...(a['--deny'] ?? []), process.env.SECCOMP_SYSCALL_DENY ?? '']) } : {}),
     ...(a['--cap-keep'] ? { capKeep: splitList(a['--cap-keep']) } : {}),
     ...(a['--group'] !== undefined ? { group: a['--group'] } : {}),
     // cloudflare sandbox's switch for the same thing
