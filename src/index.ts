@@ -15,8 +15,9 @@ export { explainCall, type Explanation } from './policy/explain';
 export { loadPolicyFile, type LoadedPolicy } from './policy/load';
 export { importOci, type OciImportOptions } from './policy/oci';
 export { exportOci } from './policy/ociExport';
+export { importSystemd, expandGroup } from './policy/systemd';
 export {
-  definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named, quiet,
+  definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named, quiet, syscallGroup,
   eq, ne, lt, le, gt, ge, maskedEq, hasAll, hasNone, noneOf,
   type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup,
 } from './policy/dsl';

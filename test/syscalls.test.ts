@@ -3,13 +3,14 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ABIS, ABI_NAMES } from '../src/arch/abi';
 import { syscallArgs, syscallName, syscallNumber, syscallsOf } from '../src/syscalls/table';
-import { GENERATED_PATH, generateTableSource, readLibseccompCsv } from '../scripts/gen-syscalls';
+import { GENERATED_PATH, GROUPS_PATH, generateGroupsSource, generateTableSource, readLibseccompCsv } from '../scripts/gen-syscalls';
 import { hasUpstream, UPSTREAM_DIR } from '../scripts/upstream';
 
 const skip = hasUpstream() ? false : `upstream data not found at ${UPSTREAM_DIR}`;
 
-test('the committed syscall table is what the generator produces', { skip }, () => {
+test('the committed syscall table and systemd groups are what the generator produces', { skip }, () => {
   assert.equal(readFileSync(GENERATED_PATH, 'utf8'), generateTableSource(), 'run `npm run gen` and review the diff');
+  assert.equal(readFileSync(GROUPS_PATH, 'utf8'), generateGroupsSource(), 'run `npm run gen` and review the diff');
 });
 
 test('every number agrees with libseccomp syscalls.csv on every ABI', { skip }, () => {

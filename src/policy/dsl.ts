@@ -247,3 +247,9 @@ export function definePolicy<J = JailOptions>(spec: PolicySpec<J>): DefinedPolic
     ...(spec.jail !== undefined ? { jail: spec.jail } : {}),
   };
 }
+
+/** The syscalls of a systemd group (`@system-service`, `@privileged`, ...), for rules. */
+export function syscallGroup(name: string): SyscallName[] {
+  const { expandGroup } = require('./systemd') as typeof import('./systemd');
+  return expandGroup(name) as SyscallName[];
+}

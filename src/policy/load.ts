@@ -14,7 +14,7 @@ import { importOci, type OciImportOptions } from './oci';
 export interface LoadedPolicy {
   readonly policy: DefinedPolicy;
   readonly warnings: readonly Warning[];
-  readonly format: 'ts' | 'js' | 'oci';
+  readonly format: 'ts' | 'js' | 'oci' | 'systemd';
 }
 
 function isPolicy(x: unknown): x is Policy {
@@ -62,9 +62,13 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
     const { policy, warnings } = importOci(json, { file: path, ...ociOptions });
     return { policy, warnings, format: 'oci' };
   }
+  if (['.service', '.conf', '.socket', '.systemd'].includes(ext) || /^\s*SystemCallFilter\s*=/m.test(text)) {
+    const { importSystemd } = require('./systemd') as typeof import('./systemd');
+    return { policy: importSystemd(text, path), warnings: [], format: 'systemd' };
+  }
   const isTs = ['.ts', '.mts', '.cts'].includes(ext);
   if (!isTs && !['.js', '.cjs', '.mjs'].includes(ext)) {
-    throw new PolicyError(`unknown policy format '${ext || basename(file)}'`, undefined, 'use a .ts/.js policy or an OCI/Docker .json profile');
+    throw new PolicyError(`unknown policy format '${ext || basename(file)}'`, undefined, 'use a .ts/.js policy, an OCI/Docker .json profile or systemd SystemCallFilter= lines');
   }
   const code = isTs || ext === '.mjs' ? compileTypeScript(file, text) : text;
   let exported: unknown;
