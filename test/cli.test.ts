@@ -97,3 +97,23 @@ test('--format oci writes a runtime-spec profile, or says why the policy cannot 
   assert.equal(refused.status, 1);
   assert.match(refused.stderr, /tsjail: ioctl cannot be exported to OCI: .* \(libseccomp cannot express this order of rules; load the raw filter instead\)/);
 });
+
+test('lint: findings with severities, exit 1 on danger', () => {
+  const clean = tsjail('lint', '--policy', '@builtin');
+  assert.equal(clean.stdout, 'no findings\n');
+  assert.equal(clean.status, 0);
+  const r = tsjail('lint', '--policy', 'fixtures/lint/gaps.ts', '--arch', 'x86_64');
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /^danger: ptrace allowed: reads and steers other processes/m);
+  assert.match(r.stdout, /^danger: ioctl\(TIOCSTI\) allowed/m);
+  assert.match(r.stdout, /^danger: clone allowed with namespace flags/m);
+  assert.match(r.stdout, /^warning: execve denied but execveat allowed: they do the same job/m);
+  assert.match(r.stdout, /^warning: write: rule #\d+ fixtures\/lint\/gaps\.ts:7 never decides: rule #\d+ fixtures\/lint\/gaps\.ts:10 matches every call first/m);
+  assert.match(r.stdout, /^warning: kill: rule #\d+ fixtures\/lint\/gaps\.ts:9 can never match \(value 0x2 has bits outside mask 0x1\)/m);
+  assert.match(r.stdout, /^info: the default is EPERM/m);
+  const json = JSON.parse(tsjail('lint', '--policy', 'fixtures/lint/gaps.ts', '--arch', 'x86_64', '--json').stdout);
+  assert.ok(json.every((f: { severity: string; abi: string; message: string }) => ['danger', 'warning', 'info'].includes(f.severity) && f.abi === 'x86_64' && f.message));
+  // OCI profiles are linted as Docker would apply them: ptrace comes in with minKernel 4.8.
+  assert.match(tsjail('lint', '--policy', 'fixtures/oci/small.json', '--kernel', '6.1').stdout, /^danger: ptrace allowed/m);
+  assert.doesNotMatch(tsjail('lint', '--policy', 'fixtures/oci/small.json', '--kernel', '4.4').stdout, /ptrace/);
+});

@@ -42,8 +42,7 @@ export function main(argv: string[]): number | Promise<number> {
     const { TOOL_COMMANDS } = require('./tools') as typeof import('./tools');
     const run = TOOL_COMMANDS[command];
     if (!run) throw new UsageError(`unknown command '${command}'${suggest(command, ['run', 'learn', ...Object.keys(TOOL_COMMANDS)])}`);
-    run(rest);
-    return 0;
+    return run(rest) ?? 0;
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`tsjail: ${e.message}\n${USAGE}`);

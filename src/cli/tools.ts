@@ -44,7 +44,7 @@ function compileCommand(argv: string[]): void {
   if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
   const format = a['--format'] ?? 'raw';
   if (!['raw', 'c', 'disasm', 'json', 'oci'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json or oci`);
-  const loaded = loadPolicyFile(a['--policy'], ociOptions(a));
+  const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   if (format === 'oci') {
     const { exportOci } = require('../policy/ociExport') as typeof import('../policy/ociExport');
     const text = `${JSON.stringify(exportOci(loaded.policy, a['--arch']), null, 2)}\n`;
@@ -108,7 +108,7 @@ function parseArgValue(s: string): bigint {
 function explainCommand(argv: string[]): void {
   const a = parseArgs({ '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS }, argv);
   if (!a['--policy'] || !a._[0]) throw new UsageError('explain needs --policy FILE and a syscall: tsjail explain --policy p.ts openat 0 0');
-  const { policy } = loadPolicyFile(a['--policy'], ociOptions(a));
+  const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
   const [syscall, ...rest] = a._;
   const args = rest.map(parseArgValue);
   const e = explainCall(policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
@@ -150,7 +150,29 @@ function syscallsCommand(argv: string[]): void {
   process.stdout.write(`${abi.name}: ${describe(query, nr)}\n`);
 }
 
-export const TOOL_COMMANDS: Record<string, (argv: string[]) => void> = {
+/** The built-in policy of `tsjail run`, or a file. */
+function loadPolicyArg(path: string, oci: OciImportOptions): ReturnType<typeof loadPolicyFile> {
+  if (path === '@builtin') {
+    const { defaultPolicy } = require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy');
+    return { policy: defaultPolicy(), warnings: [], format: 'ts' };
+  }
+  return loadPolicyFile(path, oci);
+}
+
+function lintCommand(argv: string[]): number {
+  const a = parseArgs({ '--policy': String, '-p': '--policy', '--arch': [String], '--json': Boolean, ...OCI_FLAGS }, argv);
+  if (!a['--policy']) throw new UsageError('lint needs --policy FILE');
+  const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
+  const { lintPolicy } = require('../policy/lint') as typeof import('../policy/lint');
+  const compiled = compileProgram(loaded.policy, a['--arch'] ? { arch: a['--arch'] } : {});
+  const findings = lintPolicy(loaded.policy, a['--arch'], [...loaded.warnings, ...compiled.warnings]);
+  if (a['--json']) process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
+  else process.stdout.write(findings.map((f) => `${f.severity}: ${f.message}${f.where ? ` [${f.where}]` : ''} (${f.abi})`).join('\n') + (findings.length ? '\n' : 'no findings\n'));
+  return findings.some((f) => f.severity === 'danger') ? 1 : 0;
+}
+
+export const TOOL_COMMANDS: Record<string, (argv: string[]) => number | void> = {
+  lint: lintCommand,
   compile: compileCommand, disasm: disasmCommand, explain: explainCommand, syscalls: syscallsCommand,
 };
 

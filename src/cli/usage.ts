@@ -17,10 +17,13 @@ commands:
            disassemble a raw filter (struct sock_filter[]) in ARCH's byte order
   explain  --policy FILE [--arch ARCH] SYSCALL [ARG...]
            which action a call gets, which rule decided it, and the instructions run
+  lint     --policy FILE [--arch ARCH]... [--json]
+           findings about a policy: dangerous syscalls allowed, gaps, shadowed rules
   syscalls [--arch ARCH] [NAME|NUMBER]
            look syscall names and numbers up, with their arguments
 
 ARCH is one of: ${ABI_NAMES.join(', ')} (default: the host's)
+FILE may be @builtin: the built-in policy of tsjail run.
 OCI/Docker profiles also take --caps CAP,CAP (default: Docker's default set) and
 --kernel VERSION (for minKernel; default: the running kernel).
 `;

@@ -32,6 +32,10 @@ export interface AbiPolicy {
   readonly badArchRet: number;
   /** Only syscalls with at least one link; everything else takes defaultRet. */
   readonly chains: readonly SyscallChain[];
+  /** Rules that never decide a syscall: a more restrictive unconditional rule comes first. */
+  readonly shadowed: readonly { readonly ruleIndex: number; readonly syscall: string; readonly by: number }[];
+  /** Rules whose conditions can never all hold on this ABI. */
+  readonly neverMatching: readonly { readonly ruleIndex: number; readonly syscall: string; readonly why: string }[];
 }
 
 /** The SECCOMP_RET_* value of an action on an ABI; range errors are PolicyErrors. */
@@ -93,18 +97,20 @@ export function resolvePolicy(policy: Policy, abi: Abi, warnings: Warning[] = []
   const defaultRet = actionRet(policy.defaultAction, abi);
   const badArchRet = actionRet(policy.badArchAction, abi);
   const bySyscall = new Map<string, { rule: Rule; ruleIndex: number; ret: number; conditions: ResolvedCondition[] }[]>();
+  const neverMatching: { ruleIndex: number; syscall: string; why: string }[] = [];
+  const shadowed: { ruleIndex: number; syscall: string; by: number }[] = [];
   policy.rules.forEach((rule, ruleIndex) => {
     const ret = actionRet(rule.action, abi, rule.source);
     for (const name of rule.syscalls) {
       if (syscallNumber(abi, name) === undefined) continue; // not on this ABI (runc skips these too)
       const conditions: ResolvedCondition[] = [];
-      let never = false;
+      let never: string | undefined;
       for (const cond of rule.conditions) {
         const outcome = resolveCondition(abi, name, cond, rule.source, warnings);
-        if (outcome.kind === 'never') never = true;
+        if (outcome.kind === 'never') never = outcome.why;
         else if (outcome.kind === 'test') conditions.push(outcome.condition);
       }
-      if (never) continue;
+      if (never !== undefined) { neverMatching.push({ ruleIndex, syscall: name, why: never }); continue; }
       const list = bySyscall.get(name) ?? [];
       list.push({ rule, ruleIndex, ret, conditions: dedupeConditions(conditions) });
       bySyscall.set(name, list);
@@ -114,6 +120,9 @@ export function resolvePolicy(policy: Policy, abi: Abi, warnings: Warning[] = []
   for (const [name, entries] of bySyscall) {
     const sorted = [...entries].sort((a, b) => actionSeverity(a.rule.action) - actionSeverity(b.rule.action) || a.ruleIndex - b.ruleIndex);
     const firstUnconditional = sorted.findIndex((e) => e.conditions.length === 0);
+    if (firstUnconditional >= 0) {
+      for (const e of sorted.slice(firstUnconditional + 1)) shadowed.push({ ruleIndex: e.ruleIndex, syscall: name, by: sorted[firstUnconditional]!.ruleIndex });
+    }
     const links: ChainLink[] = sorted
       .slice(0, firstUnconditional < 0 ? sorted.length : firstUnconditional + 1)
       .map((e) => ({ ruleIndex: e.ruleIndex, ret: e.ret, conditions: e.conditions }));
@@ -122,7 +131,7 @@ export function resolvePolicy(policy: Policy, abi: Abi, warnings: Warning[] = []
     if (links.length) chains.push({ name, nr: syscallNumber(abi, name)!, links });
   }
   chains.sort((a, b) => a.nr - b.nr);
-  return { abi, defaultRet, badArchRet, chains };
+  return { abi, defaultRet, badArchRet, chains, shadowed, neverMatching };
 }
 
 function dedupeConditions(conds: ResolvedCondition[]): ResolvedCondition[] {
