@@ -3,13 +3,15 @@ import { PolicyError } from '../policy/errors';
 import { suggest } from '../syscalls/suggest';
 import { USAGE, UsageError } from './usage';
 
-/** `tsjail run`: its own errors exit 125 (podman's convention), the command's status passes through. */
-async function runSubcommand(argv: string[]): Promise<number> {
-  const { RUN_USAGE, runCommand } = require('./run') as typeof import('./run');
-  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(RUN_USAGE); return 0; }
+type JailCommand = (argv: string[], log: (msg: string) => void) => Promise<number>;
+
+/** `run` and `learn`: their own errors exit 125 (podman's convention), the command's status passes through. */
+async function jailSubcommand(load: () => { usage: string; command: JailCommand }, argv: string[]): Promise<number> {
+  const { usage, command } = load();
+  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(usage); return 0; }
   const log = (msg: string): void => { process.stderr.write(`tsjail: ${msg}\n`); };
   try {
-    return await runCommand(argv, log);
+    return await command(argv, log);
   } catch (e) {
     if (e instanceof PolicyError || (e as Error).name === 'HelperUnavailable') log((e as Error).message);
     else log(`internal error: ${(e as Error).stack ?? String(e)}`);
@@ -17,17 +19,10 @@ async function runSubcommand(argv: string[]): Promise<number> {
   }
 }
 
-async function learnSubcommand(argv: string[]): Promise<number> {
-  const { LEARN_USAGE, learnCommand } = require('./learn') as typeof import('./learn');
-  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(LEARN_USAGE); return 0; }
-  const log = (msg: string): void => { process.stderr.write(`tsjail: ${msg}\n`); };
-  try {
-    return await learnCommand(argv, log);
-  } catch (e) {
-    log(e instanceof PolicyError ? e.message : `internal error: ${(e as Error).stack ?? String(e)}`);
-    return 125;
-  }
-}
+const JAIL_COMMANDS: Record<string, () => { usage: string; command: JailCommand }> = {
+  run: () => { const m = require('./run') as typeof import('./run'); return { usage: m.RUN_USAGE, command: m.runCommand }; },
+  learn: () => { const m = require('./learn') as typeof import('./learn'); return { usage: m.LEARN_USAGE, command: m.learnCommand }; },
+};
 
 export function main(argv: string[]): number | Promise<number> {
   const [command, ...rest] = argv;
@@ -35,8 +30,8 @@ export function main(argv: string[]): number | Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
-  if (command === 'run') return runSubcommand(rest);
-  if (command === 'learn') return learnSubcommand(rest);
+  const jail = JAIL_COMMANDS[command];
+  if (jail) return jailSubcommand(jail, rest);
   try {
     // Loaded on demand: `tsjail run` should not pay for the compiler's tools.
     const { TOOL_COMMANDS } = require('./tools') as typeof import('./tools');
