@@ -93,6 +93,11 @@ test('--format oci writes a runtime-spec profile, or says why the policy cannot 
   assert.equal(profile.defaultAction, 'SCMP_ACT_ERRNO');
   assert.deepEqual(profile.architectures, ['SCMP_ARCH_X86_64']);
   assert.ok(profile.syscalls.some((s: { names: string[]; args?: unknown[] }) => s.names.includes('personality') && s.args));
+  const k8s = JSON.parse(tsjail('compile', '--policy', 'fixtures/oci/small.json', '--arch', 'x86_64', '--format', 'k8s').stdout);
+  assert.equal(k8s.kind, 'SeccompProfile');
+  assert.equal(k8s.apiVersion, 'security-profiles-operator.x-k8s.io/v1beta1');
+  assert.equal(k8s.metadata.name, 'small');
+  assert.deepEqual(k8s.spec, profile);
   const refused = tsjail('compile', '--policy', 'fixtures/strict.ts', '--arch', 'x86_64', '--format', 'oci');
   assert.equal(refused.status, 1);
   assert.match(refused.stderr, /tsjail: ioctl cannot be exported to OCI: .* \(libseccomp cannot express this order of rules; load the raw filter instead\)/);

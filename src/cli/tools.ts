@@ -1,6 +1,7 @@
 // The compiler's subcommands: compile, disasm, explain, syscalls.
 import arg from 'arg';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { ABI_NAMES, hostAbi, lookupAbi, type Abi } from '../arch/abi';
 import { cacheReport } from '../bpf/cache';
 import { programStats, worstPath } from '../bpf/stats';
@@ -40,14 +41,21 @@ function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
 }
 
 function compileCommand(argv: string[]): void {
-  const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '-o': '--output', '-p': '--policy', ...OCI_FLAGS }, argv);
+  const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS }, argv);
   if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
   const format = a['--format'] ?? 'raw';
-  if (!['raw', 'c', 'disasm', 'json', 'oci'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json or oci`);
+  if (!['raw', 'c', 'disasm', 'json', 'oci', 'k8s'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json, oci or k8s`);
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
-  if (format === 'oci') {
+  if (format === 'oci' || format === 'k8s') {
     const { exportOci } = require('../policy/ociExport') as typeof import('../policy/ociExport');
-    const text = `${JSON.stringify(exportOci(loaded.policy, a['--arch']), null, 2)}\n`;
+    const profile = exportOci(loaded.policy, a['--arch']);
+    // k8s: a Security Profiles Operator resource; the plain `oci` profile is what kubelet reads
+    // from /var/lib/kubelet/seccomp/ for `localhostProfile`.
+    const name = (a['--name'] ?? basename(a['--policy']).replace(/\.[^.]*$/, '')).toLowerCase().replace(/[^a-z0-9-]+/g, '-');
+    const doc = format === 'oci' ? profile : {
+      apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1', kind: 'SeccompProfile', metadata: { name }, spec: profile,
+    };
+    const text = `${JSON.stringify(doc, null, 2)}\n`;
     if (a['--output']) writeFileSync(a['--output'], text);
     else process.stdout.write(text);
     return;
