@@ -6,11 +6,12 @@ import { compileProgram } from '../src/bpf/compile';
 import { emulate } from '../src/bpf/emulator';
 import { describeRet } from '../src/bpf/seccomp';
 import { ABIS } from '../src/arch/abi';
-import { allow, definePolicy, syscallGroup } from '../src/policy/dsl';
+import { allow, definePolicy, errno, kill, syscallGroup } from '../src/policy/dsl';
+import { exportSystemd } from '../src/policy/systemdExport';
 import { loadPolicyFile } from '../src/policy/load';
 import { expandGroup, importSystemd } from '../src/policy/systemd';
 import type { Policy } from '../src/policy/model';
-import { syscallNumber } from '../src/syscalls/table';
+import { syscallNumber, syscallsOf } from '../src/syscalls/table';
 import { REPO_ROOT } from '../scripts/upstream';
 
 const decide = (p: Policy, name: string): string => {
@@ -50,4 +51,17 @@ test('errors name the line', () => {
   assert.throws(() => importSystemd('SystemCallFilter=@sytem-service\n', 'x.conf'), /unknown syscall group '@sytem-service'/);
   assert.throws(() => importSystemd('SystemCallErrorNumber=EFOO\nSystemCallFilter=read\n', 'x.conf'), /x\.conf:1: unknown errno 'EFOO'/);
   assert.throws(() => importSystemd('[Service]\n', 'x.conf'), /x\.conf: no SystemCallFilter= line/);
+});
+
+test('systemd output: a drop-in that reads back to the same decisions, or a clear refusal', () => {
+  const check = (p: Policy): void => {
+    const back = importSystemd(exportSystemd(p, ['x86_64']), 'exported.conf');
+    for (const { name } of syscallsOf(ABIS.x86_64)) assert.equal(decide(back, name), decide(p, name), name);
+  };
+  check(loadPolicyFile(join(REPO_ROOT, 'fixtures/systemd/denylist.conf')).policy);
+  check(loadPolicyFile(join(REPO_ROOT, 'fixtures/systemd/service.conf')).policy);
+  check(definePolicy({ default: 'allow', rules: [errno('EPERM', 'mount'), errno(38, 'keyctl'), kill('ptrace')] }));
+  assert.match(exportSystemd(definePolicy({ default: 'allow', rules: [errno('EPERM', 'mount')] }), ['x86_64']), /^SystemCallFilter=~mount:EPERM$/m);
+  assert.throws(() => exportSystemd(loadPolicyFile(join(REPO_ROOT, 'fixtures/strict.ts')).policy, ['x86_64']), /not expressible as SystemCallFilter=: .* depends on its arguments/);
+  assert.throws(() => exportSystemd(definePolicy({ default: 'kill', rules: [allow('read')] }), ['x86_64']), /systemd always allows @default, and this policy denies/);
 });

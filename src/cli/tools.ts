@@ -44,8 +44,15 @@ function compileCommand(argv: string[]): void {
   const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS }, argv);
   if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
   const format = a['--format'] ?? 'raw';
-  if (!['raw', 'c', 'disasm', 'json', 'oci', 'k8s'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json, oci or k8s`);
+  if (!['raw', 'c', 'disasm', 'json', 'oci', 'k8s', 'systemd'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json, oci, k8s or systemd`);
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
+  if (format === 'systemd') {
+    const { exportSystemd } = require('../policy/systemdExport') as typeof import('../policy/systemdExport');
+    const text = exportSystemd(loaded.policy, a['--arch']);
+    if (a['--output']) writeFileSync(a['--output'], text);
+    else process.stdout.write(text);
+    return;
+  }
   if (format === 'oci' || format === 'k8s') {
     const { exportOci } = require('../policy/ociExport') as typeof import('../policy/ociExport');
     const profile = exportOci(loaded.policy, a['--arch']);

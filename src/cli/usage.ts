@@ -11,7 +11,7 @@ commands:
            run a command in a jail (tsjail run --help for the options)
   learn    [-o FILE] [--format ts|json] [--merge FILE] [OPTIONS] -- CMD [ARGS...]
            run a command and write the minimal policy it needs
-  compile  --policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s] [-o OUT] [--stats]
+  compile  --policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats]
            compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter
   disasm   FILE.bpf [--arch ARCH]
            disassemble a raw filter (struct sock_filter[]) in ARCH's byte order
