@@ -186,8 +186,20 @@ function lintCommand(argv: string[]): number {
   return findings.some((f) => f.severity === 'danger') ? 1 : 0;
 }
 
+function diffCommand(argv: string[]): number {
+  const a = parseArgs({ '--arch': [String], '--json': Boolean, ...OCI_FLAGS }, argv);
+  if (a._.length !== 2) throw new UsageError('diff needs two policies: tsjail diff A B [--arch ARCH]');
+  const [pa, pb] = a._.map((p) => loadPolicyArg(p, ociOptions(a)).policy);
+  const { diffPolicies, formatDifferences } = require('../policy/diff') as typeof import('../policy/diff');
+  const diffs = diffPolicies(pa!, pb!, a['--arch']);
+  if (a['--json']) process.stdout.write(`${JSON.stringify(diffs, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
+  else process.stdout.write(formatDifferences(diffs));
+  return diffs.length ? 1 : 0;
+}
+
 export const TOOL_COMMANDS: Record<string, (argv: string[]) => number | void> = {
   lint: lintCommand,
+  diff: diffCommand,
   compile: compileCommand, disasm: disasmCommand, explain: explainCommand, syscalls: syscallsCommand,
 };
 

@@ -19,6 +19,8 @@ commands:
            which action a call gets, which rule decided it, and the instructions run
   lint     --policy FILE [--arch ARCH]... [--json]
            findings about a policy: dangerous syscalls allowed, gaps, shadowed rules
+  diff     A B [--arch ARCH]... [--json]
+           every syscall and argument range two policies decide differently (exact)
   syscalls [--arch ARCH] [NAME|NUMBER]
            look syscall names and numbers up, with their arguments
 
