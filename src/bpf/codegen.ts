@@ -23,18 +23,18 @@ const MAX_EXCEPTIONS = 2;
  * an exception, one jeq instead of two jge boundaries.
  */
 export function segments(ranges: readonly SyscallRange[]): Segment[] {
-  const segs: Segment[] = ranges.map((r) => ({ ...r, exceptions: [] }));
-  for (let changed = true; changed;) {
-    changed = false;
-    for (let i = 1; i + 1 < segs.length; i++) {
-      const [a, s, b] = [segs[i - 1]!, segs[i]!, segs[i + 1]!];
-      if (s.lo !== s.hi || s.exceptions.length || decisionKey(a.decision) !== decisionKey(b.decision)) continue;
-      if (a.exceptions.length + b.exceptions.length + 1 > MAX_EXCEPTIONS) continue;
-      segs.splice(i - 1, 3, { lo: a.lo, hi: b.hi, decision: a.decision, exceptions: [...a.exceptions, { nr: s.lo, decision: s.decision }, ...b.exceptions] });
-      changed = true;
+  // One pass with a stack: after each push, fold `A [n] A` at the top as long as one forms.
+  const out: Segment[] = [];
+  for (const r of ranges) {
+    out.push({ ...r, exceptions: [] });
+    while (out.length >= 3) {
+      const [a, s, b] = out.slice(-3) as [Segment, Segment, Segment];
+      if (s.lo !== s.hi || s.exceptions.length || decisionKey(a.decision) !== decisionKey(b.decision)) break;
+      if (a.exceptions.length + b.exceptions.length + 1 > MAX_EXCEPTIONS) break;
+      out.splice(-3, 3, { lo: a.lo, hi: b.hi, decision: a.decision, exceptions: [...a.exceptions, { nr: s.lo, decision: s.decision }, ...b.exceptions] });
     }
   }
-  return segs;
+  return out;
 }
 
 /** A balanced tree of jge over segment boundaries; each leaf checks its exceptions first. */

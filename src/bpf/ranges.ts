@@ -15,10 +15,17 @@ export interface SyscallRange {
 
 const MAX_NR = 0xffffffff;
 
+const chainKeys = new WeakMap<SyscallChain, string>();
+
 /** Equal keys ⇔ the decisions compile to the same code. */
 export function decisionKey(d: Decision): string {
   if (d.kind === 'ret') return `r${d.k}`;
-  return `c${d.defaultRet}:${d.abi.abi.endian}:${JSON.stringify(d.chain.links.map((l) => [l.ret, l.conditions.map((c) => [c.argIndex, c.width, c.op, String(c.value), String(c.mask)])]))}`;
+  let key = chainKeys.get(d.chain);
+  if (key === undefined) {
+    key = JSON.stringify(d.chain.links.map((l) => [l.ret, l.conditions.map((c) => [c.argIndex, c.width, c.op, String(c.value), String(c.mask)])]));
+    chainKeys.set(d.chain, key);
+  }
+  return `c${d.defaultRet}:${d.abi.abi.endian}:${key}`;
 }
 
 function chainDecision(p: AbiPolicy, chain: SyscallChain): Decision {

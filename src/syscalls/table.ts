@@ -30,14 +30,22 @@ function table(abi: Abi): Readonly<Record<string, readonly [number, number]>> {
   return t;
 }
 
+const KNOWN = new Set<string>(SYSCALL_NAMES);
+
 export function isKnownSyscallName(name: string): name is SyscallName {
-  return (SYSCALL_NAMES as readonly string[]).includes(name);
+  return KNOWN.has(name);
 }
+
+const nameIndex = new Map<string, Map<string, number>>();
 
 /** The kernel's number for a syscall on an ABI, or undefined when the ABI lacks it. */
 export function syscallNumber(abi: Abi, name: string): number | undefined {
-  const row = Object.prototype.hasOwnProperty.call(table(abi), name) ? table(abi)[name] : undefined;
-  return row ? (abi.nrBase + row[0]) >>> 0 : undefined;
+  let byName = nameIndex.get(abi.name);
+  if (!byName) {
+    byName = new Map(Object.entries(table(abi)).map(([n, [nr]]) => [n, (abi.nrBase + nr) >>> 0]));
+    nameIndex.set(abi.name, byName);
+  }
+  return byName.get(name);
 }
 
 /** The syscall name for a kernel number on an ABI, or undefined. */
