@@ -7,7 +7,8 @@ import type { DefinedPolicy } from '../policy/dsl';
 
 export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]
 
-  -p, --policy FILE      seccomp policy (.ts/.js or OCI/Docker .json); default: the built-in one
+  -p, --policy FILE      seccomp policy (.ts/.js, OCI/Docker .json, systemd SystemCallFilter=);
+                         default: the built-in one; --procd reads JSON as OpenWrt procd does
       --allow A,B        also allow these syscalls        --deny A,B   refuse these with EPERM
                          (also SECCOMP_SYSCALL_ALLOW=a:b, SECCOMP_SYSCALL_DENY=a:b)
   -n, --no-network       an empty network namespace
@@ -44,7 +45,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
       '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--proc': Boolean, '--no-proc': Boolean,
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
-      '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String,
+      '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       ...unshareFlags,
       ...extra,
     }, { argv, stopAtPositional: true });
@@ -102,7 +103,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
     if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
     throw e;
   }
-  const { options, policyFile, command } = parsed;
+  const { options, policyFile, command, extra } = parsed;
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
   const wantsDefault = !policyFile && !options.allow?.length && !options.deny?.length;
@@ -116,7 +117,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
     if (policyFile) {
       const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
-      const loaded = loadPolicyFile(policyFile);
+      const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {});
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
     } else policy = builtin();

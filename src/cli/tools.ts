@@ -16,10 +16,11 @@ import type { OciImportOptions } from '../policy/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
 import { formatC } from './formatC';
 
-const OCI_FLAGS = { '--caps': String, '--kernel': String } as const;
+const OCI_FLAGS = { '--caps': String, '--kernel': String, '--procd': Boolean } as const;
 
-function ociOptions(a: { '--caps'?: string; '--kernel'?: string }): OciImportOptions {
+function ociOptions(a: { '--caps'?: string; '--kernel'?: string; '--procd'?: boolean }): OciImportOptions {
   return {
+    ...(a['--procd'] ? { procd: true } : {}),
     ...(a['--caps'] !== undefined ? { caps: a['--caps'].split(',').map((c) => c.trim()).filter(Boolean).map((c) => (c.startsWith('CAP_') ? c : `CAP_${c}`).toUpperCase()) } : {}),
     ...(a['--kernel'] ? { kernel: a['--kernel'] } : {}),
   };

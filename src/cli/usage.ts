@@ -27,6 +27,7 @@ commands:
 ARCH is one of: ${ABI_NAMES.join(', ')} (default: the host's)
 FILE may be @builtin: the built-in policy of tsjail run.
 OCI/Docker profiles also take --caps CAP,CAP (default: Docker's default set) and
---kernel VERSION (for minKernel; default: the running kernel).
+--kernel VERSION (for minKernel; default: the running kernel); --procd reads them with
+OpenWrt procd's meaning (first match wins, one 32-bit word per argument).
 `;
 

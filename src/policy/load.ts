@@ -59,6 +59,11 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
     } catch (e) {
       throw new PolicyError(`invalid JSON: ${(e as Error).message}`, { file: path, line: 0 });
     }
+    if (ociOptions.procd) {
+      const { importProcd } = require('./procd') as typeof import('./procd');
+      const { policy, warnings } = importProcd(json, path);
+      return { policy, warnings, format: 'oci' };
+    }
     const { policy, warnings } = importOci(json, { file: path, ...ociOptions });
     return { policy, warnings, format: 'oci' };
   }

@@ -23,6 +23,8 @@ export interface OciImportOptions {
   readonly hostArch?: AbiName;
   /** File name for messages. */
   readonly file?: string;
+  /** Read the JSON with OpenWrt procd's meaning instead of runc's. */
+  readonly procd?: boolean;
 }
 
 interface OciArg { index: number; value: number | string; valueTwo?: number | string; op: string }
