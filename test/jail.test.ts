@@ -1,7 +1,7 @@
 // `tsjail run` for real: programs, exit statuses, options, failures, and escape probes.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -239,4 +239,20 @@ test('fails closed when the kernel refuses a step: namespaces, then seccomp (tsj
   const sc = tsjail(['--allow', 'clone,mount', '--deny', 'seccomp', '--', process.execPath, BIN, 'run', '--', 'true'], { asNobody: true });
   assert.equal(sc.status, 125);
   assert.match(sc.stderr, /^tsjail: cannot load the seccomp filter: EPERM/m);
+});
+
+test('--ro-root, --pidfile, --name and --json-status-fd (issue 6 parity items)', { skip: onX86 }, () => {
+  assert.match(tsjail(['--ro-root', '--', 'sh', '-c', `touch ${work}/x 2>&1; echo $?`]).stdout, /Read-only file system\n1\n/);
+  assert.equal(tsjail(['--', 'sh', '-c', `touch ${work}/x && echo ok`]).stdout, 'ok\n');
+  const pidfile = join(work, 'jail.pid');
+  const r = tsjail(['--pidfile', pidfile, '--', 'cat', pidfile]);
+  assert.match(r.stdout, /^\d+\n$/);
+  assert.ok(!existsSync(pidfile), 'the pidfile is removed when the jail ends');
+  assert.match(tsjail(['--name', 'web', '--', PROBE, 'keyctl']).stderr, /^tsjail: \[web\] pid \d+ keyctl\(/m);
+  const status = spawnSync(process.execPath, [BIN, 'run', '--json-status-fd', '3', '--', 'sh', '-c', 'exit 4'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  const lines = (status.output[3] as string).trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(typeof lines[0]['child-pid'], 'number');
+  assert.equal(typeof lines[0]['pid-namespace'], 'number');
+  assert.deepEqual(lines[1], { 'exit-code': 4 });
 });

@@ -21,6 +21,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --env K=V  --clear-env  --keep-env K  --rlimit NAME=N  --timeout SECONDS
       --log              report the policy's denials but let the calls run (also SECCOMP_DEFAULT_ACTION=log)
       --report FILE      also write each denial as a JSON line to FILE
+      --ro-root          remount the root read-only      --pidfile FILE   the jail's pid, while it runs
+      --name NAME        shown in reports                --json-status-fd FD   bwrap-style status lines
 `;
 
 export class RunUsageError extends Error {}
@@ -46,6 +48,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--proc': Boolean, '--no-proc': Boolean,
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
+      '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       ...unshareFlags,
       ...extra,
     }, { argv, stopAtPositional: true });
@@ -91,6 +94,10 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     // cloudflare sandbox's switch for the same thing
     ...(a['--log'] || process.env.SECCOMP_DEFAULT_ACTION === 'log' ? { log: true } : {}),
     ...(a['--report'] ? { report: a['--report'] } : {}),
+    ...(a['--ro-root'] ? { readonlyRoot: true } : {}),
+    ...(a['--pidfile'] ? { pidfile: a['--pidfile'] } : {}),
+    ...(a['--name'] ? { name: a['--name'] } : {}),
+    ...(a['--json-status-fd'] !== undefined ? { jsonStatusFd: a['--json-status-fd'] } : {}),
   };
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._, extra: a };
 }
@@ -129,7 +136,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
   // Every denial is explained: the supervisor (loaded only here) watches the jail.
   const watch = filter && !options.insecure
     ? (require('../jail/supervisor') as typeof import('../jail/supervisor'))
-      .supervise(filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', log, merged.report)
+      .supervise(filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log, merged.report, merged.name)
     : undefined;
   try {
     return await runJailed(command, filter, merged, log, watch);

@@ -3,7 +3,7 @@
 // 125 tsjail failed, 126 not executable, 127 not found, 128+N killed by signal N).
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
 import { NotificationLoop, type Answer } from './notifications';
 import { capabilityNumber } from './capabilities';
@@ -48,6 +48,14 @@ export interface JailOptions {
   readonly log?: boolean;
   /** Also write each denial as a JSON line to this file. */
   readonly report?: string;
+  /** Remount the jail's root read-only. */
+  readonly readonlyRoot?: boolean;
+  /** Write the jail's first pid here (ujail -P); removed when the jail ends. */
+  readonly pidfile?: string;
+  /** A name for the jail, shown in reports. */
+  readonly name?: string;
+  /** bubblewrap's --json-status-fd: child pid and namespace ids at start, exit code at the end. */
+  readonly jsonStatusFd?: number;
 }
 
 
@@ -106,7 +114,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     ...(flags & CLONE_NEWUSER ? { mapUser: { outerUid: process.getuid!(), outerGid: process.getgid!(), innerUid: process.getuid!(), innerGid: process.getgid!() } } : {}),
     mountProc: o.proc ?? (flags & CLONE_NEWPID) !== 0,
     mountDev: o.dev ?? false,
-    readonlyRoot: false,
+    readonlyRoot: o.readonlyRoot ?? false,
     ...(user ? { user: { uid: user.uid, gid: gid!, groups: user.groups } } : {}),
     keepCaps: (o.capKeep ?? []).map(capabilityNumber),
     noNewPrivs: true,
@@ -126,6 +134,18 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
 }
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
+
+/** The jail's namespaces as bubblewrap reports them: "pid-namespace": inode number. */
+function namespaceIds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const ns of ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'uts', 'user']) {
+    try {
+      const m = /\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/${ns}`));
+      if (m) out[`${ns}-namespace`] = Number(m[1]);
+    } catch { /* not visible */ }
+  }
+  return out;
+}
 
 function commandPid(initPid: number): number | undefined {
   try {
@@ -172,6 +192,8 @@ export async function runJailed(
   const started = await spawnJailed(spec);
   if (!started.ok) return execFailure(command, started.step, started.errno, log);
   const pid = started.pid;
+  if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
+  if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(pid) })}\n`);
   let mainPid: number | undefined;
   const loop = started.listener !== undefined && watch
     ? new NotificationLoop(started.listener, (n, answer) => watch.handle(n, () => (mainPid ??= commandPid(pid)), answer), log)
@@ -196,9 +218,12 @@ export async function runJailed(
       return 124;
     }
     const signal = status & 0x7f;
-    const code = signal === 0 ? (status >> 8) & 0xff : 128 + signal;
-    return watch?.exitCode ? watch.exitCode(code) : code;
+    const raw = signal === 0 ? (status >> 8) & 0xff : 128 + signal;
+    const code = watch?.exitCode ? watch.exitCode(raw) : raw;
+    if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'exit-code': code })}\n`);
+    return code;
   } finally {
+    if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);
     loop?.stop();

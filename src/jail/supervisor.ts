@@ -161,12 +161,12 @@ export function formatLogSummary(s: Supervisor): string {
 }
 
 /** The denial supervisor as a Watch for runJailed: explains, reports, and for --log summarizes. */
-export function supervise(filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void, reportFile?: string): Watch {
+export function supervise(filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void, reportFile?: string, name?: string): Watch {
   const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
   const reportFd = reportFile ? openSync(reportFile, 'w') : undefined;
   const supervisor = new Supervisor(loadPolicy, mode, (record, explanation) => {
     log(formatDenial(record, explanation));
-    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(record)}\n`);
+    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(name ? { ...record, name } : record)}\n`);
   });
   return {
     filter: notifyingFilter(filter, 'little'),
