@@ -37,7 +37,7 @@ enum step {
 	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_TMPFS, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
 	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
-	STEP_EXEC,
+	STEP_EXEC, STEP_CGROUP,
 	STEP_LISTENER = 100, /* not a failure: "the listener will be fd N" */
 };
 
@@ -58,7 +58,7 @@ static struct {
 	uint32_t no_new_privs, die_with_parent, new_session, parent_pid, nrlimits, notify;
 	const char *path, *hostname, *root, *cwd, *filter;
 	uint32_t filter_len;
-	const char *argv[MAX_STRINGS + 1], *envp[MAX_STRINGS + 1], *search[MAX_STRINGS + 1];
+	const char *argv[MAX_STRINGS + 1], *envp[MAX_STRINGS + 1], *search[MAX_STRINGS + 1], *cgroups[65];
 	gid_t groups[256];
 	int rlimit_res[64];
 	uint64_t rlimit_val[64];
@@ -366,6 +366,8 @@ static void child_main(void) {
 		pid_t ppid = getppid();
 		if (ppid != 0 && (uint32_t)ppid != S.parent_pid) _exit(125);
 	}
+	/* Join the jail's cgroups first, so that everything the jail starts is counted. */
+	for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], "0")) fail(STEP_CGROUP);
 	if (S.map_user) map_ids();
 	setup_filesystem();
 	if (S.hostname && sethostname(S.hostname, strlen(S.hostname))) fail(STEP_HOSTNAME);
@@ -443,6 +445,7 @@ static int parse(const uint8_t *p, size_t len) {
 		if (!(p = opt_string(p, end, &S.mounts[i].src))) return -1;
 		if (!(p = opt_string(p, end, &S.mounts[i].dst)) || !S.mounts[i].dst) return -1;
 	}
+	if (!(p = strings(p, end, S.cgroups, 64, NULL))) return -1;
 	if (!(p = u32s(p, end, &S.filter_len, 1))) return -1;
 	if (S.filter_len) {
 		if (p + S.filter_len > end || S.filter_len % 8) return -1;

@@ -23,6 +23,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --report FILE      also write each denial as a JSON line to FILE
       --ro-root          remount the root read-only      --pidfile FILE   the jail's pid, while it runs
       --name NAME        shown in reports                --json-status-fd FD   bwrap-style status lines
+      --memory SIZE  --pids N  --cpu CPUS                cgroup limits (v2 where delegated, else v1)
 `;
 
 export class RunUsageError extends Error {}
@@ -37,6 +38,14 @@ function parseBind(spec: string, readonly: boolean): { src: string; dst: string;
   return { src, dst: dst ?? src, readonly };
 }
 
+/** 64M, 1G, 512k or plain bytes. */
+function parseSize(s: string): bigint {
+  const m = /^(\d+)([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw new RunUsageError(`bad size '${s}': expected e.g. 256M or 1G`);
+  const shift = { '': 0n, k: 10n, m: 20n, g: 30n, t: 40n }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return BigInt(m[1]!) << shift;
+}
+
 export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: JailOptions; policyFile?: string; command: string[]; extra: Record<string, unknown> } {
   const unshareFlags = Object.fromEntries(Object.keys(NAMESPACES).map((n) => [`--unshare-${n}`, Boolean]));
   let a;
@@ -49,6 +58,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
+      '--memory': String, '--pids': Number, '--cpu': Number,
       ...unshareFlags,
       ...extra,
     }, { argv, stopAtPositional: true });
@@ -98,7 +108,12 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--pidfile'] ? { pidfile: a['--pidfile'] } : {}),
     ...(a['--name'] ? { name: a['--name'] } : {}),
     ...(a['--json-status-fd'] !== undefined ? { jsonStatusFd: a['--json-status-fd'] } : {}),
+    ...(a['--memory'] ? { memory: parseSize(a['--memory']) } : {}),
+    ...(a['--pids'] !== undefined ? { pids: a['--pids'] } : {}),
+    ...(a['--cpu'] !== undefined ? { cpu: a['--cpu'] } : {}),
   };
+  if (options.pids !== undefined && !(Number.isInteger(options.pids) && options.pids > 0)) throw new RunUsageError('--pids takes a positive whole number');
+  if (options.cpu !== undefined && !(options.cpu > 0)) throw new RunUsageError('--cpu takes a positive number of CPUs (e.g. 0.5)');
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._, extra: a };
 }
 

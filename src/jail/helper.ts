@@ -38,6 +38,8 @@ export interface SpawnSpec {
   readonly filter?: Uint8Array;
   /** Load the filter with a notification listener and hand it to tsjail (the supervisor). */
   readonly notify?: boolean;
+  /** cgroup.procs files the jail joins before anything else. */
+  readonly cgroups?: readonly string[];
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -102,6 +104,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.strings(s.argv).strings(s.env).strings(s.search);
   w.u32(s.mounts.length);
   for (const mt of s.mounts) w.u32(mt.kind === 'bind' ? 0 : 1, mt.readonly ? 1 : 0).optString(mt.src).optString(mt.dst);
+  w.strings(s.cgroups ?? []);
   w.u32(s.filter?.length ?? 0);
   if (s.filter) w.bytes(s.filter);
   return w.done();

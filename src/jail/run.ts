@@ -56,6 +56,10 @@ export interface JailOptions {
   readonly name?: string;
   /** bubblewrap's --json-status-fd: child pid and namespace ids at start, exit code at the end. */
   readonly jsonStatusFd?: number;
+  /** cgroup limits: bytes of memory, most processes, CPUs' worth of time. */
+  readonly memory?: bigint;
+  readonly pids?: number;
+  readonly cpu?: number;
 }
 
 
@@ -187,10 +191,20 @@ export async function runJailed(
   command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch?: Watch,
 ): Promise<number> {
   const spec0 = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
-  const spec: SpawnSpec = watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0;
+  const limited = o.memory !== undefined || o.pids !== undefined || o.cpu !== undefined;
+  const cgroups = limited
+    ? new (require('./cgroups') as typeof import('./cgroups')).JailCgroups(
+      { ...(o.memory !== undefined ? { memory: o.memory } : {}), ...(o.pids !== undefined ? { pids: o.pids } : {}), ...(o.cpu !== undefined ? { cpu: o.cpu } : {}) },
+      `tsjail-${process.pid}-${Date.now().toString(36)}`)
+    : undefined;
+  const spec1: SpawnSpec = cgroups ? { ...spec0, cgroups: cgroups.procsFiles() } : spec0;
+  const spec: SpawnSpec = watch && !o.insecure ? { ...spec1, filter: watch.filter, notify: true } : spec1;
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const started = await spawnJailed(spec);
-  if (!started.ok) return execFailure(command, started.step, started.errno, log);
+  if (!started.ok) {
+    cgroups?.remove();
+    return execFailure(command, started.step, started.errno, log);
+  }
   const pid = started.pid;
   if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(pid) })}\n`);
@@ -217,12 +231,14 @@ export async function runJailed(
       log(`timed out after ${o.timeoutSeconds} s: the jail was killed`);
       return 124;
     }
+    for (const line of cgroups?.report() ?? []) log(line);
     const signal = status & 0x7f;
     const raw = signal === 0 ? (status >> 8) & 0xff : 128 + signal;
     const code = watch?.exitCode ? watch.exitCode(raw) : raw;
     if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'exit-code': code })}\n`);
     return code;
   } finally {
+    cgroups?.remove();
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);
