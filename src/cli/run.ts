@@ -24,6 +24,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --ro-root          remount the root read-only      --pidfile FILE   the jail's pid, while it runs
       --name NAME        shown in reports                --json-status-fd FD   bwrap-style status lines
       --memory SIZE  --pids N  --cpu CPUS                cgroup limits (v2 where delegated, else v1)
+      --bundle DIR       run an OCI bundle (config.json + rootfs); unsupported fields are errors
 `;
 
 export class RunUsageError extends Error {}
@@ -58,7 +59,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
-      '--memory': String, '--pids': Number, '--cpu': Number,
+      '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String,
       ...unshareFlags,
       ...extra,
     }, { argv, stopAtPositional: true });
@@ -125,10 +126,21 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
     if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
     throw e;
   }
-  const { options, policyFile, command, extra } = parsed;
+  const { policyFile, extra } = parsed;
+  let { options, command } = parsed;
+  let bundlePolicy: DefinedPolicy<JailOptions> | undefined;
+  if (extra['--bundle']) {
+    // An OCI bundle brings its command, its settings and its seccomp profile; flags override.
+    const { loadBundle } = require('../jail/bundle') as typeof import('../jail/bundle');
+    const bundle = loadBundle(extra['--bundle'] as string);
+    if (command.length) { log('--bundle runs the bundle\'s process.args: give no command'); return 125; }
+    command = bundle.command;
+    options = { ...bundle.options, ...options };
+    if (bundle.policy) bundlePolicy = bundle.policy;
+  }
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
-  const wantsDefault = !policyFile && !options.allow?.length && !options.deny?.length;
+  const wantsDefault = !policyFile && !bundlePolicy && !options.allow?.length && !options.deny?.length;
   let merged: JailOptions = options;
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
@@ -142,7 +154,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
       const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {});
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
-    } else policy = builtin();
+    } else policy = bundlePolicy ?? builtin();
     merged = { ...(policy.jail ?? {}), ...options };
     policy = { ...policy, ...policyWithOverrides(policy, merged) };
     filter = compileProgram(policy).bytes;
