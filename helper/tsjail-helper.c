@@ -37,7 +37,7 @@ enum step {
 	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_TMPFS, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
 	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
-	STEP_EXEC, STEP_CGROUP,
+	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY,
 	STEP_LISTENER = 100, /* not a failure: "the listener will be fd N" */
 };
 
@@ -57,6 +57,8 @@ static struct {
 	uint64_t keep_caps; /* capability numbers to keep, as a bit mask */
 	uint32_t no_new_privs, die_with_parent, new_session, parent_pid, nrlimits, notify;
 	const char *path, *hostname, *root, *cwd, *filter;
+	/* Root overlay: a persistent upper directory, or a tmpfs of overlay_size bytes. */
+	const char *overlay_upper, *overlay_size;
 	uint32_t filter_len;
 	const char *argv[MAX_STRINGS + 1], *envp[MAX_STRINGS + 1], *search[MAX_STRINGS + 1], *cgroups[65];
 	gid_t groups[256];
@@ -158,6 +160,35 @@ static void setup_filesystem(void) {
 	if (!(S.clone_flags & CLONE_NEWNS)) return;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) fail(STEP_MOUNT_PRIVATE);
 	const char *root = S.root;
+	if (root && (S.overlay_upper || S.overlay_size)) {
+		/* The new root becomes an overlay: DIR below, writes above, staged on a private tmpfs. */
+		char opts[8192], upper[4096], work[4096], lower[32] = "/proc/self/fd/", held_upper[32] = "/proc/self/fd/";
+		const char *stage = "/tmp";
+		char size_opt[64] = "mode=0755";
+		if (S.overlay_size && strlen(S.overlay_size) < 40) { strcpy(size_opt, "mode=0755,size="); strcat(size_opt, S.overlay_size); }
+		/* Hold DIR and the upper directory first: the staging tmpfs may cover them. */
+		int lower_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (lower_fd < 0) fail(STEP_OVERLAY);
+		*fmt_u32(lower + 14, (uint32_t)lower_fd) = 0;
+		const char *base = stage;
+		if (S.overlay_upper) {
+			int upper_fd = open(S.overlay_upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (upper_fd < 0) fail(STEP_OVERLAY);
+			*fmt_u32(held_upper + 14, (uint32_t)upper_fd) = 0;
+			base = held_upper;
+		}
+		if (mount("tsjail", stage, "tmpfs", MS_NOSUID | MS_NODEV, size_opt)) fail(STEP_OVERLAY);
+		mkdir("/tmp/root", 0755);
+		if (!under(upper, sizeof upper, base, "/upper") || !under(work, sizeof work, base, "/work")) fail(STEP_OVERLAY);
+		mkdir(upper, 0755);
+		mkdir(work, 0755);
+		root = lower;
+		if (strlen(root) + strlen(upper) + strlen(work) + 40 > sizeof opts) { errno = ENAMETOOLONG; fail(STEP_OVERLAY); }
+		strcpy(opts, "lowerdir="); strcat(opts, root); strcat(opts, ",upperdir="); strcat(opts, upper);
+		strcat(opts, ",workdir="); strcat(opts, work);
+		if (mount("overlay", "/tmp/root", "overlay", 0, opts)) fail(STEP_OVERLAY);
+		root = "/tmp/root";
+	}
 	if (root && mount(root, root, NULL, MS_BIND | MS_REC, NULL)) fail(STEP_ROOT_BIND);
 	for (uint32_t i = 0; i < S.nmounts; i++) {
 		struct mount_spec *m = &S.mounts[i];
@@ -433,6 +464,8 @@ static int parse(const uint8_t *p, size_t len) {
 	if (!(p = opt_string(p, end, &S.hostname))) return -1;
 	if (!(p = opt_string(p, end, &S.root))) return -1;
 	if (!(p = opt_string(p, end, &S.cwd))) return -1;
+	if (!(p = opt_string(p, end, &S.overlay_upper))) return -1;
+	if (!(p = opt_string(p, end, &S.overlay_size))) return -1;
 	if (!(p = strings(p, end, S.argv, MAX_STRINGS, NULL))) return -1;
 	if (!(p = strings(p, end, S.envp, MAX_STRINGS, NULL))) return -1;
 	if (!(p = strings(p, end, S.search, MAX_STRINGS, NULL))) return -1;

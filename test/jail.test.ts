@@ -1,7 +1,7 @@
 // `tsjail run` for real: programs, exit statuses, options, failures, and escape probes.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -255,4 +255,21 @@ test('--ro-root, --pidfile, --name and --json-status-fd (issue 6 parity items)',
   assert.equal(typeof lines[0]['child-pid'], 'number');
   assert.equal(typeof lines[0]['pid-namespace'], 'number');
   assert.deepEqual(lines[1], { 'exit-code': 4 });
+});
+
+test('--overlay keeps the root\'s writes in an upper directory; --tmp-overlay loses them and has a size', () => {
+  const root = mkdtempSync(join(work, 'ovl-root-'));
+  mkdirSync(join(root, 'etc'));
+  writeFileSync(join(root, 'etc', 'motd'), 'base\n');
+  const upper = mkdtempSync(join(work, 'ovl-upper-'));
+  const binds = ['/usr', '/lib', '/lib64', '/bin'].flatMap((d) => ['--ro-bind', d]);
+  const first = tsjail(['-r', root, ...binds, '--overlay', upper, '--', 'sh', '-c', 'cat /etc/motd; echo changed > /etc/motd']);
+  assert.equal(first.stdout, 'base\n', first.stderr);
+  assert.equal(readFileSync(join(root, 'etc', 'motd'), 'utf8'), 'base\n'); // the lower directory is untouched
+  assert.equal(readFileSync(join(upper, 'upper', 'etc', 'motd'), 'utf8'), 'changed\n');
+  assert.equal(tsjail(['-r', root, ...binds, '--overlay', upper, '--', 'cat', '/etc/motd']).stdout, 'changed\n');
+  const tmp = tsjail(['-r', root, ...binds, '--dev', '--tmp-overlay', '1m', '--', 'sh', '-c', 'echo gone > /etc/motd; cat /etc/motd; head -c 4000000 /dev/zero > /etc/big 2>/dev/null || echo full']);
+  assert.equal(tmp.stdout, 'gone\nfull\n', tmp.stderr);
+  assert.equal(tsjail(['-r', root, ...binds, '--tmp-overlay', '1m', '--', 'cat', '/etc/motd']).stdout, 'base\n');
+  assert.match(tsjail(['--tmp-overlay', '1m', '--', 'true']).stderr, /--overlay and --tmp-overlay need --root DIR/);
 });

@@ -25,6 +25,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --name NAME        shown in reports                --json-status-fd FD   bwrap-style status lines
       --memory SIZE  --pids N  --cpu CPUS                cgroup limits (v2 where delegated, else v1)
       --bundle DIR       run an OCI bundle (config.json + rootfs); unsupported fields are errors
+      --overlay DIR | --tmp-overlay SIZE   with -r: writes to the root persist in DIR / vanish
 `;
 
 export class RunUsageError extends Error {}
@@ -59,7 +60,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
-      '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String,
+      '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
       ...unshareFlags,
       ...extra,
     }, { argv, stopAtPositional: true });
@@ -106,6 +107,8 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--log'] || process.env.SECCOMP_DEFAULT_ACTION === 'log' ? { log: true } : {}),
     ...(a['--report'] ? { report: a['--report'] } : {}),
     ...(a['--ro-root'] ? { readonlyRoot: true } : {}),
+    ...(a['--overlay'] ? { overlay: a['--overlay'] } : {}),
+    ...(a['--tmp-overlay'] ? { tmpOverlay: a['--tmp-overlay'] } : {}),
     ...(a['--pidfile'] ? { pidfile: a['--pidfile'] } : {}),
     ...(a['--name'] ? { name: a['--name'] } : {}),
     ...(a['--json-status-fd'] !== undefined ? { jsonStatusFd: a['--json-status-fd'] } : {}),

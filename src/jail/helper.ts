@@ -40,6 +40,10 @@ export interface SpawnSpec {
   readonly notify?: boolean;
   /** cgroup.procs files the jail joins before anything else. */
   readonly cgroups?: readonly string[];
+  /** With `root`: an overlay whose writes go to this directory (upper/, work/ inside it)... */
+  readonly overlayUpper?: string;
+  /** ...or to a tmpfs of this size (e.g. "64m"). */
+  readonly overlaySize?: string;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -49,7 +53,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   10: 'bind the new root', 11: 'pivot_root into the new root', 12: 'detach the old root', 13: 'mount /proc', 14: 'populate /dev',
   15: 'remount the root read-only', 16: 'set the hostname', 17: 'fork the command', 18: 'start a new session (setsid)',
   19: 'set up stdio', 20: 'set a resource limit', 21: 'change directory', 22: 'set supplementary groups', 23: 'set the group id',
-  24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command',
+  24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root',
 };
 export const STEP_EXEC = 28;
 
@@ -100,7 +104,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   );
   if (s.user) w.u32(...s.user.groups);
   for (const r of s.rlimits) w.u32(r.resource, Number(r.value & 0xffffffffn), Number(r.value >> 32n));
-  w.optString(s.path).optString(s.hostname).optString(s.root).optString(s.cwd);
+  w.optString(s.path).optString(s.hostname).optString(s.root).optString(s.cwd).optString(s.overlayUpper).optString(s.overlaySize);
   w.strings(s.argv).strings(s.env).strings(s.search);
   w.u32(s.mounts.length);
   for (const mt of s.mounts) w.u32(mt.kind === 'bind' ? 0 : 1, mt.readonly ? 1 : 0).optString(mt.src).optString(mt.dst);

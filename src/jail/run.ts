@@ -50,6 +50,10 @@ export interface JailOptions {
   readonly report?: string;
   /** Remount the jail's root read-only. */
   readonly readonlyRoot?: boolean;
+  /** With `root`: an overlay root whose writes persist in this directory (ujail -O)... */
+  readonly overlay?: string;
+  /** ...or vanish with a tmpfs of this size (ujail -T), e.g. "64m". */
+  readonly tmpOverlay?: string;
   /** Write the jail's first pid here (ujail -P); removed when the jail ends. */
   readonly pidfile?: string;
   /** A name for the jail, shown in reports. */
@@ -108,6 +112,8 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     ...(o.tmpfs ?? []).map((dst) => ({ kind: 'tmpfs' as const, dst })),
   ];
   for (const m of mounts) if (!isAbsolute(m.dst)) throw new JailError(`mount destination '${m.dst}' must be an absolute path`);
+  if ((o.overlay || o.tmpOverlay) && !root) throw new JailError('--overlay and --tmp-overlay need --root DIR: the overlay goes over that directory');
+  if (o.tmpOverlay && !/^\d+[kmg]?$/i.test(o.tmpOverlay)) throw new JailError(`bad --tmp-overlay size '${o.tmpOverlay}': e.g. 64m`);
   const rlimits = Object.entries(o.rlimits ?? {}).map(([name, value]) => {
     const resource = RLIMITS[name.toLowerCase().replace(/^rlimit_/, '')];
     if (resource === undefined) throw new JailError(`unknown resource limit '${name}' (known: ${Object.keys(RLIMITS).join(', ')})`);
@@ -119,6 +125,8 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     mountProc: o.proc ?? (flags & CLONE_NEWPID) !== 0,
     mountDev: o.dev ?? false,
     readonlyRoot: o.readonlyRoot ?? false,
+    ...(o.overlay ? { overlayUpper: resolve(o.overlay) } : {}),
+    ...(o.tmpOverlay ? { overlaySize: o.tmpOverlay } : {}),
     ...(user ? { user: { uid: user.uid, gid: gid!, groups: user.groups } } : {}),
     keepCaps: (o.capKeep ?? []).map(capabilityNumber),
     noNewPrivs: true,
