@@ -1,7 +1,7 @@
 // `tsjail run` for real: programs, exit statuses, options, failures, and escape probes.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -272,4 +272,19 @@ test('--overlay keeps the root\'s writes in an upper directory; --tmp-overlay lo
   assert.equal(tmp.stdout, 'gone\nfull\n', tmp.stderr);
   assert.equal(tsjail(['-r', root, ...binds, '--tmp-overlay', '1m', '--', 'cat', '/etc/motd']).stdout, 'base\n');
   assert.match(tsjail(['--tmp-overlay', '1m', '--', 'true']).stderr, /--overlay and --tmp-overlay need --root DIR/);
+});
+
+test('--stage: a fresh root with only the staged programs, their loader and libraries (read from the ELF headers)', () => {
+  const ls = tsjail(['--stage', '/bin/ls', '--no-proc', '--', 'ls', '-R', '/']);
+  assert.equal(ls.status, 0, ls.stderr);
+  const staged = ls.stdout.split('\n').filter((l) => /^[a-z0-9._+-]+$/i.test(l));
+  assert.ok(staged.includes('libc.so.6') && staged.includes('ls') && staged.includes('ld-linux-x86-64.so.2'), staged.join(' '));
+  assert.ok(!staged.includes('etc') && !staged.includes('usr'));
+  const py = tsjail(['--stage', '/usr/bin/python3', '--stage', join('/usr/lib', readdirSync('/usr/lib').find((d) => /^python3\.\d+$/.test(d))!), '--',
+    'python3', '-c', 'import os, json; print(json.dumps(sorted(os.listdir("/"))))']);
+  assert.equal(py.stdout, '["lib", "lib64", "proc", "usr"]\n', py.stderr);
+  const cat = tsjail(['--stage', '/bin/cat', '--', 'cat', '/etc/hostname']);
+  assert.equal(cat.status, 1);
+  assert.match(cat.stderr, /No such file or directory/);
+  assert.match(tsjail(['--stage', '/no/such/thing', '--', 'true']).stderr, /cannot stage \/no\/such\/thing: it does not exist/);
 });

@@ -26,6 +26,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --memory SIZE  --pids N  --cpu CPUS                cgroup limits (v2 where delegated, else v1)
       --bundle DIR       run an OCI bundle (config.json + rootfs); unsupported fields are errors
       --overlay DIR | --tmp-overlay SIZE   with -r: writes to the root persist in DIR / vanish
+      --stage PATH  --stage-rw PATH                a fresh root with only these (ELF: + loader, libraries)
 `;
 
 export class RunUsageError extends Error {}
@@ -61,6 +62,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
+      '--stage': [String], '--stage-rw': [String],
       ...unshareFlags,
       ...extra,
     }, { argv, stopAtPositional: true });
@@ -108,6 +110,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--report'] ? { report: a['--report'] } : {}),
     ...(a['--ro-root'] ? { readonlyRoot: true } : {}),
     ...(a['--overlay'] ? { overlay: a['--overlay'] } : {}),
+    ...(a['--stage'] || a['--stage-rw'] ? { stage: [...(a['--stage'] ?? []).map((path) => ({ path, writable: false })), ...(a['--stage-rw'] ?? []).map((path) => ({ path, writable: true }))] } : {}),
     ...(a['--tmp-overlay'] ? { tmpOverlay: a['--tmp-overlay'] } : {}),
     ...(a['--pidfile'] ? { pidfile: a['--pidfile'] } : {}),
     ...(a['--name'] ? { name: a['--name'] } : {}),

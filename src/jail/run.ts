@@ -2,8 +2,9 @@
 // command, forwards signals, and maps the outcome to an exit status (podman's convention:
 // 125 tsjail failed, 126 not executable, 127 not found, 128+N killed by signal N).
 import { constants as osConstants } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
-import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
 import { NotificationLoop, type Answer } from './notifications';
 import { capabilityNumber } from './capabilities';
@@ -54,6 +55,8 @@ export interface JailOptions {
   readonly overlay?: string;
   /** ...or vanish with a tmpfs of this size (ujail -T), e.g. "64m". */
   readonly tmpOverlay?: string;
+  /** A fresh empty root holding only these paths (ELF programs with their loader and libraries). */
+  readonly stage?: readonly { readonly path: string; readonly writable: boolean }[];
   /** Write the jail's first pid here (ujail -P); removed when the jail ends. */
   readonly pidfile?: string;
   /** A name for the jail, shown in reports. */
@@ -93,6 +96,20 @@ function environment(o: JailOptions): string[] {
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
+/** Bind mounts for staged paths: files and directories as given, ELF programs with their needs. */
+function stagedMounts(stage: readonly { path: string; writable: boolean }[]): MountSpec[] {
+  const { elfClosure } = require('./elf') as typeof import('./elf');
+  const out = new Map<string, MountSpec>();
+  for (const { path, writable } of stage) {
+    const abs = resolve(path);
+    if (!existsSync(abs)) throw new JailError(`cannot stage ${path}: it does not exist`);
+    for (const f of statSync(abs).isDirectory() ? [abs] : elfClosure(abs)) {
+      out.set(f, { kind: 'bind', src: f, dst: f, readonly: f === abs ? !writable : true });
+    }
+  }
+  return [...out.values()];
+}
+
 /** The helper's spec for a command; `filter` is the compiled seccomp program, if any. */
 export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions): SpawnSpec {
   if (!command.length) throw new JailError('no command given: tsjail run [OPTIONS] -- CMD [ARGS...]');
@@ -101,13 +118,17 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   if (rootless) flags |= CLONE_NEWUSER;
   if (o.network === false) flags |= CLONE_NEWNET;
   for (const ns of o.unshare ?? []) flags |= NAMESPACES[ns];
-  const root = o.root ? resolve(o.root) : undefined;
+  if (o.stage?.length && o.root) throw new JailError('--stage builds its own root: give it without --root');
+  // A staged root: an empty directory covered by a tmpfs, with each staged file bound into it.
+  const root = o.stage?.length ? mkdtempSync(join(tmpdir(), 'tsjail-stage-')) : o.root ? resolve(o.root) : undefined;
+  const staged: MountSpec[] = o.stage?.length ? [{ kind: 'tmpfs', dst: '/' }, ...stagedMounts(o.stage)] : [];
   const user = o.user !== undefined ? resolveUser(o.user, root ?? '/') : undefined;
   if (o.group !== undefined && !user) throw new JailError('--group needs --user: the group goes with the user the command runs as');
   const gid = o.group !== undefined ? resolveGroup(o.group, root ?? '/') : user?.gid;
   const env = environment(o);
   const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
   const mounts: MountSpec[] = [
+    ...staged,
     ...(o.binds ?? []).map((b) => ({ kind: 'bind' as const, src: resolve(b.src), dst: b.dst, readonly: b.readonly })),
     ...(o.tmpfs ?? []).map((dst) => ({ kind: 'tmpfs' as const, dst })),
   ];
@@ -247,6 +268,7 @@ export async function runJailed(
     return code;
   } finally {
     cgroups?.remove();
+    if (o.stage?.length && spec.root) rmSync(spec.root, { recursive: true, force: true });
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);
