@@ -118,4 +118,3 @@ export function diffPrograms(a: readonly Instruction[], b: readonly Instruction[
   return out;
 }
 
-export const UNCONSTRAINED = FULL;

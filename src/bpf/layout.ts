@@ -48,14 +48,12 @@ function order(root: Node): Node[] {
 
 function toSlots(nodes: Node[]): Slot[] {
   const slotOf = new Map<number, Slot>();
-  const slots: Slot[] = [];
   for (const n of nodes) {
     const s: Slot = n.kind === 'ret' ? { kind: 'ret', code: RET_K, k: n.k }
       : n.kind === 'ld' ? { kind: 'ld', code: LD_ABS_W, k: n.offset }
       : n.kind === 'and' ? { kind: 'and', code: ALU_AND_K, k: n.k }
       : { kind: 'jmp', code: JUMP_CODES[n.op], k: n.k };
     slotOf.set(n.id, s);
-    slots.push(s);
   }
   // Link targets, adding a `ja` where a fall-through op's successor is not next.
   const out: Slot[] = [];

@@ -162,7 +162,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
       policy = loaded.policy as DefinedPolicy<JailOptions>;
     } else policy = bundlePolicy ?? builtin();
     merged = { ...(policy.jail ?? {}), ...options };
-    policy = { ...policy, ...policyWithOverrides(policy, merged) };
+    policy = policyWithOverrides(policy, merged);
     filter = compileProgram(policy).bytes;
   }
   const final = policy;

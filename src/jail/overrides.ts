@@ -20,7 +20,7 @@ function extraRules(o: JailOptions): Rule[] {
  * --allow must override the policy's denials for those names: rules naming them are dropped
  * and an unconditional allow takes their place; --deny adds EPERM, which outranks allow.
  */
-export function policyWithOverrides(policy: Policy, o: JailOptions): Policy {
+export function policyWithOverrides<P extends Policy>(policy: P, o: JailOptions): P {
   const allowed = new Set(o.allow ?? []);
   const kept = policy.rules
     .map((r) => ({ ...r, syscalls: r.syscalls.filter((s) => !allowed.has(s)) }))

@@ -69,8 +69,6 @@ export interface JailOptions {
   readonly cpu?: number;
 }
 
-
-
 /** A tsjail failure: message and the helper step, for `tsjail: cannot <step>: <reason>`. */
 export class JailError extends Error {}
 
@@ -120,8 +118,8 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   for (const ns of o.unshare ?? []) flags |= NAMESPACES[ns];
   if (o.stage?.length && o.root) throw new JailError('--stage builds its own root: give it without --root');
   // A staged root: an empty directory covered by a tmpfs, with each staged file bound into it.
-  const root = o.stage?.length ? mkdtempSync(join(tmpdir(), 'tsjail-stage-')) : o.root ? resolve(o.root) : undefined;
   const staged: MountSpec[] = o.stage?.length ? [{ kind: 'tmpfs', dst: '/' }, ...stagedMounts(o.stage)] : [];
+  const root = o.stage?.length ? mkdtempSync(join(tmpdir(), 'tsjail-stage-')) : o.root ? resolve(o.root) : undefined;
   const user = o.user !== undefined ? resolveUser(o.user, root ?? '/') : undefined;
   if (o.group !== undefined && !user) throw new JailError('--group needs --user: the group goes with the user the command runs as');
   const gid = o.group !== undefined ? resolveGroup(o.group, root ?? '/') : user?.gid;

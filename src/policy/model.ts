@@ -70,9 +70,6 @@ export interface Policy {
   readonly origin?: string;
 }
 
-export const ALLOW: Action = { kind: 'allow' };
-export const KILL_PROCESS: Action = { kind: 'kill_process' };
-
 export function describeAction(a: Action): string {
   switch (a.kind) {
     case 'errno': return `errno(${typeof a.errno === 'string' ? a.errno : a.errno})`;
