@@ -8,7 +8,8 @@ export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--
 
 Runs CMD in the jail (same options as tsjail run) with every syscall observed, and writes the
 minimal allowlist policy under which it runs: TypeScript (default) or an OCI profile (json).
---merge FILE widens a policy written by an earlier learn with this run.
+--merge FILE widens a policy written by an earlier learn with this run. --late learns only what
+runs after start-up (from main() on), for a policy run with tsjail run --late.
 `;
 
 export async function learnCommand(argv: string[], log: (msg: string) => void): Promise<number> {
@@ -24,6 +25,7 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   if (!command.length || !['ts', 'json'].includes(format)) { log(LEARN_USAGE); return 125; }
   const learned = emptyLearned();
   learned.commands.push(command.join(' '));
+  if (options.late) learned.late = true;
   const merge = extra['--merge'] as string | undefined;
   if (merge) {
     try {
@@ -49,6 +51,6 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   const out = extra['--output'] as string | undefined;
   if (out) writeFileSync(out, text);
   else process.stdout.write(text);
-  log(`learned ${learner.distinct()} distinct syscalls from ${learner.seen} calls${out ? ` -> ${out}` : ''}${code ? ` (the command exited ${code})` : ''}`);
+  log(`learned ${learner.distinct()} distinct syscalls from ${learner.seen} calls${options.late ? ' after start-up (--late)' : ''}${out ? ` -> ${out}` : ''}${code ? ` (the command exited ${code})` : ''}`);
   return code;
 }

@@ -27,6 +27,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --bundle DIR       run an OCI bundle (config.json + rootfs); unsupported fields are errors
       --overlay DIR | --tmp-overlay SIZE   with -r: writes to the root persist in DIR / vanish
       --stage PATH  --stage-rw PATH                a fresh root with only these (ELF: + loader, libraries)
+      --late             apply the policy just before main() (dynamic glibc programs): it need not
+                         allow the loader; until main() the policy plus the loader's syscalls apply
 `;
 
 export class RunUsageError extends Error {}
@@ -62,7 +64,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
-      '--stage': [String], '--stage-rw': [String],
+      '--stage': [String], '--stage-rw': [String], '--late': Boolean,
       ...unshareFlags,
       ...extra,
     }, { argv, stopAtPositional: true });
@@ -118,6 +120,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--memory'] ? { memory: parseSize(a['--memory']) } : {}),
     ...(a['--pids'] !== undefined ? { pids: a['--pids'] } : {}),
     ...(a['--cpu'] !== undefined ? { cpu: a['--cpu'] } : {}),
+    ...(a['--late'] ? { late: true } : {}),
   };
   if (options.pids !== undefined && !(Number.isInteger(options.pids) && options.pids > 0)) throw new RunUsageError('--pids takes a positive whole number');
   if (options.cpu !== undefined && !(options.cpu > 0)) throw new RunUsageError('--cpu takes a positive number of CPUs (e.g. 0.5)');
@@ -146,10 +149,11 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
   }
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
-  const wantsDefault = !policyFile && !bundlePolicy && !options.allow?.length && !options.deny?.length;
+  const wantsDefault = !policyFile && !bundlePolicy && !options.allow?.length && !options.deny?.length && !options.late;
   let merged: JailOptions = options;
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
+  let startupFilter: Uint8Array | undefined;
   const builtin = (): DefinedPolicy<JailOptions> => (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
   if (!filter && !options.insecure) {
     const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
@@ -164,12 +168,14 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
     merged = { ...(policy.jail ?? {}), ...options };
     policy = policyWithOverrides(policy, merged);
     filter = compileProgram(policy).bytes;
+    if (merged.late) startupFilter = compileProgram((require('../jail/late') as typeof import('../jail/late')).startupPolicy(policy)).bytes;
   }
   const final = policy;
   // Every denial is explained: the supervisor (loaded only here) watches the jail.
   const watch = filter && !options.insecure
-    ? (require('../jail/supervisor') as typeof import('../jail/supervisor'))
-      .supervise(filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log, merged.report, merged.name)
+    ? (require('../jail/supervisor') as typeof import('../jail/supervisor')).supervise(
+      filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
+      { ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}), ...(startupFilter ? { startupFilter } : {}) })
     : undefined;
   try {
     return await runJailed(command, filter, merged, log, watch);

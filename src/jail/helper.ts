@@ -44,6 +44,8 @@ export interface SpawnSpec {
   readonly overlayUpper?: string;
   /** ...or to a tmpfs of this size (e.g. "64m"). */
   readonly overlaySize?: string;
+  /** --late: the filter the preload library loads before main(), and the library's bytes. */
+  readonly late?: { readonly filter: Uint8Array; readonly library: Uint8Array };
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -53,7 +55,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   10: 'bind the new root', 11: 'pivot_root into the new root', 12: 'detach the old root', 13: 'mount /proc', 14: 'populate /dev',
   15: 'remount the root read-only', 16: 'set the hostname', 17: 'fork the command', 18: 'start a new session (setsid)',
   19: 'set up stdio', 20: 'set a resource limit', 21: 'change directory', 22: 'set supplementary groups', 23: 'set the group id',
-  24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root',
+  24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root', 31: 'hand the late filter over',
 };
 export const STEP_EXEC = 28;
 
@@ -83,6 +85,10 @@ class Writer {
     this.parts.push(Buffer.from(b));
     return this;
   }
+  /** u32 length, then the bytes; length 0 for none. */
+  blob(b: Uint8Array | undefined): this {
+    return b ? this.u32(b.length).bytes(b) : this.u32(0);
+  }
   done(): Buffer {
     return Buffer.concat(this.parts);
   }
@@ -109,39 +115,45 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.u32(s.mounts.length);
   for (const mt of s.mounts) w.u32(mt.kind === 'bind' ? 0 : 1, mt.readonly ? 1 : 0).optString(mt.src).optString(mt.dst);
   w.strings(s.cgroups ?? []);
-  w.u32(s.filter?.length ?? 0);
-  if (s.filter) w.bytes(s.filter);
+  w.blob(s.filter).blob(s.late?.filter).blob(s.late?.library);
   return w.done();
 }
 
 const PACKAGE_ROOT = resolve(__dirname, '../../..');
-const SOURCE = join(PACKAGE_ROOT, 'helper/tsjail-helper.c');
-const SHIPPED = join(PACKAGE_ROOT, 'helper/build', `${process.platform}-${process.arch}`, 'libtsjail-helper.so');
+
+/** tsjail's two C libraries: the helper (loaded by Node) and the --late preload library. */
+export type NativeLibrary = 'helper' | 'preload';
+export const NATIVE_LIBRARIES: readonly NativeLibrary[] = ['helper', 'preload'];
+const libraryFile = (name: NativeLibrary): string => `libtsjail-${name}.so`;
 
 export class HelperUnavailable extends Error {
   override readonly name = 'HelperUnavailable';
 }
 
-/** Builds the helper library with the system C compiler. */
-export function buildHelper(out: string): void {
-  mkdirSync(resolve(out, '..'), { recursive: true });
+/** Builds one of the libraries into `dir` with the system C compiler; returns its path. */
+export function buildNative(name: NativeLibrary, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, libraryFile(name));
+  const source = join(PACKAGE_ROOT, `helper/tsjail-${name}.c`);
   const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
   try {
-    execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', out, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', out, source, '-ldl'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return out;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
     throw new HelperUnavailable(err.code === 'ENOENT'
-      ? `no prebuilt helper for ${process.platform}-${process.arch} and no C compiler to build one (install gcc or clang, or set CC)`
-      : `building the helper failed: ${err.stderr?.toString().trim() ?? err.message}`);
+      ? `no prebuilt ${libraryFile(name)} for ${process.platform}-${process.arch} and no C compiler to build one (install gcc or clang, or set CC)`
+      : `building ${libraryFile(name)} failed: ${err.stderr?.toString().trim() ?? err.message}`);
   }
 }
 
-/** The helper library for this platform: shipped, or built once into a cache. */
-export function helperPath(): string {
-  if (existsSync(SHIPPED)) return SHIPPED;
-  const cached = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tsjail', `${process.platform}-${process.arch}`, 'libtsjail-helper.so');
-  if (!existsSync(cached)) buildHelper(cached);
-  return cached;
+/** A library for this platform: shipped, or built once into a cache. */
+export function nativePath(name: NativeLibrary): string {
+  const platform = `${process.platform}-${process.arch}`;
+  const shipped = join(PACKAGE_ROOT, 'helper/build', platform, libraryFile(name));
+  if (existsSync(shipped)) return shipped;
+  const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tsjail', platform);
+  return existsSync(join(cacheDir, libraryFile(name))) ? join(cacheDir, libraryFile(name)) : buildNative(name, cacheDir);
 }
 
 interface KoffiFunction {
@@ -152,6 +164,7 @@ interface KoffiFunction {
 interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction;
+  lateListener: KoffiFunction; replaceFd: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -159,7 +172,7 @@ let bound: Bound | undefined;
 function bind(): Bound {
   if (bound) return bound;
   const koffi = require('koffi') as { load(path: string): { func(signature: string): KoffiFunction } };
-  const lib = koffi.load(helperPath());
+  const lib = koffi.load(nativePath('helper'));
   bound = {
     spawn: lib.func('int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result)'),
     wait: lib.func('int tsjail_wait(int pid)'),
@@ -167,12 +180,14 @@ function bind(): Bound {
     notifRecv: lib.func('int tsjail_notif_recv(int fd, uint8_t *out, int timeout_ms)'),
     notifSend: lib.func('int tsjail_notif_send(int fd, uint64_t id, int error, int cont)'),
     close: lib.func('int tsjail_close(int fd)'),
+    lateListener: lib.func('int tsjail_late_listener(int pipe, int init, int32_t *fd_out)'),
+    replaceFd: lib.func('int tsjail_replace_fd(int listener, uint64_t id, int fd)'),
   };
   return bound;
 }
 
 export type SpawnResult =
-  | { readonly ok: true; readonly pid: number; readonly listener?: number; readonly execPipe?: number }
+  | { readonly ok: true; readonly pid: number; readonly listener?: number; readonly execPipe?: number; readonly latePipe?: number }
   | { readonly ok: false; readonly step: number; readonly errno: number };
 
 function promisify<T>(f: KoffiFunction, args: unknown[], map: (ret: number) => T): Promise<T> {
@@ -184,10 +199,13 @@ function promisify<T>(f: KoffiFunction, args: unknown[], map: (ret: number) => T
 /** Starts the jail; resolves once the command has been exec'd (or, with a listener, is about to be). */
 export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
   const buf = encodeSpec(spec);
-  const result = new Int32Array(4).fill(-1);
+  const result = new Int32Array(5).fill(-1);
   return promisify(bind().spawn, [buf, buf.length, result], (pid): SpawnResult => {
     if (pid <= 0) return { ok: false, step: result[0]!, errno: result[1]! };
-    return { ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}) };
+    return {
+      ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}),
+      ...(result[4]! >= 0 ? { latePipe: result[4]! } : {}),
+    };
   });
 }
 
@@ -231,6 +249,21 @@ export function receiveNotification(listener: number, timeoutMs: number): Promis
 /** Answers a notification: fail with `errno`, or let the call run. */
 export function answerNotification(listener: number, id: bigint, answer: { errno: number } | 'continue'): void {
   bind().notifSend(listener, id, answer === 'continue' ? 0 : answer.errno, answer === 'continue' ? 1 : 0);
+}
+
+/**
+ * --late: resolves to the listener of the late filter (and its fd in the command) once the
+ * preload library has announced it on `latePipe` and loaded it; listener -errno on failure
+ * (-EPIPE: never announced, e.g. the program does not start through glibc).
+ */
+export function lateListener(latePipe: number, pid: number): Promise<{ listener: number; fd: number }> {
+  const fd = new Int32Array(1).fill(-1);
+  return promisify(bind().lateListener, [latePipe, pid, fd], (listener) => ({ listener, fd: fd[0]! }));
+}
+
+/** --late: replaces the command's copy of the listener (`fd`) with /dev/null while `n` is stopped. */
+export function replaceFd(listener: number, n: Notification, fd: number): number {
+  return bind().replaceFd(listener, n.id, fd) as number;
 }
 
 export function closeFd(fd: number): void {

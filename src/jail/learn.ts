@@ -20,6 +20,8 @@ export const CONSTRAINED_ARGS: readonly (readonly [string, string])[] = [
 export interface Learned {
   readonly abis: Record<string, Record<string, { count: number; values?: Record<string, string[]> }>>;
   readonly commands: string[];
+  /** Learned with --late (from main() on): the policy needs `tsjail run --late`. */
+  late?: boolean;
 }
 
 export function emptyLearned(): Learned {
@@ -73,6 +75,8 @@ export class Learner {
         this.record(n);
         answer('continue');
       },
+      // --late: no filter before main(), so what start-up does is not learned.
+      late: {},
     };
   }
 }
@@ -91,6 +95,8 @@ export function mergeLearned(into: Learned, other: Learned): Learned {
     }
   }
   into.commands.push(...other.commands);
+  // A record learned from main() on lacks that command's start-up: the result still needs --late.
+  if (other.late) into.late = true;
   return into;
 }
 
@@ -142,6 +148,7 @@ export function learnedToTs(l: Learned): string {
     'export default definePolicy({',
     "  default: errno('EPERM'),",
     `  arches: [${arches.map((a) => `'${a}'`).join(', ')}],`,
+    ...(l.late ? ['  // Learned from main() on: the dynamic loader\'s calls are not in it.', '  jail: { late: true },'] : []),
     '  rules: [',
     ...(names.length ? ['    allow(', ...chunks.map((c) => `      ${c},`), '    ),'] : []),
     ...rules,
@@ -153,13 +160,13 @@ export function learnedToTs(l: Learned): string {
   ].join('\n');
 }
 
-/** An OCI profile (`--format json`), with the raw record for --merge. */
 /** The number a learned value stands for: a constant, constants joined with |, or a literal. */
 function valueOf(text: string): number {
   const C = require('../policy/constants') as Record<string, number>;
   return text.split(' | ').reduce((acc, part) => (acc | (/^-?\d+$|^0x/.test(part) ? Number(part) : C[part] ?? 0)) >>> 0, 0);
 }
 
+/** An OCI profile (`--format json`), with the raw record for --merge. */
 export function learnedToOci(l: Learned): string {
   const arches = Object.keys(l.abis).sort();
   const plain = new Set<string>();

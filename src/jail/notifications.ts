@@ -13,7 +13,11 @@ export class NotificationLoop {
   private running = true;
   private handshakeDone = false;
 
-  constructor(private readonly listener: number, private readonly handler: NotificationHandler, private readonly log: (msg: string) => void) {}
+  constructor(
+    private readonly listener: number, private readonly handler: NotificationHandler, private readonly log: (msg: string) => void,
+    /** Runs while the handshake call is stopped, before it is answered. */
+    private readonly onHandshake?: (n: Notification) => void,
+  ) {}
 
   /** Answers notifications until stop() or until no process uses the filter. */
   async run(): Promise<void> {
@@ -23,7 +27,11 @@ export class NotificationLoop {
       if (!n) continue;
       if (!this.handshakeDone) {
         this.handshakeDone = true;
-        if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: 38 }); continue; }
+        if (n.nr === HANDSHAKE_NR) {
+          this.onHandshake?.(n);
+          answerNotification(this.listener, n.id, { errno: 38 });
+          continue;
+        }
       }
       let answered = false;
       const answer = (a: Answer): void => { if (!answered) { answered = true; answerNotification(this.listener, n.id, a); } };

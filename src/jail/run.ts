@@ -5,7 +5,7 @@ import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
+import { execOutcome, lateListener, replaceFd, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
 import { NotificationLoop, type Answer } from './notifications';
 import { capabilityNumber } from './capabilities';
 import { resolveGroup, resolveUser } from './users';
@@ -67,6 +67,8 @@ export interface JailOptions {
   readonly memory?: bigint;
   readonly pids?: number;
   readonly cpu?: number;
+  /** Load the policy's filter just before main() (dynamic programs; see late.ts). */
+  readonly late?: boolean;
 }
 
 /** A tsjail failure: message and the helper step, for `tsjail: cannot <step>: <reason>`. */
@@ -207,10 +209,32 @@ export interface Watch {
   readonly filter: Uint8Array;
   /** Answers one stopped call (an unanswered one fails with EPERM). `mainPid` is the command's pid. */
   handle(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void): void;
+  /**
+   * Present when the watch supports --late: a dynamic program then runs under `startupFilter`
+   * (none: no filter) until main(), and `filter` is loaded by the preload library.
+   */
+  readonly late?: { readonly startupFilter?: Uint8Array };
   /** The exit status to report, given the command's. */
   exitCode?(code: number): number;
   /** Called once the jail has ended. */
   finish?(): void;
+}
+
+/**
+ * --late for a dynamic program: the start-up filter before execve, the late filter and the
+ * preload library handed over by fd. Undefined for a static program (it keeps the normal filter).
+ */
+function lateSpec(
+  command: readonly string[], spec: SpawnSpec, filter: Uint8Array, startupFilter: Uint8Array | undefined, log: (msg: string) => void,
+): SpawnSpec | undefined {
+  const { isStaticProgram, lateEnvironment, preloadLibrary } = require('./late') as typeof import('./late');
+  if (isStaticProgram(command[0]!, spec.root ?? '/', spec.cwd ?? process.cwd(), spec.search)) {
+    log(`--late: ${command[0]} is statically linked (no loader runs before main): its filter is applied before exec`);
+    return undefined;
+  }
+  if (!spec.mountProc) throw new JailError('--late needs /proc in the jail (the command loads the library from /proc/self/fd): drop --no-proc');
+  const { filter: _before, ...rest } = spec;
+  return { ...rest, env: lateEnvironment(spec.env), ...(startupFilter ? { filter: startupFilter } : {}), notify: false, late: { filter, library: preloadLibrary() } };
 }
 
 /** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
@@ -225,7 +249,8 @@ export async function runJailed(
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = cgroups ? { ...spec0, cgroups: cgroups.procsFiles() } : spec0;
-  const spec: SpawnSpec = watch && !o.insecure ? { ...spec1, filter: watch.filter, notify: true } : spec1;
+  const late = o.late && watch?.late && !o.insecure ? lateSpec(command, spec1, watch.filter, watch.late.startupFilter, log) : undefined;
+  const spec: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec1, filter: watch.filter, notify: true } : spec1);
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const started = await spawnJailed(spec);
   if (!started.ok) {
@@ -236,10 +261,38 @@ export async function runJailed(
   if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(pid) })}\n`);
   let mainPid: number | undefined;
-  const loop = started.listener !== undefined && watch
-    ? new NotificationLoop(started.listener, (n, answer) => watch.handle(n, () => (mainPid ??= commandPid(pid)), answer), log)
-    : undefined;
-  const serving = loop?.run();
+  const serve = (handle: Watch['handle']) => (n: Notification, answer: (a: Answer) => void): void =>
+    handle(n, () => (mainPid ??= commandPid(pid)), answer);
+  const loops: NotificationLoop[] = [];
+  const serving: Promise<void>[] = [];
+  const listen = (listener: number, handler: (n: Notification, answer: (a: Answer) => void) => void, onHandshake?: (n: Notification) => void): void => {
+    const loop = new NotificationLoop(listener, handler, log, onHandshake);
+    loops.push(loop);
+    serving.push(loop.run());
+  };
+  const handle = watch ? serve(watch.handle) : undefined;
+  if (started.listener !== undefined && handle) listen(started.listener, handle);
+  let lateLoaded = false;
+  if (started.latePipe !== undefined && handle) {
+    // The preload library announces its listener's fd, loads the filter, and stops in the
+    // handshake; its copy of the listener is replaced before that call is answered.
+    void lateListener(started.latePipe, pid).then(({ listener, fd }) => {
+      if (listener === -osConstants.errno.EPIPE) return;
+      if (listener < 0) {
+        log(`--late: cannot take the late filter's listener: ${errnoName(-listener)}; the jail is killed`);
+        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+        return;
+      }
+      lateLoaded = true;
+      listen(listener, handle, (n) => {
+        const r = replaceFd(listener, n, fd);
+        if (r < 0) {
+          log(`--late: cannot close the command's copy of the listener: ${errnoName(-r)}; the jail is killed`);
+          try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+        }
+      });
+    });
+  }
   const handlers = FORWARDED.map((sig) => {
     const h = (): void => { try { process.kill(pid, sig); } catch { /* already gone */ } };
     process.on(sig, h);
@@ -254,6 +307,9 @@ export async function runJailed(
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
     const status = await waitFor(pid);
     if (failed) return execFailure(command, failed.step, failed.errno, log);
+    if (late && !lateLoaded) {
+      log(`--late: ${command[0]} never loaded the late filter (it does not start through glibc's __libc_start_main, or ended before main): it ran under the start-up filter, the policy plus the loader's syscalls`);
+    }
     if (timedOut) {
       log(`timed out after ${o.timeoutSeconds} s: the jail was killed`);
       return 124;
@@ -270,8 +326,8 @@ export async function runJailed(
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);
-    loop?.stop();
-    await serving;
+    for (const loop of loops) loop.stop();
+    await Promise.all(serving);
     watch?.finish?.();
   }
 }

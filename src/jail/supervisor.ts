@@ -10,9 +10,9 @@
 // jail dies with it (PR_SET_PDEATHSIG), so no call is left to run unanswered.
 import { readFileSync } from 'node:fs';
 import { ABIS, type Abi } from '../arch/abi';
-import { decodeProgram, encodeProgram } from '../bpf/instruction';
+import { decodeProgram, encodeProgram, type Instruction } from '../bpf/instruction';
 import {
-  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF,
+  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_LOG, SECCOMP_RET_USER_NOTIF,
 } from '../bpf/seccomp';
 import type { Policy } from '../policy/model';
 import type { DenialExplanation } from './denial';
@@ -29,17 +29,21 @@ const BPF_RET_K = 0x06;
  * policy like every other stopped call, so the prologue changes no decision.
  */
 export function notifyingFilter(bytes: Uint8Array, endian: 'little' | 'big'): Uint8Array {
-  const program = decodeProgram(bytes, endian).map((ins) => {
-    const action = (ins.k & SECCOMP_RET_ACTION_FULL) >>> 0;
-    const stop = ins.code === BPF_RET_K && (action === SECCOMP_RET_ERRNO || action === SECCOMP_RET_KILL_PROCESS);
-    return stop ? { ...ins, k: SECCOMP_RET_USER_NOTIF } : ins;
-  });
   const prologue = [
     { code: 0x20, jt: 0, jf: 0, k: SECCOMP_DATA_NR },           // ld [nr]
     { code: 0x15, jt: 0, jf: 1, k: HANDSHAKE_NR },              // jeq HANDSHAKE_NR
     { code: BPF_RET_K, jt: 0, jf: 0, k: SECCOMP_RET_USER_NOTIF }, // ret USER_NOTIF
   ];
-  return encodeProgram([...prologue, ...program], endian);
+  return encodeProgram([...prologue, ...withDenialsAs(bytes, endian, SECCOMP_RET_USER_NOTIF)], endian);
+}
+
+/** The program's ERRNO and KILL_PROCESS returns replaced by `ret` (same decision tree). */
+function withDenialsAs(bytes: Uint8Array, endian: 'little' | 'big', ret: number): Instruction[] {
+  return decodeProgram(bytes, endian).map((ins) => {
+    const action = (ins.k & SECCOMP_RET_ACTION_FULL) >>> 0;
+    const denial = ins.code === BPF_RET_K && (action === SECCOMP_RET_ERRNO || action === SECCOMP_RET_KILL_PROCESS);
+    return denial ? { ...ins, k: ret } : ins;
+  });
 }
 
 export type SupervisionMode = 'enforce' | 'log';
@@ -72,10 +76,11 @@ function jailPid(pid: number): number | null {
 
 export class Supervisor {
   private policyCache: { policy: Policy; abis: Abi[] } | undefined;
-  /** (syscall, decider) pairs already reported, with how often each was seen. */
-  readonly seen = new Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }>();
   /** Set when a kill rule ended the jail's first process (tsjail then exits 128+SIGSYS). */
   killedMain = false;
+
+  /** (syscall, decider) pairs already reported, with how often each was seen. */
+  readonly seen = new Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }>();
 
   constructor(
     private readonly loadPolicy: () => Policy,
@@ -160,17 +165,30 @@ export function formatLogSummary(s: Supervisor): string {
   ].join('\n');
 }
 
-/** The denial supervisor as a Watch for runJailed: explains, reports, and for --log summarizes. */
-export function supervise(filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void, reportFile?: string, name?: string): Watch {
+/**
+ * The denial supervisor as a Watch for runJailed: explains, reports, and for --log summarizes.
+ * With `startupFilter` (--late), the policy's filter is the late one and that one runs before main().
+ */
+export function supervise(
+  filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
+  options: { readonly reportFile?: string; readonly name?: string; readonly startupFilter?: Uint8Array } = {},
+): Watch {
   const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
-  const reportFd = reportFile ? openSync(reportFile, 'w') : undefined;
-  const supervisor = new Supervisor(loadPolicy, mode, (record, explanation) => {
+  const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
+  const onFirst = (record: DenialRecord, explanation: DenialExplanation): void => {
     log(formatDenial(record, explanation));
-    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(name ? { ...record, name } : record)}\n`);
-  });
+    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...record, name: options.name } : record)}\n`);
+  };
+  const supervisor = new Supervisor(loadPolicy, mode, onFirst);
+  const { startupFilter } = options;
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
+    // --late: the start-up filter's denials must not outrank the late filter's USER_NOTIF (the
+    // kernel applies the most restrictive action of all filters), so they are USER_NOTIF too:
+    // after main() the late filter, the newer one, gets them; before, the start-up filter has no
+    // listener (the kernel allows one per process) and they fail with ENOSYS. In log mode: LOG.
+    ...(startupFilter ? { late: { startupFilter: encodeProgram(withDenialsAs(startupFilter, 'little', mode === 'log' ? SECCOMP_RET_LOG : SECCOMP_RET_USER_NOTIF), 'little') } } : {}),
     // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
     exitCode: (code) => (supervisor.killedMain && code === 128 + 9 ? 128 + 31 : code),
     finish: () => {
