@@ -5,13 +5,14 @@
 // profile); its compile time is measured in C (generated here, linked with -lseccomp), ours
 // in-process. Program figures for both come from the same kernel-exact emulator.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ABIS } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
 import { decodeProgram, type Instruction } from '../src/bpf/instruction';
 import { programStats, type ProgramStats } from '../src/bpf/stats';
+import { readLearned } from '../src/jail/learn';
 import { importOci } from '../src/policy/oci';
 import { syscallNumber } from '../src/syscalls/table';
 import { REPO_ROOT, upstreamPath } from '../scripts/upstream';
@@ -159,6 +160,7 @@ function startupSection(): string[] {
     ['`node -e 0` (Node\'s own start, the floor for a Node tool)', [process.execPath, '-e', '0']],
     ['`tsjail run -- /bin/true` (default jail: 4 namespaces, /proc, caps dropped, seccomp)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--', '/bin/true']],
     ['`tsjail run --policy bench/strict.json -- /bin/true` (a policy compiled at start)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'bench/strict.json'), '--', '/bin/true']],
+    ['`tsjail run --late -- /bin/true` (built-in policy compiled twice, loaded before main())', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--late', '--', '/bin/true']],
     ['`bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true`', ['bwrap', '--unshare-all', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']],
     ['`firejail --noprofile --quiet true`', ['firejail', '--noprofile', '--quiet', 'true']],
   ];
@@ -181,6 +183,39 @@ function startupSection(): string[] {
     lines.push(`| \`${label}\` | ${plain.toFixed(1)} ms | ${run.toFixed(1)} ms | ${learn.toFixed(1)} ms | ${(learn / run).toFixed(2)}x |`);
   }
   console.log('bench: start-up done');
+  return [...lines, ''];
+}
+
+/** What --late saves: the syscalls a learned policy must allow with the filter before exec vs before main(). */
+function lateSection(): string[] {
+  const tsjail = [process.execPath, join(REPO_ROOT, 'bin/tsjail.js')];
+  const dir = mkdtempSync(join(tmpdir(), 'tsjail-bench-late-'));
+  const programs: [string, string[]][] = [
+    ['ls /usr', ['ls', '/usr']],
+    ['python3 -c pass', ['/usr/bin/python3', '-c', 'pass']],
+    ['sh -c "echo hi"', ['sh', '-c', 'echo hi']],
+    ['git --version', ['git', '--version']],
+    ['node -e 0', [process.execPath, '-e', '0']],
+  ];
+  const lines = [
+    '### Late filter (`--late`): syscalls a learned policy must allow', '',
+    'Each program learned twice (`tsjail learn` and `tsjail learn --late`); distinct syscalls and calls as recorded.', '',
+    '| command | before exec: syscalls (calls) | before main(): syscalls (calls) | not needed with --late |', '|---|---:|---:|---|',
+  ];
+  for (const [label, cmd] of programs) {
+    const learn = (late: boolean): { names: string[]; calls: number } => {
+      const file = join(dir, `${late ? 'late' : 'full'}.ts`);
+      const r = spawnSync(tsjail[0]!, [...tsjail.slice(1), 'learn', ...(late ? ['--late'] : []), '-o', file, '--', ...cmd], { stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`bench: tsjail learn ${late ? '--late ' : ''}${label} failed`);
+      const table = Object.values(readLearned(readFileSync(file, 'utf8'), file).abis)[0] ?? {};
+      return { names: Object.keys(table).sort(), calls: Object.values(table).reduce((n, e) => n + e.count, 0) };
+    };
+    const full = learn(false), late = learn(true);
+    const saved = full.names.filter((n) => !late.names.includes(n));
+    lines.push(`| \`${label}\` | ${full.names.length} (${full.calls}) | ${late.names.length} (${late.calls}) | ${saved.length}: ${saved.join(', ')} |`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  console.log('bench: late done');
   return [...lines, ''];
 }
 
@@ -216,6 +251,7 @@ function main(): void {
     out.push('');
     console.log(`bench: ${c.name} done`);
   }
+  out.push(...lateSection());
   out.push(...startupSection());
   const libseccompVersion = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libseccomp2'], { encoding: 'utf8' }).stdout || 'unknown';
   const doc = [
