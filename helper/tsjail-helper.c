@@ -63,7 +63,8 @@ struct mount_spec { uint32_t kind; const char *src; const char *dst; uint32_t re
 static struct {
 	uint32_t clone_flags, map_user, outer_uid, outer_gid, inner_uid, inner_gid;
 	uint32_t mount_proc, mount_dev, readonly_root, set_user, uid, gid, ngroups;
-	uint64_t keep_caps; /* capability numbers to keep, as a bit mask */
+	/* Capabilities to keep in each set, as bit masks; all others are dropped. */
+	uint64_t cap_bounding, cap_permitted, cap_effective, cap_inheritable, cap_ambient;
 	uint32_t no_new_privs, die_with_parent, new_session, parent_pid, nrlimits, notify;
 	const char *path, *hostname, *root, *cwd, *filter;
 	/* Root overlay: a persistent upper directory, or a tmpfs of overlay_size bytes. */
@@ -305,12 +306,12 @@ static void prepare_stdio(void) {
 	}
 }
 
-/* Leaves exactly the capabilities in S.keep_caps: bounding set first (that needs
+/* Leaves exactly the capabilities of the spec in each set: bounding set first (that needs
  * CAP_SETPCAP, so before any setuid), then permitted/effective/inheritable, then ambient so
  * that they survive execve for a non-root user. */
 static void drop_bounding_set(void) {
 	for (int cap = 0; cap < 64; cap++) {
-		if (S.keep_caps & (1ULL << cap)) continue;
+		if (S.cap_bounding & (1ULL << cap)) continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) fail(STEP_CAPS);
 	}
 }
@@ -320,13 +321,14 @@ static void set_capabilities(void) {
 	struct __user_cap_data_struct data[2];
 	memset(data, 0, sizeof data);
 	for (int i = 0; i < 2; i++) {
-		uint32_t keep = (uint32_t)(S.keep_caps >> (32 * i));
-		data[i].permitted = data[i].effective = data[i].inheritable = keep;
+		data[i].permitted = (uint32_t)(S.cap_permitted >> (32 * i));
+		data[i].effective = (uint32_t)(S.cap_effective >> (32 * i));
+		data[i].inheritable = (uint32_t)(S.cap_inheritable >> (32 * i));
 	}
 	if (syscall(SYS_capset, &hdr, data)) fail(STEP_CAPS);
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) fail(STEP_CAPS);
 	for (int cap = 0; cap < 64; cap++) {
-		if ((S.keep_caps & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)) fail(STEP_CAPS);
+		if ((S.cap_ambient & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)) fail(STEP_CAPS);
 	}
 }
 
@@ -368,7 +370,7 @@ static void become_command(void) {
 	if (S.cwd && chdir(S.cwd)) fail(STEP_CHDIR);
 	drop_bounding_set();
 	/* Keep the permitted set across setuid so the kept capabilities can be raised after it. */
-	if (S.set_user && S.keep_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)) fail(STEP_CAPS);
+	if (S.set_user && S.cap_permitted && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)) fail(STEP_CAPS);
 	/* Raw syscalls: glibc's wrappers would try to signal the parent's other threads. */
 	if (S.set_user) {
 		if (syscall(SYS_setgroups, S.ngroups, S.groups)) fail(STEP_SETGROUPS);
@@ -494,15 +496,17 @@ static const uint8_t *blob(const uint8_t *p, const uint8_t *end, const char **ou
 
 static int parse(const uint8_t *p, size_t len) {
 	const uint8_t *end = p + len;
-	uint32_t head[21];
+	uint32_t head[19], caps[10];
 	memset(&S, 0, sizeof S);
-	if (!(p = u32s(p, end, head, 21))) return -1;
-	S.notify = head[20];
+	if (!(p = u32s(p, end, head, 19))) return -1;
+	if (!(p = u32s(p, end, caps, 10))) return -1;
+	uint64_t *sets[5] = { &S.cap_bounding, &S.cap_permitted, &S.cap_effective, &S.cap_inheritable, &S.cap_ambient };
+	for (int i = 0; i < 5; i++) *sets[i] = caps[2 * i] | ((uint64_t)caps[2 * i + 1] << 32);
 	S.clone_flags = head[0]; S.map_user = head[1]; S.outer_uid = head[2]; S.outer_gid = head[3];
 	S.inner_uid = head[4]; S.inner_gid = head[5]; S.mount_proc = head[6]; S.mount_dev = head[7];
-	S.readonly_root = head[8]; S.set_user = head[9]; S.uid = head[10]; S.gid = head[11];
-	S.ngroups = head[12]; S.keep_caps = head[13] | ((uint64_t)head[19] << 32); S.no_new_privs = head[14];
-	S.die_with_parent = head[15]; S.new_session = head[16]; S.parent_pid = head[17]; S.nrlimits = head[18];
+	S.readonly_root = head[8]; S.set_user = head[9]; S.uid = head[10]; S.gid = head[11]; S.ngroups = head[12];
+	S.no_new_privs = head[13]; S.die_with_parent = head[14]; S.new_session = head[15]; S.parent_pid = head[16];
+	S.nrlimits = head[17]; S.notify = head[18];
 	if (S.ngroups > 256 || S.nrlimits > 64) return -1;
 	if (!(p = u32s(p, end, (uint32_t *)S.groups, S.ngroups))) return -1;
 	for (uint32_t i = 0; i < S.nrlimits; i++) {

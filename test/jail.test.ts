@@ -205,6 +205,43 @@ test('--cap-keep keeps named capabilities (all sets, ambient too, so they surviv
   assert.match(tsjail(['-g', 'daemon', '--', 'true']).stderr, /--group needs --user/);
 });
 
+test('capability sets: each kept per set from flags, --caps FILE and the policy file; a non-root user binds port 1001 only with it ambient', () => {
+  const NBS = 1n << 10n, CHOWN = 1n << 0n;
+  const hex = (v: bigint): string => v.toString(16).padStart(16, '0');
+  const status = (args: string[]): Record<string, string> => {
+    const r = tsjail([...args, '--', 'grep', '^Cap', '/proc/self/status']);
+    assert.equal(r.status, 0, r.stderr);
+    return Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(':\t') as [string, string]));
+  };
+  const nobodyNbs = ['-u', 'nobody', '--cap-bounding', 'NET_BIND_SERVICE,CHOWN', '--cap-permitted', 'NET_BIND_SERVICE', '--cap-inheritable', 'NET_BIND_SERVICE', '--cap-ambient', 'NET_BIND_SERVICE'];
+  assert.deepEqual(status(nobodyNbs), { CapInh: hex(NBS), CapPrm: hex(NBS), CapEff: hex(NBS), CapBnd: hex(NBS | CHOWN), CapAmb: hex(NBS) });
+  // Without ambient, nothing survives execve for a non-root user; the bounding set still shows.
+  assert.deepEqual(status(['-u', 'nobody', '--cap-bounding', 'NET_BIND_SERVICE']), { CapInh: hex(0n), CapPrm: hex(0n), CapEff: hex(0n), CapBnd: hex(NBS), CapAmb: hex(0n) });
+  // The same sets from a ujail -C / OCI-style file, and from a policy file's jail section.
+  const caps = join(work, 'caps.json');
+  writeFileSync(caps, JSON.stringify({ bounding: ['CAP_NET_BIND_SERVICE', 'CAP_CHOWN'], permitted: ['CAP_NET_BIND_SERVICE'], inheritable: ['CAP_NET_BIND_SERVICE'], ambient: ['CAP_NET_BIND_SERVICE'] }));
+  assert.deepEqual(status(['-u', 'nobody', '--caps', caps]), status(nobodyNbs));
+  const policy = join(work, 'caps-policy.ts');
+  writeFileSync(policy, `import { definePolicy, allow } from 'tsjail';
+export default definePolicy({ default: allow(), rules: [], jail: { user: 'nobody', capabilities: ${readFileSync(caps, 'utf8')} } });
+`);
+  assert.deepEqual(status(['--policy', policy]), status(nobodyNbs));
+  // What the capability does: binding a privileged port as nobody.
+  const bind = ['/usr/bin/python3', '-c', 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 1001)); print("bound")'];
+  const bound = tsjail([...nobodyNbs, '--', ...bind]);
+  assert.equal(bound.stdout, 'bound\n', bound.stderr);
+  const refused = tsjail(['-u', 'nobody', '--cap-bounding', 'NET_BIND_SERVICE', '--', ...bind]);
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /PermissionError/);
+  // Combinations the kernel would refuse are errors before anything runs.
+  const notPermitted = tsjail(['--cap-ambient', 'NET_BIND_SERVICE', '--', 'true']);
+  assert.equal(notPermitted.status, 125);
+  assert.match(notPermitted.stderr, /CAP_NET_BIND_SERVICE in the ambient set must also be in the permitted set/);
+  assert.match(tsjail(['--cap-inheritable', 'CHOWN', '--', 'true']).stderr, /CAP_CHOWN in the inheritable set must also be in the bounding set/);
+  writeFileSync(caps, JSON.stringify({ permited: ['CAP_CHOWN'] }));
+  assert.match(tsjail(['--caps', caps, '--', 'true']).stderr, /unknown capability set 'permited' — did you mean 'permitted'/);
+});
+
 test('the jail dies with tsjail, even when tsjail is killed with SIGKILL', async () => {
   const marker = `${31 + Math.random()}`.slice(0, 8);
   const child = spawn(process.execPath, [BIN, 'run', '--', 'sleep', marker], { stdio: 'ignore' });

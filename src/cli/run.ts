@@ -1,6 +1,8 @@
 // `tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]`: flags → JailOptions, merged over a
 // policy file's `jail` section; the built-in default policy when no file is given.
 import arg from 'arg';
+import { readFileSync } from 'node:fs';
+import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
 import { precompiledDefault } from '../jail/precompiled';
 import { JailError, NAMESPACES, runJailed, type JailOptions, type NamespaceName } from '../jail/run';
 import type { DefinedPolicy } from '../policy/dsl';
@@ -14,7 +16,9 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
   -n, --no-network       an empty network namespace
   -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
   -u, --user USER        run as USER (name or uid; its gid and groups follow)   -g, --group GROUP
-      --cap-keep CAP,... keep these capabilities (default: all dropped)
+      --cap-keep CAP,... keep these capabilities in every set (default: all dropped)
+      --cap-{bounding,permitted,effective,inheritable,ambient} CAP,...   keep them in that set
+      --caps FILE        the five sets from a JSON file (ujail -C, OCI process.capabilities)
   -I, --insecure         no seccomp filter (loud)
       --unshare-{user,pid,net,ipc,uts,mount,cgroup}       more namespaces
       --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --dev  --proc/--no-proc
@@ -51,6 +55,26 @@ function parseSize(s: string): bigint {
   return BigInt(m[1]!) << shift;
 }
 
+/** --caps FILE (the five sets as JSON) joined by --cap-SET lists; undefined when neither is given. */
+function capabilitySets(file: string | undefined, flag: (set: CapabilitySet) => string[] | undefined): CapabilitySets | undefined {
+  const sets: Partial<Record<string, string[]>> = {};
+  if (file) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new RunUsageError(`cannot read --caps ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new RunUsageError(`${file}: expected an object of capability sets, e.g. {"ambient": ["CAP_NET_BIND_SERVICE"]}`);
+    for (const [set, names] of Object.entries(json)) {
+      if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) throw new RunUsageError(`${file}: "${set}" must be a list of capability names`);
+      sets[set] = names as string[];
+    }
+  }
+  for (const set of CAPABILITY_SETS) if (flag(set)) sets[set] = [...(sets[set] ?? []), ...splitList(flag(set))];
+  return Object.keys(sets).length ? sets : undefined;
+}
+
 export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: JailOptions; policyFile?: string; command: string[]; extra: Record<string, unknown> } {
   const unshareFlags = Object.fromEntries(Object.keys(NAMESPACES).map((n) => [`--unshare-${n}`, Boolean]));
   let a;
@@ -64,7 +88,8 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
-      '--stage': [String], '--stage-rw': [String], '--late': Boolean,
+      '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String,
+      ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
       ...unshareFlags,
       ...extra,
     }, { argv, stopAtPositional: true });
@@ -85,6 +110,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
   }
   if (a['--timeout'] !== undefined && !(a['--timeout'] > 0)) throw new RunUsageError('--timeout takes a positive number of seconds');
   const unshare = (Object.keys(NAMESPACES) as NamespaceName[]).filter((n) => (a as Record<string, unknown>)[`--unshare-${n}`]);
+  const capabilities = capabilitySets(a['--caps'], (set) => (a as Record<string, unknown>)[`--cap-${set}`] as string[] | undefined);
   const options: JailOptions = {
     ...(a['--no-network'] ? { network: false } : {}),
     ...(a['--root'] ? { root: a['--root'] } : {}),
@@ -106,6 +132,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--allow'] || process.env.SECCOMP_SYSCALL_ALLOW ? { allow: splitList([...(a['--allow'] ?? []), process.env.SECCOMP_SYSCALL_ALLOW ?? '']) } : {}),
     ...(a['--deny'] || process.env.SECCOMP_SYSCALL_DENY ? { deny: splitList([...(a['--deny'] ?? []), process.env.SECCOMP_SYSCALL_DENY ?? '']) } : {}),
     ...(a['--cap-keep'] ? { capKeep: splitList(a['--cap-keep']) } : {}),
+    ...(capabilities ? { capabilities } : {}),
     ...(a['--group'] !== undefined ? { group: a['--group'] } : {}),
     // cloudflare sandbox's switch for the same thing
     ...(a['--log'] || process.env.SECCOMP_DEFAULT_ACTION === 'log' ? { log: true } : {}),

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Policy } from '../policy/model';
 import { importOci } from '../policy/oci';
+import { CAPABILITY_SETS } from './capabilities';
 import { JailError, type JailOptions, type NamespaceName } from './run';
 
 interface OciConfig {
@@ -73,8 +74,7 @@ export function loadBundle(dir: string): BundleRun {
   }
   if (p.user?.additionalGids?.length) unsupported.push('process.user.additionalGids');
   const caps = p.capabilities ?? {};
-  const sets = Object.values(caps).map((l) => [...l].sort().join(','));
-  if (new Set(sets).size > 1) unsupported.push('process.capabilities (different sets: tsjail keeps the same capabilities in every set)');
+  for (const set of Object.keys(caps)) if (!(CAPABILITY_SETS as readonly string[]).includes(set)) unsupported.push(`process.capabilities.${set}`);
   const binds: { src: string; dst: string; readonly: boolean }[] = [];
   const tmpfs: string[] = [];
   let proc = false;
@@ -100,7 +100,7 @@ export function loadBundle(dir: string): BundleRun {
     ...(binds.length ? { binds } : {}),
     ...(tmpfs.length ? { tmpfs } : {}),
     ...(Object.keys(rlimits).length ? { rlimits } : {}),
-    ...(Object.values(caps)[0]?.length ? { capKeep: Object.values(caps)[0]! } : {}),
+    ...(Object.keys(caps).length ? { capabilities: caps } : {}),
     ...(res?.memory?.limit ? { memory: BigInt(res.memory.limit) } : {}),
     ...(res?.pids?.limit ? { pids: res.pids.limit } : {}),
     ...(res?.cpu?.quota && res.cpu.quota > 0 ? { cpu: res.cpu.quota / (res.cpu.period ?? 100000) } : {}),

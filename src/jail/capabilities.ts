@@ -18,3 +18,34 @@ export function capabilityNumber(name: string): number {
   if (n < 0) throw new PolicyError(`unknown capability '${name}'${suggest(full, CAPABILITIES)}`);
   return n;
 }
+
+/** The five capability sets of a process, as OCI's process.capabilities and ujail -C name them. */
+export const CAPABILITY_SETS = ['bounding', 'permitted', 'effective', 'inheritable', 'ambient'] as const;
+export type CapabilitySet = (typeof CAPABILITY_SETS)[number];
+export type CapabilitySets = Partial<Record<CapabilitySet, readonly string[]>>;
+
+/**
+ * The capability numbers of each set: `keep` (--cap-keep) in every set, plus each set's own
+ * names; everything else is dropped. Combinations the kernel would refuse are errors here,
+ * with the fix: effective and ambient need permitted, ambient and inheritable need what the
+ * kernel checks them against (inheritable, bounding).
+ */
+export function resolveCapabilities(keep: readonly string[] = [], sets: CapabilitySets = {}): Record<CapabilitySet, number[]> {
+  for (const key of Object.keys(sets)) {
+    if (!(CAPABILITY_SETS as readonly string[]).includes(key)) throw new PolicyError(`unknown capability set '${key}'${suggest(key, CAPABILITY_SETS)} (sets: ${CAPABILITY_SETS.join(', ')})`);
+  }
+  const out = Object.fromEntries(CAPABILITY_SETS.map((set) => [set, [...new Set([...keep, ...(sets[set] ?? [])].map(capabilityNumber))].sort((a, b) => a - b)])) as Record<CapabilitySet, number[]>;
+  const requires: [CapabilitySet, CapabilitySet, string][] = [
+    ['effective', 'permitted', 'a capability can only be effective while permitted'],
+    ['ambient', 'permitted', 'the kernel raises an ambient capability only if it is permitted'],
+    ['ambient', 'inheritable', 'the kernel raises an ambient capability only if it is inheritable'],
+    ['inheritable', 'bounding', 'a capability dropped from the bounding set cannot be made inheritable'],
+  ];
+  for (const [set, needs, why] of requires) {
+    const missing = out[set].filter((c) => !out[needs].includes(c));
+    if (missing.length) {
+      throw new PolicyError(`${missing.map((c) => CAPABILITIES[c]).join(', ')} in the ${set} set must also be in the ${needs} set (${why})`);
+    }
+  }
+  return out;
+}

@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
 
 export interface MountSpec {
   readonly kind: 'bind' | 'tmpfs';
@@ -20,8 +21,8 @@ export interface SpawnSpec {
   readonly mountDev: boolean;
   readonly readonlyRoot: boolean;
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
-  /** Capability numbers kept (bounding, permitted, effective, inheritable, ambient); none by default. */
-  readonly keepCaps: readonly number[];
+  /** Capability numbers kept in each set; all others are dropped. */
+  readonly caps: Readonly<Record<CapabilitySet, readonly number[]>>;
   readonly noNewPrivs: boolean;
   readonly dieWithParent: boolean;
   readonly newSession: boolean;
@@ -105,9 +106,10 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.u32(
     s.cloneFlags, m ? 1 : 0, m?.outerUid ?? 0, m?.outerGid ?? 0, m?.innerUid ?? 0, m?.innerGid ?? 0,
     s.mountProc ? 1 : 0, s.mountDev ? 1 : 0, s.readonlyRoot ? 1 : 0, s.user ? 1 : 0, s.user?.uid ?? 0, s.user?.gid ?? 0,
-    s.user?.groups.length ?? 0, Number(capMask(s.keepCaps) & 0xffffffffn), s.noNewPrivs ? 1 : 0, s.dieWithParent ? 1 : 0,
-    s.newSession ? 1 : 0, process.pid, s.rlimits.length, Number(capMask(s.keepCaps) >> 32n), s.notify ? 1 : 0,
+    s.user?.groups.length ?? 0, s.noNewPrivs ? 1 : 0, s.dieWithParent ? 1 : 0,
+    s.newSession ? 1 : 0, process.pid, s.rlimits.length, s.notify ? 1 : 0,
   );
+  for (const set of CAPABILITY_SETS) w.u32(Number(capMask(s.caps[set]) & 0xffffffffn), Number(capMask(s.caps[set]) >> 32n));
   if (s.user) w.u32(...s.user.groups);
   for (const r of s.rlimits) w.u32(r.resource, Number(r.value & 0xffffffffn), Number(r.value >> 32n));
   w.optString(s.path).optString(s.hostname).optString(s.root).optString(s.cwd).optString(s.overlayUpper).optString(s.overlaySize);

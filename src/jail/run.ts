@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, 
 import { tmpdir } from 'node:os';
 import { execOutcome, lateListener, replaceFd, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
 import { NotificationLoop, type Answer } from './notifications';
-import { capabilityNumber } from './capabilities';
+import { resolveCapabilities, type CapabilitySets } from './capabilities';
 import { resolveGroup, resolveUser } from './users';
 
 const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
@@ -41,8 +41,10 @@ export interface JailOptions {
   readonly timeoutSeconds?: number;
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
-  /** Capabilities to keep (all others are dropped from every set). */
+  /** Capabilities to keep in every set (all others are dropped)... */
   readonly capKeep?: readonly string[];
+  /** ...and per set (ujail -C, OCI process.capabilities): { ambient: ['CAP_NET_BIND_SERVICE'], ... }. */
+  readonly capabilities?: CapabilitySets;
   /** Primary group (name or gid), with `user`. */
   readonly group?: string;
   /** log: report the policy's denials but let the calls run. */
@@ -149,7 +151,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     ...(o.overlay ? { overlayUpper: resolve(o.overlay) } : {}),
     ...(o.tmpOverlay ? { overlaySize: o.tmpOverlay } : {}),
     ...(user ? { user: { uid: user.uid, gid: gid!, groups: user.groups } } : {}),
-    keepCaps: (o.capKeep ?? []).map(capabilityNumber),
+    caps: resolveCapabilities(o.capKeep, o.capabilities),
     noNewPrivs: true,
     dieWithParent: true,
     newSession: true,
