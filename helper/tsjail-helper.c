@@ -38,7 +38,7 @@ enum step {
 	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_TMPFS, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
 	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
-	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE,
+	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE, STEP_SYSCTL, STEP_MASK, STEP_READONLY_PATH,
 	STEP_LISTENER = 100, /* not a failure: "the listener will be fd N" */
 };
 
@@ -58,7 +58,9 @@ enum step {
 #define MAX_MOUNTS 256
 
 /* The spec, parsed in the parent (before clone) into these fixed arrays. */
-struct mount_spec { uint32_t kind; const char *src; const char *dst; uint32_t readonly; };
+/* kind 0: bind src (a host path) on dst, then remount with `flags` if any;
+ * kind 1: mount a filesystem of type src on dst with `flags` and `data`. */
+struct mount_spec { uint32_t kind, flags; const char *src, *dst, *data; };
 
 static struct {
 	uint32_t clone_flags, map_user, outer_uid, outer_gid, inner_uid, inner_gid;
@@ -79,6 +81,8 @@ static struct {
 	uint64_t rlimit_val[64];
 	struct mount_spec mounts[MAX_MOUNTS];
 	uint32_t nmounts;
+	/* After /proc: sysctls ("kernel.shmmax=..."), paths to hide, paths to make read-only. */
+	const char *sysctl[MAX_MOUNTS + 1], *masked[MAX_MOUNTS + 1], *readonly_paths[MAX_MOUNTS + 1];
 } S;
 
 static int err_fd = -1;
@@ -148,7 +152,8 @@ static void mkdirs(const char *path) {
 }
 
 /* Bind a file or directory, creating the mount point. */
-static int bind_at(const char *src, const char *dst, int readonly) {
+/* Binds src on dst (creating dst like src), then applies `flags` (MS_RDONLY, MS_NOSUID...). */
+static int bind_at(const char *src, const char *dst, unsigned long flags) {
 	struct stat st;
 	if (stat(src, &st)) return -1;
 	if (S_ISDIR(st.st_mode)) mkdirs(dst);
@@ -164,14 +169,87 @@ static int bind_at(const char *src, const char *dst, int readonly) {
 		if (fd >= 0) close(fd);
 	}
 	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) return -1;
-	if (readonly && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL)) return -1;
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL)) return -1;
 	return 0;
 }
 
 static const char *const DEVICES[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
 
-static void setup_filesystem(void) {
+/* A fresh /dev (tmpfs) under root with the host's basic devices and the usual links. */
+static void populate_dev(const char *root) {
 	char a[4096], b[4096];
+	/* Hold the host's devices by O_PATH fds first: the new /dev may cover the old one. */
+	int held[sizeof DEVICES / sizeof *DEVICES];
+	for (int i = 0; DEVICES[i]; i++) {
+		const char *src = under(b, sizeof b, "/dev/", DEVICES[i]);
+		held[i] = src ? open(src, O_PATH | O_CLOEXEC) : -1;
+	}
+	const char *dev = under(a, sizeof a, root, "/dev");
+	mkdirs(dev);
+	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")) fail(STEP_DEV);
+	for (int i = 0; DEVICES[i]; i++) {
+		if (held[i] < 0) continue;
+		char src[32] = "/proc/self/fd/", *q = fmt_u32(src + 14, (uint32_t)held[i]);
+		*q = 0;
+		if (!under(b, sizeof b, dev, "/") || strlen(b) + strlen(DEVICES[i]) >= sizeof b) fail(STEP_DEV);
+		strcat(b, DEVICES[i]);
+		if (bind_at(src, b, 0)) fail(STEP_DEV);
+		close(held[i]);
+	}
+	static const char *const LINKS[][2] = {
+		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
+		{ "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },
+	};
+	for (size_t i = 0; i < sizeof LINKS / sizeof *LINKS; i++) {
+		if (!under(b, sizeof b, dev, "/") || strlen(b) + strlen(LINKS[i][0]) >= sizeof b) fail(STEP_DEV);
+		strcat(b, LINKS[i][0]);
+		if (symlink(LINKS[i][1], b)) fail(STEP_DEV);
+	}
+	/* A private devpts instance, so that programs can open pseudo-terminals, and /dev/shm. */
+	if (!under(b, sizeof b, dev, "/pts")) fail(STEP_DEV);
+	mkdir(b, 0755);
+	if (mount("devpts", b, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")) fail(STEP_DEV);
+	if (!under(b, sizeof b, dev, "/shm")) fail(STEP_DEV);
+	mkdir(b, 01777);
+	chmod(b, 01777);
+}
+
+/* "net.ipv4.ip_forward=1" → /proc/sys/net/ipv4/ip_forward (TypeScript allows only namespaced ones). */
+static void set_sysctls(void) {
+	for (int i = 0; S.sysctl[i]; i++) {
+		char path[4096] = "/proc/sys/";
+		const char *eq = strchr(S.sysctl[i], '=');
+		size_t n = eq ? (size_t)(eq - S.sysctl[i]) : 0;
+		if (!eq || n + 11 > sizeof path) { errno = EINVAL; fail(STEP_SYSCTL); }
+		for (size_t j = 0; j < n; j++) path[10 + j] = S.sysctl[i][j] == '.' ? '/' : S.sysctl[i][j];
+		path[10 + n] = 0;
+		if (write_file(path, eq + 1)) fail(STEP_SYSCTL);
+	}
+}
+
+/* OCI maskedPaths (a directory gets an empty read-only tmpfs, a file /dev/null) and
+ * readonlyPaths (bound read-only onto themselves); paths that do not exist are skipped. */
+static void protect_paths(void) {
+	for (int i = 0; S.masked[i]; i++) {
+		struct stat st;
+		if (stat(S.masked[i], &st)) { if (errno == ENOENT) continue; fail(STEP_MASK); }
+		if (S_ISDIR(st.st_mode)) {
+			if (mount("tmpfs", S.masked[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")) fail(STEP_MASK);
+		} else {
+			/* The jail's own /dev/null: a mount held from before pivot_root is detached by now. */
+			if (mount("/dev/null", S.masked[i], NULL, MS_BIND, NULL)) fail(STEP_MASK);
+		}
+	}
+	for (int i = 0; S.readonly_paths[i]; i++) {
+		const char *p = S.readonly_paths[i];
+		if (access(p, F_OK)) { if (errno == ENOENT) continue; fail(STEP_READONLY_PATH); }
+		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL)) fail(STEP_READONLY_PATH);
+		if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(STEP_READONLY_PATH);
+	}
+}
+
+static void setup_filesystem(void) {
+	char a[4096];
 	if (!(S.clone_flags & CLONE_NEWNS)) return;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) fail(STEP_MOUNT_PRIVATE);
 	const char *root = S.root;
@@ -205,36 +283,17 @@ static void setup_filesystem(void) {
 		root = "/tmp/root";
 	}
 	if (root && mount(root, root, NULL, MS_BIND | MS_REC, NULL)) fail(STEP_ROOT_BIND);
+	/* /dev first: mounts the caller asks for (a /dev/pts, a /dev/shm) go on top of it. */
+	if (S.mount_dev) populate_dev(root);
 	for (uint32_t i = 0; i < S.nmounts; i++) {
 		struct mount_spec *m = &S.mounts[i];
 		const char *dst = under(a, sizeof a, root, m->dst);
 		if (!dst) fail(m->kind == 0 ? STEP_BIND : STEP_TMPFS);
 		if (m->kind == 0) {
-			if (bind_at(m->src, dst, (int)m->readonly)) fail(STEP_BIND);
+			if (bind_at(m->src, dst, m->flags)) fail(STEP_BIND);
 		} else {
 			mkdirs(dst);
-			if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")) fail(STEP_TMPFS);
-		}
-	}
-	if (S.mount_dev) {
-		/* Hold the host's devices by O_PATH fds first: the new /dev may cover the old one. */
-		int held[sizeof DEVICES / sizeof *DEVICES];
-		for (int i = 0; DEVICES[i]; i++) {
-			const char *src = under(b, sizeof b, "/dev/", DEVICES[i]);
-			held[i] = src ? open(src, O_PATH | O_CLOEXEC) : -1;
-		}
-		const char *dev = under(a, sizeof a, root, "/dev");
-		mkdirs(dev);
-		if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")) fail(STEP_DEV);
-		for (int i = 0; DEVICES[i]; i++) {
-			if (held[i] < 0) continue;
-			char src[32] = "/proc/self/fd/", *q = fmt_u32(src + 14, (uint32_t)held[i]);
-			*q = 0;
-			char dst[4096];
-			if (!under(dst, sizeof dst, dev, "/") || strlen(dst) + strlen(DEVICES[i]) >= sizeof dst) fail(STEP_DEV);
-			strcat(dst, DEVICES[i]);
-			if (bind_at(src, dst, 0)) fail(STEP_DEV);
-			close(held[i]);
+			if (mount(m->src, dst, m->src, m->flags, m->data)) fail(STEP_TMPFS);
 		}
 	}
 	if (root) {
@@ -247,6 +306,8 @@ static void setup_filesystem(void) {
 		mkdir("/proc", 0555);
 		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(STEP_PROC);
 	}
+	set_sysctls();
+	protect_paths();
 	if (S.readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) fail(STEP_REMOUNT_RO);
 }
 
@@ -529,11 +590,15 @@ static int parse(const uint8_t *p, size_t len) {
 		uint32_t k[2];
 		if (!(p = u32s(p, end, k, 2))) return -1;
 		S.mounts[i].kind = k[0];
-		S.mounts[i].readonly = k[1];
-		if (!(p = opt_string(p, end, &S.mounts[i].src))) return -1;
+		S.mounts[i].flags = k[1];
+		if (!(p = opt_string(p, end, &S.mounts[i].src)) || !S.mounts[i].src) return -1;
 		if (!(p = opt_string(p, end, &S.mounts[i].dst)) || !S.mounts[i].dst) return -1;
+		if (!(p = opt_string(p, end, &S.mounts[i].data))) return -1;
 	}
 	if (!(p = strings(p, end, S.cgroups, 64, NULL))) return -1;
+	if (!(p = strings(p, end, S.sysctl, MAX_MOUNTS, NULL))) return -1;
+	if (!(p = strings(p, end, S.masked, MAX_MOUNTS, NULL))) return -1;
+	if (!(p = strings(p, end, S.readonly_paths, MAX_MOUNTS, NULL))) return -1;
 	if (!(p = u32s(p, end, &S.filter_len, 1))) return -1;
 	if (S.filter_len) {
 		if (p + S.filter_len > end || S.filter_len % 8) return -1;

@@ -1,7 +1,7 @@
 // tsjail run --bundle: an OCI bundle built from host binaries, run by tsjail and by runc.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -13,12 +13,13 @@ chmodSync(work, 0o755);
 const PROBE = join(work, 'escape-probe');
 execFileSync('cc', ['-O2', '-o', PROBE, join(REPO_ROOT, 'test/helpers/escape-probe.c')]);
 const haveRunc = spawnSync('runc', ['--version']).status === 0;
+const haveCrun = spawnSync('crun', ['--version']).status === 0;
 const onX86 = process.arch === 'x64' ? false : 'x86_64 probe';
 
 function bundle(args: string[], extra: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(work, 'b-'));
   const rootfs = join(dir, 'rootfs');
-  for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
+  for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'tmp', 'dev', 'sys']) mkdirSync(join(rootfs, d), { recursive: true });
   writeFileSync(join(rootfs, 'probe'), '');
   const config = {
     ociVersion: '1.0.2',
@@ -43,23 +44,72 @@ function bundle(args: string[], extra: Record<string, unknown> = {}): string {
 }
 
 const viaTsjail = (dir: string) => spawnSync(process.execPath, [BIN, 'run', '--bundle', dir], { encoding: 'utf8', input: '' });
-const viaRunc = (dir: string) => spawnSync('runc', ['run', '--bundle', dir, `tsjail-${process.pid}-${Math.random().toString(36).slice(2, 8)}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const containerId = (): string => `tsjail-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const viaRunc = (dir: string) => spawnSync('runc', ['run', '--bundle', dir, containerId()], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+// crun 1.8 refuses a hybrid cgroup host whose unified hierarchy has controllers (this machine's
+// has hugetlb): in a mount namespace of its own it gets the v1 hierarchies only.
+const viaCrun = (dir: string) => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+  'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec crun run --bundle "$0" "$1"', dir, containerId()],
+{ encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 test('a bundle runs with its args, env, cwd, root, mounts, hostname, rlimits and seccomp profile, as under runc', { skip: onX86 }, () => {
   const show = bundle(['/bin/sh', '-c', 'echo "$GREETING $(hostname) $(ulimit -n) $(pwd)"; touch /x 2>/dev/null || echo ro; touch /tmp/y && echo tmp; ls /proc/self >/dev/null && echo proc']);
   const expected = 'from-bundle bundled 64 /\nro\ntmp\nproc\n';
   assert.equal(viaTsjail(show).stdout, expected);
   if (haveRunc) assert.equal(viaRunc(show).stdout, expected);
+  if (haveCrun) assert.equal(viaCrun(show).stdout, expected, viaCrun(show).stderr);
   const probe = bundle(['/probe', 'keyctl']);
   assert.equal(viaTsjail(probe).stdout, 'blocked EACCES\n');
   if (haveRunc) assert.equal(viaRunc(probe).stdout, 'blocked EACCES\n');
+  if (haveCrun) assert.equal(viaCrun(probe).stdout, 'blocked EACCES\n');
   const net = bundle(['/probe', 'connect', '1']);
   assert.match(viaTsjail(net).stdout, /^blocked (ENETUNREACH|ECONNREFUSED)\n$/);
 });
 
+test('the config.json `runc spec` writes (made to run host binaries) gives the same results under tsjail, runc and crun', { skip: haveRunc ? false : 'runc is not installed' }, () => {
+  const dir = mkdtempSync(join(work, 'spec-'));
+  execFileSync('runc', ['spec', '--bundle', dir]);
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'dev', 'sys', 'tmp']) mkdirSync(join(dir, 'rootfs', d), { recursive: true });
+  // What the spec gives: capability sets, /dev with devpts, shm and mqueue, sysfs, masked and
+  // read-only /proc paths; added: host binaries, a sysctl, supplementary groups, a non-root user.
+  const script = [
+    // (runc sometimes adds a /dev/core link to /proc/kcore, which this kernel does not have)
+    'grep ^Cap /proc/self/status', 'id -G', 'ls /dev /dev/pts | grep -vx core', 'cat /proc/sys/net/ipv4/ip_forward',
+    'echo 1 > /proc/sys/kernel/shmmni 2>/dev/null && echo sys-writable || echo sys-ro', 'cat /proc/timer_list | wc -c',
+    'ls /proc/acpi | wc -l', 'touch /sys/x 2>/dev/null || echo sysfs-ro', 'mountpoint -q /dev/mqueue && echo mqueue',
+    'mountpoint -q /dev/shm && echo shm', 'test -c /dev/pts/ptmx && echo devpts',
+  ].join('; ');
+  config.process = { ...config.process, terminal: false, args: ['/bin/sh', '-c', script], user: { uid: 1000, gid: 1000, additionalGids: [5, 20] } };
+  config.process.capabilities.inheritable = ['CAP_NET_BIND_SERVICE'];
+  config.process.capabilities.ambient = ['CAP_NET_BIND_SERVICE', 'CAP_KILL'];
+  config.mounts = [
+    ...config.mounts.filter((m: { type: string }) => m.type !== 'cgroup'),
+    ...['/usr', '/lib', '/lib64', '/bin'].map((d) => ({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] })),
+  ];
+  config.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const ours = viaTsjail(dir);
+  assert.equal(ours.status, 0, ours.stderr);
+  const NBS = (1 << 10).toString(16).padStart(16, '0');
+  assert.match(ours.stdout, new RegExp(`^CapInh:\t${NBS}\nCapPrm:\t${NBS}\nCapEff:\t${NBS}\nCapBnd:\t0000000020000420\nCapAmb:\t${NBS}\n1000 5 20\n`));
+  assert.match(ours.stdout, /\n1\nsys-ro\n0\n0\nsysfs-ro\nmqueue\nshm\ndevpts\n$/);
+  const runc = viaRunc(dir);
+  assert.equal(ours.stdout, runc.stdout, runc.stderr);
+  if (haveCrun) assert.equal(ours.stdout, viaCrun(dir).stdout);
+  // A sysctl that is not namespaced would change the host: refused, as runc refuses it.
+  config.linux.sysctl = { 'kernel.panic': '1' };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const host = viaTsjail(dir);
+  assert.equal(host.status, 125);
+  assert.match(host.stderr, /sysctl kernel\.panic is not namespaced/);
+});
+
 test('fields tsjail cannot carry out are an error that names them', () => {
-  const r = viaTsjail(bundle(['/bin/true'], { linux: { namespaces: [{ type: 'network', path: '/proc/1/ns/net' }], sysctl: { 'net.ipv4.ip_forward': '1' }, maskedPaths: ['/proc/kcore'] } }));
+  const r = viaTsjail(bundle(['/bin/true'], { linux: { namespaces: [{ type: 'network', path: '/proc/1/ns/net' }], intelRdt: {}, resources: { devices: [{ allow: true, access: 'rwm' }] } } }));
   assert.equal(r.status, 125);
-  assert.match(r.stderr, /the bundle uses what tsjail does not support: linux\.sysctl, linux\.maskedPaths, linux\.namespaces\[network\]\.path \(joining a namespace\)/);
+  assert.match(r.stderr, /the bundle uses what tsjail does not support: linux\.intelRdt, linux\.resources\.devices \(rules other than deny-all.*\), linux\.namespaces\[network\]\.path \(joining a namespace\)/);
+  const shared = viaTsjail(bundle(['/bin/true'], { mounts: [{ destination: '/mnt', type: 'bind', source: '/tmp', options: ['rbind', 'rshared'] }, { destination: '/x', type: 'nfs', source: 'h:/x' }] }));
+  assert.match(shared.stderr, /mounts\[\/mnt\]: propagation 'rshared' is not supported.*mounts\[\/x\]: filesystem type 'nfs' is not supported/);
   assert.match(viaTsjail(join(work, 'missing')).stderr, /cannot read .*config\.json: ENOENT/);
 });

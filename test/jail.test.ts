@@ -136,13 +136,17 @@ test('-r DIR: a prepared root; host files outside it are out of reach', () => {
   assert.match(missing.stderr, /tsjail: cannot bind the new root: ENOENT/);
 });
 
-test('mounts: --ro-bind is read-only, --bind is writable, --tmpfs is empty, --dev has the basic devices', () => {
+test('mounts: --ro-bind is read-only, --bind is writable, --tmpfs is empty, --dev has the basic devices, links and its own devpts', () => {
   const dir = join(work, 'shared');
   mkdirSync(dir, { recursive: true });
   assert.match(tsjail(['--ro-bind', `${dir}:/mnt`, '--', 'sh', '-c', 'touch /mnt/x 2>&1; echo $?']).stdout, /Read-only file system\n1\n/);
   assert.equal(tsjail(['--bind', `${dir}:/mnt`, '--', 'sh', '-c', 'echo written > /mnt/y && cat /mnt/y']).stdout, 'written\n');
   assert.equal(tsjail(['--tmpfs', '/srv', '--', 'sh', '-c', 'ls -A /srv | wc -l; touch /srv/z && echo ok']).stdout, '0\nok\n');
-  assert.equal(tsjail(['--dev', '--', 'sh', '-c', 'ls /dev | tr "\\n" " "']).stdout, 'full null random tty urandom zero ');
+  assert.equal(tsjail(['--dev', '--', 'sh', '-c', 'ls /dev | tr "\\n" " "']).stdout, 'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero ');
+  for (const asNobody of [false, true]) {
+    const pty = tsjail(['--dev', '--', '/usr/bin/python3', '-c', 'import os; m, s = os.openpty(); print(os.ttyname(s))'], { asNobody });
+    assert.equal(pty.stdout, '/dev/pts/0\n', pty.stderr);
+  }
   const bad = tsjail(['--bind', `${join(work, 'absent')}:/mnt`, '--', 'true']);
   assert.equal(bad.status, 125);
   assert.match(bad.stderr, /tsjail: cannot bind-mount: ENOENT/);

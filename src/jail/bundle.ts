@@ -4,8 +4,10 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Policy } from '../policy/model';
 import { importOci } from '../policy/oci';
-import { CAPABILITY_SETS } from './capabilities';
-import { JailError, type JailOptions, type NamespaceName } from './run';
+import { CAPABILITY_SETS, type CapabilitySets } from './capabilities';
+import { JailError } from './errors';
+import { ociMount, type OciMount } from './mounts';
+import type { JailOptions, NamespaceName } from './run';
 
 interface OciConfig {
   ociVersion?: string;
@@ -19,13 +21,19 @@ interface OciConfig {
   };
   root?: { path: string; readonly?: boolean };
   hostname?: string;
-  mounts?: { destination: string; type?: string; source?: string; options?: string[] }[];
+  mounts?: OciMount[];
   linux?: {
     namespaces?: { type: string; path?: string }[];
     uidMappings?: { containerID: number; hostID: number; size: number }[];
     gidMappings?: { containerID: number; hostID: number; size: number }[];
     seccomp?: unknown;
-    resources?: { memory?: { limit?: number }; pids?: { limit?: number }; cpu?: { quota?: number; period?: number }; [k: string]: unknown };
+    resources?: {
+      memory?: { limit?: number }; pids?: { limit?: number }; cpu?: { quota?: number; period?: number };
+      devices?: { allow: boolean; type?: string; major?: number; minor?: number; access?: string }[]; [k: string]: unknown;
+    };
+    sysctl?: Record<string, string>;
+    maskedPaths?: string[];
+    readonlyPaths?: string[];
     [k: string]: unknown;
   };
   annotations?: Record<string, string>;
@@ -42,6 +50,20 @@ export interface BundleRun {
   readonly policy?: Policy;
 }
 
+const isBind = (m: OciMount): boolean => m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+
+/**
+ * process.capabilities as runc applies them: an ambient capability the kernel would refuse to
+ * raise (not permitted and inheritable) is left out, as runc leaves it.
+ */
+function capabilitySets(caps: Record<string, string[]>, unsupported: string[]): CapabilitySets | undefined {
+  for (const set of Object.keys(caps)) if (!(CAPABILITY_SETS as readonly string[]).includes(set)) unsupported.push(`process.capabilities.${set}`);
+  if (!Object.keys(caps).length) return undefined;
+  const norm = (names: readonly string[] | undefined): string[] => (names ?? []).map((n) => n.toUpperCase());
+  const raisable = norm(caps.permitted).filter((n) => norm(caps.inheritable).includes(n));
+  return { ...caps, ambient: norm(caps.ambient).filter((n) => raisable.includes(n)) };
+}
+
 export function loadBundle(dir: string): BundleRun {
   let c: OciConfig;
   try {
@@ -55,8 +77,13 @@ export function loadBundle(dir: string): BundleRun {
   };
   known(c, '', ['ociVersion', 'process', 'root', 'hostname', 'mounts', 'linux', 'annotations']);
   known(c.process, 'process.', ['terminal', 'args', 'env', 'cwd', 'user', 'rlimits', 'noNewPrivileges', 'capabilities']);
-  known(c.linux, 'linux.', ['namespaces', 'uidMappings', 'gidMappings', 'seccomp', 'resources']);
-  known(c.linux?.resources, 'linux.resources.', ['memory', 'pids', 'cpu']);
+  known(c.linux, 'linux.', ['namespaces', 'uidMappings', 'gidMappings', 'seccomp', 'resources', 'sysctl', 'maskedPaths', 'readonlyPaths']);
+  known(c.linux?.resources, 'linux.resources.', ['memory', 'pids', 'cpu', 'devices']);
+  // The jail's /dev holds only runc's default devices, which is what a deny-all device list means.
+  const devices = c.linux?.resources?.devices ?? [];
+  if (devices.some((d) => d.allow || (d.type ?? 'a') !== 'a' || d.major !== undefined || d.minor !== undefined)) {
+    unsupported.push('linux.resources.devices (rules other than deny-all: the jail\'s /dev has only null, zero, full, random, urandom, tty)');
+  }
   const p = c.process ?? {};
   if (p.terminal) unsupported.push('process.terminal (true)');
   if (!p.args?.length) throw new JailError('the bundle has no process.args');
@@ -72,19 +99,12 @@ export function loadBundle(dir: string): BundleRun {
   for (const [key, maps, own] of [['uidMappings', c.linux?.uidMappings, process.getuid!()], ['gidMappings', c.linux?.gidMappings, process.getgid!()]] as const) {
     for (const m of maps ?? []) if (m.size !== 1 || m.hostID !== own || m.containerID !== own) unsupported.push(`linux.${key} (only the identity of tsjail's own id, ${own}, is mapped)`);
   }
-  if (p.user?.additionalGids?.length) unsupported.push('process.user.additionalGids');
-  const caps = p.capabilities ?? {};
-  for (const set of Object.keys(caps)) if (!(CAPABILITY_SETS as readonly string[]).includes(set)) unsupported.push(`process.capabilities.${set}`);
-  const binds: { src: string; dst: string; readonly: boolean }[] = [];
-  const tmpfs: string[] = [];
-  let proc = false;
-  for (const m of c.mounts ?? []) {
-    const opts = m.options ?? [];
-    if (m.type === 'bind' || opts.includes('bind') || opts.includes('rbind')) {
-      binds.push({ src: isAbsolute(m.source ?? '') ? m.source! : join(dir, m.source ?? ''), dst: m.destination, readonly: opts.includes('ro') });
-    } else if (m.type === 'tmpfs') tmpfs.push(m.destination);
-    else if (m.type === 'proc' && m.destination === '/proc') proc = true;
-    else unsupported.push(`mounts[${m.destination}] (type ${m.type})`);
+  const caps = capabilitySets(p.capabilities ?? {}, unsupported);
+  // /proc and /dev are the jail's own (a fresh proc; a tmpfs with runc's default devices).
+  const proc = (c.mounts ?? []).some((m) => m.type === 'proc' && m.destination === '/proc');
+  const mounts = (c.mounts ?? []).filter((m) => !(m.type === 'proc' && m.destination === '/proc') && !(m.type === 'tmpfs' && m.destination === '/dev'));
+  for (const m of mounts) {
+    try { ociMount(m, dir); } catch (e) { if (e instanceof JailError) unsupported.push(`mounts[${m.destination}]: ${e.message.replace(/^mount \S+: /, '')}`); else throw e; }
   }
   if (unsupported.length) throw new JailError(`the bundle uses what tsjail does not support: ${unsupported.join(', ')}`);
   const res = c.linux?.resources;
@@ -93,14 +113,17 @@ export function loadBundle(dir: string): BundleRun {
   const options: JailOptions = {
     // runc always gives a container its default devices (null, zero, full, random, urandom, tty).
     clearEnv: true, env, unshare, proc, dev: true,
+    ...(mounts.length ? { mounts: mounts.map((m) => ({ ...m, ...(m.source && !isAbsolute(m.source) && isBind(m) ? { source: join(dir, m.source) } : {}) })) } : {}),
+    ...(p.user?.additionalGids?.length ? { groups: [...new Set([p.user.gid, ...p.user.additionalGids])] } : {}),
+    ...(c.linux?.sysctl && Object.keys(c.linux.sysctl).length ? { sysctl: c.linux.sysctl } : {}),
+    ...(c.linux?.maskedPaths?.length ? { maskedPaths: c.linux.maskedPaths } : {}),
+    ...(c.linux?.readonlyPaths?.length ? { readonlyPaths: c.linux.readonlyPaths } : {}),
     ...(p.cwd ? { cwd: p.cwd } : {}),
     ...(p.user ? { user: String(p.user.uid), group: String(p.user.gid) } : {}),
     ...(c.root ? { root: isAbsolute(c.root.path) ? c.root.path : join(dir, c.root.path), readonlyRoot: Boolean(c.root.readonly) } : {}),
     ...(c.hostname ? { hostname: c.hostname } : {}),
-    ...(binds.length ? { binds } : {}),
-    ...(tmpfs.length ? { tmpfs } : {}),
     ...(Object.keys(rlimits).length ? { rlimits } : {}),
-    ...(Object.keys(caps).length ? { capabilities: caps } : {}),
+    ...(caps ? { capabilities: caps } : {}),
     ...(res?.memory?.limit ? { memory: BigInt(res.memory.limit) } : {}),
     ...(res?.pids?.limit ? { pids: res.pids.limit } : {}),
     ...(res?.cpu?.quota && res.cpu.quota > 0 ? { cpu: res.cpu.quota / (res.cpu.period ?? 100000) } : {}),

@@ -4,7 +4,7 @@
 // read after it ends to say which limit was hit, and removed.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JailError } from './run';
+import { JailError } from './errors';
 
 export interface Limits {
   /** Bytes of memory. */

@@ -6,12 +6,10 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
 
-export interface MountSpec {
-  readonly kind: 'bind' | 'tmpfs';
-  readonly src?: string;
-  readonly dst: string;
-  readonly readonly?: boolean;
-}
+/** A bind of a host path (then remounted with `flags`, MS_* bits, if any), or a filesystem. */
+export type MountSpec =
+  | { readonly kind: 'bind'; readonly src: string; readonly dst: string; readonly flags: number }
+  | { readonly kind: 'fs'; readonly fstype: string; readonly dst: string; readonly flags: number; readonly data?: string };
 
 export interface SpawnSpec {
   readonly cloneFlags: number;
@@ -45,6 +43,10 @@ export interface SpawnSpec {
   readonly overlayUpper?: string;
   /** ...or to a tmpfs of this size (e.g. "64m"). */
   readonly overlaySize?: string;
+  /** After /proc: sysctls ("kernel.shmmax=..."), paths to hide, paths to make read-only. */
+  readonly sysctl?: readonly string[];
+  readonly maskedPaths?: readonly string[];
+  readonly readonlyPaths?: readonly string[];
   /** --late: the filter the preload library loads before main(), and the library's bytes. */
   readonly late?: { readonly filter: Uint8Array; readonly library: Uint8Array };
 }
@@ -52,11 +54,12 @@ export interface SpawnSpec {
 /** Step numbers of the helper, for messages: "cannot <step>". */
 export const STEPS: Readonly<Record<number, string>> = {
   1: 'prepare the jail', 2: 'create the namespaces (clone)', 3: 'set the parent-death signal', 4: 'deny setgroups in the user namespace',
-  5: 'write the uid map', 6: 'write the gid map', 7: 'make mounts private', 8: 'bind-mount', 9: 'mount a tmpfs',
+  5: 'write the uid map', 6: 'write the gid map', 7: 'make mounts private', 8: 'bind-mount', 9: 'mount a filesystem',
   10: 'bind the new root', 11: 'pivot_root into the new root', 12: 'detach the old root', 13: 'mount /proc', 14: 'populate /dev',
   15: 'remount the root read-only', 16: 'set the hostname', 17: 'fork the command', 18: 'start a new session (setsid)',
   19: 'set up stdio', 20: 'set a resource limit', 21: 'change directory', 22: 'set supplementary groups', 23: 'set the group id',
   24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root', 31: 'hand the late filter over',
+  32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only',
 };
 export const STEP_EXEC = 28;
 
@@ -115,8 +118,11 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.optString(s.path).optString(s.hostname).optString(s.root).optString(s.cwd).optString(s.overlayUpper).optString(s.overlaySize);
   w.strings(s.argv).strings(s.env).strings(s.search);
   w.u32(s.mounts.length);
-  for (const mt of s.mounts) w.u32(mt.kind === 'bind' ? 0 : 1, mt.readonly ? 1 : 0).optString(mt.src).optString(mt.dst);
-  w.strings(s.cgroups ?? []);
+  for (const mt of s.mounts) {
+    w.u32(mt.kind === 'bind' ? 0 : 1, mt.flags).optString(mt.kind === 'bind' ? mt.src : mt.fstype).optString(mt.dst);
+    w.optString(mt.kind === 'fs' ? mt.data : undefined);
+  }
+  w.strings(s.cgroups ?? []).strings(s.sysctl ?? []).strings(s.maskedPaths ?? []).strings(s.readonlyPaths ?? []);
   w.blob(s.filter).blob(s.late?.filter).blob(s.late?.library);
   return w.done();
 }

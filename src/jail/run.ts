@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { execOutcome, lateListener, replaceFd, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
 import { NotificationLoop, type Answer } from './notifications';
 import { resolveCapabilities, type CapabilitySets } from './capabilities';
+import { JailError } from './errors';
+import { bindMount, checkSysctl, ociMount, tmpfsMount, type OciMount } from './mounts';
 import { resolveGroup, resolveUser } from './users';
 
 const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
@@ -71,10 +73,18 @@ export interface JailOptions {
   readonly cpu?: number;
   /** Load the policy's filter just before main() (dynamic programs; see late.ts). */
   readonly late?: boolean;
+  /** More mounts, as OCI writes them (bind, tmpfs, devpts, mqueue, sysfs, cgroup), in order, after binds and tmpfs. */
+  readonly mounts?: readonly OciMount[];
+  /** Namespaced sysctls to set in the jail: { 'net.ipv4.ip_forward': '1' }. */
+  readonly sysctl?: Readonly<Record<string, string>>;
+  /** Paths hidden (OCI maskedPaths) and made read-only (OCI readonlyPaths) once /proc is mounted. */
+  readonly maskedPaths?: readonly string[];
+  readonly readonlyPaths?: readonly string[];
+  /** Supplementary groups (gids) in place of the user's own, with `user`. */
+  readonly groups?: readonly number[];
 }
 
-/** A tsjail failure: message and the helper step, for `tsjail: cannot <step>: <reason>`. */
-export class JailError extends Error {}
+export { JailError };
 
 function errnoName(n: number): string {
   return Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
@@ -106,7 +116,7 @@ function stagedMounts(stage: readonly { path: string; writable: boolean }[]): Mo
     const abs = resolve(path);
     if (!existsSync(abs)) throw new JailError(`cannot stage ${path}: it does not exist`);
     for (const f of statSync(abs).isDirectory() ? [abs] : elfClosure(abs)) {
-      out.set(f, { kind: 'bind', src: f, dst: f, readonly: f === abs ? !writable : true });
+      out.set(f, bindMount(f, f, f === abs ? !writable : true));
     }
   }
   return [...out.values()];
@@ -122,21 +132,29 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   for (const ns of o.unshare ?? []) flags |= NAMESPACES[ns];
   if (o.stage?.length && o.root) throw new JailError('--stage builds its own root: give it without --root');
   // A staged root: an empty directory covered by a tmpfs, with each staged file bound into it.
-  const staged: MountSpec[] = o.stage?.length ? [{ kind: 'tmpfs', dst: '/' }, ...stagedMounts(o.stage)] : [];
+  const staged: MountSpec[] = o.stage?.length ? [tmpfsMount('/'), ...stagedMounts(o.stage)] : [];
   const root = o.stage?.length ? mkdtempSync(join(tmpdir(), 'tsjail-stage-')) : o.root ? resolve(o.root) : undefined;
   const user = o.user !== undefined ? resolveUser(o.user, root ?? '/') : undefined;
   if (o.group !== undefined && !user) throw new JailError('--group needs --user: the group goes with the user the command runs as');
+  if (o.groups && !user) throw new JailError('supplementary groups need a user: the groups go with the user the command runs as');
   const gid = o.group !== undefined ? resolveGroup(o.group, root ?? '/') : user?.gid;
   const env = environment(o);
   const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
   const mounts: MountSpec[] = [
     ...staged,
-    ...(o.binds ?? []).map((b) => ({ kind: 'bind' as const, src: resolve(b.src), dst: b.dst, readonly: b.readonly })),
-    ...(o.tmpfs ?? []).map((dst) => ({ kind: 'tmpfs' as const, dst })),
+    ...(o.binds ?? []).map((b) => bindMount(resolve(b.src), b.dst, b.readonly)),
+    ...(o.tmpfs ?? []).map(tmpfsMount),
+    ...(o.mounts ?? []).map((m) => ociMount(m, process.cwd())),
   ];
   for (const m of mounts) if (!isAbsolute(m.dst)) throw new JailError(`mount destination '${m.dst}' must be an absolute path`);
   if ((o.overlay || o.tmpOverlay) && !root) throw new JailError('--overlay and --tmp-overlay need --root DIR: the overlay goes over that directory');
   if (o.tmpOverlay && !/^\d+[kmg]?$/i.test(o.tmpOverlay)) throw new JailError(`bad --tmp-overlay size '${o.tmpOverlay}': e.g. 64m`);
+  for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) if (!isAbsolute(p)) throw new JailError(`masked or read-only path '${p}' must be absolute`);
+  if (o.maskedPaths?.length && root && !o.dev) throw new JailError('masked paths are covered with the jail\'s /dev/null: add --dev');
+  const sysctl = Object.entries(o.sysctl ?? {}).map(([key, value]) => {
+    checkSysctl(key, { ipc: (flags & CLONE_NEWIPC) !== 0, net: (flags & CLONE_NEWNET) !== 0, uts: (flags & CLONE_NEWUTS) !== 0 });
+    return `${key}=${value}`;
+  });
   const rlimits = Object.entries(o.rlimits ?? {}).map(([name, value]) => {
     const resource = RLIMITS[name.toLowerCase().replace(/^rlimit_/, '')];
     if (resource === undefined) throw new JailError(`unknown resource limit '${name}' (known: ${Object.keys(RLIMITS).join(', ')})`);
@@ -150,7 +168,10 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     readonlyRoot: o.readonlyRoot ?? false,
     ...(o.overlay ? { overlayUpper: resolve(o.overlay) } : {}),
     ...(o.tmpOverlay ? { overlaySize: o.tmpOverlay } : {}),
-    ...(user ? { user: { uid: user.uid, gid: gid!, groups: user.groups } } : {}),
+    ...(user ? { user: { uid: user.uid, gid: gid!, groups: o.groups ?? user.groups } } : {}),
+    ...(sysctl.length ? { sysctl } : {}),
+    ...(o.maskedPaths?.length ? { maskedPaths: o.maskedPaths } : {}),
+    ...(o.readonlyPaths?.length ? { readonlyPaths: o.readonlyPaths } : {}),
     caps: resolveCapabilities(o.capKeep, o.capabilities),
     noNewPrivs: true,
     dieWithParent: true,

@@ -1,0 +1,2 @@
+/** A tsjail failure: message and the helper step, for `tsjail: cannot <step>: <reason>`. */
+export class JailError extends Error {}
