@@ -63,7 +63,9 @@ enum step {
 struct mount_spec { uint32_t kind, flags; const char *src, *dst, *data; };
 
 static struct {
-	uint32_t clone_flags, map_user, outer_uid, outer_gid, inner_uid, inner_gid;
+	uint32_t clone_flags, deny_setgroups;
+	/* A new user namespace's maps ("inside outside count" lines), written by the parent. */
+	const char *uid_map, *gid_map;
 	uint32_t mount_proc, mount_dev, readonly_root, set_user, uid, gid, ngroups;
 	/* Capabilities to keep in each set, as bit masks; all others are dropped. */
 	uint64_t cap_bounding, cap_permitted, cap_effective, cap_inheritable, cap_ambient;
@@ -118,16 +120,19 @@ static char *fmt_u32(char *p, uint32_t v) {
 	return p;
 }
 
-static void map_ids(void) {
-	char line[64], *p;
-	if (write_file("/proc/self/setgroups", "deny") && errno != ENOENT) fail(STEP_SETGROUPS_DENY);
-	p = fmt_u32(line, S.inner_uid); *p++ = ' '; p = fmt_u32(p, S.outer_uid); *p++ = ' '; *p++ = '1'; *p = 0;
-	if (write_file("/proc/self/uid_map", line)) fail(STEP_UID_MAP);
-	p = fmt_u32(line, S.inner_gid); *p++ = ' '; p = fmt_u32(p, S.outer_gid); *p++ = ' '; *p++ = '1'; *p = 0;
-	if (write_file("/proc/self/gid_map", line)) fail(STEP_GID_MAP);
+/* Parent side: writes the child's id maps (the parent has the capabilities the kernel wants
+ * for any mapping it may make); -1 with *step set on failure. */
+static int map_ids(pid_t pid, int *step) {
+	char path[64] = "/proc/", *p = fmt_u32(path + 6, (uint32_t)pid);
+	strcpy(p, "/setgroups");
+	if (S.deny_setgroups && write_file(path, "deny") && errno != ENOENT) { *step = STEP_SETGROUPS_DENY; return -1; }
+	strcpy(p, "/uid_map");
+	if (write_file(path, S.uid_map)) { *step = STEP_UID_MAP; return -1; }
+	strcpy(p, "/gid_map");
+	if (write_file(path, S.gid_map)) { *step = STEP_GID_MAP; return -1; }
+	return 0;
 }
 
-/* Joins root and a path into buf; paths from TypeScript are absolute. */
 static const char *under(char *buf, size_t size, const char *root, const char *path) {
 	size_t r = root ? strlen(root) : 0, p = strlen(path);
 	if (r + p + 1 > size) { errno = ENAMETOOLONG; return NULL; }
@@ -296,15 +301,19 @@ static void setup_filesystem(void) {
 			if (mount(m->src, dst, m->src, m->flags, m->data)) fail(STEP_TMPFS);
 		}
 	}
+	/* /proc before pivot_root: in a user namespace the kernel mounts a new proc only while
+	 * another one is fully visible, and the host's goes with the old root. */
+	if (S.mount_proc) {
+		const char *proc = under(a, sizeof a, root, "/proc");
+		if (!proc) fail(STEP_PROC);
+		mkdir(proc, 0555);
+		if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(STEP_PROC);
+	}
 	if (root) {
 		if (chdir(root)) fail(STEP_PIVOT_ROOT);
 		if (syscall(SYS_pivot_root, ".", ".")) fail(STEP_PIVOT_ROOT);
 		if (umount2(".", MNT_DETACH)) fail(STEP_OLD_ROOT);
 		if (chdir("/")) fail(STEP_OLD_ROOT);
-	}
-	if (S.mount_proc) {
-		mkdir("/proc", 0555);
-		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(STEP_PROC);
 	}
 	set_sysctls();
 	protect_paths();
@@ -497,7 +506,32 @@ static void run_init(void) {
 	}
 }
 
-static void child_main(void) {
+/* Whether an id map ("inside outside count" lines) maps id 0 inside. */
+static int maps_id_zero(const char *map) {
+	for (const char *line = map; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		char *end;
+		unsigned long inside = strtoul(line, &end, 10);
+		if (end != line && inside == 0) return 1;
+	}
+	return 0;
+}
+
+static void child_main(int maps_written) {
+	if (S.uid_map) {
+		/* Nothing is done as an unmapped id: wait until the parent has written the maps. */
+		char byte;
+		ssize_t n;
+		do n = read(maps_written, &byte, 1); while (n < 0 && errno == EINTR);
+		if (n != 1) _exit(125);
+		close(maps_written);
+		/* Become the namespace's root if the maps have one, so that files the jail creates
+		 * (mount points in a fresh tmpfs) have a mapped owner; capabilities in the namespace stay. */
+		if (maps_id_zero(S.uid_map) && maps_id_zero(S.gid_map)) {
+			if (!S.deny_setgroups && syscall(SYS_setgroups, 0, NULL)) fail(STEP_SETGROUPS);
+			if (syscall(SYS_setresgid, 0, 0, 0)) fail(STEP_SETGID);
+			if (syscall(SYS_setresuid, 0, 0, 0)) fail(STEP_SETUID);
+		}
+	}
 	if (S.die_with_parent) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) fail(STEP_PARENT_DEATH);
 		/* In a new PID namespace the parent is outside it and getppid() is 0. */
@@ -506,7 +540,6 @@ static void child_main(void) {
 	}
 	/* Join the jail's cgroups first, so that everything the jail starts is counted. */
 	for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], "0")) fail(STEP_CGROUP);
-	if (S.map_user) map_ids();
 	setup_filesystem();
 	if (S.hostname && sethostname(S.hostname, strlen(S.hostname))) fail(STEP_HOSTNAME);
 	if (S.clone_flags & CLONE_NEWPID) run_init();
@@ -557,17 +590,16 @@ static const uint8_t *blob(const uint8_t *p, const uint8_t *end, const char **ou
 
 static int parse(const uint8_t *p, size_t len) {
 	const uint8_t *end = p + len;
-	uint32_t head[19], caps[10];
+	uint32_t head[15], caps[10];
 	memset(&S, 0, sizeof S);
-	if (!(p = u32s(p, end, head, 19))) return -1;
+	if (!(p = u32s(p, end, head, 15))) return -1;
 	if (!(p = u32s(p, end, caps, 10))) return -1;
 	uint64_t *sets[5] = { &S.cap_bounding, &S.cap_permitted, &S.cap_effective, &S.cap_inheritable, &S.cap_ambient };
 	for (int i = 0; i < 5; i++) *sets[i] = caps[2 * i] | ((uint64_t)caps[2 * i + 1] << 32);
-	S.clone_flags = head[0]; S.map_user = head[1]; S.outer_uid = head[2]; S.outer_gid = head[3];
-	S.inner_uid = head[4]; S.inner_gid = head[5]; S.mount_proc = head[6]; S.mount_dev = head[7];
-	S.readonly_root = head[8]; S.set_user = head[9]; S.uid = head[10]; S.gid = head[11]; S.ngroups = head[12];
-	S.no_new_privs = head[13]; S.die_with_parent = head[14]; S.new_session = head[15]; S.parent_pid = head[16];
-	S.nrlimits = head[17]; S.notify = head[18];
+	S.clone_flags = head[0]; S.deny_setgroups = head[1]; S.mount_proc = head[2]; S.mount_dev = head[3];
+	S.readonly_root = head[4]; S.set_user = head[5]; S.uid = head[6]; S.gid = head[7]; S.ngroups = head[8];
+	S.no_new_privs = head[9]; S.die_with_parent = head[10]; S.new_session = head[11]; S.parent_pid = head[12];
+	S.nrlimits = head[13]; S.notify = head[14];
 	if (S.ngroups > 256 || S.nrlimits > 64) return -1;
 	if (!(p = u32s(p, end, (uint32_t *)S.groups, S.ngroups))) return -1;
 	for (uint32_t i = 0; i < S.nrlimits; i++) {
@@ -582,6 +614,9 @@ static int parse(const uint8_t *p, size_t len) {
 	if (!(p = opt_string(p, end, &S.cwd))) return -1;
 	if (!(p = opt_string(p, end, &S.overlay_upper))) return -1;
 	if (!(p = opt_string(p, end, &S.overlay_size))) return -1;
+	if (!(p = opt_string(p, end, &S.uid_map))) return -1;
+	if (!(p = opt_string(p, end, &S.gid_map))) return -1;
+	if (!S.uid_map != !S.gid_map) return -1;
 	if (!(p = strings(p, end, S.argv, MAX_STRINGS, NULL))) return -1;
 	if (!(p = strings(p, end, S.envp, MAX_STRINGS, NULL))) return -1;
 	if (!(p = strings(p, end, S.search, MAX_STRINGS, NULL))) return -1;
@@ -651,33 +686,48 @@ static int take_listener(pid_t init, int fd) {
 int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	static uint8_t copy[1 << 24];
 	int pipefd[2];
-	int late_pipe[2] = { -1, -1 };
+	int late_pipe[2] = { -1, -1 }, maps_pipe[2] = { -1, -1 };
 	result[0] = result[1] = 0;
 	result[2] = result[3] = result[4] = -1;
 	if (len > sizeof copy) { result[0] = STEP_PIPE; result[1] = E2BIG; return -1; }
 	memcpy(copy, spec, len);
 	if (parse(copy, len)) { result[0] = STEP_PIPE; result[1] = EINVAL; return -1; }
 	if (pipe2(pipefd, O_CLOEXEC)) { result[0] = STEP_PIPE; result[1] = errno; return -1; }
-	if (S.late_filter && pipe2(late_pipe, O_CLOEXEC)) {
+	if ((S.late_filter && pipe2(late_pipe, O_CLOEXEC)) || (S.uid_map && pipe2(maps_pipe, O_CLOEXEC))) {
 		result[0] = STEP_PIPE; result[1] = errno;
 		close(pipefd[0]); close(pipefd[1]);
+		for (int i = 0; i < 2; i++) { if (late_pipe[i] >= 0) close(late_pipe[i]); if (maps_pipe[i] >= 0) close(maps_pipe[i]); }
 		return -1;
 	}
 	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (S.clone_flags & ~0xffu), 0, 0, 0, 0);
 	if (pid < 0) {
 		result[0] = STEP_CLONE; result[1] = errno;
 		close(pipefd[0]); close(pipefd[1]);
-		if (late_pipe[0] >= 0) { close(late_pipe[0]); close(late_pipe[1]); }
+		for (int i = 0; i < 2; i++) { if (late_pipe[i] >= 0) close(late_pipe[i]); if (maps_pipe[i] >= 0) close(maps_pipe[i]); }
 		return -1;
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
 		err_fd = pipefd[1];
 		if (late_pipe[0] >= 0) { close(late_pipe[0]); late_fd = late_pipe[1]; }
-		child_main();
+		if (maps_pipe[1] >= 0) close(maps_pipe[1]);
+		child_main(maps_pipe[0]);
 		_exit(125);
 	}
 	close(pipefd[1]);
+	if (S.uid_map) {
+		close(maps_pipe[0]);
+		int step = 0;
+		if (map_ids(pid, &step) || write(maps_pipe[1], "m", 1) != 1) {
+			result[0] = step ? step : STEP_PIPE; result[1] = errno;
+			close(maps_pipe[1]); close(pipefd[0]);
+			if (late_pipe[0] >= 0) close(late_pipe[0]);
+			kill(pid, SIGKILL);
+			int status; while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+			return -1;
+		}
+		close(maps_pipe[1]);
+	}
 	if (late_pipe[1] >= 0) close(late_pipe[1]);
 	result[4] = late_pipe[0];
 	int msg[2];

@@ -18,6 +18,7 @@ const onX86 = process.arch === 'x64' ? false : 'x86_64 probe';
 
 function bundle(args: string[], extra: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(work, 'b-'));
+  chmodSync(dir, 0o755); // reachable for a user namespace's root, a host uid of its own
   const rootfs = join(dir, 'rootfs');
   for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'tmp', 'dev', 'sys']) mkdirSync(join(rootfs, d), { recursive: true });
   writeFileSync(join(rootfs, 'probe'), '');
@@ -103,6 +104,28 @@ test('the config.json `runc spec` writes (made to run host binaries) gives the s
   const host = viaTsjail(dir);
   assert.equal(host.status, 125);
   assert.match(host.stderr, /sysctl kernel\.panic is not namespaced/);
+});
+
+test('a user namespace with the bundle\'s uid/gid mappings (0 -> 100000, 65536 ids), as under runc and crun', () => {
+  const dir = bundle(['/bin/sh', '-c', 'id; cat /proc/self/uid_map /proc/self/gid_map | tr -s " "; stat -c "%u:%g" /usr/bin; touch /tmp/f && stat -c "%u:%g" /tmp/f'], {
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }, { type: 'user' }],
+      uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+      gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+    },
+  });
+  // runc and crun create the device nodes in the rootfs's /dev as the namespace's root.
+  execFileSync('chown', ['100000:100000', join(dir, 'rootfs/dev')]);
+  // Host root's files are outside the map: they show as the overflow id.
+  const expected = 'uid=0 gid=0 groups=0\n 0 100000 65536\n 0 100000 65536\n65534:65534\n0:0\n';
+  const ours = viaTsjail(dir);
+  assert.equal(ours.stdout, expected, ours.stderr);
+  if (haveRunc) assert.equal(viaRunc(dir).stdout, expected);
+  if (haveCrun) assert.equal(viaCrun(dir).stdout, expected);
+  // Rootless, only one's own id can be mapped.
+  const rootless = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', '--bundle', dir], { encoding: 'utf8', input: '' });
+  assert.equal(rootless.status, 125);
+  assert.match(rootless.stderr, /rootless, only your own uid \(65534\) can be mapped/);
 });
 
 test('fields tsjail cannot carry out are an error that names them', () => {

@@ -96,9 +96,6 @@ export function loadBundle(dir: string): BundleRun {
     if (!name) unsupported.push(`linux.namespaces[${ns.type}]`);
     else unshare.push(name);
   }
-  for (const [key, maps, own] of [['uidMappings', c.linux?.uidMappings, process.getuid!()], ['gidMappings', c.linux?.gidMappings, process.getgid!()]] as const) {
-    for (const m of maps ?? []) if (m.size !== 1 || m.hostID !== own || m.containerID !== own) unsupported.push(`linux.${key} (only the identity of tsjail's own id, ${own}, is mapped)`);
-  }
   const caps = capabilitySets(p.capabilities ?? {}, unsupported);
   // /proc and /dev are the jail's own (a fresh proc; a tmpfs with runc's default devices).
   const proc = (c.mounts ?? []).some((m) => m.type === 'proc' && m.destination === '/proc');
@@ -114,6 +111,8 @@ export function loadBundle(dir: string): BundleRun {
     // runc always gives a container its default devices (null, zero, full, random, urandom, tty).
     clearEnv: true, env, unshare, proc, dev: true,
     ...(mounts.length ? { mounts: mounts.map((m) => ({ ...m, ...(m.source && !isAbsolute(m.source) && isBind(m) ? { source: join(dir, m.source) } : {}) })) } : {}),
+    ...(c.linux?.uidMappings?.length ? { uidMap: c.linux.uidMappings } : {}),
+    ...(c.linux?.gidMappings?.length ? { gidMap: c.linux.gidMappings } : {}),
     ...(p.user?.additionalGids?.length ? { groups: [...new Set([p.user.gid, ...p.user.additionalGids])] } : {}),
     ...(c.linux?.sysctl && Object.keys(c.linux.sysctl).length ? { sysctl: c.linux.sysctl } : {}),
     ...(c.linux?.maskedPaths?.length ? { maskedPaths: c.linux.maskedPaths } : {}),

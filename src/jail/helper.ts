@@ -13,8 +13,8 @@ export type MountSpec =
 
 export interface SpawnSpec {
   readonly cloneFlags: number;
-  /** Write uid/gid maps for a new user namespace: inner id → outer id. */
-  readonly mapUser?: { readonly outerUid: number; readonly outerGid: number; readonly innerUid: number; readonly innerGid: number };
+  /** A new user namespace's maps ("inside outside count" lines), written by the helper's parent side. */
+  readonly idMaps?: { readonly uid: string; readonly gid: string; readonly denySetgroups: boolean };
   readonly mountProc: boolean;
   readonly mountDev: boolean;
   readonly readonlyRoot: boolean;
@@ -105,17 +105,16 @@ function capMask(caps: readonly number[]): bigint {
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
   const w = new Writer();
-  const m = s.mapUser;
   w.u32(
-    s.cloneFlags, m ? 1 : 0, m?.outerUid ?? 0, m?.outerGid ?? 0, m?.innerUid ?? 0, m?.innerGid ?? 0,
-    s.mountProc ? 1 : 0, s.mountDev ? 1 : 0, s.readonlyRoot ? 1 : 0, s.user ? 1 : 0, s.user?.uid ?? 0, s.user?.gid ?? 0,
-    s.user?.groups.length ?? 0, s.noNewPrivs ? 1 : 0, s.dieWithParent ? 1 : 0,
+    s.cloneFlags, s.idMaps?.denySetgroups ? 1 : 0, s.mountProc ? 1 : 0, s.mountDev ? 1 : 0, s.readonlyRoot ? 1 : 0,
+    s.user ? 1 : 0, s.user?.uid ?? 0, s.user?.gid ?? 0, s.user?.groups.length ?? 0, s.noNewPrivs ? 1 : 0, s.dieWithParent ? 1 : 0,
     s.newSession ? 1 : 0, process.pid, s.rlimits.length, s.notify ? 1 : 0,
   );
   for (const set of CAPABILITY_SETS) w.u32(Number(capMask(s.caps[set]) & 0xffffffffn), Number(capMask(s.caps[set]) >> 32n));
   if (s.user) w.u32(...s.user.groups);
   for (const r of s.rlimits) w.u32(r.resource, Number(r.value & 0xffffffffn), Number(r.value >> 32n));
   w.optString(s.path).optString(s.hostname).optString(s.root).optString(s.cwd).optString(s.overlayUpper).optString(s.overlaySize);
+  w.optString(s.idMaps?.uid).optString(s.idMaps?.gid);
   w.strings(s.argv).strings(s.env).strings(s.search);
   w.u32(s.mounts.length);
   for (const mt of s.mounts) {

@@ -82,6 +82,28 @@ export interface JailOptions {
   readonly readonlyPaths?: readonly string[];
   /** Supplementary groups (gids) in place of the user's own, with `user`. */
   readonly groups?: readonly number[];
+  /** With a user namespace: its id maps, as OCI writes them (default: tsjail's own ids, identically). */
+  readonly uidMap?: readonly IdMap[];
+  readonly gidMap?: readonly IdMap[];
+}
+
+export interface IdMap { readonly containerID: number; readonly hostID: number; readonly size: number }
+
+/** The user namespace's maps: the given ones (any as root; rootless, only one's own id), else one's own ids. */
+function idMaps(o: JailOptions, rootless: boolean): NonNullable<SpawnSpec['idMaps']> {
+  const own = (id: number): IdMap[] => [{ containerID: id, hostID: id, size: 1 }];
+  const text = (maps: readonly IdMap[], kind: string, ownId: number): string => {
+    for (const m of maps) {
+      if (![m.containerID, m.hostID, m.size].every((v) => Number.isInteger(v) && v >= 0) || m.size === 0) throw new JailError(`bad ${kind} map entry ${JSON.stringify(m)}`);
+      if (rootless && (m.hostID !== ownId || m.size !== 1)) throw new JailError(`rootless, only your own ${kind} (${ownId}) can be mapped: run tsjail as root to map ${m.hostID}+${m.size}`);
+    }
+    return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+  };
+  return {
+    uid: text(o.uidMap ?? own(process.getuid!()), 'uid', process.getuid!()),
+    gid: text(o.gidMap ?? own(process.getgid!()), 'gid', process.getgid!()),
+    denySetgroups: rootless,
+  };
 }
 
 export { JailError };
@@ -149,6 +171,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   for (const m of mounts) if (!isAbsolute(m.dst)) throw new JailError(`mount destination '${m.dst}' must be an absolute path`);
   if ((o.overlay || o.tmpOverlay) && !root) throw new JailError('--overlay and --tmp-overlay need --root DIR: the overlay goes over that directory');
   if (o.tmpOverlay && !/^\d+[kmg]?$/i.test(o.tmpOverlay)) throw new JailError(`bad --tmp-overlay size '${o.tmpOverlay}': e.g. 64m`);
+  if ((o.uidMap || o.gidMap) && !(flags & CLONE_NEWUSER)) throw new JailError('uid/gid maps need a user namespace (--unshare-user)');
   for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) if (!isAbsolute(p)) throw new JailError(`masked or read-only path '${p}' must be absolute`);
   if (o.maskedPaths?.length && root && !o.dev) throw new JailError('masked paths are covered with the jail\'s /dev/null: add --dev');
   const sysctl = Object.entries(o.sysctl ?? {}).map(([key, value]) => {
@@ -162,7 +185,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   });
   return {
     cloneFlags: flags,
-    ...(flags & CLONE_NEWUSER ? { mapUser: { outerUid: process.getuid!(), outerGid: process.getgid!(), innerUid: process.getuid!(), innerGid: process.getgid!() } } : {}),
+    ...(flags & CLONE_NEWUSER ? { idMaps: idMaps(o, rootless) } : {}),
     mountProc: o.proc ?? (flags & CLONE_NEWPID) !== 0,
     mountDev: o.dev ?? false,
     readonlyRoot: o.readonlyRoot ?? false,
