@@ -38,7 +38,7 @@ enum step {
 	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_TMPFS, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
 	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
-	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE, STEP_SYSCTL, STEP_MASK, STEP_READONLY_PATH,
+	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE, STEP_SYSCTL, STEP_MASK, STEP_READONLY_PATH, STEP_JOIN_NS,
 	STEP_LISTENER = 100, /* not a failure: "the listener will be fd N" */
 };
 
@@ -83,6 +83,10 @@ static struct {
 	uint64_t rlimit_val[64];
 	struct mount_spec mounts[MAX_MOUNTS];
 	uint32_t nmounts;
+	/* Namespaces to join: CLONE_NEW* type and path, opened by the parent before clone. */
+	const char *join_paths[9];
+	uint32_t join_types[8], njoin;
+	int join_fds[8];
 	/* After /proc: sysctls ("kernel.shmmax=..."), paths to hide, paths to make read-only. */
 	const char *sysctl[MAX_MOUNTS + 1], *masked[MAX_MOUNTS + 1], *readonly_paths[MAX_MOUNTS + 1];
 } S;
@@ -516,6 +520,23 @@ static int maps_id_zero(const char *map) {
 	return 0;
 }
 
+/* Parent side: opens the namespaces to join (paths are the caller's, read before the jail exists). */
+static int open_joins(int32_t *result) {
+	for (uint32_t i = 0; i < S.njoin; i++) {
+		S.join_fds[i] = open(S.join_paths[i], O_RDONLY | O_CLOEXEC);
+		if (S.join_fds[i] < 0) {
+			result[0] = STEP_JOIN_NS; result[1] = errno;
+			while (i--) close(S.join_fds[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void close_joins(void) {
+	for (uint32_t i = 0; i < S.njoin; i++) close(S.join_fds[i]);
+}
+
 static void child_main(int maps_written) {
 	if (S.uid_map) {
 		/* Nothing is done as an unmapped id: wait until the parent has written the maps. */
@@ -538,6 +559,7 @@ static void child_main(int maps_written) {
 		pid_t ppid = getppid();
 		if (ppid != 0 && (uint32_t)ppid != S.parent_pid) _exit(125);
 	}
+	for (uint32_t i = 0; i < S.njoin; i++) if (setns(S.join_fds[i], (int)S.join_types[i])) fail(STEP_JOIN_NS);
 	/* Join the jail's cgroups first, so that everything the jail starts is counted. */
 	for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], "0")) fail(STEP_CGROUP);
 	setup_filesystem();
@@ -631,6 +653,8 @@ static int parse(const uint8_t *p, size_t len) {
 		if (!(p = opt_string(p, end, &S.mounts[i].data))) return -1;
 	}
 	if (!(p = strings(p, end, S.cgroups, 64, NULL))) return -1;
+	if (!(p = strings(p, end, S.join_paths, 8, &S.njoin))) return -1;
+	if (!(p = u32s(p, end, S.join_types, S.njoin))) return -1;
 	if (!(p = strings(p, end, S.sysctl, MAX_MOUNTS, NULL))) return -1;
 	if (!(p = strings(p, end, S.masked, MAX_MOUNTS, NULL))) return -1;
 	if (!(p = strings(p, end, S.readonly_paths, MAX_MOUNTS, NULL))) return -1;
@@ -692,17 +716,18 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	if (len > sizeof copy) { result[0] = STEP_PIPE; result[1] = E2BIG; return -1; }
 	memcpy(copy, spec, len);
 	if (parse(copy, len)) { result[0] = STEP_PIPE; result[1] = EINVAL; return -1; }
-	if (pipe2(pipefd, O_CLOEXEC)) { result[0] = STEP_PIPE; result[1] = errno; return -1; }
+	if (open_joins(result)) return -1;
+	if (pipe2(pipefd, O_CLOEXEC)) { result[0] = STEP_PIPE; result[1] = errno; close_joins(); return -1; }
 	if ((S.late_filter && pipe2(late_pipe, O_CLOEXEC)) || (S.uid_map && pipe2(maps_pipe, O_CLOEXEC))) {
 		result[0] = STEP_PIPE; result[1] = errno;
-		close(pipefd[0]); close(pipefd[1]);
+		close(pipefd[0]); close(pipefd[1]); close_joins();
 		for (int i = 0; i < 2; i++) { if (late_pipe[i] >= 0) close(late_pipe[i]); if (maps_pipe[i] >= 0) close(maps_pipe[i]); }
 		return -1;
 	}
 	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (S.clone_flags & ~0xffu), 0, 0, 0, 0);
 	if (pid < 0) {
 		result[0] = STEP_CLONE; result[1] = errno;
-		close(pipefd[0]); close(pipefd[1]);
+		close(pipefd[0]); close(pipefd[1]); close_joins();
 		for (int i = 0; i < 2; i++) { if (late_pipe[i] >= 0) close(late_pipe[i]); if (maps_pipe[i] >= 0) close(maps_pipe[i]); }
 		return -1;
 	}
@@ -715,6 +740,7 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 		_exit(125);
 	}
 	close(pipefd[1]);
+	close_joins();
 	if (S.uid_map) {
 		close(maps_pipe[0]);
 		int step = 0;

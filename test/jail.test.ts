@@ -246,6 +246,25 @@ export default definePolicy({ default: allow(), rules: [], jail: { user: 'nobody
   assert.match(tsjail(['--caps', caps, '--', 'true']).stderr, /unknown capability set 'permited' — did you mean 'permitted'/);
 });
 
+test('--join-ns joins existing network and UTS namespaces (made persistent by unshare); others are refused', () => {
+  const dir = mkdtempSync(join(work, 'ns-'));
+  const net = join(dir, 'net'), uts = join(dir, 'uts');
+  writeFileSync(net, '');
+  writeFileSync(uts, '');
+  execFileSync('unshare', [`--net=${net}`, 'true']);
+  execFileSync('unshare', [`--uts=${uts}`, 'hostname', 'joined-uts']);
+  try {
+    const inode = execFileSync('stat', ['-L', '-c', '%i', net], { encoding: 'utf8' }).trim();
+    const r = tsjail(['--join-ns', `net=${net}`, '--join-ns', `uts=${uts}`, '--', 'sh', '-c', 'readlink /proc/self/ns/net; hostname']);
+    assert.equal(r.stdout, `net:[${inode}]\njoined-uts\n`, r.stderr);
+    assert.match(tsjail(['--join-ns', 'pid=/proc/1/ns/pid', '--', 'true']).stderr, /cannot join a pid namespace \(joinable: net, ipc, uts, cgroup\)/);
+    assert.match(tsjail(['--join-ns', `net=${join(dir, 'absent')}`, '--', 'true']).stderr, /cannot join the net namespace at .*absent: it does not exist/);
+  } finally {
+    spawnSync('umount', [net]);
+    spawnSync('umount', [uts]);
+  }
+});
+
 test('the jail dies with tsjail, even when tsjail is killed with SIGKILL', async () => {
   const marker = `${31 + Math.random()}`.slice(0, 8);
   const child = spawn(process.execPath, [BIN, 'run', '--', 'sleep', marker], { stdio: 'ignore' });

@@ -31,6 +31,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --bundle DIR       run an OCI bundle (config.json + rootfs); unsupported fields are errors
       --overlay DIR | --tmp-overlay SIZE   with -r: writes to the root persist in DIR / vanish
       --stage PATH  --stage-rw PATH                a fresh root with only these (ELF: + loader, libraries)
+      --join-ns TYPE=PATH  join an existing net, ipc, uts or cgroup namespace (e.g. net=/run/netns/blue)
       --late             apply the policy just before main() (dynamic glibc programs): it need not
                          allow the loader; until main() the policy plus the loader's syscalls apply
 `;
@@ -45,6 +46,13 @@ function parseBind(spec: string, readonly: boolean): { src: string; dst: string;
   const [src, dst] = spec.split(':');
   if (!src) throw new RunUsageError(`bad bind '${spec}': expected SRC[:DST]`);
   return { src, dst: dst ?? src, readonly };
+}
+
+/** --join-ns TYPE=PATH. */
+function parseJoin(spec: string): [string, string] {
+  const m = /^([a-z]+)=(.+)$/.exec(spec);
+  if (!m) throw new RunUsageError(`bad --join-ns '${spec}': expected TYPE=PATH, e.g. net=/run/netns/blue`);
+  return [m[1]!, m[2]!];
 }
 
 /** 64M, 1G, 512k or plain bytes. */
@@ -88,7 +96,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
-      '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String,
+      '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String, '--join-ns': [String],
       ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
       ...unshareFlags,
       ...extra,
@@ -148,6 +156,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--pids'] !== undefined ? { pids: a['--pids'] } : {}),
     ...(a['--cpu'] !== undefined ? { cpu: a['--cpu'] } : {}),
     ...(a['--late'] ? { late: true } : {}),
+    ...(a['--join-ns'] ? { join: Object.fromEntries(a['--join-ns'].map(parseJoin)) } : {}),
   };
   if (options.pids !== undefined && !(Number.isInteger(options.pids) && options.pids > 0)) throw new RunUsageError('--pids takes a positive whole number');
   if (options.cpu !== undefined && !(options.cpu > 0)) throw new RunUsageError('--cpu takes a positive number of CPUs (e.g. 0.5)');

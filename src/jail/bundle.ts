@@ -7,7 +7,7 @@ import { importOci } from '../policy/oci';
 import { CAPABILITY_SETS, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
 import { ociMount, type OciMount } from './mounts';
-import type { JailOptions, NamespaceName } from './run';
+import { JOINABLE, type JailOptions, type JoinableNamespace, type NamespaceName } from './run';
 
 interface OciConfig {
   ociVersion?: string;
@@ -90,11 +90,13 @@ export function loadBundle(dir: string): BundleRun {
   const env: Record<string, string> = {};
   for (const kv of p.env ?? []) { const i = kv.indexOf('='); if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1); }
   const unshare: NamespaceName[] = [];
+  const joined: Partial<Record<JoinableNamespace, string>> = {};
   for (const ns of c.linux?.namespaces ?? []) {
-    if (ns.path) unsupported.push(`linux.namespaces[${ns.type}].path (joining a namespace)`);
     const name = NAMESPACE_NAMES[ns.type];
     if (!name) unsupported.push(`linux.namespaces[${ns.type}]`);
-    else unshare.push(name);
+    else if (!ns.path) unshare.push(name);
+    else if ((JOINABLE as readonly string[]).includes(name)) joined[name as JoinableNamespace] = ns.path;
+    else unsupported.push(`linux.namespaces[${ns.type}].path (joining a ${ns.type} namespace; joinable: network, ipc, uts, cgroup)`);
   }
   const caps = capabilitySets(p.capabilities ?? {}, unsupported);
   // /proc and /dev are the jail's own (a fresh proc; a tmpfs with runc's default devices).
@@ -110,6 +112,7 @@ export function loadBundle(dir: string): BundleRun {
   const options: JailOptions = {
     // runc always gives a container its default devices (null, zero, full, random, urandom, tty).
     clearEnv: true, env, unshare, proc, dev: true,
+    ...(Object.keys(joined).length ? { join: joined } : {}),
     ...(mounts.length ? { mounts: mounts.map((m) => ({ ...m, ...(m.source && !isAbsolute(m.source) && isBind(m) ? { source: join(dir, m.source) } : {}) })) } : {}),
     ...(c.linux?.uidMappings?.length ? { uidMap: c.linux.uidMappings } : {}),
     ...(c.linux?.gidMappings?.length ? { gidMap: c.linux.gidMappings } : {}),

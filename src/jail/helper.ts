@@ -43,6 +43,8 @@ export interface SpawnSpec {
   readonly overlayUpper?: string;
   /** ...or to a tmpfs of this size (e.g. "64m"). */
   readonly overlaySize?: string;
+  /** Namespaces to join (setns) instead of creating: CLONE_NEW* type and path. */
+  readonly join?: readonly { readonly type: number; readonly path: string }[];
   /** After /proc: sysctls ("kernel.shmmax=..."), paths to hide, paths to make read-only. */
   readonly sysctl?: readonly string[];
   readonly maskedPaths?: readonly string[];
@@ -59,7 +61,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   15: 'remount the root read-only', 16: 'set the hostname', 17: 'fork the command', 18: 'start a new session (setsid)',
   19: 'set up stdio', 20: 'set a resource limit', 21: 'change directory', 22: 'set supplementary groups', 23: 'set the group id',
   24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root', 31: 'hand the late filter over',
-  32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only',
+  32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only', 35: 'join a namespace',
 };
 export const STEP_EXEC = 28;
 
@@ -121,7 +123,8 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     w.u32(mt.kind === 'bind' ? 0 : 1, mt.flags).optString(mt.kind === 'bind' ? mt.src : mt.fstype).optString(mt.dst);
     w.optString(mt.kind === 'fs' ? mt.data : undefined);
   }
-  w.strings(s.cgroups ?? []).strings(s.sysctl ?? []).strings(s.maskedPaths ?? []).strings(s.readonlyPaths ?? []);
+  w.strings(s.cgroups ?? []).strings((s.join ?? []).map((j) => j.path)).u32(...(s.join ?? []).map((j) => j.type));
+  w.strings(s.sysctl ?? []).strings(s.maskedPaths ?? []).strings(s.readonlyPaths ?? []);
   w.blob(s.filter).blob(s.late?.filter).blob(s.late?.library);
   return w.done();
 }

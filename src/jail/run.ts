@@ -85,7 +85,13 @@ export interface JailOptions {
   /** With a user namespace: its id maps, as OCI writes them (default: tsjail's own ids, identically). */
   readonly uidMap?: readonly IdMap[];
   readonly gidMap?: readonly IdMap[];
+  /** Existing namespaces to join, by path: { net: '/run/netns/blue' } (ip netns, a container's /proc/PID/ns/net). */
+  readonly join?: Readonly<Partial<Record<JoinableNamespace, string>>>;
 }
+
+/** Namespaces a jail can join instead of creating (setns before anything else). */
+export const JOINABLE = ['net', 'ipc', 'uts', 'cgroup'] as const;
+export type JoinableNamespace = (typeof JOINABLE)[number];
 
 export interface IdMap { readonly containerID: number; readonly hostID: number; readonly size: number }
 
@@ -152,6 +158,13 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   if (rootless) flags |= CLONE_NEWUSER;
   if (o.network === false) flags |= CLONE_NEWNET;
   for (const ns of o.unshare ?? []) flags |= NAMESPACES[ns];
+  const joins = Object.entries(o.join ?? {}).map(([ns, path]) => {
+    if (!(JOINABLE as readonly string[]).includes(ns)) throw new JailError(`cannot join a ${ns} namespace (joinable: ${JOINABLE.join(', ')})`);
+    if (ns === 'net' && o.network === false) throw new JailError('--no-network and joining a network namespace contradict each other');
+    if (!existsSync(path!)) throw new JailError(`cannot join the ${ns} namespace at ${path}: it does not exist`);
+    flags &= ~NAMESPACES[ns as JoinableNamespace];
+    return { type: NAMESPACES[ns as JoinableNamespace], path: resolve(path!) };
+  });
   if (o.stage?.length && o.root) throw new JailError('--stage builds its own root: give it without --root');
   // A staged root: an empty directory covered by a tmpfs, with each staged file bound into it.
   const staged: MountSpec[] = o.stage?.length ? [tmpfsMount('/'), ...stagedMounts(o.stage)] : [];
@@ -193,6 +206,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     ...(o.tmpOverlay ? { overlaySize: o.tmpOverlay } : {}),
     ...(user ? { user: { uid: user.uid, gid: gid!, groups: o.groups ?? user.groups } } : {}),
     ...(sysctl.length ? { sysctl } : {}),
+    ...(joins.length ? { join: joins } : {}),
     ...(o.maskedPaths?.length ? { maskedPaths: o.maskedPaths } : {}),
     ...(o.readonlyPaths?.length ? { readonlyPaths: o.readonlyPaths } : {}),
     caps: resolveCapabilities(o.capKeep, o.capabilities),
