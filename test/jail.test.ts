@@ -347,4 +347,11 @@ test('--stage: a fresh root with only the staged programs, their loader and libr
   assert.equal(cat.status, 1);
   assert.match(cat.stderr, /No such file or directory/);
   assert.match(tsjail(['--stage', '/no/such/thing', '--', 'true']).stderr, /cannot stage \/no\/such\/thing: it does not exist/);
+  // The staged root is tsjail's temporary directory: gone after a run, a bad option or a failed start.
+  const tmp = mkdtempSync(join(work, 'tmpdir-'));
+  for (const args of [['-u', 'no-such-user'], ['--rlimit', 'bogus=1'], ['--late', '--no-proc'], []]) {
+    const r = spawnSync(process.execPath, [BIN, 'run', '--stage', '/bin/ls', ...args, '--', 'no-such-command'], { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp } });
+    assert.ok(r.status === 125 || r.status === 127, `${args}: ${r.status} ${r.stderr}`);
+    assert.deepEqual(readdirSync(tmp), [], `${args.join(' ')} left ${readdirSync(tmp)}`);
+  }
 });

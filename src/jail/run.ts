@@ -168,11 +168,12 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   if (o.stage?.length && o.root) throw new JailError('--stage builds its own root: give it without --root');
   // A staged root: an empty directory covered by a tmpfs, with each staged file bound into it.
   const staged: MountSpec[] = o.stage?.length ? [tmpfsMount('/'), ...stagedMounts(o.stage)] : [];
-  const root = o.stage?.length ? mkdtempSync(join(tmpdir(), 'tsjail-stage-')) : o.root ? resolve(o.root) : undefined;
-  const user = o.user !== undefined ? resolveUser(o.user, root ?? '/') : undefined;
+  // A staged root is made last (nothing to clean up after a bad option); its files are the host's.
+  const given = o.root ? resolve(o.root) : undefined;
+  const user = o.user !== undefined ? resolveUser(o.user, given ?? '/') : undefined;
   if (o.group !== undefined && !user) throw new JailError('--group needs --user: the group goes with the user the command runs as');
   if (o.groups && !user) throw new JailError('supplementary groups need a user: the groups go with the user the command runs as');
-  const gid = o.group !== undefined ? resolveGroup(o.group, root ?? '/') : user?.gid;
+  const gid = o.group !== undefined ? resolveGroup(o.group, given ?? '/') : user?.gid;
   const env = environment(o);
   const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
   const mounts: MountSpec[] = [
@@ -182,11 +183,11 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     ...(o.mounts ?? []).map((m) => ociMount(m, process.cwd())),
   ];
   for (const m of mounts) if (!isAbsolute(m.dst)) throw new JailError(`mount destination '${m.dst}' must be an absolute path`);
-  if ((o.overlay || o.tmpOverlay) && !root) throw new JailError('--overlay and --tmp-overlay need --root DIR: the overlay goes over that directory');
+  if ((o.overlay || o.tmpOverlay) && !given) throw new JailError('--overlay and --tmp-overlay need --root DIR: the overlay goes over that directory');
   if (o.tmpOverlay && !/^\d+[kmg]?$/i.test(o.tmpOverlay)) throw new JailError(`bad --tmp-overlay size '${o.tmpOverlay}': e.g. 64m`);
   if ((o.uidMap || o.gidMap) && !(flags & CLONE_NEWUSER)) throw new JailError('uid/gid maps need a user namespace (--unshare-user)');
   for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) if (!isAbsolute(p)) throw new JailError(`masked or read-only path '${p}' must be absolute`);
-  if (o.maskedPaths?.length && root && !o.dev) throw new JailError('masked paths are covered with the jail\'s /dev/null: add --dev');
+  if (o.maskedPaths?.length && (given || o.stage?.length) && !o.dev) throw new JailError('masked paths are covered with the jail\'s /dev/null: add --dev');
   const sysctl = Object.entries(o.sysctl ?? {}).map(([key, value]) => {
     checkSysctl(key, { ipc: (flags & CLONE_NEWIPC) !== 0, net: (flags & CLONE_NEWNET) !== 0, uts: (flags & CLONE_NEWUTS) !== 0 });
     return `${key}=${value}`;
@@ -196,9 +197,12 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     if (resource === undefined) throw new JailError(`unknown resource limit '${name}' (known: ${Object.keys(RLIMITS).join(', ')})`);
     return { resource, value: BigInt(value) };
   });
+  const caps = resolveCapabilities(o.capKeep, o.capabilities);
+  const maps = flags & CLONE_NEWUSER ? idMaps(o, rootless) : undefined;
+  const root = o.stage?.length ? mkdtempSync(join(tmpdir(), 'tsjail-stage-')) : given;
   return {
     cloneFlags: flags,
-    ...(flags & CLONE_NEWUSER ? { idMaps: idMaps(o, rootless) } : {}),
+    ...(maps ? { idMaps: maps } : {}),
     mountProc: o.proc ?? (flags & CLONE_NEWPID) !== 0,
     mountDev: o.dev ?? false,
     readonlyRoot: o.readonlyRoot ?? false,
@@ -209,7 +213,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     ...(joins.length ? { join: joins } : {}),
     ...(o.maskedPaths?.length ? { maskedPaths: o.maskedPaths } : {}),
     ...(o.readonlyPaths?.length ? { readonlyPaths: o.readonlyPaths } : {}),
-    caps: resolveCapabilities(o.capKeep, o.capabilities),
+    caps,
     noNewPrivs: true,
     dieWithParent: true,
     newSession: true,
@@ -301,7 +305,16 @@ function lateSpec(
 export async function runJailed(
   command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch?: Watch,
 ): Promise<number> {
-  const spec0 = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
+  const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
+  try {
+    return await runSpec(command, spec, o, log, watch);
+  } finally {
+    // A staged root is tsjail's own temporary directory, whatever happened.
+    if (o.stage?.length && spec.root) rmSync(spec.root, { recursive: true, force: true });
+  }
+}
+
+async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch): Promise<number> {
   const limited = o.memory !== undefined || o.pids !== undefined || o.cpu !== undefined;
   const cgroups = limited
     ? new (require('./cgroups') as typeof import('./cgroups')).JailCgroups(
@@ -382,7 +395,6 @@ export async function runJailed(
     return code;
   } finally {
     cgroups?.remove();
-    if (o.stage?.length && spec.root) rmSync(spec.root, { recursive: true, force: true });
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);

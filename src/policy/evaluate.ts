@@ -3,8 +3,8 @@
 import { X32_SYSCALL_BIT, type Abi } from '../arch/abi';
 import type { SeccompData } from '../bpf/seccomp';
 import { syscallName } from '../syscalls/table';
-import { conditionHolds, resolveCondition } from './condition';
-import { actionSeverity, type Policy } from './model';
+import { conditionHolds, resolveCondition, type ConditionOutcome } from './condition';
+import { actionSeverity, type ArgCondition, type Policy, type Rule } from './model';
 import { actionRet, checkSyscallNames } from './resolve';
 
 export type Decider =
@@ -32,24 +32,45 @@ export function abiOfCall(targets: readonly Abi[], arch: number, nr: number): Ab
   return candidates.find((a) => (a.name === 'x32') === (n >= X32_SYSCALL_BIT));
 }
 
+// The supervisor decides every stopped call of a run with the same policy: its names are
+// checked once (and indexed: syscall → its rules, in order), and each condition is resolved
+// once per ABI and syscall.
+const rulesByName = new WeakMap<Policy, Map<string, number[]>>();
+const resolvedConditions = new WeakMap<ArgCondition, Map<string, ConditionOutcome>>();
+
+function resolvedCondition(abi: Abi, name: string, cond: ArgCondition, rule: Rule): ConditionOutcome {
+  let byCall = resolvedConditions.get(cond);
+  if (!byCall) resolvedConditions.set(cond, (byCall = new Map()));
+  const key = `${abi.name}|${name}`;
+  let outcome = byCall.get(key);
+  if (!outcome) byCall.set(key, (outcome = resolveCondition(abi, name, cond, rule.source)));
+  return outcome;
+}
+
 export function evaluatePolicy(policy: Policy, targets: readonly Abi[], data: SeccompData): Decision {
-  checkSyscallNames(policy);
+  let index = rulesByName.get(policy);
+  if (!index) {
+    checkSyscallNames(policy);
+    index = new Map();
+    policy.rules.forEach((rule, i) => { for (const n of new Set(rule.syscalls)) (index!.get(n) ?? index!.set(n, []).get(n)!).push(i); });
+    rulesByName.set(policy, index);
+  }
   const abi = abiOfCall(targets, data.arch, data.nr);
   if (!abi) return { ret: actionRet(policy.badArchAction, targets[0]!), decider: { kind: 'bad_arch' } };
   const name = syscallName(abi, data.nr);
   let best: { ret: number; severity: number; ruleIndex: number } | undefined;
   if (name !== undefined) {
-    policy.rules.forEach((rule, ruleIndex) => {
-      if (!rule.syscalls.includes(name)) return;
+    for (const ruleIndex of index.get(name) ?? []) {
+      const rule = policy.rules[ruleIndex]!;
       const matches = rule.conditions.every((cond) => {
-        const outcome = resolveCondition(abi, name, cond, rule.source);
+        const outcome = resolvedCondition(abi, name, cond, rule);
         if (outcome.kind !== 'test') return outcome.kind === 'always';
         return conditionHolds(outcome.condition, data.args?.[outcome.condition.argIndex] ?? 0n);
       });
-      if (!matches) return;
+      if (!matches) continue;
       const severity = actionSeverity(rule.action);
       if (!best || severity < best.severity) best = { ret: actionRet(rule.action, abi, rule.source), severity, ruleIndex };
-    });
+    }
   }
   const base = { abi, ...(name !== undefined ? { syscall: name } : {}) };
   if (best) return { ...base, ret: best.ret, decider: { kind: 'rule', ruleIndex: best.ruleIndex } };
