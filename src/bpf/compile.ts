@@ -1,6 +1,6 @@
 // The compiler's entry point: Policy → verified seccomp program for one or more ABIs.
 import type { Abi, Endian } from '../arch/abi';
-import { PolicyError, type Warning } from '../policy/errors';
+import { PolicyError, uniqueWarnings, type Warning } from '../policy/errors';
 import type { Policy } from '../policy/model';
 import { resolvePolicy, targetAbis, type AbiPolicy } from '../policy/resolve';
 import { generate } from './codegen';
@@ -41,8 +41,7 @@ export function compileProgram(policy: Policy, options: CompileOptions = {}): Co
   }
   const problems = verifyProgram(instructions);
   if (problems.length) throw new Error(`internal error: the compiler produced an invalid program: ${problems.join('; ')}`);
-  const unique = [...new Map(warnings.map((w) => [`${w.location?.file}:${w.location?.line}:${w.message}`, w])).values()];
-  return { instructions, bytes: encodeProgram(instructions, endian), abis, endian, resolved, warnings: unique };
+  return { instructions, bytes: encodeProgram(instructions, endian), abis, endian, resolved, warnings: uniqueWarnings(warnings) };
 }
 
 /** Compiles a policy to the raw bytes of a seccomp filter (`struct sock_filter[]`). */

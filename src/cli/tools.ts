@@ -180,8 +180,7 @@ function lintCommand(argv: string[]): number {
   if (!a['--policy']) throw new UsageError('lint needs --policy FILE');
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   const { lintPolicy } = require('../policy/lint') as typeof import('../policy/lint');
-  const compiled = compileProgram(loaded.policy, a['--arch'] ? { arch: a['--arch'] } : {});
-  const findings = lintPolicy(loaded.policy, a['--arch'], [...loaded.warnings, ...compiled.warnings]);
+  const findings = lintPolicy(loaded.policy, a['--arch'], loaded.warnings);
   if (a['--json']) process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
   else process.stdout.write(findings.map((f) => `${f.severity}: ${f.message}${f.where ? ` [${f.where}]` : ''} (${f.abi})`).join('\n') + (findings.length ? '\n' : 'no findings\n'));
   return findings.some((f) => f.severity === 'danger') ? 1 : 0;

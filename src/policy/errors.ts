@@ -20,6 +20,11 @@ export interface Warning {
   readonly location?: SourceLocation;
 }
 
+/** Warnings with repeats (the same place and message, e.g. once per ABI) removed. */
+export function uniqueWarnings(warnings: readonly Warning[]): Warning[] {
+  return [...new Map(warnings.map((w) => [`${w.location?.file}:${w.location?.line}:${w.message}`, w])).values()];
+}
+
 export function formatWarning(w: Warning): string {
   const where = describeLocation(w.location);
   return `${where ? `${where}: ` : ''}warning: ${w.message}`;

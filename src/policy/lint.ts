@@ -5,7 +5,7 @@ import type { Abi } from '../arch/abi';
 import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_LOG } from '../bpf/seccomp';
 import { syscallNumber } from '../syscalls/table';
 import { CLONE_NEWUSER, TIOCLINUX, TIOCSTI } from './constants';
-import type { Warning } from './errors';
+import { uniqueWarnings, type Warning } from './errors';
 import { evaluatePolicy } from './evaluate';
 import { describeLocation, type Policy } from './model';
 import { SOCKETCALL_CALLS, IPC_CALLS } from './multiplexers';
@@ -41,15 +41,16 @@ const EQUIVALENTS: readonly (readonly string[])[] = [
 
 const isAllowed = (ret: number): boolean => [SECCOMP_RET_ALLOW, SECCOMP_RET_LOG].includes((ret & SECCOMP_RET_ACTION_FULL) >>> 0);
 
-export function lintPolicy(policy: Policy, arch?: readonly string[], compileWarnings: readonly Warning[] = []): Finding[] {
+export function lintPolicy(policy: Policy, arch?: readonly string[], loadWarnings: readonly Warning[] = []): Finding[] {
   const findings: Finding[] = [];
+  const resolveWarnings: Warning[] = [];
   const abis = targetAbis(policy, arch);
   const ruleWhere = (i: number): string => {
     const r = policy.rules[i]!;
     return [r.label ? `rule "${r.label}"` : `rule #${i + 1}`, describeLocation(r.source)].filter(Boolean).join(' ');
   };
   for (const abi of abis) {
-    const resolved = resolvePolicy(policy, abi);
+    const resolved = resolvePolicy(policy, abi, resolveWarnings);
     const add = (severity: Severity, message: string, where?: string): void => {
       findings.push({ severity, abi: abi.name, message, ...(where ? { where } : {}) });
     };
@@ -91,7 +92,7 @@ export function lintPolicy(policy: Policy, arch?: readonly string[], compileWarn
     for (const s of resolved.shadowed) add('warning', `${s.syscall}: ${ruleWhere(s.ruleIndex)} never decides: ${ruleWhere(s.by)} matches every call first`);
     for (const n of resolved.neverMatching) add('warning', `${n.syscall}: ${ruleWhere(n.ruleIndex)} can never match (${n.why})`);
   }
-  for (const w of compileWarnings) findings.push({ severity: 'warning', abi: abis.map((a: Abi) => a.name).join('+'), message: w.message, ...(w.location ? { where: describeLocation(w.location) } : {}) });
+  for (const w of uniqueWarnings([...loadWarnings, ...resolveWarnings])) findings.push({ severity: 'warning', abi: abis.map((a: Abi) => a.name).join('+'), message: w.message, ...(w.location ? { where: describeLocation(w.location) } : {}) });
   // The same finding on several ABIs once.
   const seen = new Map<string, Finding>();
   for (const f of findings) {
