@@ -160,7 +160,7 @@ function startupSection(): string[] {
     ['`node -e 0` (Node\'s own start, the floor for a Node tool)', [process.execPath, '-e', '0']],
     ['`tsjail run -- /bin/true` (default jail: 4 namespaces, /proc, caps dropped, seccomp)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--', '/bin/true']],
     ['`tsjail run --policy bench/strict.json -- /bin/true` (a policy compiled at start)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'bench/strict.json'), '--', '/bin/true']],
-    ['`tsjail run --late -- /bin/true` (built-in policy compiled twice, loaded before main())', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--late', '--', '/bin/true']],
+    ['`tsjail run --late -- /bin/true` (built-in policy; start-up calls decided by tsjail until main())', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--late', '--', '/bin/true']],
     ['`bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true`', ['bwrap', '--unshare-all', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']],
     ['`firejail --noprofile --quiet true`', ['firejail', '--noprofile', '--quiet', 'true']],
   ];
@@ -186,7 +186,7 @@ function startupSection(): string[] {
   return [...lines, ''];
 }
 
-/** What --late saves: the syscalls a learned policy must allow with the filter before exec vs before main(). */
+/** What --late saves: the syscalls a learned policy must allow, learned from exec vs from main() on; and what it costs. */
 function lateSection(): string[] {
   const tsjail = [process.execPath, join(REPO_ROOT, 'bin/tsjail.js')];
   const dir = mkdtempSync(join(tmpdir(), 'tsjail-bench-late-'));
@@ -198,21 +198,29 @@ function lateSection(): string[] {
     ['node -e 0', [process.execPath, '-e', '0']],
   ];
   const lines = [
-    '### Late filter (`--late`): syscalls a learned policy must allow', '',
-    'Each program learned twice (`tsjail learn` and `tsjail learn --late`); distinct syscalls and calls as recorded.', '',
-    '| command | before exec: syscalls (calls) | before main(): syscalls (calls) | not needed with --late |', '|---|---:|---:|---|',
+    '### `--late`: syscalls a learned policy must allow', '',
+    'Each program learned twice (`tsjail learn` and `tsjail learn --late`); distinct syscalls and calls as recorded. Run time:',
+    'the learned policy run by `tsjail run` (wall time, median of 10; with --late, tsjail answers each start-up call the policy stops).', '',
+    '| command | `learn`: syscalls (calls) | `learn --late`: syscalls (calls) | not needed with --late | run | run --late |', '|---|---:|---:|---|---:|---:|',
   ];
   for (const [label, cmd] of programs) {
-    const learn = (late: boolean): { names: string[]; calls: number } => {
+    const learn = (late: boolean): { names: string[]; calls: number; ms: number } => {
       const file = join(dir, `${late ? 'late' : 'full'}.ts`);
       const r = spawnSync(tsjail[0]!, [...tsjail.slice(1), 'learn', ...(late ? ['--late'] : []), '-o', file, '--', ...cmd], { stdio: 'ignore' });
       if (r.status !== 0) throw new Error(`bench: tsjail learn ${late ? '--late ' : ''}${label} failed`);
       const table = Object.values(readLearned(readFileSync(file, 'utf8'), file).abis)[0] ?? {};
-      return { names: Object.keys(table).sort(), calls: Object.values(table).reduce((n, e) => n + e.count, 0) };
+      const runs: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const t0 = process.hrtime.bigint();
+        const run = spawnSync(tsjail[0]!, [...tsjail.slice(1), 'run', '--policy', file, '--', ...cmd], { stdio: 'ignore' });
+        if (run.status !== 0) throw new Error(`bench: tsjail run ${late ? '--late ' : ''}${label} under its learned policy failed`);
+        runs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      return { names: Object.keys(table).sort(), calls: Object.values(table).reduce((n, e) => n + e.count, 0), ms: median(runs) };
     };
     const full = learn(false), late = learn(true);
     const saved = full.names.filter((n) => !late.names.includes(n));
-    lines.push(`| \`${label}\` | ${full.names.length} (${full.calls}) | ${late.names.length} (${late.calls}) | ${saved.length}: ${saved.join(', ')} |`);
+    lines.push(`| \`${label}\` | ${full.names.length} (${full.calls}) | ${late.names.length} (${late.calls}) | ${saved.length}: ${saved.join(', ')} | ${full.ms.toFixed(1)} ms | ${late.ms.toFixed(1)} ms |`);
   }
   rmSync(dir, { recursive: true, force: true });
   console.log('bench: late done');

@@ -38,7 +38,7 @@ enum step {
 	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_TMPFS, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
 	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
-	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE, STEP_SYSCTL, STEP_MASK, STEP_READONLY_PATH, STEP_JOIN_NS,
+	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE_LIBRARY, STEP_SYSCTL, STEP_MASK, STEP_READONLY_PATH, STEP_JOIN_NS,
 	STEP_LISTENER = 100, /* not a failure: "the listener will be fd N" */
 };
 
@@ -46,10 +46,8 @@ enum step {
  * once it holds the listener (src/jail/supervisor.ts uses the same number). */
 #define HANDSHAKE_NR 0x3ff7a11
 
-/* --late: where the command finds the late filter and the preload library (src/jail/late.ts). */
-#define LATE_FILTER_FD 4
-#define LATE_LIBRARY_FD 5
-#define LATE_PIPE_FD 6
+/* --late: where the command finds the preload library (src/jail/late.ts). */
+#define LATE_LIBRARY_FD 4
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
 #endif
@@ -74,9 +72,9 @@ static struct {
 	/* Root overlay: a persistent upper directory, or a tmpfs of overlay_size bytes. */
 	const char *overlay_upper, *overlay_size;
 	uint32_t filter_len;
-	/* --late: the filter the preload library loads before main(), and that library. */
-	const char *late_filter, *late_library;
-	uint32_t late_filter_len, late_library_len;
+	/* --late: the preload library, handed to the command as a sealed memfd. */
+	const char *late_library;
+	uint32_t late_library_len;
 	const char *argv[MAX_STRINGS + 1], *envp[MAX_STRINGS + 1], *search[MAX_STRINGS + 1], *cgroups[65];
 	gid_t groups[256];
 	int rlimit_res[64];
@@ -92,8 +90,6 @@ static struct {
 } S;
 
 static int err_fd = -1;
-/* --late: the write end of the pipe the preload library announces its listener's fd on. */
-static int late_fd = -1;
 
 
 static void report(int step, int err) {
@@ -333,34 +329,27 @@ static void close_other_fds(void) {
 		if (dup3(err_fd, 3, O_CLOEXEC) < 0) fail(STEP_STDIO);
 		err_fd = 3;
 	}
-	int first = 4;
-	if (late_fd >= 0) {
-		/* fds 4 and 5 are taken by hand_over() next; the announcement pipe goes to fd 6. */
-		if (late_fd == LATE_PIPE_FD ? fcntl(late_fd, F_SETFD, 0) : dup2(late_fd, LATE_PIPE_FD) < 0) fail(STEP_LATE);
-		close(4); close(5);
-		first = LATE_PIPE_FD + 1;
-	}
-	if (syscall(SYS_close_range, first, ~0U, 0) == 0) return;
+	if (syscall(SYS_close_range, 4, ~0U, 0) == 0) return;
 	struct rlimit rl;
 	int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
-	for (int fd = first; fd < max; fd++) close(fd);
+	for (int fd = 4; fd < max; fd++) close(fd);
 }
 
-/* Puts `bytes` in a sealed memfd at fd `target` that survives execve: the late filter and
- * the preload library reach the command this way, never through a path it could write. */
+/* Puts `bytes` in a sealed memfd at fd `target` that survives execve: the preload library
+ * reaches the command this way, never through a path it could write. */
 static void hand_over(const char *name, const char *bytes, uint32_t len, int target) {
 	int fd = (int)syscall(SYS_memfd_create, name, MFD_ALLOW_SEALING | MFD_EXEC);
 	if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, name, MFD_ALLOW_SEALING);
-	if (fd < 0) fail(STEP_LATE);
+	if (fd < 0) fail(STEP_LATE_LIBRARY);
 	for (uint32_t done = 0; done < len;) {
 		ssize_t n = write(fd, bytes + done, len - done);
 		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) fail(STEP_LATE);
+		if (n <= 0) fail(STEP_LATE_LIBRARY);
 		done += (uint32_t)n;
 	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)) fail(STEP_LATE);
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)) fail(STEP_LATE_LIBRARY);
 	if (fd != target) {
-		if (dup2(fd, target) < 0) fail(STEP_LATE);
+		if (dup2(fd, target) < 0) fail(STEP_LATE_LIBRARY);
 		close(fd);
 	}
 }
@@ -433,10 +422,7 @@ static void become_command(void) {
 	if (S.new_session && setsid() < 0) fail(STEP_SETSID);
 	prepare_stdio();
 	close_other_fds();
-	if (S.late_filter) {
-		hand_over("tsjail-late-filter", S.late_filter, S.late_filter_len, LATE_FILTER_FD);
-		hand_over("tsjail-preload", S.late_library, S.late_library_len, LATE_LIBRARY_FD);
-	}
+	if (S.late_library) hand_over("tsjail-preload", S.late_library, S.late_library_len, LATE_LIBRARY_FD);
 	for (uint32_t i = 0; i < S.nrlimits; i++) {
 		struct rlimit rl = { S.rlimit_val[i], S.rlimit_val[i] };
 		if (setrlimit(S.rlimit_res[i], &rl)) fail(STEP_RLIMIT);
@@ -664,7 +650,6 @@ static int parse(const uint8_t *p, size_t len) {
 		S.filter = (const char *)p;
 		p += S.filter_len;
 	}
-	if (!(p = blob(p, end, &S.late_filter, &S.late_filter_len))) return -1;
 	if (!(p = blob(p, end, &S.late_library, &S.late_library_len))) return -1;
 	return p == end ? 0 : -1;
 }
@@ -710,31 +695,29 @@ static int take_listener(pid_t init, int fd) {
 int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	static uint8_t copy[1 << 24];
 	int pipefd[2];
-	int late_pipe[2] = { -1, -1 }, maps_pipe[2] = { -1, -1 };
+	int maps_pipe[2] = { -1, -1 };
 	result[0] = result[1] = 0;
-	result[2] = result[3] = result[4] = -1;
+	result[2] = result[3] = -1;
 	if (len > sizeof copy) { result[0] = STEP_PIPE; result[1] = E2BIG; return -1; }
 	memcpy(copy, spec, len);
 	if (parse(copy, len)) { result[0] = STEP_PIPE; result[1] = EINVAL; return -1; }
 	if (open_joins(result)) return -1;
 	if (pipe2(pipefd, O_CLOEXEC)) { result[0] = STEP_PIPE; result[1] = errno; close_joins(); return -1; }
-	if ((S.late_filter && pipe2(late_pipe, O_CLOEXEC)) || (S.uid_map && pipe2(maps_pipe, O_CLOEXEC))) {
+	if (S.uid_map && pipe2(maps_pipe, O_CLOEXEC)) {
 		result[0] = STEP_PIPE; result[1] = errno;
 		close(pipefd[0]); close(pipefd[1]); close_joins();
-		for (int i = 0; i < 2; i++) { if (late_pipe[i] >= 0) close(late_pipe[i]); if (maps_pipe[i] >= 0) close(maps_pipe[i]); }
 		return -1;
 	}
 	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (S.clone_flags & ~0xffu), 0, 0, 0, 0);
 	if (pid < 0) {
 		result[0] = STEP_CLONE; result[1] = errno;
 		close(pipefd[0]); close(pipefd[1]); close_joins();
-		for (int i = 0; i < 2; i++) { if (late_pipe[i] >= 0) close(late_pipe[i]); if (maps_pipe[i] >= 0) close(maps_pipe[i]); }
+		for (int i = 0; i < 2; i++) if (maps_pipe[i] >= 0) close(maps_pipe[i]);
 		return -1;
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
 		err_fd = pipefd[1];
-		if (late_pipe[0] >= 0) { close(late_pipe[0]); late_fd = late_pipe[1]; }
 		if (maps_pipe[1] >= 0) close(maps_pipe[1]);
 		child_main(maps_pipe[0]);
 		_exit(125);
@@ -747,15 +730,13 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 		if (map_ids(pid, &step) || write(maps_pipe[1], "m", 1) != 1) {
 			result[0] = step ? step : STEP_PIPE; result[1] = errno;
 			close(maps_pipe[1]); close(pipefd[0]);
-			if (late_pipe[0] >= 0) close(late_pipe[0]);
 			kill(pid, SIGKILL);
 			int status; while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
 			return -1;
 		}
 		close(maps_pipe[1]);
 	}
-	if (late_pipe[1] >= 0) close(late_pipe[1]);
-	result[4] = late_pipe[0];
+
 	int msg[2];
 	ssize_t n;
 	do n = read(pipefd[0], msg, sizeof msg); while (n < 0 && errno == EINTR);
@@ -816,36 +797,6 @@ int tsjail_notif_send(int fd, uint64_t id, int error, int cont) {
 	r.error = cont ? 0 : -error;
 	r.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
 	return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &r) ? -errno : 0;
-}
-
-/*
- * --late: waits for the preload library to announce the fd its listener will be (a u32 on
- * the pipe from tsjail_spawn, which this closes, into *fd_out), then takes that listener from
- * the command.
- * Returns the listener, or -errno (-EPIPE: the command never announced one).
- */
-int tsjail_late_listener(int pipe, int init, int32_t *fd_out) {
-	uint32_t fd;
-	ssize_t n;
-	do n = read(pipe, &fd, sizeof fd); while (n < 0 && errno == EINTR);
-	close(pipe);
-	if (n != (ssize_t)sizeof fd) return -EPIPE;
-	*fd_out = (int32_t)fd;
-	return take_listener(init, (int)fd);
-}
-
-/*
- * --late: while the library's handshake call `id` is stopped, replaces its copy of the
- * listener (`fd` in the command) with /dev/null, so the jail holds no listener that could
- * answer its own calls. Returns 0 or -errno.
- */
-int tsjail_replace_fd(int listener, uint64_t id, int fd) {
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (null < 0) return -errno;
-	struct seccomp_notif_addfd add = { id, SECCOMP_ADDFD_FLAG_SETFD, (uint32_t)null, (uint32_t)fd, O_CLOEXEC };
-	int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ? -errno : 0;
-	close(null);
-	return r;
 }
 
 int tsjail_close(int fd) {

@@ -1,6 +1,6 @@
-// --late: the policy's filter loaded just before main() by the preload library, for real
-// programs; what start-up needs is left out of learned policies; static programs and programs
-// that never reach glibc's main keep a filter from before exec.
+// --late: the policy decides alone from main() on (the preload library reports it), for real
+// programs; what start-up needs is left out of learned policies; code before main() cannot take
+// the notification listener; static programs get the policy from exec.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -58,20 +58,49 @@ test('learn --late leaves out start-up; the late policy runs ls to the same outp
   assert.equal(withLate.stdout, plain.stdout);
 });
 
-test('--late: the command runs under both filters, holds no listener, memfd or tsjail variable; as root and rootless', () => {
+test('--late: one filter, no listener, memfd or tsjail variable left in the command; as root and rootless', () => {
   for (const user of [undefined, 65534]) {
     const r = tsjail(['run', '--late', '--', ...INSPECT], user);
     assert.equal(r.status, 0, r.stderr);
     const [filters, fds, vars] = r.stdout.trim().split('\n');
-    assert.equal(filters, '2', 'start-up filter + late filter');
+    assert.equal(filters, '1');
     assert.doesNotMatch(fds!, /seccomp|memfd|tsjail|pipe/, fds);
     assert.equal(vars, '[]');
-    const normal = tsjail(['run', '--', ...INSPECT], user);
-    assert.equal(normal.stdout.split('\n')[0], '1');
   }
 });
 
-test('--late: a denial after main() is explained; children inherit the late filter', () => {
+test('--late: code before main() (a constructor) can neither take a listener nor make a call the start-up policy refuses', () => {
+  const src = join(work, 'constructor.c');
+  writeFileSync(src, [
+    '#define _GNU_SOURCE',
+    '#include <errno.h>',
+    '#include <linux/filter.h>',
+    '#include <linux/seccomp.h>',
+    '#include <stdio.h>',
+    '#include <string.h>',
+    '#include <sys/syscall.h>',
+    '#include <unistd.h>',
+    '__attribute__((constructor)) static void early(void) {',
+    '  struct sock_filter f[] = { { 0x06, 0, 0, SECCOMP_RET_ALLOW } };',
+    '  struct sock_fprog p = { 1, f };',
+    '  long l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &p);',
+    '  printf("listener: %s\\n", l < 0 ? strerror(errno) : "TAKEN");',
+    '  printf("getppid before main: %s\\n", syscall(SYS_getppid) < 0 ? strerror(errno) : "RAN");',
+    '}',
+    'int main(void) { printf("main\\n"); return 0; }',
+  ].join('\n'));
+  const program = join(work, 'constructor');
+  execFileSync('cc', ['-O2', '-o', program, src]);
+  const policy = join(work, 'constructor.ts');
+  writeFileSync(policy, `import { definePolicy, allow, errno } from 'tsjail';
+export default definePolicy({ default: errno('EPERM'), rules: [allow('write', 'exit_group', 'seccomp', 'newfstatat', 'fstat')] });
+`);
+  const r = tsjail(['run', '--late', '--policy', policy, '--', program]);
+  assert.equal(r.stdout, 'listener: Device or resource busy\ngetppid before main: Operation not permitted\nmain\n', r.stderr);
+  assert.match(r.stderr, /getppid\(\) -> EPERM/);
+});
+
+test('--late: a denial after main() is explained; a program started after main() is decided by the policy', () => {
   const policy = join(work, 'python-late.ts');
   const script = 'import os; print(os.getpid() > 0)';
   assert.equal(tsjail(['learn', '--late', '-o', policy, '--', '/usr/bin/python3', '-c', script]).status, 0);
@@ -82,13 +111,13 @@ test('--late: a denial after main() is explained; children inherit the late filt
   const denied = tsjail(['run', '--policy', policy, '--', '/usr/bin/python3', '-c', 'import os; os.mkdir("/tmp/x-late")']);
   assert.notEqual(denied.status, 0);
   assert.match(denied.stderr, /mkdir\(pathname=.*\) -> EPERM\n {8}decided by: the default action.*\n {8}to allow exactly this: allow\(.mkdir.\)/);
-  // A child exec'd after main() starts under the late filter: its loader is not allowed.
+  // A program exec'd after main() is decided by the policy from its first call: execve itself is refused.
   const child = tsjail(['run', '--policy', policy, '--', '/usr/bin/python3', '-c', 'import os; os.execv("/bin/true", ["true"])']);
   assert.notEqual(child.status, 0);
   assert.match(child.stderr, /execve\(.*\) -> EPERM/);
 });
 
-test('--late: a static program keeps the filter from before exec; one that never reaches main() is reported', () => {
+test('--late: a static program gets the policy from exec; one that never reaches main() is reported', () => {
   const src = join(work, 'filters.c');
   writeFileSync(src, [
     '#include <stdio.h>',
@@ -101,7 +130,7 @@ test('--late: a static program keeps the filter from before exec; one that never
   const r = tsjail(['run', '--late', '--', staticProgram]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^Seccomp_filters:\s+1$/m);
-  assert.match(r.stderr, /statically linked .*its filter is applied before exec/);
+  assert.match(r.stderr, /statically linked .*the policy applies from exec/);
   // Dynamic, but with its own _start: glibc's __libc_start_main never runs, nor the library's hook.
   const rawSrc = join(work, 'raw.c');
   writeFileSync(rawSrc, '#include <unistd.h>\nvoid _start(void) { write(1, "raw\\n", 4); _exit(0); }\n');
@@ -110,7 +139,7 @@ test('--late: a static program keeps the filter from before exec; one that never
   const never = tsjail(['run', '--late', '--', raw]);
   assert.equal(never.status, 0, never.stderr);
   assert.equal(never.stdout, 'raw\n');
-  assert.match(never.stderr, /never loaded the late filter .* it ran under the start-up filter/);
+  assert.match(never.stderr, /never reported main\(\) .* the start-up policy, the policy plus the loader's syscalls, decided throughout/);
 });
 
 test('--late needs /proc in the jail', () => {

@@ -32,8 +32,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --overlay DIR | --tmp-overlay SIZE   with -r: writes to the root persist in DIR / vanish
       --stage PATH  --stage-rw PATH                a fresh root with only these (ELF: + loader, libraries)
       --join-ns TYPE=PATH  join an existing net, ipc, uts or cgroup namespace (e.g. net=/run/netns/blue)
-      --late             apply the policy just before main() (dynamic glibc programs): it need not
-                         allow the loader; until main() the policy plus the loader's syscalls apply
+      --late             the policy alone decides from main() on (dynamic glibc programs): it need
+                         not allow the loader; until main() its calls are let through too
 `;
 
 export class RunUsageError extends Error {}
@@ -185,11 +185,10 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
   }
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
-  const wantsDefault = !policyFile && !bundlePolicy && !options.allow?.length && !options.deny?.length && !options.late;
+  const wantsDefault = !policyFile && !bundlePolicy && !options.allow?.length && !options.deny?.length;
   let merged: JailOptions = options;
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
-  let startupFilter: Uint8Array | undefined;
   const builtin = (): DefinedPolicy<JailOptions> => (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
   if (!filter && !options.insecure) {
     const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
@@ -204,14 +203,13 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
     merged = { ...(policy.jail ?? {}), ...options };
     policy = policyWithOverrides(policy, merged);
     filter = compileProgram(policy).bytes;
-    if (merged.late) startupFilter = compileProgram((require('../jail/late') as typeof import('../jail/late')).startupPolicy(policy)).bytes;
   }
   const final = policy;
   // Every denial is explained: the supervisor (loaded only here) watches the jail.
   const watch = filter && !options.insecure
     ? (require('../jail/supervisor') as typeof import('../jail/supervisor')).supervise(
       filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
-      { ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}), ...(startupFilter ? { startupFilter } : {}) })
+      { ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}) })
     : undefined;
   try {
     return await runJailed(command, filter, merged, log, watch);

@@ -49,8 +49,8 @@ export interface SpawnSpec {
   readonly sysctl?: readonly string[];
   readonly maskedPaths?: readonly string[];
   readonly readonlyPaths?: readonly string[];
-  /** --late: the filter the preload library loads before main(), and the library's bytes. */
-  readonly late?: { readonly filter: Uint8Array; readonly library: Uint8Array };
+  /** --late: the preload library's bytes, handed to the command as a sealed memfd. */
+  readonly lateLibrary?: Uint8Array;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -60,7 +60,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   10: 'bind the new root', 11: 'pivot_root into the new root', 12: 'detach the old root', 13: 'mount /proc', 14: 'populate /dev',
   15: 'remount the root read-only', 16: 'set the hostname', 17: 'fork the command', 18: 'start a new session (setsid)',
   19: 'set up stdio', 20: 'set a resource limit', 21: 'change directory', 22: 'set supplementary groups', 23: 'set the group id',
-  24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root', 31: 'hand the late filter over',
+  24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root', 31: 'hand the preload library over',
   32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only', 35: 'join a namespace',
 };
 export const STEP_EXEC = 28;
@@ -125,7 +125,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   }
   w.strings(s.cgroups ?? []).strings((s.join ?? []).map((j) => j.path)).u32(...(s.join ?? []).map((j) => j.type));
   w.strings(s.sysctl ?? []).strings(s.maskedPaths ?? []).strings(s.readonlyPaths ?? []);
-  w.blob(s.filter).blob(s.late?.filter).blob(s.late?.library);
+  w.blob(s.filter).blob(s.lateLibrary);
   return w.done();
 }
 
@@ -174,7 +174,6 @@ interface KoffiFunction {
 interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction;
-  lateListener: KoffiFunction; replaceFd: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -190,14 +189,12 @@ function bind(): Bound {
     notifRecv: lib.func('int tsjail_notif_recv(int fd, uint8_t *out, int timeout_ms)'),
     notifSend: lib.func('int tsjail_notif_send(int fd, uint64_t id, int error, int cont)'),
     close: lib.func('int tsjail_close(int fd)'),
-    lateListener: lib.func('int tsjail_late_listener(int pipe, int init, int32_t *fd_out)'),
-    replaceFd: lib.func('int tsjail_replace_fd(int listener, uint64_t id, int fd)'),
   };
   return bound;
 }
 
 export type SpawnResult =
-  | { readonly ok: true; readonly pid: number; readonly listener?: number; readonly execPipe?: number; readonly latePipe?: number }
+  | { readonly ok: true; readonly pid: number; readonly listener?: number; readonly execPipe?: number }
   | { readonly ok: false; readonly step: number; readonly errno: number };
 
 function promisify<T>(f: KoffiFunction, args: unknown[], map: (ret: number) => T): Promise<T> {
@@ -209,13 +206,10 @@ function promisify<T>(f: KoffiFunction, args: unknown[], map: (ret: number) => T
 /** Starts the jail; resolves once the command has been exec'd (or, with a listener, is about to be). */
 export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
   const buf = encodeSpec(spec);
-  const result = new Int32Array(5).fill(-1);
+  const result = new Int32Array(4).fill(-1);
   return promisify(bind().spawn, [buf, buf.length, result], (pid): SpawnResult => {
     if (pid <= 0) return { ok: false, step: result[0]!, errno: result[1]! };
-    return {
-      ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}),
-      ...(result[4]! >= 0 ? { latePipe: result[4]! } : {}),
-    };
+    return { ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}) };
   });
 }
 
@@ -259,21 +253,6 @@ export function receiveNotification(listener: number, timeoutMs: number): Promis
 /** Answers a notification: fail with `errno`, or let the call run. */
 export function answerNotification(listener: number, id: bigint, answer: { errno: number } | 'continue'): void {
   bind().notifSend(listener, id, answer === 'continue' ? 0 : answer.errno, answer === 'continue' ? 1 : 0);
-}
-
-/**
- * --late: resolves to the listener of the late filter (and its fd in the command) once the
- * preload library has announced it on `latePipe` and loaded it; listener -errno on failure
- * (-EPIPE: never announced, e.g. the program does not start through glibc).
- */
-export function lateListener(latePipe: number, pid: number): Promise<{ listener: number; fd: number }> {
-  const fd = new Int32Array(1).fill(-1);
-  return promisify(bind().lateListener, [latePipe, pid, fd], (listener) => ({ listener, fd: fd[0]! }));
-}
-
-/** --late: replaces the command's copy of the listener (`fd`) with /dev/null while `n` is stopped. */
-export function replaceFd(listener: number, n: Notification, fd: number): number {
-  return bind().replaceFd(listener, n.id, fd) as number;
 }
 
 export function closeFd(fd: number): void {

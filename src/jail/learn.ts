@@ -75,8 +75,8 @@ export class Learner {
         this.record(n);
         answer('continue');
       },
-      // --late: no filter before main(), so what start-up does is not learned.
-      late: {},
+      // --late: what runs before main() is let through, not learned.
+      late: { filter: learningFilter(), handle: (_n, _mainPid, answer) => answer('continue') },
     };
   }
 }

@@ -5,6 +5,8 @@ import { answerNotification, closeFd, receiveNotification, type Notification } f
 
 /** The helper's first call under a listener (HANDSHAKE_NR in helper/tsjail-helper.c). */
 export const HANDSHAKE_NR = 0x3ff7a11;
+/** --late: the preload library's "main() is next" call (MAIN_NR in helper/tsjail-preload.c). */
+export const MAIN_NR = 0x3ff7a12;
 
 export type Answer = { readonly errno: number } | 'continue';
 export type NotificationHandler = (n: Notification, answer: (a: Answer) => void) => void;
@@ -13,11 +15,7 @@ export class NotificationLoop {
   private running = true;
   private handshakeDone = false;
 
-  constructor(
-    private readonly listener: number, private readonly handler: NotificationHandler, private readonly log: (msg: string) => void,
-    /** Runs while the handshake call is stopped, before it is answered. */
-    private readonly onHandshake?: (n: Notification) => void,
-  ) {}
+  constructor(private readonly listener: number, private readonly handler: NotificationHandler, private readonly log: (msg: string) => void) {}
 
   /** Answers notifications until stop() or until no process uses the filter. */
   async run(): Promise<void> {
@@ -27,11 +25,7 @@ export class NotificationLoop {
       if (!n) continue;
       if (!this.handshakeDone) {
         this.handshakeDone = true;
-        if (n.nr === HANDSHAKE_NR) {
-          this.onHandshake?.(n);
-          answerNotification(this.listener, n.id, { errno: 38 });
-          continue;
-        }
+        if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: 38 }); continue; }
       }
       let answered = false;
       const answer = (a: Answer): void => { if (!answered) { answered = true; answerNotification(this.listener, n.id, a); } };

@@ -5,8 +5,8 @@ import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { execOutcome, lateListener, replaceFd, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
-import { NotificationLoop, type Answer } from './notifications';
+import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type MountSpec, type Notification, type SpawnSpec } from './helper';
+import { MAIN_NR, NotificationLoop, type Answer } from './notifications';
 import { resolveCapabilities, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
 import { bindMount, checkSysctl, ociMount, tmpfsMount, type OciMount } from './mounts';
@@ -274,10 +274,11 @@ export interface Watch {
   /** Answers one stopped call (an unanswered one fails with EPERM). `mainPid` is the command's pid. */
   handle(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void): void;
   /**
-   * Present when the watch supports --late: a dynamic program then runs under `startupFilter`
-   * (none: no filter) until main(), and `filter` is loaded by the preload library.
+   * Present when the watch supports --late: a dynamic program then gets `filter` (which also
+   * stops the preload library's MAIN_NR call), and its stopped calls are decided by `handle`
+   * until main() is next, by the watch's own `handle` after.
    */
-  readonly late?: { readonly startupFilter?: Uint8Array };
+  readonly late?: { readonly filter: Uint8Array; handle(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void): void };
   /** The exit status to report, given the command's. */
   exitCode?(code: number): number;
   /** Called once the jail has ended. */
@@ -285,20 +286,17 @@ export interface Watch {
 }
 
 /**
- * --late for a dynamic program: the start-up filter before execve, the late filter and the
- * preload library handed over by fd. Undefined for a static program (it keeps the normal filter).
+ * --late for a dynamic program: its filter also stops MAIN_NR, and the preload library is handed
+ * over by fd. Undefined for a static program (the policy applies from execve).
  */
-function lateSpec(
-  command: readonly string[], spec: SpawnSpec, filter: Uint8Array, startupFilter: Uint8Array | undefined, log: (msg: string) => void,
-): SpawnSpec | undefined {
+function lateSpec(command: readonly string[], spec: SpawnSpec, filter: Uint8Array, log: (msg: string) => void): SpawnSpec | undefined {
   const { isStaticProgram, lateEnvironment, preloadLibrary } = require('./late') as typeof import('./late');
   if (isStaticProgram(command[0]!, spec.root ?? '/', spec.cwd ?? process.cwd(), spec.search)) {
-    log(`--late: ${command[0]} is statically linked (no loader runs before main): its filter is applied before exec`);
+    log(`--late: ${command[0]} is statically linked (no loader runs before main): the policy applies from exec`);
     return undefined;
   }
   if (!spec.mountProc) throw new JailError('--late needs /proc in the jail (the command loads the library from /proc/self/fd): drop --no-proc');
-  const { filter: _before, ...rest } = spec;
-  return { ...rest, env: lateEnvironment(spec.env), ...(startupFilter ? { filter: startupFilter } : {}), notify: false, late: { filter, library: preloadLibrary() } };
+  return { ...spec, env: lateEnvironment(spec.env), filter, notify: true, lateLibrary: preloadLibrary() };
 }
 
 /** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
@@ -322,7 +320,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = cgroups ? { ...spec0, cgroups: cgroups.procsFiles() } : spec0;
-  const late = o.late && watch?.late && !o.insecure ? lateSpec(command, spec1, watch.filter, watch.late.startupFilter, log) : undefined;
+  const late = o.late && watch?.late && !o.insecure ? lateSpec(command, spec1, watch.late.filter, log) : undefined;
   const spec: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec1, filter: watch.filter, notify: true } : spec1);
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const started = await spawnJailed(spec);
@@ -338,32 +336,19 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     handle(n, () => (mainPid ??= commandPid(pid)), answer);
   const loops: NotificationLoop[] = [];
   const serving: Promise<void>[] = [];
-  const listen = (listener: number, handler: (n: Notification, answer: (a: Answer) => void) => void, onHandshake?: (n: Notification) => void): void => {
-    const loop = new NotificationLoop(listener, handler, log, onHandshake);
+  const listen = (listener: number, handler: (n: Notification, answer: (a: Answer) => void) => void): void => {
+    const loop = new NotificationLoop(listener, handler, log);
     loops.push(loop);
     serving.push(loop.run());
   };
-  const handle = watch ? serve(watch.handle) : undefined;
-  if (started.listener !== undefined && handle) listen(started.listener, handle);
-  let lateLoaded = false;
-  if (started.latePipe !== undefined && handle) {
-    // The preload library announces its listener's fd, loads the filter, and stops in the
-    // handshake; its copy of the listener is replaced before that call is answered.
-    void lateListener(started.latePipe, pid).then(({ listener, fd }) => {
-      if (listener === -osConstants.errno.EPIPE) return;
-      if (listener < 0) {
-        log(`--late: cannot take the late filter's listener: ${errnoName(-listener)}; the jail is killed`);
-        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-        return;
-      }
-      lateLoaded = true;
-      listen(listener, handle, (n) => {
-        const r = replaceFd(listener, n, fd);
-        if (r < 0) {
-          log(`--late: cannot close the command's copy of the listener: ${errnoName(-r)}; the jail is killed`);
-          try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-        }
-      });
+  let mainReached = false;
+  if (started.listener !== undefined && watch) {
+    const afterMain = serve(watch.handle);
+    const beforeMain = late ? serve(watch.late!.handle) : afterMain;
+    listen(started.listener, (n, answer) => {
+      // --late: the preload library's call; from now on the policy alone decides.
+      if (late && n.nr === MAIN_NR) { mainReached = true; answer({ errno: 0 }); return; }
+      (late && !mainReached ? beforeMain : afterMain)(n, answer);
     });
   }
   const handlers = FORWARDED.map((sig) => {
@@ -380,8 +365,8 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
     const status = await waitFor(pid);
     if (failed) return execFailure(command, failed.step, failed.errno, log);
-    if (late && !lateLoaded) {
-      log(`--late: ${command[0]} never loaded the late filter (it does not start through glibc's __libc_start_main, or ended before main): it ran under the start-up filter, the policy plus the loader's syscalls`);
+    if (late && !mainReached) {
+      log(`--late: ${command[0]} never reported main() (it does not start through glibc's __libc_start_main, or ended before main): the start-up policy, the policy plus the loader's syscalls, decided throughout`);
     }
     if (timedOut) {
       log(`timed out after ${o.timeoutSeconds} s: the jail was killed`);

@@ -10,40 +10,38 @@
 // jail dies with it (PR_SET_PDEATHSIG), so no call is left to run unanswered.
 import { readFileSync } from 'node:fs';
 import { ABIS, type Abi } from '../arch/abi';
-import { decodeProgram, encodeProgram, type Instruction } from '../bpf/instruction';
+import { decodeProgram, encodeProgram } from '../bpf/instruction';
 import {
-  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_LOG, SECCOMP_RET_USER_NOTIF,
+  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF,
 } from '../bpf/seccomp';
 import type { Policy } from '../policy/model';
 import type { DenialExplanation } from './denial';
 import type { Notification } from './helper';
-import { HANDSHAKE_NR, type Answer } from './notifications';
+import { HANDSHAKE_NR, MAIN_NR, type Answer } from './notifications';
 import type { Watch } from './run';
 
 const BPF_RET_K = 0x06;
 
 
 /**
- * The same program, stopping at tsjail instead of failing or killing, behind a 3-instruction
- * prologue that also stops the handshake call. Any later use of that number is decided by the
- * policy like every other stopped call, so the prologue changes no decision.
+ * The same program, stopping at tsjail instead of failing or killing, behind a prologue that
+ * also stops the handshake call (and with --late the preload library's MAIN_NR). Any later use
+ * of the handshake number is decided by the policy like every other stopped call, so the
+ * prologue changes no decision.
  */
-export function notifyingFilter(bytes: Uint8Array, endian: 'little' | 'big'): Uint8Array {
-  const prologue = [
-    { code: 0x20, jt: 0, jf: 0, k: SECCOMP_DATA_NR },           // ld [nr]
-    { code: 0x15, jt: 0, jf: 1, k: HANDSHAKE_NR },              // jeq HANDSHAKE_NR
-    { code: BPF_RET_K, jt: 0, jf: 0, k: SECCOMP_RET_USER_NOTIF }, // ret USER_NOTIF
-  ];
-  return encodeProgram([...prologue, ...withDenialsAs(bytes, endian, SECCOMP_RET_USER_NOTIF)], endian);
-}
-
-/** The program's ERRNO and KILL_PROCESS returns replaced by `ret` (same decision tree). */
-function withDenialsAs(bytes: Uint8Array, endian: 'little' | 'big', ret: number): Instruction[] {
-  return decodeProgram(bytes, endian).map((ins) => {
+export function notifyingFilter(bytes: Uint8Array, endian: 'little' | 'big', stops: readonly number[] = [HANDSHAKE_NR]): Uint8Array {
+  const program = decodeProgram(bytes, endian).map((ins) => {
     const action = (ins.k & SECCOMP_RET_ACTION_FULL) >>> 0;
-    const denial = ins.code === BPF_RET_K && (action === SECCOMP_RET_ERRNO || action === SECCOMP_RET_KILL_PROCESS);
-    return denial ? { ...ins, k: ret } : ins;
+    const stop = ins.code === BPF_RET_K && (action === SECCOMP_RET_ERRNO || action === SECCOMP_RET_KILL_PROCESS);
+    return stop ? { ...ins, k: SECCOMP_RET_USER_NOTIF } : ins;
   });
+  const last = stops.length - 1;
+  const prologue = [
+    { code: 0x20, jt: 0, jf: 0, k: SECCOMP_DATA_NR },                                           // ld [nr]
+    ...stops.map((nr, i) => ({ code: 0x15, jt: last - i, jf: i === last ? 1 : 0, k: nr })), // jeq nr -> stop
+    { code: BPF_RET_K, jt: 0, jf: 0, k: SECCOMP_RET_USER_NOTIF },                               // stop: ret USER_NOTIF
+  ];
+  return encodeProgram([...prologue, ...program], endian);
 }
 
 export type SupervisionMode = 'enforce' | 'log';
@@ -80,13 +78,17 @@ export class Supervisor {
   killedMain = false;
 
   /** (syscall, decider) pairs already reported, with how often each was seen. */
-  readonly seen = new Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }>();
+  readonly seen: Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }> = new Map();
 
   constructor(
     private readonly loadPolicy: () => Policy,
     private readonly mode: SupervisionMode,
     private readonly onFirst: (record: DenialRecord, explanation: DenialExplanation) => void,
-  ) {}
+    /** --late, before main(): `loadPolicy` is the start-up policy, and what it allows runs. */
+    private readonly startup?: { readonly seen: Supervisor['seen'] },
+  ) {
+    if (startup) this.seen = startup.seen;
+  }
 
   private policy(): { policy: Policy; abis: Abi[] } {
     if (!this.policyCache) {
@@ -113,6 +115,11 @@ export class Supervisor {
     const key = `${syscall}|${JSON.stringify(decision.decider)}`;
     // Read what only a live caller can tell before answering lets it go on.
     const inJail = this.seen.has(key) ? null : jailPid(n.pid);
+    if (this.startup && action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
+      // A start-up call the policy stops but the start-up policy allows: it runs, unreported.
+      answer('continue');
+      return;
+    }
     if (this.mode === 'log') {
       answer('continue');
     } else if (action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
@@ -167,11 +174,11 @@ export function formatLogSummary(s: Supervisor): string {
 
 /**
  * The denial supervisor as a Watch for runJailed: explains, reports, and for --log summarizes.
- * With `startupFilter` (--late), the policy's filter is the late one and that one runs before main().
+ * With --late, calls before main() are decided by the start-up policy.
  */
 export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
-  options: { readonly reportFile?: string; readonly name?: string; readonly startupFilter?: Uint8Array } = {},
+  options: { readonly reportFile?: string; readonly name?: string } = {},
 ): Watch {
   const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
   const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
@@ -180,17 +187,16 @@ export function supervise(
     if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...record, name: options.name } : record)}\n`);
   };
   const supervisor = new Supervisor(loadPolicy, mode, onFirst);
-  const { startupFilter } = options;
+  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, onFirst, { seen: supervisor.seen });
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
-    // --late: the start-up filter's denials must not outrank the late filter's USER_NOTIF (the
-    // kernel applies the most restrictive action of all filters), so they are USER_NOTIF too:
-    // after main() the late filter, the newer one, gets them; before, the start-up filter has no
-    // listener (the kernel allows one per process) and they fail with ENOSYS. In log mode: LOG.
-    ...(startupFilter ? { late: { startupFilter: encodeProgram(withDenialsAs(startupFilter, 'little', mode === 'log' ? SECCOMP_RET_LOG : SECCOMP_RET_USER_NOTIF), 'little') } } : {}),
+    late: {
+      filter: notifyingFilter(filter, 'little', [HANDSHAKE_NR, MAIN_NR]),
+      handle: (n, mainPid, answer) => startup.handle(n, mainPid, answer),
+    },
     // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
-    exitCode: (code) => (supervisor.killedMain && code === 128 + 9 ? 128 + 31 : code),
+    exitCode: (code) => ((supervisor.killedMain || startup.killedMain) && code === 128 + 9 ? 128 + 31 : code),
     finish: () => {
       if (mode === 'log') log(formatLogSummary(supervisor));
       if (reportFd !== undefined) closeSync(reportFd);
