@@ -1,7 +1,7 @@
 // What an ELF program needs to run: its interpreter (PT_INTERP) and its shared libraries
 // (DT_NEEDED, searched through DT_RUNPATH/DT_RPATH and the system's library directories),
 // found by reading the headers in TypeScript, as `ldd` would without running anything.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 
 interface ElfInfo { readonly interp?: string; readonly needed: string[]; readonly runpath: string[] }
@@ -9,36 +9,60 @@ interface ElfInfo { readonly interp?: string; readonly needed: string[]; readonl
 const PT_LOAD = 1, PT_DYNAMIC = 2, PT_INTERP = 3;
 const DT_NEEDED = 1, DT_STRTAB = 5, DT_RPATH = 15, DT_RUNPATH = 29;
 
-/** The dynamic-linking facts of an ELF file, or undefined when it is not ELF. */
+/** Reads `length` bytes at `offset` (fewer at the end of the file). */
+function readAt(fd: number, offset: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  return b.subarray(0, readSync(fd, b, 0, length, offset));
+}
+
+/**
+ * The dynamic-linking facts of an ELF file, or undefined when it is not ELF. Only the headers
+ * and the dynamic section are read: programs can be a hundred megabytes (node).
+ */
 export function readElf(file: string): ElfInfo | undefined {
-  let b: Buffer;
-  try { b = readFileSync(file); } catch { return undefined; }
-  if (b.length < 52 || b.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  const is64 = b[4] === 2;
-  const le = b[5] === 1;
-  const u16 = (o: number): number => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
-  const u32 = (o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-  const word = (o: number): number => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(o));
-  const phoff = word(is64 ? 32 : 28);
-  const phentsize = u16(is64 ? 54 : 42);
-  const phnum = u16(is64 ? 56 : 44);
-  const headers = Array.from({ length: phnum }, (_, i) => {
-    const o = phoff + i * phentsize;
+  let fd: number;
+  try { fd = openSync(file, 'r'); } catch { return undefined; }
+  try {
+    return parseElf(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseElf(fd: number): ElfInfo | undefined {
+  const head = readAt(fd, 0, 64);
+  if (head.length < 52 || head.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  const is64 = head[4] === 2;
+  const le = head[5] === 1;
+  const u16 = (b: Buffer, o: number): number => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+  const u32 = (b: Buffer, o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+  const word = (b: Buffer, o: number): number => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(b, o));
+  const phoff = word(head, is64 ? 32 : 28);
+  const phentsize = u16(head, is64 ? 54 : 42);
+  const phnum = u16(head, is64 ? 56 : 44);
+  const ph = readAt(fd, phoff, phentsize * phnum);
+  const headers = Array.from({ length: Math.floor(ph.length / phentsize) }, (_, i) => {
+    const o = i * phentsize;
     return is64
-      ? { type: u32(o), offset: word(o + 8), vaddr: word(o + 16), filesz: word(o + 32) }
-      : { type: u32(o), offset: u32(o + 4), vaddr: u32(o + 8), filesz: u32(o + 16) };
+      ? { type: u32(ph, o), offset: word(ph, o + 8), vaddr: word(ph, o + 16), filesz: word(ph, o + 32) }
+      : { type: u32(ph, o), offset: u32(ph, o + 4), vaddr: u32(ph, o + 8), filesz: u32(ph, o + 16) };
   });
-  const cstr = (o: number): string => b.toString('utf8', o, b.indexOf(0, o));
+  const cstr = (offset: number): string => {
+    const b = readAt(fd, offset, 4096);
+    const end = b.indexOf(0);
+    return b.toString('utf8', 0, end < 0 ? b.length : end);
+  };
   const interpHeader = headers.find((h) => h.type === PT_INTERP);
   const info: ElfInfo = { needed: [], runpath: [], ...(interpHeader ? { interp: cstr(interpHeader.offset) } : {}) };
-  const dyn = headers.find((h) => h.type === PT_DYNAMIC);
-  if (!dyn) return info;
+  const dynHeader = headers.find((h) => h.type === PT_DYNAMIC);
+  if (!dynHeader) return info;
+  const dyn = readAt(fd, dynHeader.offset, dynHeader.filesz);
   const entries: [number, number][] = [];
   const size = is64 ? 16 : 8;
-  for (let o = dyn.offset; o + size <= dyn.offset + dyn.filesz; o += size) {
-    const tag = word(o);
+  for (let o = 0; o + size <= dyn.length; o += size) {
+    const tag = word(dyn, o);
     if (tag === 0) break;
-    entries.push([tag, word(o + size / 2)]);
+    entries.push([tag, word(dyn, o + size / 2)]);
   }
   const strtabAddr = entries.find(([t]) => t === DT_STRTAB)?.[1];
   if (strtabAddr === undefined) return info;
