@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -157,6 +158,21 @@ static void mkdirs(const char *path) {
 }
 
 /* Bind a file or directory, creating the mount point. */
+/* The per-mount flags `path` is mounted with: a bind remount must keep them (in a user
+ * namespace the kernel refuses to drop locked ones, and dropping noexec would surprise). */
+static unsigned long mount_flags_of(const char *path) {
+	struct statvfs sv;
+	unsigned long flags = 0;
+	if (statvfs(path, &sv)) return 0;
+	if (sv.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV) flags |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+	return flags;
+}
+
 /* Binds src on dst (creating dst like src), then applies `flags` (MS_RDONLY, MS_NOSUID...). */
 static int bind_at(const char *src, const char *dst, unsigned long flags) {
 	struct stat st;
@@ -174,7 +190,7 @@ static int bind_at(const char *src, const char *dst, unsigned long flags) {
 		if (fd >= 0) close(fd);
 	}
 	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) return -1;
-	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags, NULL)) return -1;
+	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags | mount_flags_of(dst), NULL)) return -1;
 	return 0;
 }
 
@@ -249,7 +265,7 @@ static void protect_paths(void) {
 		const char *p = S.readonly_paths[i];
 		if (access(p, F_OK)) { if (errno == ENOENT) continue; fail(STEP_READONLY_PATH); }
 		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL)) fail(STEP_READONLY_PATH);
-		if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(STEP_READONLY_PATH);
+		if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | mount_flags_of(p), NULL)) fail(STEP_READONLY_PATH);
 	}
 }
 
@@ -317,7 +333,7 @@ static void setup_filesystem(void) {
 	}
 	set_sysctls();
 	protect_paths();
-	if (S.readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) fail(STEP_REMOUNT_RO);
+	if (S.readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | mount_flags_of("/"), NULL)) fail(STEP_REMOUNT_RO);
 }
 
 /* Node's stdio may be non-blocking (a flag of the open file description, shared with Node):

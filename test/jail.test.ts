@@ -265,6 +265,18 @@ test('--join-ns joins existing network and UTS namespaces (made persistent by un
   }
 });
 
+test('jail.readonlyPaths and jail.maskedPaths from a policy file, root and rootless; a read-only path keeps its other mount flags', () => {
+  const policy = join(work, 'paths.ts');
+  writeFileSync(policy, `import { definePolicy, allow } from 'tsjail';
+export default definePolicy({ default: allow(), rules: [], jail: { readonlyPaths: ['/usr', '/proc/sys'], maskedPaths: ['/etc/hostname', '/proc/acpi'] } });
+`);
+  for (const asNobody of [false, true]) {
+    const r = tsjail(['--policy', policy, '--', 'sh', '-c', '/usr/bin/true && echo exec; touch /usr/x 2>/dev/null || echo usr-ro; wc -c < /etc/hostname; echo 1 > /proc/sys/kernel/shmmni 2>/dev/null || echo sys-ro'], { asNobody });
+    assert.equal(r.stdout, 'exec\nusr-ro\n0\nsys-ro\n', r.stderr);
+  }
+  assert.match(tsjail(['--policy', policy, '-r', '/', '--', 'true']).stderr, /masked paths are covered with the jail's \/dev\/null: add --dev/);
+});
+
 test('the jail dies with tsjail, even when tsjail is killed with SIGKILL', async () => {
   const marker = `${31 + Math.random()}`.slice(0, 8);
   const child = spawn(process.execPath, [BIN, 'run', '--', 'sleep', marker], { stdio: 'ignore' });
