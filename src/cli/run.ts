@@ -4,7 +4,9 @@ import arg from 'arg';
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
 import { precompiledDefault } from '../jail/precompiled';
-import { JailError, NAMESPACES, runJailed, type JailOptions, type NamespaceName } from '../jail/run';
+import { JailError } from '../jail/errors';
+import { runJailed } from '../jail/run';
+import { NAMESPACES, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
 
 export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]

@@ -7,7 +7,7 @@ import { importOci } from '../policy/oci';
 import { CAPABILITY_SETS, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
 import { ociMount, type OciMount } from './mounts';
-import { JOINABLE, type JailOptions, type JoinableNamespace, type NamespaceName } from './run';
+import { JOINABLE, type JailOptions, type JoinableNamespace, type NamespaceName } from './spec';
 
 interface OciConfig {
   ociVersion?: string;

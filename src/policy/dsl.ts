@@ -3,7 +3,7 @@
 // and denial reports can say `policy.ts:12`.
 import { resolve as resolvePath, sep } from 'node:path';
 import type { AbiName } from '../arch/abi';
-import type { JailOptions } from '../jail/run';
+import type { JailOptions } from '../jail/spec';
 import type { SyscallArgNames, SyscallName } from '../syscalls/table.generated';
 import { PolicyError } from './errors';
 import type { Action, ArgCondition, CompareOp, Policy, Rule, SourceLocation } from './model';
