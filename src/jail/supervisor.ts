@@ -113,13 +113,13 @@ export class Supervisor {
     const syscall = decision.syscall ?? syscallName(abi, n.nr) ?? `syscall ${n.nr}`;
     const action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
     const key = `${syscall}|${JSON.stringify(decision.decider)}`;
-    // Read what only a live caller can tell before answering lets it go on.
-    const inJail = this.seen.has(key) ? null : jailPid(n.pid);
     if (this.startup && action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
       // A start-up call the policy stops but the start-up policy allows: it runs, unreported.
       answer('continue');
       return;
     }
+    // Read what only a live caller can tell before answering lets it go on.
+    const inJail = this.seen.has(key) ? null : jailPid(n.pid);
     if (this.mode === 'log') {
       answer('continue');
     } else if (action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
