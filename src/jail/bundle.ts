@@ -6,7 +6,7 @@ import type { Policy } from '../policy/model';
 import { importOci } from '../policy/oci';
 import { CAPABILITY_SETS, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
-import { ociMount, type OciMount } from './mounts';
+import { isBindMount, ociMount, type OciMount } from './mounts';
 import { JOINABLE, type JailOptions, type JoinableNamespace, type NamespaceName } from './spec';
 
 interface OciConfig {
@@ -49,8 +49,6 @@ export interface BundleRun {
   readonly options: JailOptions;
   readonly policy?: Policy;
 }
-
-const isBind = (m: OciMount): boolean => m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
 
 /**
  * process.capabilities as runc applies them: an ambient capability the kernel would refuse to
@@ -113,7 +111,7 @@ export function loadBundle(dir: string): BundleRun {
     // runc always gives a container its default devices (null, zero, full, random, urandom, tty).
     clearEnv: true, env, unshare, proc, dev: true,
     ...(Object.keys(joined).length ? { join: joined } : {}),
-    ...(mounts.length ? { mounts: mounts.map((m) => ({ ...m, ...(m.source && !isAbsolute(m.source) && isBind(m) ? { source: join(dir, m.source) } : {}) })) } : {}),
+    ...(mounts.length ? { mounts: mounts.map((m) => ({ ...m, ...(m.source && !isAbsolute(m.source) && isBindMount(m) ? { source: join(dir, m.source) } : {}) })) } : {}),
     ...(c.linux?.uidMappings?.length ? { uidMap: c.linux.uidMappings } : {}),
     ...(c.linux?.gidMappings?.length ? { gidMap: c.linux.gidMappings } : {}),
     ...(p.user?.additionalGids?.length ? { groups: [...new Set([p.user.gid, ...p.user.additionalGids])] } : {}),

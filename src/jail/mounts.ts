@@ -26,6 +26,11 @@ const PROPAGATION = new Set(['shared', 'rshared', 'slave', 'rslave', 'unbindable
 /** Filesystems the jail mounts itself; `cgroup` is a read-only cgroup2 view. */
 const FILESYSTEMS = new Set(['tmpfs', 'devpts', 'mqueue', 'sysfs', 'cgroup', 'cgroup2']);
 
+/** A bind mount, by type or by option (OCI allows either). */
+export function isBindMount(m: OciMount): boolean {
+  return m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+}
+
 /** One OCI mount as the helper's; `base` resolves relative bind sources (the bundle directory). */
 export function ociMount(m: OciMount, base: string): MountSpec {
   const where = `mount ${m.destination}`;
@@ -38,8 +43,7 @@ export function ociMount(m: OciMount, base: string): MountSpec {
     else if (PROPAGATION.has(o)) throw new JailError(`${where}: propagation '${o}' is not supported (jail mounts are private)`);
     else if (!DEFAULTS.has(o)) data.push(o);
   }
-  const bind = m.type === 'bind' || options.includes('bind') || options.includes('rbind');
-  if (bind) {
+  if (isBindMount(m)) {
     if (data.length) throw new JailError(`${where}: unknown bind option${data.length > 1 ? 's' : ''} ${data.join(', ')}`);
     const src = isAbsolute(m.source ?? '') ? m.source! : join(base, m.source ?? '');
     return { kind: 'bind', src: resolve(src), dst: m.destination, flags };
