@@ -19,6 +19,9 @@ const HINTS: Readonly<Record<string, string>> = {
   'set the group id': 'in a rootless jail only your own gid is mapped; run tsjail as root to switch users',
   'set supplementary groups': 'in a rootless jail supplementary groups cannot be set; run tsjail as root',
   'load the seccomp filter': 'the kernel needs CONFIG_SECCOMP_FILTER',
+  'join a namespace': 'joining needs CAP_SYS_ADMIN over that namespace; a rootless jail can join only namespaces its own user namespace owns',
+  'set a sysctl': 'a rootless jail (or one in a user namespace) may not write most sysctls; run tsjail as root',
+  'mount a filesystem': 'in a rootless jail the kernel allows tmpfs, devpts, mqueue and, with its own network namespace, sysfs',
 };
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;

@@ -132,6 +132,16 @@ function stagedMounts(stage: readonly { path: string; writable: boolean }[]): Mo
   return [...out.values()];
 }
 
+/** True when nothing is at `path` (not when it is only out of reach: the helper then says why). */
+function missing(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
 /** The helper's spec for a command; `filter` is the compiled seccomp program, if any. */
 export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions): SpawnSpec {
   if (!command.length) throw new JailError('no command given: tsjail run [OPTIONS] -- CMD [ARGS...]');
@@ -143,7 +153,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   const joins = Object.entries(o.join ?? {}).map(([ns, path]) => {
     if (!(JOINABLE as readonly string[]).includes(ns)) throw new JailError(`cannot join a ${ns} namespace (joinable: ${JOINABLE.join(', ')})`);
     if (ns === 'net' && o.network === false) throw new JailError('--no-network and joining a network namespace contradict each other');
-    if (!existsSync(path!)) throw new JailError(`cannot join the ${ns} namespace at ${path}: it does not exist`);
+    if (missing(path!)) throw new JailError(`cannot join the ${ns} namespace at ${path}: it does not exist`);
     flags &= ~NAMESPACES[ns as JoinableNamespace];
     return { type: NAMESPACES[ns as JoinableNamespace], path: resolve(path!) };
   });
