@@ -72,7 +72,8 @@ test('the config.json `runc spec` writes (made to run host binaries) gives the s
   execFileSync('runc', ['spec', '--bundle', dir]);
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'dev', 'sys', 'tmp']) mkdirSync(join(dir, 'rootfs', d), { recursive: true });
-  // What the spec gives: capability sets, /dev with devpts, shm and mqueue, sysfs, masked and
+  // What the spec gives: capability sets, /dev with devpts, shm and mqueue, sysfs, a read-only
+  // cgroup view (runc: v1 hierarchies here, tsjail: cgroup2; compared only as mounted), masked and
   // read-only /proc paths; added: host binaries, a sysctl, supplementary groups, a non-root user.
   const script = [
     // (runc sometimes adds a /dev/core link to /proc/kcore, which this kernel does not have)
@@ -80,12 +81,13 @@ test('the config.json `runc spec` writes (made to run host binaries) gives the s
     'echo 1 > /proc/sys/kernel/shmmni 2>/dev/null && echo sys-writable || echo sys-ro', 'cat /proc/timer_list | wc -c',
     'ls /proc/acpi | wc -l', 'touch /sys/x 2>/dev/null || echo sysfs-ro', 'mountpoint -q /dev/mqueue && echo mqueue',
     'mountpoint -q /dev/shm && echo shm', 'test -c /dev/pts/ptmx && echo devpts',
+    'mountpoint -q /sys/fs/cgroup && echo cgroup',
   ].join('; ');
   config.process = { ...config.process, terminal: false, args: ['/bin/sh', '-c', script], user: { uid: 1000, gid: 1000, additionalGids: [5, 20] } };
   config.process.capabilities.inheritable = ['CAP_NET_BIND_SERVICE'];
   config.process.capabilities.ambient = ['CAP_NET_BIND_SERVICE', 'CAP_KILL'];
   config.mounts = [
-    ...config.mounts.filter((m: { type: string }) => m.type !== 'cgroup'),
+    ...config.mounts,
     ...['/usr', '/lib', '/lib64', '/bin'].map((d) => ({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] })),
   ];
   config.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
@@ -94,7 +96,7 @@ test('the config.json `runc spec` writes (made to run host binaries) gives the s
   assert.equal(ours.status, 0, ours.stderr);
   const NBS = (1 << 10).toString(16).padStart(16, '0');
   assert.match(ours.stdout, new RegExp(`^CapInh:\t${NBS}\nCapPrm:\t${NBS}\nCapEff:\t${NBS}\nCapBnd:\t0000000020000420\nCapAmb:\t${NBS}\n1000 5 20\n`));
-  assert.match(ours.stdout, /\n1\nsys-ro\n0\n0\nsysfs-ro\nmqueue\nshm\ndevpts\n$/);
+  assert.match(ours.stdout, /\n1\nsys-ro\n0\n0\nsysfs-ro\nmqueue\nshm\ndevpts\ncgroup\n$/);
   const runc = viaRunc(dir);
   assert.equal(ours.stdout, runc.stdout, runc.stderr);
   if (haveCrun) assert.equal(ours.stdout, viaCrun(dir).stdout);
