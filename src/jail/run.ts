@@ -65,19 +65,22 @@ function execFailure(command: readonly string[], step: number, errno: number, lo
 export interface Watch {
   /** The program the jail loads, with USER_NOTIF where calls should stop at tsjail. */
   readonly filter: Uint8Array;
-  /** Answers one stopped call (an unanswered one fails with EPERM). `mainPid` is the command's pid. */
-  handle(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void): void;
+  /** Answers one stopped call (an unanswered one fails with EPERM). */
+  readonly handle: StoppedCallHandler;
   /**
    * Present when the watch supports --late: a dynamic program then gets `filter` (which also
    * stops the preload library's MAIN_NR call), and its stopped calls are decided by `handle`
    * until main() is next, by the watch's own `handle` after.
    */
-  readonly late?: { readonly filter: Uint8Array; handle(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void): void };
+  readonly late?: { readonly filter: Uint8Array; readonly handle: StoppedCallHandler };
   /** The exit status to report, given the command's. */
   exitCode?(code: number): number;
   /** Called once the jail has ended. */
   finish?(): void;
 }
+
+/** What a Watch does with a stopped call; `mainPid` is the command's pid. */
+export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void) => void;
 
 /**
  * --late for a dynamic program: its filter also stops MAIN_NR, and the preload library is handed
@@ -107,15 +110,16 @@ export async function runJailed(
 }
 
 async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch): Promise<number> {
+  // --late is settled first: it can still refuse, and nothing is to be cleaned up yet.
+  const late = o.late && watch?.late && !o.insecure ? lateSpec(command, spec0, watch.late.filter, log) : undefined;
   const limited = o.memory !== undefined || o.pids !== undefined || o.cpu !== undefined;
   const cgroups = limited
     ? new (require('./cgroups') as typeof import('./cgroups')).JailCgroups(
       { ...(o.memory !== undefined ? { memory: o.memory } : {}), ...(o.pids !== undefined ? { pids: o.pids } : {}), ...(o.cpu !== undefined ? { cpu: o.cpu } : {}) },
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
-  const spec1: SpawnSpec = cgroups ? { ...spec0, cgroups: cgroups.procsFiles() } : spec0;
-  const late = o.late && watch?.late && !o.insecure ? lateSpec(command, spec1, watch.late.filter, log) : undefined;
-  const spec: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec1, filter: watch.filter, notify: true } : spec1);
+  const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
+  const spec: SpawnSpec = cgroups ? { ...spec1, cgroups: cgroups.procsFiles() } : spec1;
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const started = await spawnJailed(spec);
   if (!started.ok) {
@@ -126,25 +130,20 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(pid) })}\n`);
   let mainPid: number | undefined;
-  const serve = (handle: Watch['handle']) => (n: Notification, answer: (a: Answer) => void): void =>
+  const serve = (handle: StoppedCallHandler) => (n: Notification, answer: (a: Answer) => void): void =>
     handle(n, () => (mainPid ??= commandPid(pid)), answer);
-  const loops: NotificationLoop[] = [];
-  const serving: Promise<void>[] = [];
-  const listen = (listener: number, handler: (n: Notification, answer: (a: Answer) => void) => void): void => {
-    const loop = new NotificationLoop(listener, handler, log);
-    loops.push(loop);
-    serving.push(loop.run());
-  };
   let mainReached = false;
+  let loop: NotificationLoop | undefined;
   if (started.listener !== undefined && watch) {
     const afterMain = serve(watch.handle);
     const beforeMain = late ? serve(watch.late!.handle) : afterMain;
-    listen(started.listener, (n, answer) => {
+    loop = new NotificationLoop(started.listener, (n, answer) => {
       // --late: the preload library's call; from now on the policy alone decides.
       if (late && n.nr === MAIN_NR) { mainReached = true; answer({ errno: 0 }); return; }
       (late && !mainReached ? beforeMain : afterMain)(n, answer);
-    });
+    }, log);
   }
+  const serving = loop?.run();
   const handlers = FORWARDED.map((sig) => {
     const h = (): void => { try { process.kill(pid, sig); } catch { /* already gone */ } };
     process.on(sig, h);
@@ -177,8 +176,8 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     for (const [sig, h] of handlers) process.off(sig, h);
-    for (const loop of loops) loop.stop();
-    await Promise.all(serving);
+    loop?.stop();
+    await serving;
     watch?.finish?.();
   }
 }
