@@ -77,18 +77,15 @@ export class Supervisor {
   /** Set when a kill rule ended the jail's first process (tsjail then exits 128+SIGSYS). */
   killedMain = false;
 
-  /** (syscall, decider) pairs already reported, with how often each was seen. */
-  readonly seen: Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }> = new Map();
-
   constructor(
     private readonly loadPolicy: () => Policy,
     private readonly mode: SupervisionMode,
     private readonly onFirst: (record: DenialRecord, explanation: DenialExplanation) => void,
+    /** (syscall, decider) pairs already reported, with how often each was seen. */
+    readonly seen = new Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }>(),
     /** --late, before main(): `loadPolicy` is the start-up policy, and what it allows runs. */
-    private readonly startup?: { readonly seen: Supervisor['seen'] },
-  ) {
-    if (startup) this.seen = startup.seen;
-  }
+    private readonly startup = false,
+  ) {}
 
   private policy(): { policy: Policy; abis: Abi[] } {
     if (!this.policyCache) {
@@ -187,7 +184,7 @@ export function supervise(
     if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...record, name: options.name } : record)}\n`);
   };
   const supervisor = new Supervisor(loadPolicy, mode, onFirst);
-  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, onFirst, { seen: supervisor.seen });
+  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, onFirst, supervisor.seen, true);
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
