@@ -36,7 +36,7 @@
 /* Steps, in order; the numbers are shared with src/jail/helper.ts. */
 enum step {
 	STEP_PIPE = 1, STEP_CLONE, STEP_PARENT_DEATH, STEP_SETGROUPS_DENY, STEP_UID_MAP, STEP_GID_MAP,
-	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_TMPFS, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
+	STEP_MOUNT_PRIVATE, STEP_BIND, STEP_FILESYSTEM, STEP_ROOT_BIND, STEP_PIVOT_ROOT, STEP_OLD_ROOT,
 	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
 	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE_LIBRARY, STEP_SYSCTL, STEP_MASK, STEP_READONLY_PATH, STEP_JOIN_NS,
@@ -309,12 +309,12 @@ static void setup_filesystem(void) {
 	for (uint32_t i = 0; i < S.nmounts; i++) {
 		struct mount_spec *m = &S.mounts[i];
 		const char *dst = under(a, sizeof a, root, m->dst);
-		if (!dst) fail(m->kind == 0 ? STEP_BIND : STEP_TMPFS);
+		if (!dst) fail(m->kind == 0 ? STEP_BIND : STEP_FILESYSTEM);
 		if (m->kind == 0) {
 			if (bind_at(m->src, dst, m->flags)) fail(STEP_BIND);
 		} else {
 			mkdirs(dst);
-			if (mount(m->src, dst, m->src, m->flags, m->data)) fail(STEP_TMPFS);
+			if (mount(m->src, dst, m->src, m->flags, m->data)) fail(STEP_FILESYSTEM);
 		}
 	}
 	/* /proc before pivot_root: in a user namespace the kernel mounts a new proc only while
@@ -660,12 +660,7 @@ static int parse(const uint8_t *p, size_t len) {
 	if (!(p = strings(p, end, S.sysctl, MAX_MOUNTS, NULL))) return -1;
 	if (!(p = strings(p, end, S.masked, MAX_MOUNTS, NULL))) return -1;
 	if (!(p = strings(p, end, S.readonly_paths, MAX_MOUNTS, NULL))) return -1;
-	if (!(p = u32s(p, end, &S.filter_len, 1))) return -1;
-	if (S.filter_len) {
-		if (p + S.filter_len > end || S.filter_len % 8) return -1;
-		S.filter = (const char *)p;
-		p += S.filter_len;
-	}
+	if (!(p = blob(p, end, &S.filter, &S.filter_len)) || S.filter_len % sizeof(struct sock_filter)) return -1;
 	if (!(p = blob(p, end, &S.late_library, &S.late_library_len))) return -1;
 	return p == end ? 0 : -1;
 }
