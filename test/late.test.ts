@@ -17,6 +17,13 @@ const tsjail = (args: string[], asUser?: number): SpawnSyncReturns<string> => {
   const [cmd, ...rest] = asUser === undefined ? argv : ['setpriv', `--reuid=${asUser}`, `--regid=${asUser}`, '--clear-groups', ...argv];
   return spawnSync(cmd!, rest, { encoding: 'utf8', cwd: work, input: '', timeout: 60000 });
 };
+/** Compiles a C program from its source lines into the work directory; returns its path. */
+const buildC = (name: string, lines: readonly string[], ccFlags: readonly string[] = []): string => {
+  const src = join(work, `${name}.c`), program = join(work, name);
+  writeFileSync(src, `${lines.join('\n')}\n`);
+  execFileSync('cc', ['-O2', ...ccFlags, '-o', program, src]);
+  return program;
+};
 const syscallsOf = (policyText: string): string[] => [...new Set(policyText.split('/*')[0]!.match(/'[a-z0-9_]+'/g) ?? [])].filter((s) => s !== "'x86_64'");
 
 // Prints how many seccomp filters it runs under, and the fds and variables tsjail could leak.
@@ -70,8 +77,7 @@ test('--late: one filter, no listener, memfd or tsjail variable left in the comm
 });
 
 test('--late: code before main() (a constructor) can neither take a listener nor make a call the start-up policy refuses', () => {
-  const src = join(work, 'constructor.c');
-  writeFileSync(src, [
+  const program = buildC('constructor', [
     '#define _GNU_SOURCE',
     '#include <errno.h>',
     '#include <linux/filter.h>',
@@ -88,9 +94,7 @@ test('--late: code before main() (a constructor) can neither take a listener nor
     '  printf("getppid before main: %s\\n", syscall(SYS_getppid) < 0 ? strerror(errno) : "RAN");',
     '}',
     'int main(void) { printf("main\\n"); return 0; }',
-  ].join('\n'));
-  const program = join(work, 'constructor');
-  execFileSync('cc', ['-O2', '-o', program, src]);
+  ]);
   const policy = join(work, 'constructor.ts');
   writeFileSync(policy, `import { definePolicy, allow, errno } from 'tsjail';
 export default definePolicy({ default: errno('EPERM'), rules: [allow('write', 'exit_group', 'seccomp', 'newfstatat', 'fstat')] });
@@ -118,24 +122,18 @@ test('--late: a denial after main() is explained; a program started after main()
 });
 
 test('--late: a static program gets the policy from exec; one that never reaches main() is reported', () => {
-  const src = join(work, 'filters.c');
-  writeFileSync(src, [
+  const staticProgram = buildC('filters-static', [
     '#include <stdio.h>',
     '#include <string.h>',
     'int main(void) { char line[256]; FILE *f = fopen("/proc/self/status", "r");',
     '  while (fgets(line, sizeof line, f)) if (!strncmp(line, "Seccomp_filters:", 16)) fputs(line, stdout); return 0; }',
-  ].join('\n'));
-  const staticProgram = join(work, 'filters-static');
-  execFileSync('cc', ['-O2', '-static', '-o', staticProgram, src]);
+  ], ['-static']);
   const r = tsjail(['run', '--late', '--', staticProgram]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^Seccomp_filters:\s+1$/m);
   assert.match(r.stderr, /statically linked .*the policy applies from exec/);
   // Dynamic, but with its own _start: glibc's __libc_start_main never runs, nor the library's hook.
-  const rawSrc = join(work, 'raw.c');
-  writeFileSync(rawSrc, '#include <unistd.h>\nvoid _start(void) { write(1, "raw\\n", 4); _exit(0); }\n');
-  const raw = join(work, 'raw');
-  execFileSync('cc', ['-O2', '-nostartfiles', '-o', raw, rawSrc]);
+  const raw = buildC('raw', ['#include <unistd.h>', 'void _start(void) { write(1, "raw\\n", 4); _exit(0); }'], ['-nostartfiles']);
   const never = tsjail(['run', '--late', '--', raw]);
   assert.equal(never.status, 0, never.stderr);
   assert.equal(never.stdout, 'raw\n');
