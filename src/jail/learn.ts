@@ -8,7 +8,7 @@ import { abiOfCall } from '../policy/evaluate';
 import { syscallArgs, syscallName } from '../syscalls/table';
 import { nameValue } from './denial';
 import type { Notification } from './helper';
-import { HANDSHAKE_NR, type Answer } from './notifications';
+import { HANDSHAKE_NR } from './notifications';
 import type { Watch } from './run';
 
 /** Arguments whose values a learned policy pins down: [syscall, argument name]. */
@@ -71,7 +71,7 @@ export class Learner {
   watch(): Watch {
     return {
       filter: learningFilter(),
-      handle: (n: Notification, _mainPid: () => number | undefined, answer: (a: Answer) => void) => {
+      handle: (n, _mainPid, answer) => {
         this.record(n);
         answer('continue');
       },

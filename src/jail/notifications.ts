@@ -1,5 +1,6 @@
-// The loop that serves a jail's seccomp listener: receives each stopped call on a worker
-// thread and hands it to a handler, which must answer it. The first call is the helper's
+// The loop that serves a jail's seccomp listener: receives each stopped call (on a worker
+// thread, or directly when it follows the last one closely) and hands it to a handler, which
+// must answer it. The first call is the helper's
 // handshake (tsjail now holds the listener): it is answered here.
 import { answerNotification, closeFd, receiveNotification, receiveNotificationNow, type Notification } from './helper';
 
