@@ -39,9 +39,7 @@ function v2Root(): string | undefined {
   return undefined;
 }
 
-function place(controller: Controller, name: string): Placement {
-  const own = ownPaths();
-  const unified = v2Root();
+function place(controller: Controller, name: string, own: ReturnType<typeof ownPaths>, unified: string | undefined): Placement {
   if (unified && own.v2 !== undefined) {
     const parent = join(unified, own.v2);
     const enabled = readFileSync(join(parent, 'cgroup.controllers'), 'utf8').split(/\s+/);
@@ -62,6 +60,7 @@ function write(file: string, value: string, what: string): void {
 }
 
 export class JailCgroups {
+  /** One per limited controller; on cgroup v2 several share one directory. */
   private readonly placements: Placement[] = [];
 
   constructor(private readonly limits: Limits, name: string) {
@@ -69,17 +68,30 @@ export class JailCgroups {
     if (limits.memory !== undefined) wanted.push('memory');
     if (limits.pids !== undefined) wanted.push('pids');
     if (limits.cpu !== undefined) wanted.push('cpu');
-    for (const c of wanted) {
-      const p = place(c, name);
-      if (this.placements.some((x) => x.dir === p.dir)) continue;
-      try {
-        mkdirSync(p.dir);
-      } catch (e) {
-        throw new JailError(`cannot create the jail's ${c} cgroup ${p.dir}: ${(e as NodeJS.ErrnoException).code}`);
+    const own = ownPaths();
+    const unified = v2Root();
+    try {
+      for (const c of wanted) {
+        const p = place(c, name, own, unified);
+        if (!this.dirs().includes(p.dir)) {
+          try {
+            mkdirSync(p.dir);
+          } catch (e) {
+            throw new JailError(`cannot create the jail's ${c} cgroup ${p.dir}: ${(e as NodeJS.ErrnoException).code}`);
+          }
+        }
+        this.placements.push(p);
+        this.apply(p);
       }
-      this.placements.push(p);
+    } catch (e) {
+      // Nothing half-made stays behind: the caller never gets an object to remove.
+      this.remove();
+      throw e;
     }
-    for (const p of this.placements) this.apply(p);
+  }
+
+  private dirs(): string[] {
+    return [...new Set(this.placements.map((p) => p.dir))];
   }
 
   private apply(p: Placement): void {
@@ -99,7 +111,7 @@ export class JailCgroups {
 
   /** The cgroup.procs files the jail's first process writes itself into. */
   procsFiles(): string[] {
-    return this.placements.map((p) => join(p.dir, 'cgroup.procs'));
+    return this.dirs().map((dir) => join(dir, 'cgroup.procs'));
   }
 
   /** What the limits did, in words: "the memory limit (33554432 bytes) was hit: ...". */
@@ -122,8 +134,8 @@ export class JailCgroups {
 
   /** Removes the jail's cgroups (empty once the jail has ended). */
   remove(): void {
-    for (const p of this.placements) {
-      try { rmdirSync(p.dir); } catch { /* still busy or already gone */ }
+    for (const dir of this.dirs()) {
+      try { rmdirSync(dir); } catch { /* still busy or already gone */ }
     }
   }
 }
