@@ -73,11 +73,10 @@ class Writer {
     this.parts.push(b);
     return this;
   }
+  /** A blob of the NUL-terminated string; length 0 for none. */
   optString(s: string | undefined): this {
-    if (s === undefined) return this.u32(0);
-    if (s.includes('\0')) throw new Error(`a NUL byte in ${JSON.stringify(s)}`);
-    const b = Buffer.from(`${s}\0`, 'utf8');
-    return this.u32(b.length).bytes(b);
+    if (s?.includes('\0')) throw new Error(`a NUL byte in ${JSON.stringify(s)}`);
+    return this.blob(s === undefined ? undefined : Buffer.from(`${s}\0`, 'utf8'));
   }
   strings(list: readonly string[]): this {
     this.u32(list.length);
@@ -87,13 +86,11 @@ class Writer {
     }
     return this;
   }
-  bytes(b: Uint8Array): this {
-    this.parts.push(Buffer.from(b));
-    return this;
-  }
   /** u32 length, then the bytes; length 0 for none. */
   blob(b: Uint8Array | undefined): this {
-    return b ? this.u32(b.length).bytes(b) : this.u32(0);
+    if (!b) return this.u32(0);
+    this.u32(b.length).parts.push(Buffer.from(b));
+    return this;
   }
   done(): Buffer {
     return Buffer.concat(this.parts);

@@ -1,5 +1,5 @@
 // The built-in policy compiled at build time (scripts/precompile-default.ts), so a plain
-// `tsjail run` starts without loading the compiler. test/jail-default.test.ts checks the file
+// `tsjail run` starts without loading the compiler. test/default-policy.test.ts checks the file
 // equals a fresh compile.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
