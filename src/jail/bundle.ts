@@ -1,12 +1,12 @@
 // `tsjail run --bundle DIR` (ujail -J): an OCI bundle's config.json as jail options. Every
 // field is either carried out or named in an error: nothing is silently ignored.
 import { readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Policy } from '../policy/model';
 import { importOci } from '../policy/oci';
 import { CAPABILITY_SETS, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
-import { isBindMount, ociMount, type OciMount } from './mounts';
+import { ociMount, type OciMount } from './mounts';
 import { JOINABLE, type JailOptions, type JoinableNamespace, type NamespaceName } from './spec';
 
 interface OciConfig {
@@ -111,7 +111,8 @@ export function loadBundle(dir: string): BundleRun {
     // runc always gives a container its default devices (null, zero, full, random, urandom, tty).
     clearEnv: true, env, unshare, proc, dev: true,
     ...(Object.keys(joined).length ? { join: joined } : {}),
-    ...(mounts.length ? { mounts: mounts.map((m) => ({ ...m, ...(m.source && !isAbsolute(m.source) && isBindMount(m) ? { source: join(dir, m.source) } : {}) })) } : {}),
+    // Sources are relative to the bundle (only a bind's source is a path; the others are unused).
+    ...(mounts.length ? { mounts: mounts.map((m) => (m.source ? { ...m, source: resolve(dir, m.source) } : m)) } : {}),
     ...(c.linux?.uidMappings?.length ? { uidMap: c.linux.uidMappings } : {}),
     ...(c.linux?.gidMappings?.length ? { gidMap: c.linux.gidMappings } : {}),
     ...(p.user?.additionalGids?.length ? { groups: [...new Set([p.user.gid, ...p.user.additionalGids])] } : {}),

@@ -1,6 +1,6 @@
 // Mounts as OCI writes them ({ destination, type, source, options }: a bundle's `mounts`, a
 // policy's `jail.mounts`) turned into the helper's mounts, and the sysctls a jail may set.
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import type { MountSpec } from './helper';
 import { JailError } from './errors';
 
@@ -27,7 +27,7 @@ const PROPAGATION = new Set(['shared', 'rshared', 'slave', 'rslave', 'unbindable
 const FILESYSTEMS = new Set(['tmpfs', 'devpts', 'mqueue', 'sysfs', 'cgroup', 'cgroup2']);
 
 /** A bind mount, by type or by option (OCI allows either). */
-export function isBindMount(m: OciMount): boolean {
+function isBindMount(m: OciMount): boolean {
   return m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
 }
 
@@ -45,8 +45,7 @@ export function ociMount(m: OciMount, base: string): MountSpec {
   }
   if (isBindMount(m)) {
     if (data.length) throw new JailError(`${where}: unknown bind option${data.length > 1 ? 's' : ''} ${data.join(', ')}`);
-    const src = isAbsolute(m.source ?? '') ? m.source! : join(base, m.source ?? '');
-    return { kind: 'bind', src: resolve(src), dst: m.destination, flags };
+    return { kind: 'bind', src: resolve(base, m.source ?? ''), dst: m.destination, flags };
   }
   if (!m.type || !FILESYSTEMS.has(m.type)) {
     throw new JailError(`${where}: filesystem type '${m.type ?? '(none)'}' is not supported (supported: bind, proc at /proc, ${[...FILESYSTEMS].join(', ')})`);
