@@ -144,18 +144,21 @@ function writeFilter(program: readonly Instruction[], name: string): string {
   return file;
 }
 
+/** Median wall time of `runs` runs of a command after one untimed run; undefined if that run fails. */
+function wallTimeMs(cmd: readonly string[], runs: number): number | undefined {
+  if (spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' }).status !== 0) return undefined;
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(times);
+}
+
 /** Wall time of starting a trivial command in each sandbox, medians of 25 runs. */
 function startupSection(): string[] {
-  const time = (cmd: string[]): number | undefined => {
-    if (spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' }).status !== 0) return undefined;
-    const runs: number[] = [];
-    for (let i = 0; i < 25; i++) {
-      const t0 = process.hrtime.bigint();
-      spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
-      runs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    return median(runs);
-  };
+  const time = (cmd: string[]): number | undefined => wallTimeMs(cmd, 25);
   const rows: [string, string[]][] = [
     ['`node -e 0` (Node\'s own start, the floor for a Node tool)', [process.execPath, '-e', '0']],
     ['`tsjail run -- /bin/true` (default jail: 4 namespaces, /proc, caps dropped, seccomp)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--', '/bin/true']],
@@ -209,14 +212,9 @@ function lateSection(): string[] {
       const r = spawnSync(tsjail[0]!, [...tsjail.slice(1), 'learn', ...(late ? ['--late'] : []), '-o', file, '--', ...cmd], { stdio: 'ignore' });
       if (r.status !== 0) throw new Error(`bench: tsjail learn ${late ? '--late ' : ''}${label} failed`);
       const table = Object.values(readLearned(readFileSync(file, 'utf8'), file).abis)[0] ?? {};
-      const runs: number[] = [];
-      for (let i = 0; i < 10; i++) {
-        const t0 = process.hrtime.bigint();
-        const run = spawnSync(tsjail[0]!, [...tsjail.slice(1), 'run', '--policy', file, '--', ...cmd], { stdio: 'ignore' });
-        if (run.status !== 0) throw new Error(`bench: tsjail run ${late ? '--late ' : ''}${label} under its learned policy failed`);
-        runs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      return { names: Object.keys(table).sort(), calls: Object.values(table).reduce((n, e) => n + e.count, 0), ms: median(runs) };
+      const ms = wallTimeMs([...tsjail, 'run', '--policy', file, '--', ...cmd], 10);
+      if (ms === undefined) throw new Error(`bench: tsjail run ${late ? '--late ' : ''}${label} under its learned policy failed`);
+      return { names: Object.keys(table).sort(), calls: Object.values(table).reduce((n, e) => n + e.count, 0), ms };
     };
     const full = learn(false), late = learn(true);
     const saved = full.names.filter((n) => !late.names.includes(n));
