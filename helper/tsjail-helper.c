@@ -22,6 +22,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -40,7 +43,9 @@ enum step {
 	STEP_PROC, STEP_DEV, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FORK, STEP_SETSID, STEP_STDIO, STEP_RLIMIT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
 	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE_LIBRARY, STEP_SYSCTL, STEP_MASK, STEP_READONLY_PATH, STEP_JOIN_NS,
+	STEP_IDMAP = 36, STEP_CHANNEL = 37,
 	STEP_LISTENER = 100, /* not a failure: "the listener will be fd N" */
+	STEP_MOUNT_BASE = 1000, /* + i: mount i of the spec (its mount point, its tree or the mount) */
 };
 
 /* A syscall number no ABI uses: the command's first call under a listener, answered by tsjail
@@ -59,7 +64,10 @@ enum step {
 /* The spec, parsed in the parent (before clone) into these fixed arrays. */
 /* kind 0: bind src (a host path) on dst, then remount with `flags` if any;
  * kind 1: mount a filesystem of type src on dst with `flags` and `data`. */
-struct mount_spec { uint32_t kind, flags; const char *src, *dst, *data; };
+struct mount_spec { uint32_t kind, flags; const char *src, *dst, *data; int tree; };
+#define KIND_MASK 0xff
+#define KIND_BIND 0
+#define KIND_IDMAP 0x100 /* a bind shown through the jail's id mapping (made by a privileged tsjail) */
 
 static struct {
 	uint32_t clone_flags, deny_setgroups;
@@ -88,6 +96,12 @@ static struct {
 	int join_fds[8];
 	/* After /proc: sysctls ("kernel.shmmax=..."), paths to hide, paths to make read-only. */
 	const char *sysctl[MAX_MOUNTS + 1], *masked[MAX_MOUNTS + 1], *readonly_paths[MAX_MOUNTS + 1];
+	/* The root's tree (and an overlay's upper directory's), idmapped when root_idmap is set;
+	 * root_tmpfs: the root is a fresh tmpfs (--stage). Trees are fds, -1 until made. */
+	uint32_t root_idmap, root_tmpfs;
+	int root_tree, upper_tree;
+	/* Namespaces were joined by the parent (a privileged tsjail with a user namespace). */
+	int joined_by_parent;
 } S;
 
 static int err_fd = -1;
@@ -101,6 +115,10 @@ static void report(int step, int err) {
 static void fail(int step) {
 	report(step, errno);
 	_exit(125);
+}
+
+static void fail_mount(uint32_t i) {
+	fail(STEP_MOUNT_BASE + (int)i);
 }
 
 static int write_file(const char *path, const char *data) {
@@ -134,105 +152,171 @@ static int map_ids(pid_t pid, int *step) {
 	return 0;
 }
 
-static const char *under(char *buf, size_t size, const char *root, const char *path) {
-	size_t r = root ? strlen(root) : 0, p = strlen(path);
-	if (r + p + 1 > size) { errno = ENAMETOOLONG; return NULL; }
-	if (r) memcpy(buf, root, r);
-	memcpy(buf + r, path, p + 1);
-	return buf;
+/* "/proc/self/fd/N": how mount(2) and overlayfs are given a place already resolved to an fd. */
+struct fd_path { char s[32]; };
+static struct fd_path fd_path(int fd) {
+	struct fd_path p = { "/proc/self/fd/" };
+	*fmt_u32(p.s + 14, (uint32_t)fd) = 0;
+	return p;
 }
 
-static void mkdirs(const char *path) {
+/* `path` inside the tree at `rootfd`: symlinks and ".." resolve inside it, never out of it. */
+static int open_in_root(int rootfd, const char *path) {
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = O_PATH | O_CLOEXEC;
+	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+enum mount_point_kind { MP_DIR, MP_FILE };
+
+/*
+ * The mount point `path` inside the tree at `rootfd` as an O_PATH fd, made where missing
+ * (directories 0755, an empty file for a file mount). Each component is resolved inside the
+ * tree and each missing one is created in its already-resolved parent, so a symlink (even one
+ * swapped in meanwhile) can never lead a mount or a created file out of it. A FIFO, socket or
+ * device where the mount point goes is refused (ENOTDIR/EINVAL), and opening none of them blocks.
+ */
+static int mount_point(int rootfd, const char *path, enum mount_point_kind kind) {
 	char buf[4096];
 	size_t n = strlen(path);
-	if (n >= sizeof buf) return;
+	if (n >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
 	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (buf[i] == '/' || buf[i] == 0) {
-			char c = buf[i];
-			buf[i] = 0;
-			mkdir(buf, 0755);
-			buf[i] = c;
+	int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	if (cur < 0) return -1;
+	for (size_t start = 0; start < n;) {
+		while (start < n && buf[start] == '/') start++;
+		if (start >= n) break;
+		size_t end = start;
+		while (end < n && buf[end] != '/') end++;
+		int last = 1;
+		for (size_t k = end; k < n; k++) if (buf[k] != '/') { last = 0; break; }
+		char saved = buf[end];
+		buf[end] = 0;
+		const char *name = buf + start;
+		if (!strcmp(name, "..")) { close(cur); errno = EINVAL; return -1; }
+		int fd = open_in_root(rootfd, buf);
+		if (fd < 0 && errno == ENOENT) {
+			int made;
+			if (!last || kind == MP_DIR) made = mkdirat(cur, name, 0755);
+			else {
+				made = openat(cur, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+				if (made >= 0) made = close(made);
+			}
+			/* EEXIST: a dangling symlink (or a race); resolving again says which. */
+			if (made && errno != EEXIST) { close(cur); return -1; }
+			fd = open_in_root(rootfd, buf);
 		}
+		close(cur);
+		if (fd < 0) return -1;
+		cur = fd;
+		buf[end] = saved;
+		struct stat st;
+		if (fstat(cur, &st)) { close(cur); return -1; }
+		int want_dir = !last || kind == MP_DIR;
+		if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+			close(cur);
+			errno = want_dir ? ENOTDIR : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+			return -1;
+		}
+		start = end;
 	}
+	return cur;
 }
 
-/* Bind a file or directory, creating the mount point. */
-/* The per-mount flags `path` is mounted with: a bind remount must keep them (in a user
- * namespace the kernel refuses to drop locked ones, and dropping noexec would surprise). */
-static unsigned long mount_flags_of(const char *path) {
-	struct statvfs sv;
-	unsigned long flags = 0;
-	if (statvfs(path, &sv)) return 0;
-	if (sv.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-	if (sv.f_flag & ST_NODEV) flags |= MS_NODEV;
-	if (sv.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-	if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-	if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-	if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
-	return flags;
+/* MS_* flags of a bind as mount attributes (which only ever add restrictions). */
+static uint64_t bind_attrs(uint32_t flags) {
+	uint64_t a = 0;
+	if (flags & MS_RDONLY) a |= MOUNT_ATTR_RDONLY;
+	if (flags & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
+	if (flags & MS_NODEV) a |= MOUNT_ATTR_NODEV;
+	if (flags & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
+	if (flags & MS_NODIRATIME) a |= MOUNT_ATTR_NODIRATIME;
+	return a;
 }
 
-/* Binds src on dst (creating dst like src), then applies `flags` (MS_RDONLY, MS_NOSUID...). */
-static int bind_at(const char *src, const char *dst, unsigned long flags) {
+static int set_attrs(int fd, const char *path, unsigned flags, uint64_t set, uint64_t clr, int userns) {
+	struct mount_attr a;
+	memset(&a, 0, sizeof a);
+	a.attr_set = set;
+	a.attr_clr = clr;
+	if (userns >= 0) a.userns_fd = (uint64_t)userns;
+	return (int)syscall(SYS_mount_setattr, fd, path, flags, &a, sizeof a);
+}
+
+/*
+ * A detached copy of the tree at `src` (every mount below it included) with the bind's
+ * restrictions applied all the way down (a read-only bind is read-only in every submount), and,
+ * with `userns` >= 0, shown through that namespace's id mapping (an idmapped mount: the jail's ids
+ * write as the host ids they map to). Submounts whose filesystem has no idmapping keep the
+ * kernel's overflow ids. Returns the tree's fd or -1.
+ */
+static int bind_tree(const char *src, uint32_t flags, int userns) {
+	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0) return -1;
+	if (userns >= 0 && set_attrs(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_IDMAP, 0, userns)
+	    && (errno != EINVAL || set_attrs(tree, "", AT_EMPTY_PATH, MOUNT_ATTR_IDMAP, 0, userns))) {
+		int saved = errno; close(tree); errno = saved; return -1;
+	}
+	uint64_t attrs = bind_attrs(flags);
+	if (attrs && set_attrs(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs, 0, -1)) {
+		int saved = errno; close(tree); errno = saved; return -1;
+	}
+	return tree;
+}
+
+static int attach(int tree, int dst) {
+	return (int)syscall(SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+static int is_dir_fd(int fd) {
 	struct stat st;
-	if (stat(src, &st)) return -1;
-	if (S_ISDIR(st.st_mode)) mkdirs(dst);
-	else {
-		char parent[4096];
-		size_t n = strlen(dst);
-		if (n < sizeof parent) {
-			memcpy(parent, dst, n + 1);
-			char *slash = strrchr(parent, '/');
-			if (slash && slash != parent) { *slash = 0; mkdirs(parent); }
-		}
-		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd >= 0) close(fd);
-	}
-	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) return -1;
-	if (flags && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | flags | mount_flags_of(dst), NULL)) return -1;
-	return 0;
+	return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static const char *const DEVICES[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
 
-/* A fresh /dev (tmpfs) under root with the host's basic devices and the usual links. */
-static void populate_dev(const char *root) {
-	char a[4096], b[4096];
+/* A fresh /dev (tmpfs) in the tree at rootfd with the host's basic devices and the usual links. */
+static void populate_dev(int rootfd) {
 	/* Hold the host's devices by O_PATH fds first: the new /dev may cover the old one. */
 	int held[sizeof DEVICES / sizeof *DEVICES];
 	for (int i = 0; DEVICES[i]; i++) {
-		const char *src = under(b, sizeof b, "/dev/", DEVICES[i]);
-		held[i] = src ? open(src, O_PATH | O_CLOEXEC) : -1;
+		char src[32] = "/dev/";
+		strcat(src, DEVICES[i]);
+		held[i] = open(src, O_PATH | O_CLOEXEC);
 	}
-	const char *dev = under(a, sizeof a, root, "/dev");
-	mkdirs(dev);
-	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")) fail(STEP_DEV);
+	int at = mount_point(rootfd, "/dev", MP_DIR);
+	if (at < 0 || mount("tmpfs", fd_path(at).s, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")) fail(STEP_DEV);
+	close(at);
+	int dev = open_in_root(rootfd, "/dev");
+	if (dev < 0) fail(STEP_DEV);
+	int devdir = openat(dev, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (devdir < 0) fail(STEP_DEV);
 	for (int i = 0; DEVICES[i]; i++) {
 		if (held[i] < 0) continue;
-		char src[32] = "/proc/self/fd/", *q = fmt_u32(src + 14, (uint32_t)held[i]);
-		*q = 0;
-		if (!under(b, sizeof b, dev, "/") || strlen(b) + strlen(DEVICES[i]) >= sizeof b) fail(STEP_DEV);
-		strcat(b, DEVICES[i]);
-		if (bind_at(src, b, 0)) fail(STEP_DEV);
+		int f = openat(devdir, DEVICES[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (f < 0) fail(STEP_DEV);
+		close(f);
+		int dst = openat(devdir, DEVICES[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		struct fd_path from = fd_path(held[i]);
+		if (dst < 0 || mount(from.s, fd_path(dst).s, NULL, MS_BIND, NULL)) fail(STEP_DEV);
+		close(dst);
 		close(held[i]);
 	}
 	static const char *const LINKS[][2] = {
 		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
 		{ "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },
 	};
-	for (size_t i = 0; i < sizeof LINKS / sizeof *LINKS; i++) {
-		if (!under(b, sizeof b, dev, "/") || strlen(b) + strlen(LINKS[i][0]) >= sizeof b) fail(STEP_DEV);
-		strcat(b, LINKS[i][0]);
-		if (symlink(LINKS[i][1], b)) fail(STEP_DEV);
-	}
+	for (size_t i = 0; i < sizeof LINKS / sizeof *LINKS; i++) if (symlinkat(LINKS[i][1], devdir, LINKS[i][0])) fail(STEP_DEV);
 	/* A private devpts instance, so that programs can open pseudo-terminals, and /dev/shm. */
-	if (!under(b, sizeof b, dev, "/pts")) fail(STEP_DEV);
-	mkdir(b, 0755);
-	if (mount("devpts", b, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")) fail(STEP_DEV);
-	if (!under(b, sizeof b, dev, "/shm")) fail(STEP_DEV);
-	mkdir(b, 01777);
-	chmod(b, 01777);
+	if (mkdirat(devdir, "pts", 0755)) fail(STEP_DEV);
+	int pts = openat(devdir, "pts", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pts < 0 || mount("devpts", fd_path(pts).s, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")) fail(STEP_DEV);
+	close(pts);
+	if (mkdirat(devdir, "shm", 01777) || fchmodat(devdir, "shm", 01777, 0)) fail(STEP_DEV);
+	close(devdir);
+	close(dev);
 }
 
 /* "net.ipv4.ip_forward=1" → /proc/sys/net/ipv4/ip_forward (TypeScript allows only namespaced ones). */
@@ -248,92 +332,144 @@ static void set_sysctls(void) {
 	}
 }
 
+/* Makes the mount at `path` read-only all the way down; a path that is no mount point is bound
+ * onto itself first. Missing paths are skipped. */
+static int make_readonly(const char *path) {
+	int root = open("/", O_PATH | O_CLOEXEC);
+	if (root < 0) return -1;
+	int fd = open_in_root(root, path);
+	close(root);
+	if (fd < 0) return errno == ENOENT ? 0 : -1;
+	int tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+	int r = tree < 0 || set_attrs(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, -1) || attach(tree, fd) ? -1 : 0;
+	int saved = errno;
+	if (tree >= 0) close(tree);
+	close(fd);
+	errno = saved;
+	return r;
+}
+
 /* OCI maskedPaths (a directory gets an empty read-only tmpfs, a file /dev/null) and
- * readonlyPaths (bound read-only onto themselves); paths that do not exist are skipped. */
+ * readonlyPaths (bound read-only onto themselves, submounts too); missing paths are skipped.
+ * These run after pivot_root: every path resolves inside the jail. */
 static void protect_paths(void) {
+	int root = open("/", O_PATH | O_CLOEXEC);
+	if (root < 0) fail(STEP_MASK);
 	for (int i = 0; S.masked[i]; i++) {
-		struct stat st;
-		if (stat(S.masked[i], &st)) { if (errno == ENOENT) continue; fail(STEP_MASK); }
-		if (S_ISDIR(st.st_mode)) {
-			if (mount("tmpfs", S.masked[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")) fail(STEP_MASK);
+		int fd = open_in_root(root, S.masked[i]);
+		if (fd < 0) { if (errno == ENOENT) continue; fail(STEP_MASK); }
+		struct fd_path at = fd_path(fd);
+		if (is_dir_fd(fd)) {
+			if (mount("tmpfs", at.s, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")) fail(STEP_MASK);
 		} else {
 			/* The jail's own /dev/null: a mount held from before pivot_root is detached by now. */
-			if (mount("/dev/null", S.masked[i], NULL, MS_BIND, NULL)) fail(STEP_MASK);
+			if (mount("/dev/null", at.s, NULL, MS_BIND, NULL)) fail(STEP_MASK);
 		}
+		close(fd);
 	}
-	for (int i = 0; S.readonly_paths[i]; i++) {
-		const char *p = S.readonly_paths[i];
-		if (access(p, F_OK)) { if (errno == ENOENT) continue; fail(STEP_READONLY_PATH); }
-		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL)) fail(STEP_READONLY_PATH);
-		if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | mount_flags_of(p), NULL)) fail(STEP_READONLY_PATH);
+	close(root);
+	for (int i = 0; S.readonly_paths[i]; i++) if (make_readonly(S.readonly_paths[i])) fail(STEP_READONLY_PATH);
+}
+
+/* Where a jail with its own root builds it: a private tmpfs over /tmp in the jail's mount
+ * namespace (what it covers was opened before). */
+#define STAGE "/tmp"
+#define STAGED_ROOT "/tmp/root"
+
+static int stage_dir(const char *name) {
+	char path[64] = STAGE "/";
+	strcat(path, name);
+	if (mkdir(path, 0755)) return -1;
+	return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* The overlay root: the given root below, writes in DIR/upper (or the staging tmpfs) above. */
+static void overlay_root(void) {
+	int lower = stage_dir("lower");
+	if (lower < 0 || attach(S.root_tree, lower)) fail(STEP_OVERLAY);
+	int upper, work;
+	if (S.overlay_upper) {
+		int base = stage_dir("upper-base");
+		if (base < 0 || attach(S.upper_tree, base)) fail(STEP_OVERLAY);
+		close(base);
+		int held = open(STAGE "/upper-base", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (held < 0) fail(STEP_OVERLAY);
+		/* DIR/upper and DIR/work: made if missing, never followed out of DIR. */
+		upper = mount_point(held, "upper", MP_DIR);
+		work = mount_point(held, "work", MP_DIR);
+		close(held);
+	} else {
+		upper = stage_dir("upper");
+		work = stage_dir("work");
 	}
+	if (upper < 0 || work < 0) fail(STEP_OVERLAY);
+	char opts[256] = "lowerdir=" STAGE "/lower,upperdir=";
+	strcat(opts, fd_path(upper).s);
+	strcat(opts, ",workdir=");
+	strcat(opts, fd_path(work).s);
+	if (S.clone_flags & CLONE_NEWUSER) strcat(opts, ",userxattr");
+	if (mkdir(STAGED_ROOT, 0755) || mount("overlay", STAGED_ROOT, "overlay", 0, opts)) fail(STEP_OVERLAY);
+	close(lower); close(upper); close(work);
 }
 
 static void setup_filesystem(void) {
-	char a[4096];
 	if (!(S.clone_flags & CLONE_NEWNS)) return;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) fail(STEP_MOUNT_PRIVATE);
-	const char *root = S.root;
-	if (root && (S.overlay_upper || S.overlay_size)) {
-		/* The new root becomes an overlay: DIR below, writes above, staged on a private tmpfs. */
-		char opts[8192], upper[4096], work[4096], lower[32] = "/proc/self/fd/", held_upper[32] = "/proc/self/fd/";
-		const char *stage = "/tmp";
-		char size_opt[64] = "mode=0755";
-		if (S.overlay_size && strlen(S.overlay_size) < 40) { strcpy(size_opt, "mode=0755,size="); strcat(size_opt, S.overlay_size); }
-		/* Hold DIR and the upper directory first: the staging tmpfs may cover them. */
-		int lower_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (lower_fd < 0) fail(STEP_OVERLAY);
-		*fmt_u32(lower + 14, (uint32_t)lower_fd) = 0;
-		const char *base = stage;
-		if (S.overlay_upper) {
-			int upper_fd = open(S.overlay_upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
-			if (upper_fd < 0) fail(STEP_OVERLAY);
-			*fmt_u32(held_upper + 14, (uint32_t)upper_fd) = 0;
-			base = held_upper;
-		}
-		if (mount("tsjail", stage, "tmpfs", MS_NOSUID | MS_NODEV, size_opt)) fail(STEP_OVERLAY);
-		mkdir("/tmp/root", 0755);
-		if (!under(upper, sizeof upper, base, "/upper") || !under(work, sizeof work, base, "/work")) fail(STEP_OVERLAY);
-		mkdir(upper, 0755);
-		mkdir(work, 0755);
-		root = lower;
-		if (strlen(root) + strlen(upper) + strlen(work) + 40 > sizeof opts) { errno = ENAMETOOLONG; fail(STEP_OVERLAY); }
-		strcpy(opts, "lowerdir="); strcat(opts, root); strcat(opts, ",upperdir="); strcat(opts, upper);
-		strcat(opts, ",workdir="); strcat(opts, work);
-		if (mount("overlay", "/tmp/root", "overlay", 0, opts)) fail(STEP_OVERLAY);
-		root = "/tmp/root";
-	}
-	if (root && mount(root, root, NULL, MS_BIND | MS_REC, NULL)) fail(STEP_ROOT_BIND);
-	/* /dev first: mounts the caller asks for (a /dev/pts, a /dev/shm) go on top of it. */
-	if (S.mount_dev) populate_dev(root);
+	/* Every bind's tree is taken before anything is mounted over a source (the staging tmpfs,
+	 * /dev); a privileged tsjail has made them already (see prepare_trees). */
 	for (uint32_t i = 0; i < S.nmounts; i++) {
 		struct mount_spec *m = &S.mounts[i];
-		const char *dst = under(a, sizeof a, root, m->dst);
-		if (!dst) fail(m->kind == 0 ? STEP_BIND : STEP_FILESYSTEM);
-		if (m->kind == 0) {
-			if (bind_at(m->src, dst, m->flags)) fail(STEP_BIND);
+		if ((m->kind & KIND_MASK) == KIND_BIND && m->tree < 0 && (m->tree = bind_tree(m->src, m->flags, -1)) < 0) fail_mount(i);
+	}
+	if (S.root && S.root_tree < 0 && (S.root_tree = bind_tree(S.root, 0, -1)) < 0) fail(STEP_ROOT_BIND);
+	if (S.overlay_upper && S.upper_tree < 0 && (S.upper_tree = bind_tree(S.overlay_upper, 0, -1)) < 0) fail(STEP_OVERLAY);
+	int own_root = S.root || S.root_tmpfs;
+	if (own_root) {
+		char size_opt[64] = "mode=0700";
+		if (S.overlay_size && strlen(S.overlay_size) < 40) { strcat(size_opt, ",size="); strcat(size_opt, S.overlay_size); }
+		if (mount("tsjail", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, size_opt)) fail(STEP_ROOT_BIND);
+		if (S.overlay_upper || S.overlay_size) overlay_root();
+		else if (S.root_tmpfs) {
+			if (mkdir(STAGED_ROOT, 0755) || mount("tmpfs", STAGED_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")) fail(STEP_ROOT_BIND);
 		} else {
-			mkdirs(dst);
-			if (mount(m->src, dst, m->src, m->flags, m->data)) fail(STEP_FILESYSTEM);
+			int at = stage_dir("root");
+			if (at < 0 || attach(S.root_tree, at)) fail(STEP_ROOT_BIND);
+			close(at);
 		}
+	}
+	int rootfd = open(own_root ? STAGED_ROOT : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) fail(STEP_ROOT_BIND);
+	/* Read-only all the way down, before the jail's own mounts go on top of it. */
+	if (S.readonly_root && set_attrs(rootfd, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY, 0, -1)) fail(STEP_REMOUNT_RO);
+	/* /dev first: mounts the caller asks for (a /dev/pts, a /dev/shm) go on top of it. */
+	if (S.mount_dev) populate_dev(rootfd);
+	for (uint32_t i = 0; i < S.nmounts; i++) {
+		struct mount_spec *m = &S.mounts[i];
+		int bind = (m->kind & KIND_MASK) == KIND_BIND;
+		int at = mount_point(rootfd, m->dst, bind && !is_dir_fd(m->tree) ? MP_FILE : MP_DIR);
+		if (at < 0) fail_mount(i);
+		if (bind ? attach(m->tree, at) : mount(m->src, fd_path(at).s, m->src, m->flags, m->data)) fail_mount(i);
+		close(at);
+		if (bind) close(m->tree);
 	}
 	/* /proc before pivot_root: in a user namespace the kernel mounts a new proc only while
 	 * another one is fully visible, and the host's goes with the old root. */
 	if (S.mount_proc) {
-		const char *proc = under(a, sizeof a, root, "/proc");
-		if (!proc) fail(STEP_PROC);
-		mkdir(proc, 0555);
-		if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(STEP_PROC);
+		int at = mount_point(rootfd, "/proc", MP_DIR);
+		if (at < 0 || mount("proc", fd_path(at).s, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) fail(STEP_PROC);
+		close(at);
 	}
-	if (root) {
-		if (chdir(root)) fail(STEP_PIVOT_ROOT);
+	if (own_root) {
+		if (fchdir(rootfd)) fail(STEP_PIVOT_ROOT);
 		if (syscall(SYS_pivot_root, ".", ".")) fail(STEP_PIVOT_ROOT);
 		if (umount2(".", MNT_DETACH)) fail(STEP_OLD_ROOT);
 		if (chdir("/")) fail(STEP_OLD_ROOT);
 	}
+	close(rootfd);
 	set_sysctls();
 	protect_paths();
-	if (S.readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | mount_flags_of("/"), NULL)) fail(STEP_REMOUNT_RO);
+	/* The host's /sys (and the cgroup filesystem in it) is read-only in every jail. */
+	if (make_readonly("/sys")) fail(STEP_READONLY_PATH);
 }
 
 /* Node's stdio may be non-blocking (a flag of the open file description, shared with Node):
@@ -426,6 +562,8 @@ static void exec_command(void) {
 			buf[d] = '/';
 			memcpy(buf + d + 1, name, n + 1);
 			execve(buf, (char *const *)S.argv, (char *const *)S.envp);
+			/* A directory of PATH the jail may not search hides nothing it could run. */
+			if (errno == EACCES && access(S.search[i], X_OK)) continue;
 			if (errno != ENOENT && errno != ENOTDIR) err = errno;
 		}
 	}
@@ -539,14 +677,150 @@ static void close_joins(void) {
 	for (uint32_t i = 0; i < S.njoin; i++) close(S.join_fds[i]);
 }
 
-static void child_main(int maps_written) {
-	if (S.uid_map) {
-		/* Nothing is done as an unmapped id: wait until the parent has written the maps. */
-		char byte;
+/* The parent → child channel (a SOCK_SEQPACKET pair): one message per bind tree, an index
+ * and the tree's fd, then TREES_DONE. */
+#define TREE_ROOT 0xffff0001u
+#define TREE_UPPER 0xffff0002u
+#define TREES_DONE 0xffffffffu
+
+static int send_tree(int chan, uint32_t index, int fd) {
+	struct iovec io = { &index, sizeof index };
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } c;
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &io;
+	m.msg_iovlen = 1;
+	if (fd >= 0) {
+		memset(&c, 0, sizeof c);
+		m.msg_control = c.buf;
+		m.msg_controllen = sizeof c.buf;
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	}
+	return sendmsg(chan, &m, MSG_NOSIGNAL) == (ssize_t)sizeof index ? 0 : -1;
+}
+
+/* Child side: takes the trees until TREES_DONE; -1 if the parent went away. */
+static int receive_trees(int chan) {
+	for (;;) {
+		uint32_t index;
+		struct iovec io = { &index, sizeof index };
+		union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } c;
+		struct msghdr m;
+		memset(&m, 0, sizeof m);
+		m.msg_iov = &io;
+		m.msg_iovlen = 1;
+		m.msg_control = c.buf;
+		m.msg_controllen = sizeof c.buf;
 		ssize_t n;
-		do n = read(maps_written, &byte, 1); while (n < 0 && errno == EINTR);
-		if (n != 1) _exit(125);
-		close(maps_written);
+		do n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof index) return -1;
+		if (index == TREES_DONE) return 0;
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		if (!h || h->cmsg_type != SCM_RIGHTS) return -1;
+		int fd;
+		memcpy(&fd, CMSG_DATA(h), sizeof fd);
+		if (index == TREE_ROOT) S.root_tree = fd;
+		else if (index == TREE_UPPER) S.upper_tree = fd;
+		else if (index < S.nmounts) S.mounts[index].tree = fd;
+		else return -1;
+	}
+}
+
+/*
+ * Parent side, when tsjail is privileged: the jail's bind trees are made here, where every
+ * source is reachable (a root-owned 0700 directory is not from inside a user namespace) and
+ * where an idmapped mount may be made (that needs privilege over the filesystem), shown
+ * through the jail's own id mapping. -1 with *step set on failure.
+ */
+static int prepare_trees(pid_t pid, int chan, int *step) {
+	int userns = -1;
+	if (S.uid_map) {
+		char path[64] = "/proc/", *p = fmt_u32(path + 6, (uint32_t)pid);
+		strcpy(p, "/ns/user");
+		if ((userns = open(path, O_RDONLY | O_CLOEXEC)) < 0) { *step = STEP_IDMAP; return -1; }
+	}
+	int r = 0;
+	for (uint32_t i = 0; i < S.nmounts && !r; i++) {
+		struct mount_spec *m = &S.mounts[i];
+		if ((m->kind & KIND_MASK) != KIND_BIND) continue;
+		int tree = bind_tree(m->src, m->flags, (m->kind & KIND_IDMAP) ? userns : -1);
+		if (tree < 0 || send_tree(chan, i, tree)) { *step = STEP_MOUNT_BASE + (int)i; r = -1; }
+		if (tree >= 0) close(tree);
+	}
+	const char *dirs[2] = { S.root, S.overlay_upper };
+	const uint32_t which[2] = { TREE_ROOT, TREE_UPPER };
+	for (int i = 0; i < 2 && !r; i++) {
+		if (!dirs[i]) continue;
+		int tree = bind_tree(dirs[i], 0, S.root_idmap ? userns : -1);
+		if (tree < 0 || send_tree(chan, which[i], tree)) { *step = i ? STEP_OVERLAY : STEP_ROOT_BIND; r = -1; }
+		if (tree >= 0) close(tree);
+	}
+	int saved = errno;
+	if (userns >= 0) close(userns);
+	errno = saved;
+	return r;
+}
+
+/* Parent side: puts the child in the jail's cgroups (see child_main). */
+static int join_cgroups(pid_t pid) {
+	char num[16];
+	*fmt_u32(num, (uint32_t)pid) = 0;
+	for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], num)) return -1;
+	return 0;
+}
+
+static const char *ns_name(uint32_t type) {
+	switch (type) {
+	case CLONE_NEWNET: return "net";
+	case CLONE_NEWIPC: return "ipc";
+	case CLONE_NEWUTS: return "uts";
+	case CLONE_NEWCGROUP: return "cgroup";
+	default: return NULL;
+	}
+}
+
+/*
+ * A privileged tsjail with a user namespace joins the namespaces on this thread before clone
+ * (the jail's own user namespace has no say over namespaces the host owns) and returns to its
+ * own after: `saved` holds them. -1 with errno on failure (everything restored).
+ */
+static int enter_joins(int *saved) {
+	for (uint32_t i = 0; i < S.njoin; i++) {
+		char path[64] = "/proc/thread-self/ns/";
+		const char *name = ns_name(S.join_types[i]);
+		if (!name) { errno = EINVAL; saved[i] = -1; goto undo; }
+		strcat(path, name);
+		if ((saved[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) goto undo;
+		if (setns(S.join_fds[i], (int)S.join_types[i])) { close(saved[i]); saved[i] = -1; goto undo; }
+		continue;
+	undo: {
+			int e = errno;
+			while (i--) { setns(saved[i], (int)S.join_types[i]); close(saved[i]); }
+			errno = e;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void leave_joins(const int *saved) {
+	for (uint32_t i = S.njoin; i--;) {
+		/* Failing to return would leave this worker thread in the jail's namespaces. */
+		if (setns(saved[i], (int)S.join_types[i])) abort();
+		close(saved[i]);
+	}
+}
+
+static void child_main(int chan) {
+	/* Nothing is done before the parent says so: the maps are written (nothing runs as an
+	 * unmapped id) and the bind trees it made have arrived. */
+	if (receive_trees(chan)) _exit(125);
+	close(chan);
+	if (S.uid_map) {
 		/* Become the namespace's root if the maps have one, so that files the jail creates
 		 * (mount points in a fresh tmpfs) have a mapped owner; capabilities in the namespace stay. */
 		if (maps_id_zero(S.uid_map) && maps_id_zero(S.gid_map)) {
@@ -561,9 +835,10 @@ static void child_main(int maps_written) {
 		pid_t ppid = getppid();
 		if (ppid != 0 && (uint32_t)ppid != S.parent_pid) _exit(125);
 	}
-	for (uint32_t i = 0; i < S.njoin; i++) if (setns(S.join_fds[i], (int)S.join_types[i])) fail(STEP_JOIN_NS);
-	/* Join the jail's cgroups first, so that everything the jail starts is counted. */
-	for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], "0")) fail(STEP_CGROUP);
+	if (!S.joined_by_parent) for (uint32_t i = 0; i < S.njoin; i++) if (setns(S.join_fds[i], (int)S.join_types[i])) fail(STEP_JOIN_NS);
+	/* Join the jail's cgroups first, so that everything the jail starts is counted (a
+	 * privileged tsjail has put it there already: its user namespace may not write them). */
+	if (geteuid() != 0 || !S.uid_map) for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], "0")) fail(STEP_CGROUP);
 	setup_filesystem();
 	if (S.hostname && sethostname(S.hostname, strlen(S.hostname))) fail(STEP_HOSTNAME);
 	if (S.clone_flags & CLONE_NEWPID) run_init();
@@ -650,6 +925,7 @@ static int parse(const uint8_t *p, size_t len) {
 		if (!(p = u32s(p, end, k, 2))) return -1;
 		S.mounts[i].kind = k[0];
 		S.mounts[i].flags = k[1];
+		S.mounts[i].tree = -1;
 		if (!(p = opt_string(p, end, &S.mounts[i].src)) || !S.mounts[i].src) return -1;
 		if (!(p = opt_string(p, end, &S.mounts[i].dst)) || !S.mounts[i].dst) return -1;
 		if (!(p = opt_string(p, end, &S.mounts[i].data))) return -1;
@@ -662,6 +938,10 @@ static int parse(const uint8_t *p, size_t len) {
 	if (!(p = strings(p, end, S.readonly_paths, MAX_MOUNTS, NULL))) return -1;
 	if (!(p = blob(p, end, &S.filter, &S.filter_len)) || S.filter_len % sizeof(struct sock_filter)) return -1;
 	if (!(p = blob(p, end, &S.late_library, &S.late_library_len))) return -1;
+	uint32_t ext[2];
+	if (!(p = u32s(p, end, ext, 2))) return -1;
+	S.root_idmap = ext[0]; S.root_tmpfs = ext[1];
+	S.root_tree = S.upper_tree = -1;
 	return p == end ? 0 : -1;
 }
 
@@ -706,7 +986,7 @@ static int take_listener(pid_t init, int fd) {
 int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	static uint8_t copy[1 << 24];
 	int pipefd[2];
-	int maps_pipe[2] = { -1, -1 };
+	int chan[2] = { -1, -1 };
 	result[0] = result[1] = 0;
 	result[2] = result[3] = -1;
 	if (len > sizeof copy) { result[0] = STEP_PIPE; result[1] = E2BIG; return -1; }
@@ -714,39 +994,47 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	if (parse(copy, len)) { result[0] = STEP_PIPE; result[1] = EINVAL; return -1; }
 	if (open_joins(result)) return -1;
 	if (pipe2(pipefd, O_CLOEXEC)) { result[0] = STEP_PIPE; result[1] = errno; close_joins(); return -1; }
-	if (S.uid_map && pipe2(maps_pipe, O_CLOEXEC)) {
-		result[0] = STEP_PIPE; result[1] = errno;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan)) {
+		result[0] = STEP_CHANNEL; result[1] = errno;
 		close(pipefd[0]); close(pipefd[1]); close_joins();
+		return -1;
+	}
+	int privileged = geteuid() == 0;
+	int saved_ns[8];
+	S.joined_by_parent = privileged && (S.clone_flags & CLONE_NEWUSER) && S.njoin;
+	if (S.joined_by_parent && enter_joins(saved_ns)) {
+		result[0] = STEP_JOIN_NS; result[1] = errno;
+		close(pipefd[0]); close(pipefd[1]); close(chan[0]); close(chan[1]); close_joins();
 		return -1;
 	}
 	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (S.clone_flags & ~0xffu), 0, 0, 0, 0);
-	if (pid < 0) {
-		result[0] = STEP_CLONE; result[1] = errno;
-		close(pipefd[0]); close(pipefd[1]); close_joins();
-		for (int i = 0; i < 2; i++) if (maps_pipe[i] >= 0) close(maps_pipe[i]);
-		return -1;
-	}
 	if (pid == 0) {
 		close(pipefd[0]);
 		err_fd = pipefd[1];
-		if (maps_pipe[1] >= 0) close(maps_pipe[1]);
-		child_main(maps_pipe[0]);
+		close(chan[0]);
+		child_main(chan[1]);
 		_exit(125);
 	}
+	int clone_errno = errno;
+	if (S.joined_by_parent) leave_joins(saved_ns);
+	close(chan[1]);
 	close(pipefd[1]);
 	close_joins();
-	if (S.uid_map) {
-		close(maps_pipe[0]);
-		int step = 0;
-		if (map_ids(pid, &step) || write(maps_pipe[1], "m", 1) != 1) {
-			result[0] = step ? step : STEP_PIPE; result[1] = errno;
-			close(maps_pipe[1]); close(pipefd[0]);
-			kill(pid, SIGKILL);
-			int status; while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-			return -1;
-		}
-		close(maps_pipe[1]);
+	if (pid < 0) {
+		result[0] = STEP_CLONE; result[1] = clone_errno;
+		close(pipefd[0]); close(chan[0]);
+		return -1;
 	}
+	int step = 0;
+	if (privileged && S.uid_map && join_cgroups(pid)) step = STEP_CGROUP;
+	if (step || (S.uid_map && map_ids(pid, &step)) || (privileged && prepare_trees(pid, chan[0], &step)) || send_tree(chan[0], TREES_DONE, -1)) {
+		result[0] = step ? step : STEP_CHANNEL; result[1] = errno;
+		close(chan[0]); close(pipefd[0]);
+		kill(pid, SIGKILL);
+		int status; while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+		return -1;
+	}
+	close(chan[0]);
 
 	int msg[2];
 	ssize_t n;
@@ -821,4 +1109,13 @@ int tsjail_wait(int pid) {
 		if (waitpid(pid, &status, __WALL) >= 0) return status;
 		if (errno != EINTR) return -errno;
 	}
+}
+
+/* An exclusive flock on `path` (created 0600 if missing, never through a symlink): the fd, or
+ * -errno (-EWOULDBLOCK: someone holds it). The lock lasts while the fd (or a copy) is open. */
+int tsjail_try_lock(const char *path) {
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) { int e = errno; close(fd); return -e; }
+	return fd;
 }

@@ -6,7 +6,7 @@ import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jai
 import { precompiledDefault } from '../jail/precompiled';
 import { JailError } from '../jail/errors';
 import { runJailed } from '../jail/run';
-import { NAMESPACES, type JailOptions, type NamespaceName } from '../jail/spec';
+import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
 
 export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]
@@ -23,7 +23,10 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --caps FILE        the five sets from a JSON file (ujail -C, OCI process.capabilities)
   -I, --insecure         no seccomp filter (loud)
       --unshare-{user,pid,net,ipc,uts,mount,cgroup}       more namespaces
-      --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --dev  --proc/--no-proc
+      --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --proc/--no-proc
+      --host-dev         the host's /dev instead of the jail's minimal one (--dev, the default)
+      --host-ids         as root: run as the host's root minus capabilities, not a private id
+                         range (UNSAFE for untrusted code: it can read and write what root can)
       --env K=V  --clear-env  --keep-env K  --rlimit NAME=N  --timeout SECONDS
       --log              report the policy's denials but let the calls run (also SECCOMP_DEFAULT_ACTION=log)
       --report FILE      also write each denial as a JSON line to FILE
@@ -99,6 +102,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
       '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String, '--join-ns': [String],
+      '--host-ids': Boolean, '--host-dev': Boolean,
       ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
       ...unshareFlags,
       ...extra,
@@ -131,7 +135,8 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(unshare.length ? { unshare } : {}),
     ...(a['--bind'] || a['--ro-bind'] ? { binds: [...(a['--bind'] ?? []).map((b) => parseBind(b, false)), ...(a['--ro-bind'] ?? []).map((b) => parseBind(b, true))] } : {}),
     ...(a['--tmpfs'] ? { tmpfs: a['--tmpfs'] } : {}),
-    ...(a['--dev'] ? { dev: true } : {}),
+    ...(a['--dev'] ? { dev: true } : a['--host-dev'] ? { dev: false } : {}),
+    ...(a['--host-ids'] ? { hostIds: true } : {}),
     ...(a['--no-proc'] ? { proc: false } : a['--proc'] ? { proc: true } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(a['--clear-env'] ? { clearEnv: true } : {}),
@@ -187,7 +192,9 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
   }
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
-  const wantsDefault = !policyFile && !bundlePolicy && !options.allow?.length && !options.deny?.length;
+  // A jail that writes host files as their owners also refuses set-id files there (setIdRules.ts).
+  const setIds = writesHostFilesAsOwner({ ...(bundlePolicy?.jail ?? {}), ...options });
+  const wantsDefault = !policyFile && !bundlePolicy && !options.allow?.length && !options.deny?.length && !setIds;
   let merged: JailOptions = options;
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
@@ -204,6 +211,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
     } else policy = bundlePolicy ?? builtin();
     merged = { ...(policy.jail ?? {}), ...options };
     policy = policyWithOverrides(policy, merged);
+    if (writesHostFilesAsOwner(merged)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
     filter = compileProgram(policy).bytes;
   }
   const final = policy;

@@ -110,6 +110,8 @@ export function loadBundle(dir: string): BundleRun {
   const options: JailOptions = {
     // runc always gives a container its default devices (null, zero, full, random, urandom, tty).
     clearEnv: true, env, unshare, proc, dev: true,
+    // runc runs a bundle without a user namespace as the host's root: so does tsjail.
+    ...(unshare.includes('user') ? {} : { hostIds: true }),
     ...(Object.keys(joined).length ? { join: joined } : {}),
     // Sources are relative to the bundle (only a bind's source is a path; the others are unused).
     ...(mounts.length ? { mounts: mounts.map((m) => (m.source ? { ...m, source: resolve(dir, m.source) } : m)) } : {}),

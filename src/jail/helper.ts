@@ -8,7 +8,7 @@ import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
 
 /** A bind of a host path (then remounted with `flags`, MS_* bits, if any), or a filesystem. */
 export type MountSpec =
-  | { readonly kind: 'bind'; readonly src: string; readonly dst: string; readonly flags: number }
+  | { readonly kind: 'bind'; readonly src: string; readonly dst: string; readonly flags: number; readonly idmap?: boolean }
   | { readonly kind: 'fs'; readonly fstype: string; readonly dst: string; readonly flags: number; readonly data?: string };
 
 export interface SpawnSpec {
@@ -51,6 +51,10 @@ export interface SpawnSpec {
   readonly readonlyPaths?: readonly string[];
   /** --late: the preload library's bytes, handed to the command as a sealed memfd. */
   readonly lateLibrary?: Uint8Array;
+  /** The root (and an overlay's upper directory) shown through the jail's id mapping. */
+  readonly rootIdmap?: boolean;
+  /** The root is a fresh tmpfs (--stage). */
+  readonly rootTmpfs?: boolean;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -62,7 +66,10 @@ export const STEPS: Readonly<Record<number, string>> = {
   19: 'set up stdio', 20: 'set a resource limit', 21: 'change directory', 22: 'set supplementary groups', 23: 'set the group id',
   24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root', 31: 'hand the preload library over',
   32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only', 35: 'join a namespace',
+  36: 'make an idmapped mount', 37: 'pass the mounts to the jail',
 };
+/** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
+export const STEP_MOUNT_BASE = 1000;
 export const STEP_EXEC = 28;
 
 class Writer {
@@ -101,6 +108,9 @@ function capMask(caps: readonly number[]): bigint {
   return caps.reduce((m, c) => m | (1n << BigInt(c)), 0n);
 }
 
+/** A bind shown through the jail's id mapping (KIND_IDMAP in the helper). */
+const KIND_IDMAP = 0x100;
+
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
   const w = new Writer();
@@ -117,12 +127,13 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.strings(s.argv).strings(s.env).strings(s.search);
   w.u32(s.mounts.length);
   for (const mt of s.mounts) {
-    w.u32(mt.kind === 'bind' ? 0 : 1, mt.flags).optString(mt.kind === 'bind' ? mt.src : mt.fstype).optString(mt.dst);
+    w.u32(mt.kind === 'bind' ? (mt.idmap ? KIND_IDMAP : 0) : 1, mt.flags).optString(mt.kind === 'bind' ? mt.src : mt.fstype).optString(mt.dst);
     w.optString(mt.kind === 'fs' ? mt.data : undefined);
   }
   w.strings(s.cgroups ?? []).strings((s.join ?? []).map((j) => j.path)).u32(...(s.join ?? []).map((j) => j.type));
   w.strings(s.sysctl ?? []).strings(s.maskedPaths ?? []).strings(s.readonlyPaths ?? []);
   w.blob(s.filter).blob(s.lateLibrary);
+  w.u32(s.rootIdmap ? 1 : 0, s.rootTmpfs ? 1 : 0);
   return w.done();
 }
 
@@ -170,7 +181,7 @@ interface KoffiFunction {
 
 interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
-  notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction;
+  notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -186,6 +197,7 @@ function bind(): Bound {
     notifRecv: lib.func('int tsjail_notif_recv(int fd, uint8_t *out, int timeout_ms)'),
     notifSend: lib.func('int tsjail_notif_send(int fd, uint64_t id, int error, int cont)'),
     close: lib.func('int tsjail_close(int fd)'),
+    tryLock: lib.func('int tsjail_try_lock(const char *path)'),
   };
   return bound;
 }
@@ -265,4 +277,12 @@ export function answerNotification(listener: number, id: bigint, answer: { errno
 
 export function closeFd(fd: number): void {
   bind().close(fd);
+}
+
+/** An exclusive, non-blocking flock on `path`: its fd, or undefined when another holds it. */
+export function tryLock(path: string): number | undefined {
+  const fd = bind().tryLock(path) as number;
+  if (fd >= 0) return fd;
+  if (-fd === 11) return undefined;
+  throw new Error(`cannot lock ${path}: errno ${-fd}`);
 }

@@ -4,9 +4,9 @@
 import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
-import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
+import { execOutcome, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
 import { MAIN_NR, NotificationLoop, type Answer } from './notifications';
-import { buildSpawnSpec, type JailOptions } from './spec';
+import { buildSpawnSpec, jailIdentity, type JailOptions } from './spec';
 
 function errnoName(n: number): string {
   return Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
@@ -47,7 +47,23 @@ function commandPid(initPid: number): number | undefined {
   }
 }
 
-function execFailure(command: readonly string[], step: number, errno: number, log: (msg: string) => void): number {
+/** A mount step's message names the mount: "cannot mount /x (bind of /src): ENOTDIR". */
+function mountFailure(spec: SpawnSpec, step: number, errno: number): string {
+  const m = spec.mounts[step - STEP_MOUNT_BASE];
+  const what = !m ? `mount #${step - STEP_MOUNT_BASE}` : m.kind === 'bind' ? `bind ${m.src} on ${m.dst}` : `mount ${m.fstype} on ${m.dst}`;
+  const hint = errno === osConstants.errno.ENOTDIR || errno === osConstants.errno.EINVAL || errno === osConstants.errno.EISDIR
+    ? ' (the mount point, or a directory on its way, is not of the kind the mount needs: a FIFO, socket or device is never a mount point)'
+    : errno === osConstants.errno.EACCES || errno === osConstants.errno.EROFS
+      ? ' (the jail may not create the mount point there: create it, or give the jail its own root with -r or --stage)'
+      : errno === osConstants.errno.ELOOP || errno === osConstants.errno.ENOENT ? ' (a dangling symlink or a missing path on the way)' : '';
+  return `cannot ${what}: ${errnoName(errno)}${hint}`;
+}
+
+function execFailure(command: readonly string[], step: number, errno: number, log: (msg: string) => void, spec?: SpawnSpec): number {
+  if (step >= STEP_MOUNT_BASE && spec) {
+    log(mountFailure(spec, step, errno));
+    return 125;
+  }
   if (step === STEP_EXEC) {
     log(`${command[0]}: ${errno === osConstants.errno.ENOENT ? 'command not found' : `cannot execute: ${errnoName(errno)}`}`);
     return errno === osConstants.errno.ENOENT ? 127 : 126;
@@ -100,12 +116,14 @@ function lateSpec(command: readonly string[], spec: SpawnSpec, filter: Uint8Arra
 export async function runJailed(
   command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch?: Watch,
 ): Promise<number> {
-  const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
+  if (o.hostIds && process.getuid?.() === 0) log('WARNING: --host-ids: the jail runs as the host\'s root (uid 0 minus capabilities): it can read and write every file root can; unsafe for untrusted code');
+  // A root-started jail runs as a private id range, held while it runs.
+  const range = jailIdentity(o) === 'private-range' ? (require('./idRange') as typeof import('./idRange')).allocateIdRange() : undefined;
   try {
+    const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o, range?.base);
     return await runSpec(command, spec, o, log, watch);
   } finally {
-    // A staged root is tsjail's own temporary directory, whatever happened.
-    if (o.stage?.length && spec.root) rmSync(spec.root, { recursive: true, force: true });
+    range?.release();
   }
 }
 
@@ -124,7 +142,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   const started = await spawnJailed(spec);
   if (!started.ok) {
     cgroups?.remove();
-    return execFailure(command, started.step, started.errno, log);
+    return execFailure(command, started.step, started.errno, log, spec);
   }
   const pid = started.pid;
   if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
@@ -157,7 +175,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   try {
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
     const status = await waitFor(pid);
-    if (failed) return execFailure(command, failed.step, failed.errno, log);
+    if (failed) return execFailure(command, failed.step, failed.errno, log, spec);
     if (late && !mainReached) {
       log(`--late: ${command[0]} never reported main() (it does not start through glibc's __libc_start_main, or ended before main): the start-up policy, the policy plus the loader's syscalls, decided throughout`);
     }

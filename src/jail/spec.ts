@@ -1,12 +1,12 @@
 // Jail options (flags, a policy file's `jail` section, an OCI bundle) turned into the helper's
 // spawn spec: namespaces, id maps, mounts, user, capabilities, limits, environment.
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { resolveCapabilities, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
 import { bindMount, checkSysctl, ociMount, tmpfsMount, type OciMount } from './mounts';
+import { RANGE_SIZE } from './idRange';
 import { resolveGroup, resolveUser } from './users';
 
 const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
@@ -84,6 +84,54 @@ export interface JailOptions {
   readonly gidMap?: readonly IdMap[];
   /** Existing namespaces to join, by path: { net: '/run/netns/blue' } (ip netns, a container's /proc/PID/ns/net). */
   readonly join?: Readonly<Partial<Record<JoinableNamespace, string>>>;
+  /**
+   * Run as the host's own ids (as root: host uid 0 minus capabilities). Unsafe for untrusted
+   * code; the default as root is a private id range (see idRange.ts).
+   */
+  readonly hostIds?: boolean;
+}
+
+/** runc's defaults for a fresh /proc (and /sys), in every jail that mounts one. */
+export const DEFAULT_MASKED_PATHS = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
+  '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+] as const;
+export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'] as const;
+
+/**
+ * Whose ids the jail runs with: rootless (one's own, in a user namespace), a private range (a
+ * root-started jail: its root maps to an unused host id), or the host's (--host-ids, a bundle
+ * without a user namespace, or explicit maps).
+ */
+export type Identity = 'rootless' | 'private-range' | 'host';
+
+export function jailIdentity(o: JailOptions): Identity {
+  if (process.getuid?.() !== 0) return 'rootless';
+  // Root of a user namespace (a container's, an outer jail's) has no host range to hand out:
+  // its ids are already not the host's.
+  return o.hostIds || o.uidMap || o.gidMap || !inInitialUserNamespace() ? 'host' : 'private-range';
+}
+
+let initialUserNs: boolean | undefined;
+function inInitialUserNamespace(): boolean {
+  if (initialUserNs === undefined) {
+    try {
+      initialUserNs = /^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
+    } catch {
+      initialUserNs = false;
+    }
+  }
+  return initialUserNs;
+}
+
+/**
+ * True when a private-range jail may write host files as their owners (an idmapped writable
+ * bind, a writable -r DIR, an overlay's upper directory): it then gets the set-id rules.
+ */
+export function writesHostFilesAsOwner(o: JailOptions): boolean {
+  if (jailIdentity(o) !== 'private-range') return false;
+  const rwMount = (o.mounts ?? []).some((m) => (m.type === 'bind' || (m.options ?? []).some((x) => x === 'bind' || x === 'rbind')) && !(m.options ?? []).includes('ro'));
+  return (o.binds ?? []).some((b) => !b.readonly) || rwMount || (o.root !== undefined && !o.readonlyRoot) || o.overlay !== undefined;
 }
 
 /** Namespaces a jail can join instead of creating (setns before anything else). */
@@ -93,7 +141,11 @@ export type JoinableNamespace = (typeof JOINABLE)[number];
 export interface IdMap { readonly containerID: number; readonly hostID: number; readonly size: number }
 
 /** The user namespace's maps: the given ones (any as root; rootless, only one's own id), else one's own ids. */
-function idMaps(o: JailOptions, rootless: boolean): NonNullable<SpawnSpec['idMaps']> {
+function idMaps(o: JailOptions, rootless: boolean, rangeBase: number | undefined): NonNullable<SpawnSpec['idMaps']> {
+  if (rangeBase !== undefined) {
+    const map = `0 ${rangeBase} ${RANGE_SIZE}\n`;
+    return { uid: map, gid: map, denySetgroups: false };
+  }
   const own = (id: number): IdMap[] => [{ containerID: id, hostID: id, size: 1 }];
   const text = (maps: readonly IdMap[], kind: string, ownId: number): string => {
     for (const m of maps) {
@@ -142,12 +194,18 @@ function missing(path: string): boolean {
   }
 }
 
-/** The helper's spec for a command; `filter` is the compiled seccomp program, if any. */
-export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions): SpawnSpec {
+/**
+ * The helper's spec for a command; `filter` is the compiled seccomp program, if any;
+ * `rangeBase` the host id a private-range jail's id 0 maps to (see idRange.ts).
+ */
+export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, rangeBase?: number): SpawnSpec {
   if (!command.length) throw new JailError('no command given: tsjail run [OPTIONS] -- CMD [ARGS...]');
-  const rootless = process.getuid?.() !== 0;
-  let flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS;
-  if (rootless) flags |= CLONE_NEWUSER;
+  const identity = jailIdentity(o);
+  if (identity === 'private-range' && rangeBase === undefined) throw new Error('internal error: a private-range jail needs its id range');
+  const rootless = identity === 'rootless';
+  const privateRange = identity === 'private-range';
+  let flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWCGROUP;
+  if (rootless || privateRange) flags |= CLONE_NEWUSER;
   if (o.network === false) flags |= CLONE_NEWNET;
   for (const ns of o.unshare ?? []) flags |= NAMESPACES[ns];
   const joins = Object.entries(o.join ?? {}).map(([ns, path]) => {
@@ -158,28 +216,36 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     return { type: NAMESPACES[ns as JoinableNamespace], path: resolve(path!) };
   });
   if (o.stage?.length && o.root) throw new JailError('--stage builds its own root: give it without --root');
-  // A staged root: an empty directory covered by a tmpfs, with each staged file bound into it.
-  const staged: MountSpec[] = o.stage?.length ? [tmpfsMount('/'), ...stagedMounts(o.stage)] : [];
-  // A staged root is made last (nothing to clean up after a bad option); its files are the host's.
+  // A staged root: a fresh tmpfs (made in the jail: nothing on the host) with each staged file bound into it.
+  const staged: MountSpec[] = o.stage?.length ? stagedMounts(o.stage) : [];
   const given = o.root ? resolve(o.root) : undefined;
   const user = o.user !== undefined ? resolveUser(o.user, given ?? '/') : undefined;
+  if (privateRange && user && (user.uid >= RANGE_SIZE || user.gid >= RANGE_SIZE || user.groups.some((g) => g >= RANGE_SIZE))) {
+    throw new JailError(`user ${o.user} (uid ${user.uid}) is outside the jail's ids (0-${RANGE_SIZE - 1}); --host-ids runs with the host's ids (unsafe for untrusted code)`);
+  }
   if (o.group !== undefined && !user) throw new JailError('--group needs --user: the group goes with the user the command runs as');
   if (o.groups && !user) throw new JailError('supplementary groups need a user: the groups go with the user the command runs as');
   const gid = o.group !== undefined ? resolveGroup(o.group, given ?? '/') : user?.gid;
   const env = environment(o);
   const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
+  // A private-range jail sees what it is given as the host does (idmapped: the jail's ids write as the host ids they map to).
+  const idmapped = (m: MountSpec): MountSpec => (privateRange && m.kind === 'bind' ? { ...m, idmap: true } : m);
   const mounts: MountSpec[] = [
     ...staged,
-    ...(o.binds ?? []).map((b) => bindMount(resolve(b.src), b.dst, b.readonly)),
+    ...(o.binds ?? []).map((b) => idmapped(bindMount(resolve(b.src), b.dst, b.readonly))),
     ...(o.tmpfs ?? []).map(tmpfsMount),
-    ...(o.mounts ?? []).map((m) => ociMount(m, process.cwd())),
+    ...(o.mounts ?? []).map((m) => idmapped(ociMount(m, process.cwd()))),
   ];
-  for (const m of mounts) if (!isAbsolute(m.dst)) throw new JailError(`mount destination '${m.dst}' must be an absolute path`);
+  for (const m of mounts) {
+    if (!isAbsolute(m.dst)) throw new JailError(`mount destination '${m.dst}' must be an absolute path`);
+    if (m.dst.split('/').includes('..')) throw new JailError(`mount destination '${m.dst}' must not contain '..'`);
+    if (m.kind === 'bind' && missing(m.src)) throw new JailError(`cannot bind ${m.src}: it does not exist`);
+  }
   if ((o.overlay || o.tmpOverlay) && !given) throw new JailError('--overlay and --tmp-overlay need --root DIR: the overlay goes over that directory');
   if (o.tmpOverlay && !/^\d+[kmg]?$/i.test(o.tmpOverlay)) throw new JailError(`bad --tmp-overlay size '${o.tmpOverlay}': e.g. 64m`);
   if ((o.uidMap || o.gidMap) && !(flags & CLONE_NEWUSER)) throw new JailError('uid/gid maps need a user namespace (--unshare-user)');
   for (const p of [...(o.maskedPaths ?? []), ...(o.readonlyPaths ?? [])]) if (!isAbsolute(p)) throw new JailError(`masked or read-only path '${p}' must be absolute`);
-  if (o.maskedPaths?.length && (given || o.stage?.length) && !o.dev) throw new JailError('masked paths are covered with the jail\'s /dev/null: add --dev');
+  if (o.maskedPaths?.length && (given || o.stage?.length) && o.dev === false) throw new JailError('masked paths are covered with the jail\'s /dev/null: add --dev');
   const sysctl = Object.entries(o.sysctl ?? {}).map(([key, value]) => {
     checkSysctl(key, { ipc: (flags & CLONE_NEWIPC) !== 0, net: (flags & CLONE_NEWNET) !== 0, uts: (flags & CLONE_NEWUTS) !== 0 });
     return `${key}=${value}`;
@@ -190,21 +256,28 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     return { resource, value: BigInt(value) };
   });
   const caps = resolveCapabilities(o.capKeep, o.capabilities);
-  const maps = flags & CLONE_NEWUSER ? idMaps(o, rootless) : undefined;
-  const root = o.stage?.length ? mkdtempSync(join(tmpdir(), 'tsjail-stage-')) : given;
+  const maps = flags & CLONE_NEWUSER ? idMaps(o, rootless, privateRange ? rangeBase : undefined) : undefined;
+  const root = given;
+  const mountProc = o.proc ?? (flags & CLONE_NEWPID) !== 0;
+  // A minimal /dev unless the host's is asked for; runc's /proc defaults wherever a fresh /proc is.
+  const mountDev = o.dev ?? true;
+  const masked = [...(mountProc && (mountDev || !root) ? DEFAULT_MASKED_PATHS : []), ...(o.maskedPaths ?? [])];
+  const readonlyPaths = [...(mountProc ? DEFAULT_READONLY_PATHS : []), ...(o.readonlyPaths ?? [])];
   return {
     cloneFlags: flags,
     ...(maps ? { idMaps: maps } : {}),
-    mountProc: o.proc ?? (flags & CLONE_NEWPID) !== 0,
-    mountDev: o.dev ?? false,
+    mountProc,
+    mountDev,
     readonlyRoot: o.readonlyRoot ?? false,
     ...(o.overlay ? { overlayUpper: resolve(o.overlay) } : {}),
     ...(o.tmpOverlay ? { overlaySize: o.tmpOverlay } : {}),
     ...(user ? { user: { uid: user.uid, gid: gid!, groups: o.groups ?? user.groups } } : {}),
     ...(sysctl.length ? { sysctl } : {}),
     ...(joins.length ? { join: joins } : {}),
-    ...(o.maskedPaths?.length ? { maskedPaths: o.maskedPaths } : {}),
-    ...(o.readonlyPaths?.length ? { readonlyPaths: o.readonlyPaths } : {}),
+    ...(masked.length ? { maskedPaths: [...new Set(masked)] } : {}),
+    ...(readonlyPaths.length ? { readonlyPaths: [...new Set(readonlyPaths)] } : {}),
+    ...(privateRange && (root || o.overlay) ? { rootIdmap: true } : {}),
+    ...(o.stage?.length ? { rootTmpfs: true } : {}),
     caps,
     noNewPrivs: true,
     dieWithParent: true,
@@ -213,7 +286,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     path: command[0]!,
     ...(o.hostname ? { hostname: o.hostname } : {}),
     ...(root ? { root } : {}),
-    ...(o.cwd ? { cwd: o.cwd } : root ? { cwd: '/' } : {}),
+    ...(o.cwd ? { cwd: o.cwd } : root || o.stage?.length ? { cwd: '/' } : {}),
     argv: command,
     env,
     search: path.split(':').filter(Boolean),
