@@ -2,7 +2,7 @@
 // the OCI export in a bundle.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -15,6 +15,7 @@ import { REPO_ROOT } from '../scripts/upstream';
 
 const haveBwrap = spawnSync('bwrap', ['--version']).status === 0 ? false : 'bubblewrap is not installed (apt-get install bubblewrap)';
 const work = mkdtempSync(join(tmpdir(), 'tsjail-interop-'));
+chmodSync(work, 0o755); // a root-started jail runs as a private id range: the probe must be reachable by others
 const PROBE = join(work, 'escape-probe');
 execFileSync('cc', ['-O2', '-o', PROBE, join(REPO_ROOT, 'test/helpers/escape-probe.c')]);
 
