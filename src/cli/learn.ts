@@ -1,5 +1,6 @@
 // `tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
-import { readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { hostAbi, lookupAbi, ABI_NAMES, type Abi } from '../arch/abi';
 import { emptyLearned, formatRefusals, learnedToOci, learnedToTs, Learner, mergeLearned, readLearned } from '../jail/learn';
 import { runJailed } from '../jail/run';
@@ -45,6 +46,12 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   const { options, command, extra } = parsed;
   const format = (extra['--format'] as string | undefined) ?? ((extra['--output'] as string | undefined)?.endsWith('.json') ? 'json' : 'ts');
   if (!command.length || !['ts', 'json'].includes(format)) { log(LEARN_USAGE); return 125; }
+  const out = extra['--output'] as string | undefined;
+  // Checked before the run: a long learning run is not to be lost to an unwritable output.
+  if (out) {
+    const target = existsSync(out) ? out : dirname(resolve(out));
+    try { accessSync(target, fsConstants.W_OK); } catch (e) { log(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (choose another -o)`); return 125; }
+  }
   const dangerous = extra['--learn-dangerous'] === true;
   const learned = emptyLearned();
   learned.commands.push(command.join(' '));
@@ -88,9 +95,9 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   if (live) process.stderr.write('\n');
   for (const line of formatRefusals(learner.refused())) log(line);
   const text = format === 'json' ? learnedToOci(learned) : learnedToTs(learned);
-  const out = extra['--output'] as string | undefined;
-  if (out) writeFileSync(out, text);
-  else process.stdout.write(text);
+  if (out) {
+    try { writeFileSync(out, text); } catch (e) { log(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; the policy:`); process.stdout.write(text); return 125; }
+  } else process.stdout.write(text);
   log(`learned ${learner.distinct()} distinct syscalls from ${learner.seen} calls${options.late ? ' after start-up (--late)' : ''}${out ? ` -> ${out}` : ''}${code ? ` (the command exited ${code})` : ''}`);
   return code;
 }
