@@ -1,21 +1,44 @@
-// `tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [JAIL OPTIONS] -- CMD [ARGS...]`
-import { readFileSync, writeFileSync } from 'node:fs';
-import { emptyLearned, learnedToOci, learnedToTs, Learner, mergeLearned, readLearned } from '../jail/learn';
+// `tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
+import { accessSync, constants as fsConstants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { hostAbi, lookupAbi, ABI_NAMES, type Abi } from '../arch/abi';
+import { emptyLearned, formatRefusals, learnedToOci, learnedToTs, Learner, mergeLearned, readLearned } from '../jail/learn';
 import { runJailed } from '../jail/run';
+import { JailError } from '../jail/errors';
 import { parseFlags, RunUsageError } from './run';
 
-export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [JAIL OPTIONS] -- CMD [ARGS...]
+export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]
 
 Runs CMD in the jail (same options as tsjail run) with every syscall observed, and writes the
 minimal allowlist policy under which it runs: TypeScript (default) or an OCI profile (json).
 --merge FILE widens a policy written by an earlier learn with this run. --late learns only what
 runs after start-up (from main() on), for a policy run with tsjail run --late.
+
+What the built-in policy refuses stays refused while learning, answered as tsjail run answers
+it, reported, and left out of the policy: ptrace and process inspection, mounts and roots,
+namespaces (unshare, setns, clone with namespace flags; clone3 gets ENOSYS so libc uses clone),
+keyrings, bpf, io_uring, userfaultfd, perf_event_open, file handles, modules and kexec, host
+administration, terminal injection, odd personalities. A call through another ABI than the
+host's (i386 int 0x80, x32) kills its caller, as under tsjail run.
+  --learn-dangerous   let those refused calls run and learn them too (only for a program you trust)
+  --learn-abi ABI     also learn calls through ABI (x86, x32; repeat or comma-separate); the policy
+                      then targets it
 `;
+
+function learnAbis(names: readonly string[]): Abi[] {
+  return names.map((name) => {
+    const abi = lookupAbi(name);
+    if (!abi) throw new RunUsageError(`unknown ABI '${name}' for --learn-abi (known: ${ABI_NAMES.join(', ')})`);
+    return abi;
+  });
+}
 
 export async function learnCommand(argv: string[], log: (msg: string) => void): Promise<number> {
   let parsed;
+  let abis: Abi[];
   try {
-    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String });
+    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String] });
+    abis = learnAbis(((parsed.extra['--learn-abi'] as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
   } catch (e) {
     if (e instanceof RunUsageError) { log(`${e.message}\n${LEARN_USAGE}`); return 125; }
     throw e;
@@ -23,6 +46,13 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   const { options, command, extra } = parsed;
   const format = (extra['--format'] as string | undefined) ?? ((extra['--output'] as string | undefined)?.endsWith('.json') ? 'json' : 'ts');
   if (!command.length || !['ts', 'json'].includes(format)) { log(LEARN_USAGE); return 125; }
+  const out = extra['--output'] as string | undefined;
+  // Checked before the run: a long learning run is not to be lost to an unwritable output.
+  if (out) {
+    const target = existsSync(out) ? out : dirname(resolve(out));
+    try { accessSync(target, fsConstants.W_OK); } catch (e) { log(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (choose another -o)`); return 125; }
+  }
+  const dangerous = extra['--learn-dangerous'] === true;
   const learned = emptyLearned();
   learned.commands.push(command.join(' '));
   if (options.late) learned.late = true;
@@ -34,7 +64,17 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
       log((e as Error).message);
       return 125;
     }
+    // An earlier record never widens the policy to another ABI unasked.
+    const foreign = Object.keys(learned.abis).filter((a) => a !== hostAbi().name && !abis.some((b) => b.name === a));
+    if (foreign.length) {
+      log(`${merge} allows calls through the ${foreign.join(', ')} ABI (not the host's ${hostAbi().name}): to keep ${foreign.length > 1 ? 'them' : 'it'}, add --learn-abi ${foreign.join(',')}`);
+      return 125;
+    }
   }
+  if (dangerous) {
+    log('WARNING: --learn-dangerous: the calls the built-in policy refuses (mount, unshare, ptrace, keyctl, bpf, io_uring, ...) RUN while learning and are ALLOWED by the written policy');
+  }
+  for (const abi of abis) if (abi.name !== hostAbi().name) log(`--learn-abi ${abi.name}: calls through the ${abi.name} ABI are learned, and the written policy allows them through it`);
   let last = 0;
   const live = process.stderr.isTTY
     ? (seen: number, distinct: number): void => {
@@ -44,13 +84,20 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
       process.stderr.write(`\rtsjail learn: ${seen} syscalls seen, ${distinct} distinct `);
     }
     : undefined;
-  const learner = new Learner(learned, live);
-  const code = await runJailed(command, undefined, options, log, learner.watch());
+  const learner = new Learner(learned, { dangerous, abis }, live);
+  let code: number;
+  try {
+    code = await runJailed(command, undefined, options, log, learner.watch());
+  } catch (e) {
+    if (e instanceof JailError) { log(e.message); return 125; }
+    throw e;
+  }
   if (live) process.stderr.write('\n');
+  for (const line of formatRefusals(learner.refused())) log(line);
   const text = format === 'json' ? learnedToOci(learned) : learnedToTs(learned);
-  const out = extra['--output'] as string | undefined;
-  if (out) writeFileSync(out, text);
-  else process.stdout.write(text);
+  if (out) {
+    try { writeFileSync(out, text); } catch (e) { log(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; the policy:`); process.stdout.write(text); return 125; }
+  } else process.stdout.write(text);
   log(`learned ${learner.distinct()} distinct syscalls from ${learner.seen} calls${options.late ? ' after start-up (--late)' : ''}${out ? ` -> ${out}` : ''}${code ? ` (the command exited ${code})` : ''}`);
   return code;
 }

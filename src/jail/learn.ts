@@ -1,14 +1,20 @@
-// Learn mode: run a command with every syscall stopping at tsjail (SECCOMP_RET_USER_NOTIF,
-// answered with CONTINUE: observation only), record what it uses per ABI with counts and the
-// argument values of the syscalls policies usually constrain, and write the minimal allowlist.
-import { ABIS, type Abi } from '../arch/abi';
+// Learn mode: run a command with every syscall stopping at tsjail, record what it uses per ABI
+// with counts and the argument values of the syscalls policies usually constrain, and write the
+// minimal allowlist. Calls are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) except those the
+// built-in policy refuses (its dangerous groups, clone with namespace flags, clone3, calls through
+// an ABI other than the host's): those are answered as the built-in policy answers them, decided
+// by the same reference evaluator, and reported, never learned.
+import { ABIS, hostAbi, type Abi } from '../arch/abi';
 import { encodeProgram } from '../bpf/instruction';
-import { SECCOMP_DATA_NR, SECCOMP_RET_USER_NOTIF } from '../bpf/seccomp';
-import { abiOfCall } from '../policy/evaluate';
-import { syscallArgs, syscallName } from '../syscalls/table';
+import { SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF } from '../bpf/seccomp';
+import { errnoName } from '../policy/errno';
+import { abiOfCall, evaluatePolicy } from '../policy/evaluate';
+import type { Policy } from '../policy/model';
+import { syscallArgs, syscallName, syscallNumber } from '../syscalls/table';
+import { defaultPolicy } from './defaultPolicy';
 import { nameValue } from './denial';
 import type { Notification } from './helper';
-import { HANDSHAKE_NR } from './notifications';
+import { HANDSHAKE_NR, type Answer } from './notifications';
 import type { Watch } from './run';
 
 /** Arguments whose values a learned policy pins down: [syscall, argument name]. */
@@ -22,6 +28,8 @@ export interface Learned {
   readonly commands: string[];
   /** Learned with --late (from main() on): the policy needs `tsjail run --late`. */
   late?: boolean;
+  /** Calls refused while learning (ABI → syscall → count): reported, never allowed by the written policy. */
+  refused?: Record<string, Record<string, number>>;
 }
 
 export function emptyLearned(): Learned {
@@ -36,13 +44,92 @@ export function learningFilter(): Uint8Array {
   ], 'little');
 }
 
+/** What learn lets run and record beyond the safe default. */
+export interface LearnScope {
+  /** --learn-dangerous: the calls the built-in policy refuses by a rule are let through and learned. */
+  readonly dangerous?: boolean;
+  /** --learn-abi: ABIs besides the host's whose calls are learned (any other ABI is refused as the built-in refuses it). */
+  readonly abis?: readonly Abi[];
+}
+
+/** One kind of refused call, for the report: what refused it and how often. */
+export interface Refusal {
+  readonly abi: string;
+  readonly syscall: string;
+  /** The built-in rule's label, or undefined for a call through an ABI learn does not target. */
+  readonly rule?: string;
+  readonly quiet: boolean;
+  /** The built-in's seccomp return value (ERRNO | n, or KILL_PROCESS for a bad arch). */
+  readonly ret: number;
+  count: number;
+}
+
+const ENOSYS = 38;
+
 export class Learner {
   seen = 0;
+  /** Set when a refusal killed the jail's first process (the exit status then reads SIGSYS, as under run). */
+  private killedMain = false;
+  private readonly refusals = new Map<string, Refusal>();
+  private readonly builtin: Policy = defaultPolicy();
+  private readonly targets: readonly Abi[];
 
-  constructor(private readonly learned: Learned, private readonly progress?: (seen: number, distinct: number) => void) {}
+  constructor(private readonly learned: Learned, private readonly scope: LearnScope = {},
+    private readonly progress?: (seen: number, distinct: number) => void) {
+    this.targets = [hostAbi(), ...(scope.abis ?? []).filter((a) => a.name !== hostAbi().name)];
+  }
 
   distinct(): number {
     return Object.values(this.learned.abis).reduce((n, m) => n + Object.keys(m).length, 0);
+  }
+
+  /** The refused calls, in the order first seen. */
+  refused(): readonly Refusal[] {
+    return [...this.refusals.values()];
+  }
+
+  /**
+   * The built-in policy's decision when it refuses the call and learn must too, else undefined.
+   * Only registers are looked at (never the caller's memory), so nothing can change under it.
+   */
+  private refusal(n: Notification): Omit<Refusal, 'count'> | undefined {
+    const decision = evaluatePolicy(this.builtin, this.targets, { nr: n.nr, arch: n.arch, args: n.args });
+    const abi = decision.abi ?? abiOfCall(Object.values(ABIS), n.arch, n.nr);
+    const syscall = decision.syscall ?? (abi && syscallName(abi, n.nr)) ?? `syscall ${n.nr}`;
+    const where = { abi: abi?.name ?? `arch 0x${(n.arch >>> 0).toString(16)}`, syscall, ret: decision.ret };
+    if (decision.decider.kind === 'bad_arch') return { ...where, quiet: false };
+    if (decision.decider.kind !== 'rule' || this.scope.dangerous || decision.ret >>> 0 === SECCOMP_RET_ALLOW) return undefined;
+    const rule = this.builtin.rules[decision.decider.ruleIndex]!;
+    return { ...where, rule: rule.label ?? `rule ${decision.decider.ruleIndex}`, quiet: rule.quiet === true };
+  }
+
+  /** Answers a stopped call: refused as the built-in policy would, or let through (and learned, after main() with --late). */
+  private decide(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void, learn: boolean): void {
+    if (n.nr === HANDSHAKE_NR) { answer('continue'); return; }
+    const refusal = this.refusal(n);
+    if (!refusal) {
+      if (learn) this.record(n);
+      answer('continue');
+      return;
+    }
+    const key = `${refusal.abi}|${refusal.syscall}|${refusal.rule ?? ''}`;
+    const known = this.refusals.get(key);
+    if (known) known.count++;
+    else this.refusals.set(key, { ...refusal, count: 1 });
+    const byName = abiOfCall(Object.values(ABIS), n.arch, n.nr);
+    if (byName && syscallNumber(byName, refusal.syscall) !== undefined) {
+      const table = ((this.learned.refused ??= {})[byName.name] ??= {});
+      table[refusal.syscall] = (table[refusal.syscall] ?? 0) + 1;
+    }
+    if (((refusal.ret & SECCOMP_RET_ACTION_FULL) >>> 0) === SECCOMP_RET_ERRNO) {
+      answer({ errno: refusal.ret & SECCOMP_RET_DATA });
+      return;
+    }
+    // A kill (the built-in's bad-arch action): SIGKILL is pending before the call is answered,
+    // so the caller never returns to run anything; the call itself fails either way.
+    if (n.pid === mainPid()) this.killedMain = true;
+    try { process.kill(n.pid, 'SIGKILL'); } catch { /* already gone */ }
+    answer({ errno: ENOSYS });
   }
 
   record(n: Notification): void {
@@ -71,14 +158,26 @@ export class Learner {
   watch(): Watch {
     return {
       filter: learningFilter(),
-      handle: (n, _mainPid, answer) => {
-        this.record(n);
-        answer('continue');
-      },
-      // --late: what runs before main() is let through, not learned.
-      late: { filter: learningFilter(), handle: (_n, _mainPid, answer) => answer('continue') },
+      handle: (n, mainPid, answer) => this.decide(n, mainPid, answer, true),
+      // --late: what runs before main() is not learned; what the built-in refuses is refused there too.
+      late: { filter: learningFilter(), handle: (n, mainPid, answer) => this.decide(n, mainPid, answer, false) },
+      // A refusal's SIGKILL stands for the kernel's SIGSYS kill, as under tsjail run.
+      exitCode: (code) => (this.killedMain && code === 128 + 9 ? 128 + 31 : code),
     };
   }
+}
+
+/** stderr lines for the refused calls: what, how often, who refused it, and how to learn it anyway. */
+export function formatRefusals(refused: readonly Refusal[], host: Abi = hostAbi()): string[] {
+  return refused.map((r) => {
+    const times = `x${r.count}`;
+    if (r.rule === undefined) {
+      return `learn: killed the caller of ${r.syscall} through the ${r.abi} ABI ${times}: the built-in policy kills calls through ABIs other than ${host.name}, and the written policy targets only the ABIs learned; to learn this ABI: --learn-abi ${r.abi}`;
+    }
+    const answer = errnoName(r.ret & SECCOMP_RET_DATA) ?? `errno ${r.ret & SECCOMP_RET_DATA}`;
+    if (r.quiet) return `learn: refused ${r.syscall} ${times} with ${answer} (built-in rule '${r.rule}': libc falls back, e.g. clone3 to clone, which is learned); the written policy answers it the same way`;
+    return `learn: refused ${r.syscall} ${times} with ${answer} (built-in group '${r.rule}'); not in the written policy; to learn them anyway: --learn-dangerous`;
+  });
 }
 
 /** Widens `into` with another run's record. */
@@ -94,6 +193,10 @@ export function mergeLearned(into: Learned, other: Learned): Learned {
       }
     }
   }
+  for (const [abi, table] of Object.entries(other.refused ?? {})) {
+    const mine = ((into.refused ??= {})[abi] ??= {});
+    for (const [name, count] of Object.entries(table)) mine[name] = (mine[name] ?? 0) + count;
+  }
   into.commands.push(...other.commands);
   // A record learned from main() on lacks that command's start-up: the result still needs --late.
   if (other.late) into.late = true;
@@ -102,7 +205,28 @@ export function mergeLearned(into: Learned, other: Learned): Learned {
 
 const MARKER = 'tsjail-learned:';
 
-const literal = (text: string): string => (/^[A-Z_][A-Z0-9_]*( \| [A-Z0-9_x]+)*$|^-?\d+$|^0x[0-9a-f]+$/.test(text) ? text : JSON.stringify(text));
+/**
+ * JSON that stays inert wherever it is pasted: only printable ASCII, and none of `*` (a block
+ * comment's end), `<` `>` `&` (markup), backtick; everything else, U+2028/U+2029 and lone
+ * surrogates included, as a \uXXXX escape. Those characters occur only inside JSON strings, where
+ * the escape means the same, so JSON.parse gives back exactly the original.
+ */
+export function inertJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[^\n\x20-\x7e]|[*<>&`]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const C_VALUES = require('../policy/constants') as Record<string, unknown>;
+const isConstant = (name: string): boolean => Object.prototype.hasOwnProperty.call(C_VALUES, name) && typeof C_VALUES[name] === 'number';
+
+/** A recorded argument value: a number, or constants (and a hex rest) joined with ` | `. */
+const VALUE = /^(?:-?\d+|0x[0-9a-f]+|[A-Z_][A-Z0-9_]*(?: \| (?:[A-Z_][A-Z0-9_]*|0x[0-9a-f]+))*)$/;
+const isValue = (text: string): boolean => VALUE.test(text) && text.split(' | ').every((p) => /^-?\d|^0x/.test(p) || isConstant(p));
+
+/** A value as policy code: only ever a number or constant names, checked (a merged record may be hostile). */
+function literal(text: string): string {
+  if (!isValue(text)) throw new Error(`internal error: '${inertJson(text)}' is not a learned value`);
+  return text;
+}
 
 /** Calls a threaded program makes or not depending on timing: added once it starts a thread. */
 export const THREAD_TIMING_SYSCALLS = ['futex', 'sched_yield', 'nanosleep', 'clock_nanosleep', 'madvise', 'membarrier'] as const;
@@ -119,8 +243,26 @@ function withThreadTiming(table: Learned['abis'][string]): Learned['abis'][strin
   return out;
 }
 
-/** A TypeScript policy `tsjail run --policy` accepts, with the raw record kept for --merge. */
+/** clone3 was not learned (learn answered it ENOSYS): the policy answers ENOSYS too, so libc keeps falling back to clone. */
+const refusesClone3 = (l: Learned): boolean => Object.values(l.abis).every((t) => t.clone3 === undefined);
+
+/** Comment lines naming what was refused while learning (names checked: only syscall and ABI names). */
+function refusedComment(l: Learned): string[] {
+  const abis = Object.entries(l.refused ?? {}).filter(([, t]) => Object.keys(t).length);
+  if (!abis.length) return [];
+  return [
+    '// Refused while learning (the built-in policy refuses them; this policy does not allow them):',
+    ...abis.map(([abi, t]) => `//   ${abi}${l.abis[abi] ? '' : ' (an ABI this policy does not target)'}: ${Object.entries(t).map(([n, c]) => `${n} x${c}`).join(', ')}`),
+  ];
+}
+
+/**
+ * A TypeScript policy `tsjail run --policy` accepts, with the raw record kept for --merge. Its
+ * code is made only of ABI names, syscall names and values from the record, each checked; the
+ * commands appear only as inert JSON in comments.
+ */
 export function learnedToTs(l: Learned): string {
+  checkLearned(l, 'the learned record');
   const arches = Object.keys(l.abis).sort();
   const constants = new Set<string>();
   const rules: string[] = [];
@@ -140,10 +282,12 @@ export function learnedToTs(l: Learned): string {
   const names = [...plain].sort();
   const chunks: string[] = [];
   for (let i = 0; i < names.length; i += 8) chunks.push(names.slice(i, i + 8).map((n) => `'${n}'`).join(', '));
+  const clone3 = refusesClone3(l);
   return [
-    `// Learned by \`tsjail learn\` from: ${l.commands.map((c) => JSON.stringify(c)).join(', ')}`,
+    `// Learned by \`tsjail learn\` from: ${l.commands.map((c) => inertJson(c)).join(', ')}`,
     '// Review before use: it allows what these runs did, and nothing else.',
-    `import { definePolicy, allow, errno${[...constants].sort().map((c) => `, ${c}`).join('')} } from 'tsjail';`,
+    ...refusedComment(l),
+    `import { definePolicy, allow, errno${clone3 ? ', quiet' : ''}${[...constants].sort().map((c) => `, ${c}`).join('')} } from 'tsjail';`,
     '',
     'export default definePolicy({',
     "  default: errno('EPERM'),",
@@ -152,22 +296,23 @@ export function learnedToTs(l: Learned): string {
     '  rules: [',
     ...(names.length ? ['    allow(', ...chunks.map((c) => `      ${c},`), '    ),'] : []),
     ...rules,
+    ...(clone3 ? ['    quiet(errno(\'ENOSYS\', \'clone3\')), // as the built-in policy: libc then uses clone'] : []),
     '  ],',
     '});',
     '',
-    `/* ${MARKER} ${JSON.stringify(l)} */`,
+    `/* ${MARKER} ${inertJson(l)} */`,
     '',
   ].join('\n');
 }
 
 /** The number a learned value stands for: a constant, constants joined with |, or a literal. */
 function valueOf(text: string): number {
-  const C = require('../policy/constants') as Record<string, number>;
-  return text.split(' | ').reduce((acc, part) => (acc | (/^-?\d+$|^0x/.test(part) ? Number(part) : C[part] ?? 0)) >>> 0, 0);
+  return text.split(' | ').reduce((acc, part) => (acc | (/^-?\d+$|^0x/.test(part) ? Number(part) : isConstant(part) ? C_VALUES[part] as number : 0)) >>> 0, 0);
 }
 
 /** An OCI profile (`--format json`), with the raw record for --merge. */
 export function learnedToOci(l: Learned): string {
+  checkLearned(l, 'the learned record');
   const arches = Object.keys(l.abis).sort();
   const plain = new Set<string>();
   const syscalls: object[] = [];
@@ -180,20 +325,70 @@ export function learnedToOci(l: Learned): string {
       syscalls.push({ names: [name], action: 'SCMP_ACT_ALLOW', args: vals.map((v) => ({ index, value: valueOf(v), op: 'SCMP_CMP_EQ' })) });
     }
   }
-  return `${JSON.stringify({
+  if (refusesClone3(l)) syscalls.push({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS });
+  return `${inertJson({
     defaultAction: 'SCMP_ACT_ERRNO',
     defaultErrnoRet: 1,
     architectures: arches.map((a) => `SCMP_ARCH_${a.toUpperCase()}`),
     syscalls: [{ names: [...plain].sort(), action: 'SCMP_ACT_ALLOW' }, ...syscalls],
     'x-tsjail-learned': l,
-  }, null, 2)}\n`;
+  }, 2)}\n`;
 }
 
-/** The record inside a file written by learn (for --merge). */
+/** Why a parsed record is not one learn wrote, or undefined: a record's names become policy code. */
+function recordProblem(x: unknown): string | undefined {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  const abiOf = (name: string): Abi | undefined => (Object.prototype.hasOwnProperty.call(ABIS, name) ? ABIS[name as keyof typeof ABIS] : undefined);
+  const calls = (field: string, v: unknown, each: (abi: Abi, name: string, entry: unknown) => string | undefined): string | undefined => {
+    if (!isObject(v)) return `${field} is not an object`;
+    for (const [abiName, table] of Object.entries(v)) {
+      const abi = abiOf(abiName);
+      if (!abi) return `${field}: unknown ABI ${inertJson(abiName)}`;
+      if (!isObject(table)) return `${field}.${abiName} is not an object`;
+      for (const [name, entry] of Object.entries(table)) {
+        if (!/^[a-z_][a-z0-9_]*$/.test(name) || syscallNumber(abi, name) === undefined) return `${field}.${abiName}: ${inertJson(name)} is not a syscall of ${abiName}`;
+        const problem = each(abi, name, entry);
+        if (problem) return `${field}.${abiName}.${name}: ${problem}`;
+      }
+    }
+    return undefined;
+  };
+  if (!isObject(x)) return 'not an object';
+  if (!Array.isArray(x.commands) || !x.commands.every((c) => typeof c === 'string')) return 'commands is not a list of strings';
+  if (x.late !== undefined && typeof x.late !== 'boolean') return 'late is not a boolean';
+  if (x.refused !== undefined) {
+    const problem = calls('refused', x.refused, (_abi, _name, count) => (isCount(count) ? undefined : 'not a count'));
+    if (problem) return problem;
+  }
+  return calls('abis', x.abis, (_abi, name, entry) => {
+    if (!isObject(entry) || !isCount(entry.count)) return 'no count';
+    if (entry.values === undefined) return undefined;
+    if (!isObject(entry.values)) return 'values is not an object';
+    for (const [arg, vals] of Object.entries(entry.values)) {
+      if (!CONSTRAINED_ARGS.some(([s, a]) => s === name && a === arg)) return `${inertJson(arg)} is not an argument learn records`;
+      if (!Array.isArray(vals) || !vals.every((v) => typeof v === 'string' && isValue(v))) return `values of ${arg} are not numbers or constants`;
+    }
+    return undefined;
+  });
+}
+
+function checkLearned(x: unknown, what: string): asserts x is Learned {
+  const problem = recordProblem(x);
+  if (problem) throw new Error(`${what} is not one tsjail learn writes (${problem})`);
+}
+
+/** The record inside a file written by learn (for --merge), checked: the file may come from anyone. */
 export function readLearned(text: string, file: string): Learned {
-  const json = text.trimStart().startsWith('{') ? (JSON.parse(text) as { 'x-tsjail-learned'?: Learned })['x-tsjail-learned'] : undefined;
-  const marked = new RegExp(`/\\* ${MARKER} (.*) \\*/`).exec(text)?.[1];
-  const found = json ?? (marked ? (JSON.parse(marked) as Learned) : undefined);
-  if (!found) throw new Error(`${file}: not written by tsjail learn (no learned record to merge)`);
+  let found: unknown;
+  try {
+    found = text.trimStart().startsWith('{')
+      ? (JSON.parse(text) as { 'x-tsjail-learned'?: unknown })['x-tsjail-learned']
+      : ((m) => (m ? JSON.parse(m) : undefined))(new RegExp(`^/\\* ${MARKER} (.*) \\*/$`, 'm').exec(text)?.[1]);
+  } catch (e) {
+    throw new Error(`${file}: its learned record is not valid JSON (${(e as Error).message})`);
+  }
+  if (found === undefined) throw new Error(`${file}: not written by tsjail learn (no learned record to merge)`);
+  checkLearned(found, `${file}: its learned record`);
   return found;
 }
