@@ -1,12 +1,13 @@
 // Jail options (flags, a policy file's `jail` section, an OCI bundle) turned into the helper's
 // spawn spec: namespaces, id maps, mounts, user, capabilities, limits, environment.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { resolveCapabilities, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
 import { bindMount, checkSysctl, ociMount, tmpfsMount, type OciMount } from './mounts';
 import { RANGE_SIZE } from './idRange';
+import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
 
 const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
@@ -168,20 +169,6 @@ function environment(o: JailOptions): string[] {
   for (const [k, v] of Object.entries(o.env ?? {})) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin');
   return [...env].map(([k, v]) => `${k}=${v}`);
-}
-
-/** Bind mounts for staged paths: files and directories as given, ELF programs with their needs. */
-function stagedMounts(stage: readonly { path: string; writable: boolean }[]): MountSpec[] {
-  const { elfClosure } = require('./elf') as typeof import('./elf');
-  const out = new Map<string, MountSpec>();
-  for (const { path, writable } of stage) {
-    const abs = resolve(path);
-    if (!existsSync(abs)) throw new JailError(`cannot stage ${path}: it does not exist`);
-    for (const f of statSync(abs).isDirectory() ? [abs] : elfClosure(abs)) {
-      out.set(f, bindMount(f, f, f === abs ? !writable : true));
-    }
-  }
-  return [...out.values()];
 }
 
 /** True when nothing is at `path` (not when it is only out of reach: the helper then says why). */
