@@ -263,7 +263,7 @@ test('a lying program gets nothing beyond its loader and system libraries, in th
   assert.deepEqual(dsts, ['/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2', join(dir, 'libown.so'), liar].sort());
   for (const m of mounts) if (m.kind === 'bind' && !m.dst.startsWith(dir)) assert.match(m.src, /^\/usr\/lib\/x86_64-linux-gnu\/(libc\.so\.6|ld-linux-x86-64\.so\.2)$/);
   // In the jail: only those (and ls, staged to look), no secret under any name the liar gave.
-  const r = tsjail(['--stage', liar, '--stage', '/bin/ls', '--no-proc', '--', 'ls', '-AR', '/']);
+  const r = tsjail(['--stage', liar, '--stage', '/bin/ls', '--no-proc', '--host-dev', '--', 'ls', '-AR', '/']);
   assert.equal(r.status, 0, r.stderr);
   const names = r.stdout.split('\n').filter((l) => l && !l.endsWith(':'));
   assert.deepEqual([...new Set(names)].sort(), ['bin', 'ld-linux-x86-64.so.2', 'lib', 'lib64', 'libc.so.6', 'libown.so', 'libpcre2-8.so.0', 'libselinux.so.1', 'liar', 'ls', 'tmp', 'x86_64-linux-gnu', work.split('/').pop()!].sort());
@@ -327,7 +327,7 @@ test('real programs are still staged and run: ls, python3 with its library direc
   for (const asNobody of [false, true]) {
     const ls = tsjail(['--stage', '/bin/ls', '--no-proc', '--', 'ls', '/lib/x86_64-linux-gnu'], asNobody);
     assert.equal(ls.stdout, 'ld-linux-x86-64.so.2\nlibc.so.6\nlibpcre2-8.so.0\nlibselinux.so.1\n', ls.stderr);
-    const py = tsjail(['--stage', '/usr/bin/python3', '--stage', PYLIB, '--', 'python3', '-c', 'import os, json, hashlib; print(sorted(os.listdir("/")), hashlib.sha1(b"x").hexdigest()[:8])'], asNobody);
+    const py = tsjail(['--stage', '/usr/bin/python3', '--stage', PYLIB, '--host-dev', '--', 'python3', '-c', 'import os, json, hashlib; print(sorted(os.listdir("/")), hashlib.sha1(b"x").hexdigest()[:8])'], asNobody);
     assert.equal(py.stdout, "['lib', 'lib64', 'proc', 'usr'] 11f6ad8e\n", py.stderr);
   }
   // A library found through $ORIGIN/../lib (java's RPATH) is bound where the jail's loader looks.

@@ -248,7 +248,8 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   const mountProc = o.proc ?? (flags & CLONE_NEWPID) !== 0;
   // A minimal /dev unless the host's is asked for; runc's /proc defaults wherever a fresh /proc is.
   const mountDev = o.dev ?? true;
-  const masked = [...(mountProc && (mountDev || !root) ? DEFAULT_MASKED_PATHS : []), ...(o.maskedPaths ?? [])];
+  // (Masking a file takes the jail's /dev/null: without --dev, only a jail on the host's root has one.)
+  const masked = [...(mountProc && (mountDev || (!root && !o.stage?.length)) ? DEFAULT_MASKED_PATHS : []), ...(o.maskedPaths ?? [])];
   const readonlyPaths = [...(mountProc ? DEFAULT_READONLY_PATHS : []), ...(o.readonlyPaths ?? [])];
   return {
     cloneFlags: flags,
