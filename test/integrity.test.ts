@@ -29,11 +29,13 @@ function packageCopy(): string {
   mkdirSync(join(root, 'helper'));
   for (const f of ['tsjail-helper.c', 'tsjail-preload.c']) cpSync(join(REPO_ROOT, 'helper', f), join(root, 'helper', f));
   symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
+  chmodSync(root, 0o755);
   return root;
 }
 
-const run = (pkg: string, cache: string, args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> =>
-  spawnSync(process.execPath, [join(pkg, 'bin/tsjail.js'), 'run', ...args], {
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+const run = (pkg: string, cache: string, args: string[], env: Record<string, string> = {}, asNobody = false): SpawnSyncReturns<string> =>
+  spawnSync(asNobody ? NOBODY[0]! : process.execPath, [...(asNobody ? [...NOBODY.slice(1), process.execPath] : []), join(pkg, 'bin/tsjail.js'), 'run', ...args], {
     encoding: 'utf8', cwd: work, input: '', timeout: 60000, env: { ...process.env, XDG_CACHE_HOME: cache, ...env },
   });
 const SECCOMP = ['grep', '^Seccomp:', '/proc/self/status'];
@@ -99,6 +101,28 @@ test('a mismatched library and no compiler: exit 125 with a clear message, the c
   assert.match(r.stderr, /no usable prebuilt libtsjail-helper-[0-9a-f]{16}\.so for .* and no C compiler to build one from .*tsjail-helper\.c/);
   assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
   assert.equal(existsSync(marker), false);
+});
+
+test('rootless with no prebuilt: builds into its own cache and runs filtered; a cache it cannot create is a clear 125', () => {
+  const pkg = packageCopy(), cache = mkdtempSync(join(work, 'cache-'));
+  chownSync(cache, 65534, 65534);
+  const r = run(pkg, cache, SECCOMP, {}, true);
+  assert.equal(r.stdout, 'Seccomp:\t2\n', r.stderr);
+  assert.equal(lstatSync(join(cacheDir(cache), HELPER)).uid, 65534);
+  // A cache under root's private directory: nobody can neither use nor create it.
+  const closed = mkdtempSync(join(work, 'closed-'));
+  const denied = run(pkg, join(closed, 'cache'), ['true'], {}, true);
+  assert.equal(denied.status, 125);
+  assert.match(denied.stderr, /^tsjail: cannot create .*closed-.*\/cache\/tsjail\/linux-x64 to build the helper library in: EACCES \(set XDG_CACHE_HOME to a directory of yours\)\n$/);
+  // A cache of root's, readable, holding a good build: refused for nobody all the same.
+  const other = mkdtempSync(join(work, 'cache-'));
+  assert.equal(run(pkg, other, ['true']).status, 0);
+  chmodSync(other, 0o755);
+  chmodSync(cacheDir(other), 0o755);
+  chmodSync(join(other, 'tsjail'), 0o755);
+  const foreign = run(pkg, other, ['true'], {}, true);
+  assert.equal(foreign.status, 125, foreign.stderr);
+  assert.match(foreign.stderr, /is owned by uid 0, not by you/);
 });
 
 test('a cache directory that is world-writable or someone else\'s is refused (125), not loaded from', () => {

@@ -6,7 +6,7 @@ import {
   closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
 import { JailError } from './errors';
 
@@ -159,7 +159,12 @@ export const libraryFile = (name: NativeLibrary, hash: string): string => `libts
 
 /** Why a directory may not hold libraries tsjail loads (undefined: it may). */
 function directoryProblem(dir: string, owners: readonly number[]): string | undefined {
-  const st = statSync(dir);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    return `${dir} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
   if (!st.isDirectory()) return `${dir} is not a directory`;
   if (!owners.includes(st.uid)) return `${dir} is owned by uid ${st.uid}, not by you`;
   if (st.mode & 0o002) return `${dir} is writable by everyone`;
@@ -192,7 +197,11 @@ function inspect(file: string, hash: string, owners: readonly number[]): { reado
 
 /** Builds one of the libraries into `dir` (made private unless `dirMode` says otherwise) with the system C compiler; returns its path. */
 export function buildNative(name: NativeLibrary, dir: string, dirMode = 0o700): string {
-  mkdirSync(dir, { recursive: true, mode: dirMode });
+  try {
+    mkdirSync(dir, { recursive: true, mode: dirMode });
+  } catch (e) {
+    throw new HelperUnavailable(`cannot create ${dir} to build the ${name} library in: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (set XDG_CACHE_HOME to a directory of yours)`);
+  }
   const dirProblem = directoryProblem(dir, [process.geteuid?.() ?? 0]);
   if (dirProblem) throw new HelperUnavailable(`refusing to build ${name} library into ${dir}: ${dirProblem}`);
   // Compiled from the very bytes that were hashed, so the mark cannot name another version.
@@ -239,7 +248,9 @@ export function nativeLibrary(name: NativeLibrary, options: { readonly skipShipp
     if ('bytes' in found) return { path: shipped, bytes: found.bytes, shipped: true };
     warn(`the shipped ${shipped} ${found.problem}: building it from source instead`);
   }
-  const cacheDir = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsjail', platform);
+  // A relative XDG_CACHE_HOME is to be ignored (XDG base directory spec).
+  const xdg = process.env.XDG_CACHE_HOME;
+  const cacheDir = join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'tsjail', platform);
   const cached = join(cacheDir, file);
   if (lexists(cached)) {
     const found = inspect(cached, hash, [uid]);
