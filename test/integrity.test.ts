@@ -46,10 +46,14 @@ const cc = (source: string, out: string, hash: string): void => {
 
 test('no prebuilt: the first run builds the helper into the cache under its source hash, quietly, and is filtered', () => {
   const pkg = packageCopy(), cache = mkdtempSync(join(work, 'cache-'));
-  const r = run(pkg, cache, SECCOMP);
+  // With a umask that would leave it group-writable (and so refused): the build is 0755 all the same.
+  const r = spawnSync('sh', ['-c', 'umask 002; exec "$0" "$@"', process.execPath, join(pkg, 'bin/tsjail.js'), 'run', ...SECCOMP], {
+    encoding: 'utf8', cwd: work, input: '', env: { ...process.env, XDG_CACHE_HOME: cache },
+  });
   assert.equal(r.stdout, 'Seccomp:\t2\n', r.stderr);
   assert.equal(r.stderr, '');
   assert.ok(lstatSync(join(cacheDir(cache), HELPER)).isFile());
+  assert.equal(lstatSync(join(cacheDir(cache), HELPER)).mode & 0o777, 0o755);
   assert.equal(lstatSync(cacheDir(cache)).mode & 0o777, 0o700);
   assert.deepEqual(readdirSync(cacheDir(cache)).filter((f) => f.startsWith('.build-')), []);
 });

@@ -3,7 +3,7 @@
 // never blocks on the jail.
 import { createHash } from 'node:crypto';
 import {
-  closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync,
+  chmodSync, closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -215,6 +215,8 @@ export function buildNative(name: NativeLibrary, dir: string, dirMode = 0o700): 
     execFileSync(process.env.CC ?? 'cc', [
       '-O2', '-Wall', '-shared', '-fPIC', `-DTSJAIL_SOURCE_HASH="${source.hash}"`, '-o', join(temp, 'lib.so'), '-x', 'c', '-', '-ldl',
     ], { input: source.bytes, stdio: ['pipe', 'ignore', 'pipe'] });
+    // Not group-writable whatever the umask: tsjail refuses a library others could change.
+    chmodSync(join(temp, 'lib.so'), 0o755);
     renameSync(join(temp, 'lib.so'), out);
     return out;
   } catch (e) {
