@@ -44,6 +44,7 @@ enum step {
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
 	STEP_EXEC, STEP_CGROUP, STEP_OVERLAY, STEP_LATE_LIBRARY, STEP_SYSCTL, STEP_MASK, STEP_READONLY_PATH, STEP_JOIN_NS,
 	STEP_IDMAP = 36, STEP_CHANNEL = 37,
+	STEP_SECCOMP_VERIFY = 40, STEP_LOOPBACK = 41,
 	STEP_LISTENER = 100, /* not a failure: "the listener will be fd N" */
 	STEP_MOUNT_BASE = 1000, /* + i: mount i of the spec (its mount point, its tree or the mount) */
 };
@@ -572,6 +573,7 @@ static void exec_command(void) {
 }
 
 /* Everything from here on concerns only the command's process. */
+static void verify_filter(void); /* at the end of this file */
 static void become_command(void) {
 	if (S.new_session && setsid() < 0) fail(STEP_SETSID);
 	prepare_stdio();
@@ -607,8 +609,8 @@ static void become_command(void) {
 			report(STEP_LISTENER, lowest);
 			long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 			if (fd != lowest) fail(STEP_SECCOMP);
-			syscall(HANDSHAKE_NR);
 		}
+		verify_filter();
 	}
 	exec_command();
 }
@@ -677,6 +679,7 @@ static void close_joins(void) {
 	for (uint32_t i = 0; i < S.njoin; i++) close(S.join_fds[i]);
 }
 
+static void bring_up_loopback(void); /* at the end of this file */
 /* The parent → child channel (a SOCK_SEQPACKET pair): one message per bind tree, an index
  * and the tree's fd, then TREES_DONE. */
 #define TREE_ROOT 0xffff0001u
@@ -835,6 +838,7 @@ static void child_main(int chan) {
 		pid_t ppid = getppid();
 		if (ppid != 0 && (uint32_t)ppid != S.parent_pid) _exit(125);
 	}
+	if (S.clone_flags & CLONE_NEWNET) bring_up_loopback();
 	if (!S.joined_by_parent) for (uint32_t i = 0; i < S.njoin; i++) if (setns(S.join_fds[i], (int)S.join_types[i])) fail(STEP_JOIN_NS);
 	/* Join the jail's cgroups first, so that everything the jail starts is counted (a
 	 * privileged tsjail has put it there already: its user namespace may not write them). */
@@ -1118,4 +1122,56 @@ int tsjail_try_lock(const char *path) {
 	if (fd < 0) return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB)) { int e = errno; close(fd); return -e; }
 	return fd;
+}
+
+/* The SHA-256 of this file, set by tsjail's build (src/jail/helper.ts): tsjail loads no helper
+ * whose mark differs from the source it ships (a stale cached build once ran jails unfiltered). */
+#ifndef TSJAIL_SOURCE_HASH
+#define TSJAIL_SOURCE_HASH "unset"
+#endif
+__attribute__((used)) const char tsjail_source_mark[] = "tsjail-source-sha256:" TSJAIL_SOURCE_HASH;
+
+const char *tsjail_source_hash(void) {
+	return tsjail_source_mark + sizeof "tsjail-source-sha256:" - 1;
+}
+
+/* tsjail's answer to the handshake (HANDSHAKE_ERRNO in src/jail/notifications.ts): never the
+ * kernel's own answer to an unknown syscall (ENOSYS). */
+#define HANDSHAKE_ERRNO EBADMSG
+
+/* A filter was loaded: prove it is in force before exec. Every call now goes through it, so the
+ * proof is one the filter cannot fake by letting a call run unfiltered:
+ * - with a listener, the handshake must come back with tsjail's answer, which only a loaded
+ *   filter whose listener tsjail holds can produce (unfiltered, it is ENOSYS);
+ * - without one, prctl(PR_GET_SECCOMP) must not say 0 (no filter): it says 2, or fails because
+ *   the filter refused it, which only a loaded filter can do. */
+static void verify_filter(void) {
+	errno = 0;
+	if (S.notify) {
+		if (syscall(HANDSHAKE_NR) != -1 || errno != HANDSHAKE_ERRNO) {
+			if (errno == 0 || errno == HANDSHAKE_ERRNO) errno = EPROTO;
+			fail(STEP_SECCOMP_VERIFY);
+		}
+	} else if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) == 0) {
+		errno = ENOSYS;
+		fail(STEP_SECCOMP_VERIFY);
+	}
+}
+
+#include <net/if.h>
+#include <sys/socket.h>
+
+/* A new network namespace has only `lo`, and it is down: bring it up, as bwrap, docker and
+ * nsjail do, so that 127.0.0.1 and ::1 work in the jail. The jail's user namespace (or root)
+ * owns the namespace, so this needs no privilege on the host. */
+static void bring_up_loopback(void) {
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) fail(STEP_LOOPBACK);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) fail(STEP_LOOPBACK);
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr)) fail(STEP_LOOPBACK);
+	close(fd);
 }

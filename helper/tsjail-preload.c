@@ -70,3 +70,10 @@ int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void), v
 	real_main = main;
 	return next(late_main, argc, argv, init, fini, rtld_fini, stack_end);
 }
+
+/* The SHA-256 of this file, set by tsjail's build (src/jail/helper.ts): tsjail hands the jail no
+ * preload library whose mark differs from the source it ships. */
+#ifndef TSJAIL_SOURCE_HASH
+#define TSJAIL_SOURCE_HASH "unset"
+#endif
+__attribute__((used, visibility("hidden"))) const char tsjail_source_mark[] = "tsjail-source-sha256:" TSJAIL_SOURCE_HASH;

@@ -15,7 +15,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
                          default: the built-in one; --procd reads JSON as OpenWrt procd does
       --allow A,B        also allow these syscalls        --deny A,B   refuse these with EPERM
                          (also SECCOMP_SYSCALL_ALLOW=a:b, SECCOMP_SYSCALL_DENY=a:b)
-  -n, --no-network       an empty network namespace
+  -n, --no-network       a network namespace of its own: only lo, up
   -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
   -u, --user USER        run as USER (name or uid; its gid and groups follow)   -g, --group GROUP
       --cap-keep CAP,... keep these capabilities in every set (default: all dropped)

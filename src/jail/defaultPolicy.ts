@@ -2,7 +2,7 @@
 // syscalls get ENOSYS (so libc falls back, e.g. clone3 → clone); the dangerous ones get EPERM,
 // each for a reason written in SYSCALLS.md; other ABIs (i386 `int 0x80`, x32) are killed.
 import { hostAbi } from '../arch/abi';
-import { CLONE_NAMESPACE_FLAGS, TIOCLINUX, TIOCSTI } from '../policy/constants';
+import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, TIOCLINUX, TIOCSETD, TIOCSTI } from '../policy/constants';
 import { allow, definePolicy, errno, hasAll, hasNone, named, noneOf, quiet } from '../policy/dsl';
 import type { Policy } from '../policy/model';
 import type { SyscallName } from '../syscalls/table';
@@ -87,11 +87,16 @@ export function defaultPolicy(): Policy {
       named('allowlist', allow(DEFAULT_ALLOWED)),
       Object.entries(DEFAULT_DENIED).map(([label, names]) => named(label, errno('EPERM', names))),
       named('socket', allow('socket')),
+      // vsock's port space is the host's, not the network namespace's: -n would not isolate it.
+      named('vsock sockets', errno('EPERM', 'socket', { family: AF_VSOCK })),
       named('clone without namespaces', allow('clone', { clone_flags: hasNone(CLONE_NAMESPACE_FLAGS) })),
       named('clone with namespaces', errno('EPERM', 'clone', { clone_flags: NAMESPACE_BITS.map((bit) => hasAll(bit)) })),
       // clone3 passes its flags in memory, out of a filter's reach: ENOSYS makes libc use clone.
       quiet(named('clone3', errno('ENOSYS', 'clone3'))),
       named('terminal injection', errno('EPERM', 'ioctl', { cmd: [TIOCSTI, TIOCLINUX] })),
+      // Its argument is a pointer (to the discipline number), out of a filter's reach, so all of it:
+      // N_TTY, the one programs need, is every terminal's discipline already.
+      named('line disciplines', errno('EPERM', 'ioctl', { cmd: TIOCSETD })),
       named('personality', allow('personality', { personality: [...HARMLESS_PERSONALITIES] })),
       named('personality', errno('EPERM', 'personality', { personality: noneOf(HARMLESS_PERSONALITIES) })),
     ],

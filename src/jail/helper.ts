@@ -1,10 +1,14 @@
 // The C helper (helper/tsjail-helper.c) through koffi: encodes a spawn spec in the flat layout
 // the helper parses, and runs spawn and wait on koffi's worker threads, so Node's event loop
 // never blocks on the jail.
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync, closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
+import { JailError } from './errors';
 
 /** A bind of a host path (then remounted with `flags`, MS_* bits, if any), or a filesystem. */
 export type MountSpec =
@@ -55,6 +59,8 @@ export interface SpawnSpec {
   readonly rootIdmap?: boolean;
   /** The root is a fresh tmpfs (--stage). */
   readonly rootTmpfs?: boolean;
+  /** A filter was asked for (no --insecure): a spec without one is refused, never run unfiltered. */
+  readonly requireFilter?: boolean;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -67,6 +73,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root', 31: 'hand the preload library over',
   32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only', 35: 'join a namespace',
   36: 'make an idmapped mount', 37: 'pass the mounts to the jail',
+  40: 'verify that the seccomp filter is loaded', 41: 'bring up the loopback interface',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -113,6 +120,7 @@ const KIND_IDMAP = 0x100;
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
+  if (s.requireFilter && !s.filter?.length) throw new JailError('refusing to start the jail: a seccomp filter was asked for but the spawn spec carries none (this is a bug in tsjail)');
   const w = new Writer();
   w.u32(
     s.cloneFlags, s.idMaps?.denySetgroups ? 1 : 0, s.mountProc ? 1 : 0, s.mountDev ? 1 : 0, s.readonlyRoot ? 1 : 0,
@@ -142,36 +150,138 @@ const PACKAGE_ROOT = resolve(__dirname, '../../..');
 /** tsjail's two C libraries: the helper (loaded by Node) and the --late preload library. */
 export type NativeLibrary = 'helper' | 'preload';
 export const NATIVE_LIBRARIES: readonly NativeLibrary[] = ['helper', 'preload'];
-const libraryFile = (name: NativeLibrary): string => `libtsjail-${name}.so`;
+
+/** What a library carries to say which source it was built from (tsjail_source_mark in the C). */
+const SOURCE_MARK = 'tsjail-source-sha256:';
 
 export class HelperUnavailable extends Error {
   override readonly name = 'HelperUnavailable';
 }
 
-/** Builds one of the libraries into `dir` with the system C compiler; returns its path. */
-export function buildNative(name: NativeLibrary, dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  const out = join(dir, libraryFile(name));
-  const source = join(PACKAGE_ROOT, `helper/tsjail-${name}.c`);
+/** The C source tsjail ships for a library, and its SHA-256 (hex). */
+export function nativeSource(name: NativeLibrary): { readonly file: string; readonly bytes: Buffer; readonly hash: string } {
+  const file = join(PACKAGE_ROOT, `helper/tsjail-${name}.c`);
+  const bytes = readFileSync(file);
+  return { file, bytes, hash: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** A library's file name is keyed to its source: a build of other sources is never even looked at. */
+export const libraryFile = (name: NativeLibrary, hash: string): string => `libtsjail-${name}-${hash.slice(0, 16)}.so`;
+
+/** Why a directory may not hold libraries tsjail loads (undefined: it may). */
+function directoryProblem(dir: string, owners: readonly number[]): string | undefined {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    return `${dir} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  if (!st.isDirectory()) return `${dir} is not a directory`;
+  if (!owners.includes(st.uid)) return `${dir} is owned by uid ${st.uid}, not by you`;
+  if (st.mode & 0o002) return `${dir} is writable by everyone`;
+  return undefined;
+}
+
+/** A library file and its bytes if it is fit to load, else why not: read through O_NOFOLLOW, checked by its mark. */
+function inspect(file: string, hash: string, owners: readonly number[]): { readonly bytes: Buffer } | { readonly problem: string } {
+  const dirProblem = directoryProblem(dirname(file), owners);
+  if (dirProblem) return { problem: dirProblem };
+  let fd: number;
+  try {
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { problem: code === 'ELOOP' ? 'is a symbolic link' : `cannot be read (${code ?? (e as Error).message})` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { problem: 'is not a regular file' };
+    if (!owners.includes(st.uid)) return { problem: `is owned by uid ${st.uid}, not by you` };
+    if (st.mode & 0o022) return { problem: 'is writable by others' };
+    const bytes = readFileSync(fd);
+    if (!bytes.includes(`${SOURCE_MARK}${hash}`)) return { problem: 'was not built from the shipped source (its source hash differs)' };
+    return { bytes };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Builds one of the libraries into `dir` (made private unless `dirMode` says otherwise) with the system C compiler; returns its path. */
+export function buildNative(name: NativeLibrary, dir: string, dirMode = 0o700): string {
+  try {
+    mkdirSync(dir, { recursive: true, mode: dirMode });
+  } catch (e) {
+    throw new HelperUnavailable(`cannot create ${dir} to build the ${name} library in: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (set XDG_CACHE_HOME to a directory of yours)`);
+  }
+  const dirProblem = directoryProblem(dir, [process.geteuid?.() ?? 0]);
+  if (dirProblem) throw new HelperUnavailable(`refusing to build ${name} library into ${dir}: ${dirProblem}`);
+  // Compiled from the very bytes that were hashed, so the mark cannot name another version.
+  const source = nativeSource(name);
+  const out = join(dir, libraryFile(name, source.hash));
+  // Built in a private directory beside it, then renamed: a concurrent tsjail sees the old
+  // file or the new, never half of one, and a symlink planted at `out` is replaced, not followed.
+  const temp = mkdtempSync(join(dir, '.build-'));
   const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
   try {
-    execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-shared', '-fPIC', '-o', out, source, '-ldl'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(process.env.CC ?? 'cc', [
+      '-O2', '-Wall', '-shared', '-fPIC', `-DTSJAIL_SOURCE_HASH="${source.hash}"`, '-o', join(temp, 'lib.so'), '-x', 'c', '-', '-ldl',
+    ], { input: source.bytes, stdio: ['pipe', 'ignore', 'pipe'] });
+    // Not group-writable whatever the umask: tsjail refuses a library others could change.
+    chmodSync(join(temp, 'lib.so'), 0o755);
+    renameSync(join(temp, 'lib.so'), out);
     return out;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
     throw new HelperUnavailable(err.code === 'ENOENT'
-      ? `no prebuilt ${libraryFile(name)} for ${process.platform}-${process.arch} and no C compiler to build one (install gcc or clang, or set CC)`
-      : `building ${libraryFile(name)} failed: ${err.stderr?.toString().trim() ?? err.message}`);
+      ? `no usable prebuilt ${libraryFile(name, source.hash)} for ${process.platform}-${process.arch} and no C compiler to build one from ${source.file} (install gcc or clang, or set CC)`
+      : `building ${libraryFile(name, source.hash)} from ${source.file} failed: ${err.stderr?.toString().trim() || err.message}`);
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
   }
 }
 
-/** A library for this platform: shipped, or built once into a cache. */
-export function nativePath(name: NativeLibrary): string {
+const warn = (msg: string): void => { process.stderr.write(`tsjail: ${msg}\n`); };
+
+/** A library checked against the shipped source: where it is, its bytes, and whether it came with the package. */
+export interface NativeFile { readonly path: string; readonly bytes: Buffer; readonly shipped: boolean }
+
+/**
+ * The library for this platform: the package's prebuilt one if it matches the source, else one
+ * built into the user's cache (~/.cache/tsjail/<platform>/). A library that does not match is
+ * never used: it is rebuilt, with a message, or tsjail stops (HelperUnavailable, exit 125).
+ */
+export function nativeLibrary(name: NativeLibrary, options: { readonly skipShipped?: boolean } = {}): NativeFile {
   const platform = `${process.platform}-${process.arch}`;
-  const shipped = join(PACKAGE_ROOT, 'helper/build', platform, libraryFile(name));
-  if (existsSync(shipped)) return shipped;
-  const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tsjail', platform);
-  return existsSync(join(cacheDir, libraryFile(name))) ? join(cacheDir, libraryFile(name)) : buildNative(name, cacheDir);
+  const { hash } = nativeSource(name);
+  const file = libraryFile(name, hash);
+  const uid = process.geteuid?.() ?? 0;
+  const shipped = join(PACKAGE_ROOT, 'helper/build', platform, file);
+  if (!options.skipShipped && lexists(shipped)) {
+    const found = inspect(shipped, hash, [uid, 0]);
+    if ('bytes' in found) return { path: shipped, bytes: found.bytes, shipped: true };
+    warn(`the shipped ${shipped} ${found.problem}: building it from source instead`);
+  }
+  // A relative XDG_CACHE_HOME is to be ignored (XDG base directory spec).
+  const xdg = process.env.XDG_CACHE_HOME;
+  const cacheDir = join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'tsjail', platform);
+  const cached = join(cacheDir, file);
+  if (lexists(cached)) {
+    const found = inspect(cached, hash, [uid]);
+    if ('bytes' in found) return { path: cached, bytes: found.bytes, shipped: false };
+    warn(`refusing ${cached}: it ${found.problem}; rebuilding it from source`);
+  }
+  const built = inspect(buildNative(name, cacheDir), hash, [uid]);
+  if ('problem' in built) throw new HelperUnavailable(`the ${name} library just built at ${cached} ${built.problem}`);
+  return { path: cached, bytes: built.bytes, shipped: false };
+}
+
+function lexists(path: string): boolean {
+  try { lstatSync(path); return true; } catch { return false; }
+}
+
+/** Path of the checked library for this platform (see nativeLibrary). */
+export function nativePath(name: NativeLibrary): string {
+  return nativeLibrary(name).path;
 }
 
 interface KoffiFunction {
@@ -186,10 +296,37 @@ interface Bound {
 
 let bound: Bound | undefined;
 
+interface KoffiLibrary { func(signature: string): KoffiFunction }
+
+/** koffi.load of the helper; a shipped one that cannot be loaded (another arch, a damaged file) gives way to a build. */
+function loadHelper(): KoffiLibrary {
+  const koffi = require('koffi') as { load(path: string): KoffiLibrary };
+  const { hash } = nativeSource('helper');
+  const load = (found: NativeFile): KoffiLibrary => {
+    const lib = koffi.load(found.path);
+    // The loaded code itself says which source it is (the bytes were checked before loading).
+    const loaded = String(lib.func('const char *tsjail_source_hash(void)')());
+    if (loaded !== hash) throw new HelperUnavailable(`${found.path} says it was built from source ${loaded}, not ${hash}`);
+    return lib;
+  };
+  const found = nativeLibrary('helper');
+  try {
+    return load(found);
+  } catch (e) {
+    if (!found.shipped) throw e instanceof HelperUnavailable ? e : new HelperUnavailable(`cannot load ${found.path}: ${(e as Error).message}`);
+    warn(`the shipped ${found.path} cannot be loaded (${(e as Error).message}): building it from source instead`);
+  }
+  const rebuilt = nativeLibrary('helper', { skipShipped: true });
+  try {
+    return load(rebuilt);
+  } catch (e) {
+    throw e instanceof HelperUnavailable ? e : new HelperUnavailable(`cannot load ${rebuilt.path}: ${(e as Error).message}`);
+  }
+}
+
 function bind(): Bound {
   if (bound) return bound;
-  const koffi = require('koffi') as { load(path: string): { func(signature: string): KoffiFunction } };
-  const lib = koffi.load(nativePath('helper'));
+  const lib = loadHelper();
   bound = {
     spawn: lib.func('int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result)'),
     wait: lib.func('int tsjail_wait(int pid)'),
@@ -214,7 +351,12 @@ function promisify<T>(f: KoffiFunction, args: unknown[], map: (ret: number) => T
 
 /** Starts the jail; resolves once the command has been exec'd (or, with a listener, is about to be). */
 export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
-  const buf = encodeSpec(spec);
+  let buf: Buffer;
+  try {
+    buf = encodeSpec(spec);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const result = new Int32Array(4).fill(-1);
   return promisify(bind().spawn, [buf, buf.length, result], (pid): SpawnResult => {
     if (pid <= 0) return { ok: false, step: result[0]!, errno: result[1]! };

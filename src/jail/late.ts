@@ -6,12 +6,12 @@
 // plus unconditional allows for them; the policy's own denials still win, by the
 // most-restrictive rule); after it, the policy alone decides. Static programs have no loader:
 // the policy applies from execve, as without --late.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Policy } from '../policy/model';
 import { isKnownSyscallName } from '../syscalls/table';
 import { readElf } from './elf';
-import { nativePath } from './helper';
+import { nativeLibrary } from './helper';
 
 /** Where the command finds the preload library (helper/tsjail-helper.c). */
 export const LATE_LIBRARY_FD = 4;
@@ -58,7 +58,7 @@ export function lateEnvironment(env: readonly string[]): string[] {
   ];
 }
 
-/** The preload library's bytes, handed to the command in a sealed memfd. */
+/** The preload library's bytes, handed to the command in a sealed memfd: the very bytes checked against helper/tsjail-preload.c. */
 export function preloadLibrary(): Uint8Array {
-  return readFileSync(nativePath('preload'));
+  return nativeLibrary('preload').bytes;
 }

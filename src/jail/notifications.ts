@@ -2,10 +2,13 @@
 // thread, or directly when it follows the last one closely) and hands it to a handler, which
 // must answer it. The first call is the helper's
 // handshake (tsjail now holds the listener): it is answered here.
+import { constants as osConstants } from 'node:os';
 import { answerNotification, closeFd, receiveNotification, receiveNotificationNow, type Notification } from './helper';
 
 /** The helper's first call under a listener (HANDSHAKE_NR in helper/tsjail-helper.c). */
 export const HANDSHAKE_NR = 0x3ff7a11;
+/** tsjail's answer to it, which the helper checks before exec (the kernel's own would be ENOSYS). */
+export const HANDSHAKE_ERRNO = osConstants.errno.EBADMSG;
 /** --late: the preload library's "main() is next" call (MAIN_NR in helper/tsjail-preload.c). */
 export const MAIN_NR = 0x3ff7a12;
 
@@ -39,7 +42,7 @@ export class NotificationLoop {
   private dispatch(n: Notification): void {
     if (!this.handshakeDone) {
       this.handshakeDone = true;
-      if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: 38 }); return; }
+      if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: HANDSHAKE_ERRNO }); return; }
     }
     let answered = false;
     const answer = (a: Answer): void => { if (!answered) { answered = true; answerNotification(this.listener, n.id, a); } };

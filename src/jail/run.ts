@@ -21,6 +21,7 @@ const HINTS: Readonly<Record<string, string>> = {
   'load the seccomp filter': 'the kernel needs CONFIG_SECCOMP_FILTER',
   'join a namespace': 'joining needs CAP_SYS_ADMIN over that namespace; a rootless jail can join only namespaces its own user namespace owns',
   'set a sysctl': 'a rootless jail (or one in a user namespace) may not write most sysctls; run tsjail as root',
+  'verify that the seccomp filter is loaded': 'the filter was loaded but is not in force; nothing ran (report this as a tsjail bug)',
   'mount a filesystem': 'in a rootless jail the kernel allows tmpfs, devpts, mqueue and, with its own network namespace, sysfs',
 };
 
@@ -137,9 +138,9 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
-  const spec: SpawnSpec = cgroups ? { ...spec1, cgroups: cgroups.procsFiles() } : spec1;
+  const spec: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
-  const started = await spawnJailed(spec);
+  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); throw e; });
   if (!started.ok) {
     cgroups?.remove();
     return execFailure(command, started.step, started.errno, log, spec);
