@@ -310,7 +310,7 @@ test('fails closed when the kernel refuses a step: namespaces, then seccomp (tsj
   assert.match(mnt.stderr, /^tsjail: cannot make mounts private: EPERM/m);
   // Namespaces and mounts allowed but no seccomp(2): the inner jail still refuses to run unconfined.
   // (--no-proc: the outer jail's /proc has masked paths, and the kernel mounts a new proc only where none is covered.)
-  const sc = tsjail(['--allow', 'clone,mount', '--deny', 'seccomp', '--', process.execPath, BIN, 'run', '--no-proc', '--', 'true'], { asNobody: true });
+  const sc = tsjail(['--allow', 'clone,mount,open_tree,move_mount,mount_setattr', '--deny', 'seccomp', '--', process.execPath, BIN, 'run', '--no-proc', '--', 'true'], { asNobody: true });
   assert.equal(sc.status, 125);
   assert.match(sc.stderr, /^tsjail: cannot load the seccomp filter: EPERM/m);
 });

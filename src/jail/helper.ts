@@ -7,6 +7,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { inInitialUserNamespace, overflowUid } from './userns';
 import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
 import { JailError } from './errors';
 
@@ -257,7 +258,8 @@ export function nativeLibrary(name: NativeLibrary, options: { readonly skipShipp
   const uid = process.geteuid?.() ?? 0;
   const shipped = join(PACKAGE_ROOT, 'helper/build', platform, file);
   if (!options.skipShipped && lexists(shipped)) {
-    const found = inspect(shipped, hash, [uid, 0]);
+    // Inside a user namespace the host's root owns the shipped build as the overflow uid.
+    const found = inspect(shipped, hash, [uid, 0, ...(inInitialUserNamespace() ? [] : [overflowUid()])]);
     if ('bytes' in found) return { path: shipped, bytes: found.bytes, shipped: true };
     warn(`the shipped ${shipped} ${found.problem}: building it from source instead`);
   }

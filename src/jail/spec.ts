@@ -1,6 +1,6 @@
 // Jail options (flags, a policy file's `jail` section, an OCI bundle) turned into the helper's
 // spawn spec: namespaces, id maps, mounts, user, capabilities, limits, environment.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { resolveCapabilities, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
@@ -9,6 +9,7 @@ import { bindMount, checkSysctl, ociMount, tmpfsMount, type OciMount } from './m
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
+import { inInitialUserNamespace } from './userns';
 
 const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
   CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
@@ -111,18 +112,6 @@ export function jailIdentity(o: JailOptions): Identity {
   // Root of a user namespace (a container's, an outer jail's) has no host range to hand out:
   // its ids are already not the host's.
   return o.hostIds || o.uidMap || o.gidMap || !inInitialUserNamespace() ? 'host' : 'private-range';
-}
-
-let initialUserNs: boolean | undefined;
-function inInitialUserNamespace(): boolean {
-  if (initialUserNs === undefined) {
-    try {
-      initialUserNs = /^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
-    } catch {
-      initialUserNs = false;
-    }
-  }
-  return initialUserNs;
 }
 
 /**
