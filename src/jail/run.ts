@@ -5,6 +5,7 @@ import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'no
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
 import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
+import { withDefaultLimits } from './limits';
 import { MAIN_NR, NotificationLoop, type Answer } from './notifications';
 import { buildSpawnSpec, type JailOptions } from './spec';
 
@@ -98,8 +99,9 @@ function lateSpec(command: readonly string[], spec: SpawnSpec, filter: Uint8Arra
 
 /** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
 export async function runJailed(
-  command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch?: Watch,
+  command: readonly string[], filter: Uint8Array | undefined, given: JailOptions, log: (msg: string) => void, watch?: Watch,
 ): Promise<number> {
+  const o = withDefaultLimits(given, log);
   const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o);
   try {
     return await runSpec(command, spec, o, log, watch);

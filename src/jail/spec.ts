@@ -6,6 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { resolveCapabilities, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
+import { jailEnvironment } from './environment';
 import { bindMount, checkSysctl, ociMount, tmpfsMount, type OciMount } from './mounts';
 import { resolveGroup, resolveUser } from './users';
 
@@ -34,9 +35,15 @@ export interface JailOptions {
   readonly dev?: boolean;
   readonly proc?: boolean;
   readonly env?: Readonly<Record<string, string>>;
+  /** Pass nothing from tsjail's environment but PATH (and keepEnv)... */
   readonly clearEnv?: boolean;
+  /** ...or everything (default: the allowlist in environment.ts). */
+  readonly inheritEnv?: boolean;
+  /** More variables to pass: names, or prefixes ending in `*`. */
   readonly keepEnv?: readonly string[];
   readonly rlimits?: Readonly<Record<string, number | bigint>>;
+  /** No default limits (limits.ts); explicit rlimits, pids and memory still apply. */
+  readonly noLimits?: boolean;
   readonly timeoutSeconds?: number;
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
@@ -109,15 +116,6 @@ function idMaps(o: JailOptions, rootless: boolean): NonNullable<SpawnSpec['idMap
   };
 }
 
-function environment(o: JailOptions): string[] {
-  const env = new Map<string, string>();
-  const inherited = o.clearEnv ? (o.keepEnv ?? []) : Object.keys(process.env);
-  for (const k of inherited) if (process.env[k] !== undefined) env.set(k, process.env[k]!);
-  for (const [k, v] of Object.entries(o.env ?? {})) env.set(k, v);
-  if (!env.has('PATH')) env.set('PATH', '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin');
-  return [...env].map(([k, v]) => `${k}=${v}`);
-}
-
 /** Bind mounts for staged paths: files and directories as given, ELF programs with their needs. */
 function stagedMounts(stage: readonly { path: string; writable: boolean }[]): MountSpec[] {
   const { elfClosure } = require('./elf') as typeof import('./elf');
@@ -166,7 +164,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   if (o.group !== undefined && !user) throw new JailError('--group needs --user: the group goes with the user the command runs as');
   if (o.groups && !user) throw new JailError('supplementary groups need a user: the groups go with the user the command runs as');
   const gid = o.group !== undefined ? resolveGroup(o.group, given ?? '/') : user?.gid;
-  const env = environment(o);
+  const env = jailEnvironment(o, process.env, user);
   const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
   const mounts: MountSpec[] = [
     ...staged,
