@@ -61,7 +61,7 @@ export function sandboxVariables(env: NodeJS.ProcessEnv): SandboxVariables {
   const kill = { kind: 'kill_process' } as const;
   const build = (variable: string, names: string[], listed: Rule['action'], dflt: Policy['defaultAction']): Policy => ({
     defaultAction: dflt, badArchAction: kill, arches: [], origin: variable,
-    rules: names.length ? [{ syscalls: names, action: listed, conditions: [], label: variable }] : [],
+    rules: names.length ? [{ syscalls: names, action: listed, conditions: [], label: variable, source: { file: 'the environment', line: 0 } }] : [],
   });
   let policy: Policy | undefined;
   if (allow !== undefined) {
@@ -72,7 +72,7 @@ export function sandboxVariables(env: NodeJS.ProcessEnv): SandboxVariables {
   } else if (deny !== undefined) {
     const names = sandboxList('SECCOMP_SYSCALL_DENY', deny);
     policy = build('SECCOMP_SYSCALL_DENY', names, kill, { kind: 'allow' });
-    messages.push(`WARNING: SECCOMP_SYSCALL_DENY is set: the built-in policy is REPLACED by cloudflare sandbox's deny list: only ${names.join(', ') || 'nothing'} kill${names.length === 1 ? 's' : ''} the jail, EVERY other syscall is ALLOWED (ptrace, bpf, mount, keyctl, io_uring, ... included)`);
+    messages.push(`WARNING: SECCOMP_SYSCALL_DENY is set: the built-in policy is REPLACED by cloudflare sandbox's deny list: only ${names.join(', ') || 'nothing'} kill${names.length === 1 ? 's' : ''} the jail, EVERY other syscall is ALLOWED with any arguments (the built-in policy's refusals of ptrace, bpf, mount, keyctl, io_uring, ... are gone)`);
   } else if (action !== undefined) {
     messages.push(`note: SECCOMP_DEFAULT_ACTION=${action} is ignored: as in cloudflare's sandbox it applies only with SECCOMP_SYSCALL_ALLOW or SECCOMP_SYSCALL_DENY (the built-in policy's log mode is --log)`);
   }
