@@ -44,6 +44,9 @@ test('withDefaultLimits: each default yields to its explicit option; --no-limits
   const given = withDefaultLimits({ rlimits: { RLIMIT_NOFILE: 64, core: 1024 }, pids: 10, memory: 1n << 30n }, quiet);
   assert.deepEqual([given.rlimits!.RLIMIT_NOFILE, given.rlimits!.nofile, given.rlimits!.core, given.rlimits!.nproc, given.pids, given.memory], [64, undefined, 1024, undefined, 10, 1n << 30n]);
   assert.equal(withDefaultLimits({ rlimits: { nproc: 7 } }, quiet).pids, undefined);
+  // A uid map that makes the jail's root another host id: it could not join a root-owned cgroup, so RLIMIT_NPROC.
+  const mapped = withDefaultLimits({ unshare: ['user'], uidMap: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMap: [{ containerID: 0, hostID: 100000, size: 65536 }] }, quiet);
+  assert.deepEqual([mapped.pids, mapped.memory, mapped.rlimits!.nproc], [undefined, undefined, BigInt(DEFAULT_TASKS)]);
   const none = { noLimits: true, rlimits: { nofile: 64 } } as const;
   assert.equal(withDefaultLimits(none, quiet), none);
 });

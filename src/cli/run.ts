@@ -4,6 +4,7 @@ import arg from 'arg';
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
 import { precompiledDefault } from '../jail/precompiled';
+import { SANDBOX_VARIABLES } from '../jail/environment';
 import { JailError } from '../jail/errors';
 import { runJailed } from '../jail/run';
 import { NAMESPACES, type JailOptions, type NamespaceName } from '../jail/spec';
@@ -192,7 +193,10 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
   }
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
   // cloudflare sandbox's variables replace the built-in policy; they cannot replace one given explicitly.
-  const sandbox = (require('../jail/overrides') as typeof import('../jail/overrides')).sandboxVariables(process.env);
+  // (overrides.ts loads the syscall table: only when one of them is set.)
+  const sandbox = SANDBOX_VARIABLES.some((k) => process.env[k] !== undefined)
+    ? (require('../jail/overrides') as typeof import('../jail/overrides')).sandboxVariables(process.env)
+    : { log: false, messages: [] as string[], policy: undefined };
   for (const m of sandbox.messages) log(m);
   if (sandbox.policy && (policyFile || bundlePolicy || options.insecure)) {
     log(`${sandbox.policy.origin} gives the whole policy (cloudflare sandbox semantics), and so does ${policyFile ? '--policy' : bundlePolicy ? "the bundle's seccomp" : '--insecure (none)'}: unset ${sandbox.policy.origin} or drop the other`);

@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { JailCgroups, type Limits } from './cgroups';
-import { JailError } from './errors';
 import type { JailOptions } from './spec';
 
 /** Processes and threads at once: a parallel build or a browser stays far below it, a fork bomb reaches it in milliseconds. */
@@ -35,10 +34,20 @@ function cgroupWorks(limits: Limits): boolean {
   try {
     new JailCgroups(limits, `tsjail-probe-${process.pid}-${Date.now().toString(36)}`).remove();
     return true;
-  } catch (e) {
-    if (e instanceof JailError) return false;
-    throw e;
+  } catch {
+    // Any failure (no controller, not delegated, read-only cgroupfs) means: not here.
+    return false;
   }
+}
+
+/**
+ * True when the jail's first process joins its cgroups as a mapped id other than host root (a
+ * uid map whose 0 is another host id): it may not write the root-owned cgroup.procs, so the
+ * defaults use no cgroup there.
+ */
+function joinsAsMappedId(o: JailOptions): boolean {
+  const zero = (maps: JailOptions['uidMap']): boolean => (maps ?? []).some((m) => m.containerID === 0 && m.hostID !== 0);
+  return zero(o.uidMap) || zero(o.gidMap);
 }
 
 /** True when the jail's processes run as host uid 0, which RLIMIT_NPROC does not count. */
@@ -54,6 +63,7 @@ function runsAsHostRoot(o: JailOptions): boolean {
  */
 export function withDefaultLimits(o: JailOptions, log: (msg: string) => void): JailOptions {
   if (o.noLimits) return o;
+  const mapped = joinsAsMappedId(o);
   const given = new Set(Object.keys(o.rlimits ?? {}).map(key));
   const hard = hardLimits();
   const capped = (name: string, value: bigint): bigint => {
@@ -65,11 +75,11 @@ export function withDefaultLimits(o: JailOptions, log: (msg: string) => void): J
   if (!given.has('core')) rlimits.core = 0n;
   let pids: number | undefined;
   if (o.pids === undefined && !given.has('nproc')) {
-    if (cgroupWorks({ pids: DEFAULT_TASKS })) pids = DEFAULT_TASKS;
+    if (!mapped && cgroupWorks({ pids: DEFAULT_TASKS })) pids = DEFAULT_TASKS;
     else if (runsAsHostRoot(o)) log(`WARNING: no default task limit: no pids cgroup can be made here and RLIMIT_NPROC does not apply to host root; give --pids N or --user`);
     else rlimits.nproc = capped('nproc', BigInt(DEFAULT_TASKS));
   }
-  const memory = o.memory === undefined && cgroupWorks({ memory: defaultMemory() }) ? defaultMemory() : undefined;
+  const memory = o.memory === undefined && !mapped && cgroupWorks({ memory: defaultMemory() }) ? defaultMemory() : undefined;
   return {
     ...o,
     rlimits: { ...rlimits, ...(o.rlimits ?? {}) },
