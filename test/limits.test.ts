@@ -30,6 +30,8 @@ const limit = (r: SpawnSyncReturns<string>, name: string): [string, string] => {
   return [m[1]!, m[2]!];
 };
 const hostHard = (name: string): string => new RegExp(`^${name}\\s+\\S+\\s+(\\S+)`, 'm').exec(readFileSync('/proc/self/limits', 'utf8'))![1]!;
+/** The default open-file limit, lowered to tsjail's own hard limit (the same for root and nobody under setpriv). */
+const DEFAULT_NOFILE_HERE = String(Math.min(DEFAULT_NOFILE, Number(hostHard('Max open files'))));
 
 test('withDefaultLimits: each default yields to its explicit option; --no-limits leaves the options as given', () => {
   const quiet = (): void => {};
@@ -57,7 +59,7 @@ for (const asNobody of [false, true]) {
   test(`${who}: the defaults are in force (open files, core dumps, tasks, memory), explicit values and --no-limits override them`, () => {
     const r = tsjail(['--', 'sh', '-c', 'cat /proc/self/limits; cat /proc/self/cgroup'], asNobody);
     assert.equal(r.status, 0, r.stderr);
-    const nofile = String(Math.min(DEFAULT_NOFILE, Number(hostHard('Max open files'))));
+    const nofile = DEFAULT_NOFILE_HERE;
     assert.deepEqual(limit(r, 'Max open files'), [nofile, nofile]);
     assert.deepEqual(limit(r, 'Max core file size'), ['0', '0']);
     const cgroupPids = /^\d+:pids:.*\/tsjail-/m.test(r.stdout);
@@ -82,6 +84,13 @@ for (const asNobody of [false, true]) {
     assert.doesNotMatch(lifted.stdout, /tsjail-/);
     // Explicit limits still apply with --no-limits.
     assert.equal(tsjail(['--no-limits', '--rlimit', 'nofile=99', '--', 'sh', '-c', 'ulimit -n'], asNobody).stdout, '99\n');
+  });
+
+  test(`${who}: the jail cannot raise its limits (no CAP_SYS_RESOURCE in the host's namespace)`, () => {
+    const raise = "import resource as r\nfor n in ('RLIMIT_NOFILE', 'RLIMIT_NPROC', 'RLIMIT_CORE'):\n    k = getattr(r, n)\n    try:\n        r.setrlimit(k, (r.RLIM_INFINITY, r.RLIM_INFINITY)); print(n, 'RAISED')\n    except (ValueError, OSError) as e:\n        print(n, 'refused')\n";
+    const r = tsjail(['--', 'python3', '-c', raise], asNobody);
+    assert.equal(r.stdout, 'RLIMIT_NOFILE refused\nRLIMIT_NPROC refused\nRLIMIT_CORE refused\n', r.stderr);
+    assert.equal(tsjail(['--', 'sh', '-c', 'ulimit -n 100000 2>/dev/null; ulimit -n'], asNobody).stdout, `${DEFAULT_NOFILE_HERE}\n`);
   });
 
   test(`${who}: ordinary programs run under the defaults (sh, python3, node with threads, git, gcc)`, () => {
