@@ -1,8 +1,8 @@
 // Default resource limits: tasks (pids cgroup, else RLIMIT_NPROC), open files, core dumps,
 // memory; each overridable, all lifted by --no-limits. A fork bomb ends without hurting the host.
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -127,3 +127,29 @@ for (const asNobody of [false, true]) {
     assert.equal(left.stdout, '');
   });
 }
+
+/** The jail cgroups of tsjail process `pid` below this process's own (v1 hierarchies and v2). */
+function cgroupsOf(pid: number): string[] {
+  const found: string[] = [];
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [, controllers, path] = line.split(':') as [string, string, string];
+    const dir = controllers === '' ? join('/sys/fs/cgroup', path) : join('/sys/fs/cgroup', controllers.split(',')[0]!, path);
+    try { found.push(...readdirSync(dir).filter((n) => n.startsWith(`tsjail-${pid}-`)).map((n) => join(dir, n))); } catch { /* not mounted */ }
+  }
+  return found;
+}
+
+test('as root: the cgroups of a tsjail killed with SIGKILL (which cannot remove them) are removed by the next run', { skip: process.getuid!() !== 0 && 'needs root' }, async () => {
+  const child = spawn(process.execPath, [BIN, 'run', '--', 'sleep', '30'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  // Wait until its jail has its cgroups (a bounded poll: 30 s at most).
+  for (let i = 0; i < 300 && cgroupsOf(pid).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(cgroupsOf(pid).length >= 2, 'the jail should have its pids and memory cgroups');
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('exit', r));
+  // The jail dies with tsjail; its cgroups empty out but stay.
+  for (let i = 0; i < 300 && cgroupsOf(pid).some((d) => readFileSync(join(d, 'cgroup.procs'), 'utf8') !== ''); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(cgroupsOf(pid).length >= 2, 'nothing removed them yet');
+  assert.equal(tsjail(['--no-limits', '--', 'true']).status, 0);
+  assert.deepEqual(cgroupsOf(pid), []);
+});

@@ -4,7 +4,7 @@
 // limits" says why each number.
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { JailCgroups, type Limits } from './cgroups';
+import { JailCgroups, removeStale, type Limits } from './cgroups';
 import type { JailOptions } from './spec';
 
 /** Processes and threads at once: a parallel build or a browser stays far below it, a fork bomb reaches it in milliseconds. */
@@ -52,8 +52,8 @@ function joinsAsMappedId(o: JailOptions): boolean {
 
 /** True when the jail's processes run as host uid 0, which RLIMIT_NPROC does not count. */
 function runsAsHostRoot(o: JailOptions): boolean {
-  const ownNamespace = process.getuid?.() !== 0 || (o.unshare ?? []).includes('user') || o.uidMap !== undefined;
-  return !ownNamespace && process.getuid?.() === 0 && (o.user === undefined || /^0$|^root$/.test(o.user));
+  if (process.getuid?.() !== 0 || (o.unshare ?? []).includes('user') || o.uidMap !== undefined) return false;
+  return o.user === undefined || o.user === '0' || o.user === 'root';
 }
 
 /**
@@ -62,6 +62,8 @@ function runsAsHostRoot(o: JailOptions): boolean {
  * jail's user namespace). Memory: the memory cgroup where one can be made, else none.
  */
 export function withDefaultLimits(o: JailOptions, log: (msg: string) => void): JailOptions {
+  // Every run makes cgroups where it can: what a killed tsjail left is removed first.
+  removeStale();
   if (o.noLimits) return o;
   const mapped = joinsAsMappedId(o);
   const given = new Set(Object.keys(o.rlimits ?? {}).map(key));

@@ -28,7 +28,6 @@ export function policyWithOverrides<P extends Policy>(policy: P, o: JailOptions)
   return { ...policy, rules: [...kept, ...extraRules(o)] };
 }
 
-
 /** What cloudflare sandbox's variables ask for: a policy that replaces tsjail's, and what to tell the user. */
 export interface SandboxVariables {
   /** Undefined when neither list is set (SECCOMP_DEFAULT_ACTION alone changes nothing, as in libsandbox). */
