@@ -91,18 +91,9 @@ test('--report writes one JSON line per denial, with the documented fields', { s
 });
 
 test('log mode: denials are reported and allowed, with a summary and the lines to add', { skip: onX86 }, () => {
-  for (const [args, env] of [[['--log'], process.env], [[], { ...process.env, SECCOMP_DEFAULT_ACTION: 'log' }]] as const) {
-    const r = tsjail([...args, '--', 'sh', '-c', `${PROBE} keyctl; ${PROBE} keyctl; ${PROBE} personality`], env);
-    assert.equal(r.stdout, 'ESCAPED\nESCAPED\nESCAPED\n');
-    assert.match(r.stderr, /keyctl\(.*\) -> would be EPERM \(allowed: log mode\)/);
-    assert.match(r.stderr, /log mode: 2 denials would have happened:\n {2}keyctl +x2 +EPERM, by rule "keyrings".*\n {2}personality +x1 +EPERM, by rule "personality".*\nto allow them, add to the policy's rules:\n {2}allow\('keyctl'\),\n {2}allow\('personality', \{ personality: ADDR_NO_RANDOMIZE \}\),/);
-  }
+  const r = tsjail(['--log', '--', 'sh', '-c', `${PROBE} keyctl; ${PROBE} keyctl; ${PROBE} personality`]);
+  assert.equal(r.stdout, 'ESCAPED\nESCAPED\nESCAPED\n');
+  assert.match(r.stderr, /keyctl\(.*\) -> would be EPERM \(allowed: log mode\)/);
+  assert.match(r.stderr, /log mode: 2 denials would have happened:\n {2}keyctl +x2 +EPERM, by rule "keyrings".*\n {2}personality +x1 +EPERM, by rule "personality".*\nto allow them, add to the policy's rules:\n {2}allow\('keyctl'\),\n {2}allow\('personality', \{ personality: ADDR_NO_RANDOMIZE \}\),/);
 });
 
-test("cloudflare sandbox's variables: SECCOMP_SYSCALL_DENY and SECCOMP_SYSCALL_ALLOW", { skip: onX86 }, () => {
-  const denied = tsjail(['--', 'uname'], { ...process.env, SECCOMP_SYSCALL_DENY: 'uname:getpid' });
-  assert.equal(denied.status, 1);
-  assert.match(denied.stderr, /uname\(.*\) -> EPERM\n {8}decided by: rule "--deny" \(command line\)/);
-  const allowed = tsjail(['--', PROBE, 'personality'], { ...process.env, SECCOMP_SYSCALL_ALLOW: 'personality' });
-  assert.equal(allowed.stdout, 'ESCAPED\n');
-});

@@ -4,6 +4,7 @@ import arg from 'arg';
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
 import { precompiledDefault } from '../jail/precompiled';
+import { SANDBOX_VARIABLES } from '../jail/environment';
 import { JailError } from '../jail/errors';
 import { runJailed } from '../jail/run';
 import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
@@ -14,7 +15,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
   -p, --policy FILE      seccomp policy (.ts/.js, OCI/Docker .json, systemd SystemCallFilter=);
                          default: the built-in one; --procd reads JSON as OpenWrt procd does
       --allow A,B        also allow these syscalls        --deny A,B   refuse these with EPERM
-                         (also SECCOMP_SYSCALL_ALLOW=a:b, SECCOMP_SYSCALL_DENY=a:b)
+                         (SECCOMP_SYSCALL_ALLOW=a:b / SECCOMP_SYSCALL_DENY=a:b in the environment
+                         REPLACE the policy, with cloudflare sandbox's meaning: see the README)
   -n, --no-network       a network namespace of its own: only lo, up
   -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
   -u, --user USER        run as USER (name or uid; its gid and groups follow)   -g, --group GROUP
@@ -27,8 +29,12 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --host-dev         the host's /dev instead of the jail's minimal one (--dev, the default)
       --host-ids         as root: run as the host's root minus capabilities, not a private id
                          range (UNSAFE for untrusted code: it can read and write what root can)
-      --env K=V  --clear-env  --keep-env K  --rlimit NAME=N  --timeout SECONDS
-      --log              report the policy's denials but let the calls run (also SECCOMP_DEFAULT_ACTION=log)
+      --env K=V          set K in the jail  --keep-env K|PREFIX*   also pass K from tsjail's environment
+                         (default: only PATH HOME USER LOGNAME LANG LANGUAGE LC_* TERM COLORTERM TZ)
+      --clear-env        pass nothing but PATH          --inherit-env   pass everything (secrets too)
+      --rlimit NAME=N    --timeout SECONDS   --no-limits   no default limits (tasks 1024, nofile 4096,
+                         core 0, memory half the host's where a cgroup can be made)
+      --log              report the policy's denials but let the calls run
       --report FILE      also write each denial as a JSON line to FILE
       --ro-root          remount the root read-only      --pidfile FILE   the jail's pid, while it runs
       --name NAME        shown in reports                --json-status-fd FD   bwrap-style status lines
@@ -97,7 +103,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--no-network': Boolean, '-n': '--no-network', '--root': String, '-r': '--root', '--user': String, '-u': '--user',
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
       '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--proc': Boolean, '--no-proc': Boolean,
-      '--env': [String], '--clear-env': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
+      '--env': [String], '--clear-env': Boolean, '--inherit-env': Boolean, '--no-limits': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
@@ -140,17 +146,17 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--no-proc'] ? { proc: false } : a['--proc'] ? { proc: true } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(a['--clear-env'] ? { clearEnv: true } : {}),
+    ...(a['--inherit-env'] ? { inheritEnv: true } : {}),
+    ...(a['--no-limits'] ? { noLimits: true } : {}),
     ...(a['--keep-env'] ? { keepEnv: splitList(a['--keep-env']) } : {}),
     ...(Object.keys(rlimits).length ? { rlimits } : {}),
     ...(a['--timeout'] ? { timeoutSeconds: a['--timeout'] } : {}),
-    // cloudflare sandbox's environment variables (colon-separated lists) join the flags.
-    ...(a['--allow'] || process.env.SECCOMP_SYSCALL_ALLOW ? { allow: splitList([...(a['--allow'] ?? []), process.env.SECCOMP_SYSCALL_ALLOW ?? '']) } : {}),
-    ...(a['--deny'] || process.env.SECCOMP_SYSCALL_DENY ? { deny: splitList([...(a['--deny'] ?? []), process.env.SECCOMP_SYSCALL_DENY ?? '']) } : {}),
+    ...(a['--allow'] ? { allow: splitList(a['--allow']) } : {}),
+    ...(a['--deny'] ? { deny: splitList(a['--deny']) } : {}),
     ...(a['--cap-keep'] ? { capKeep: splitList(a['--cap-keep']) } : {}),
     ...(capabilities ? { capabilities } : {}),
     ...(a['--group'] !== undefined ? { group: a['--group'] } : {}),
-    // cloudflare sandbox's switch for the same thing
-    ...(a['--log'] || process.env.SECCOMP_DEFAULT_ACTION === 'log' ? { log: true } : {}),
+    ...(a['--log'] ? { log: true } : {}),
     ...(a['--report'] ? { report: a['--report'] } : {}),
     ...(a['--ro-root'] ? { readonlyRoot: true } : {}),
     ...(a['--overlay'] ? { overlay: a['--overlay'] } : {}),
@@ -191,10 +197,21 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
     if (bundle.policy) bundlePolicy = bundle.policy;
   }
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
+  // cloudflare sandbox's variables replace the built-in policy; they cannot replace one given explicitly.
+  // (overrides.ts loads the syscall table: only when one of them is set.)
+  const sandbox = SANDBOX_VARIABLES.some((k) => process.env[k] !== undefined)
+    ? (require('../jail/overrides') as typeof import('../jail/overrides')).sandboxVariables(process.env)
+    : { log: false, messages: [] as string[], policy: undefined };
+  for (const m of sandbox.messages) log(m);
+  if (sandbox.policy && (policyFile || bundlePolicy || options.insecure)) {
+    log(`${sandbox.policy.origin} gives the whole policy (cloudflare sandbox semantics), and so does ${policyFile ? '--policy' : bundlePolicy ? "the bundle's seccomp" : '--insecure (none)'}: unset ${sandbox.policy.origin} or drop the other`);
+    return 125;
+  }
+  if (sandbox.log) options = { ...options, log: true };
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
   // A jail that writes host files as their owners also refuses set-id files there (setIdRules.ts).
   const setIds = writesHostFilesAsOwner({ ...(bundlePolicy?.jail ?? {}), ...options });
-  const wantsDefault = !policyFile && !bundlePolicy && !options.allow?.length && !options.deny?.length && !setIds;
+  const wantsDefault = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !setIds;
   let merged: JailOptions = options;
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
@@ -208,12 +225,13 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
       const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {});
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
-    } else policy = bundlePolicy ?? builtin();
+    } else policy = bundlePolicy ?? sandbox.policy ?? builtin();
     merged = { ...(policy.jail ?? {}), ...options };
     policy = policyWithOverrides(policy, merged);
     if (writesHostFilesAsOwner(merged)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
     filter = compileProgram(policy).bytes;
   }
+  if (merged.inheritEnv) log('note: --inherit-env: the jail gets tsjail\'s whole environment, tokens and keys included');
   const final = policy;
   // Every denial is explained: the supervisor (loaded only here) watches the jail.
   const watch = filter && !options.insecure

@@ -2,7 +2,7 @@
 // enabled there, else the v1 hierarchy of that controller (hybrid machines have both). The
 // jail's cgroups are made below tsjail's own, joined by the jail before it starts anything,
 // read after it ends to say which limit was hit, and removed.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JailError } from './errors';
 
@@ -136,6 +136,32 @@ export class JailCgroups {
   remove(): void {
     for (const dir of this.dirs()) {
       try { rmdirSync(dir); } catch { /* still busy or already gone */ }
+    }
+  }
+}
+
+/**
+ * Removes the cgroups that a tsjail no longer running left below this one (one killed with
+ * SIGKILL cannot remove its own). rmdir removes only an empty cgroup, so a busy one stays.
+ */
+export function removeStale(): void {
+  const own = ownPaths();
+  const unified = v2Root();
+  const parents = new Set<string>();
+  if (unified && own.v2 !== undefined) parents.add(join(unified, own.v2));
+  for (const c of ['memory', 'pids', 'cpu'] as const) {
+    const path = own.v1.get(c);
+    if (path !== undefined) parents.add(join(ROOT, c, path));
+  }
+  const alive = (pid: number): boolean => {
+    try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ESRCH'; }
+  };
+  for (const parent of parents) {
+    let names: string[];
+    try { names = readdirSync(parent); } catch { continue; }
+    for (const name of names) {
+      const m = /^tsjail-(?:probe-)?(\d+)-/.exec(name);
+      if (m && !alive(Number(m[1]))) try { rmdirSync(join(parent, name)); } catch { /* busy, or not ours to remove */ }
     }
   }
 }

@@ -5,6 +5,7 @@ import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'no
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
 import { execOutcome, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
+import { withDefaultLimits } from './limits';
 import { MAIN_NR, NotificationLoop, type Answer } from './notifications';
 import { buildSpawnSpec, jailIdentity, type JailOptions } from './spec';
 
@@ -115,8 +116,9 @@ function lateSpec(command: readonly string[], spec: SpawnSpec, filter: Uint8Arra
 
 /** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
 export async function runJailed(
-  command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch?: Watch,
+  command: readonly string[], filter: Uint8Array | undefined, given: JailOptions, log: (msg: string) => void, watch?: Watch,
 ): Promise<number> {
+  const o = withDefaultLimits(given, log);
   if (o.hostIds && process.getuid?.() === 0) log('WARNING: --host-ids: the jail runs as the host\'s root (uid 0 minus capabilities): it can read and write every file root can; unsafe for untrusted code');
   // A root-started jail runs as a private id range, held while it runs.
   const range = jailIdentity(o) === 'private-range' ? (require('./idRange') as typeof import('./idRange')).allocateIdRange() : undefined;

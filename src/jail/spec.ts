@@ -5,6 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { resolveCapabilities, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
+import { jailEnvironment } from './environment';
 import { bindMount, checkSysctl, ociMount, tmpfsMount, type OciMount } from './mounts';
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
@@ -36,9 +37,15 @@ export interface JailOptions {
   readonly dev?: boolean;
   readonly proc?: boolean;
   readonly env?: Readonly<Record<string, string>>;
+  /** Pass nothing from tsjail's environment but PATH (and keepEnv)... */
   readonly clearEnv?: boolean;
+  /** ...or everything (default: the allowlist in environment.ts). */
+  readonly inheritEnv?: boolean;
+  /** More variables to pass: names, or prefixes ending in `*`. */
   readonly keepEnv?: readonly string[];
   readonly rlimits?: Readonly<Record<string, number | bigint>>;
+  /** No default limits (limits.ts); explicit rlimits, pids and memory still apply. */
+  readonly noLimits?: boolean;
   readonly timeoutSeconds?: number;
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
@@ -151,15 +158,6 @@ function idMaps(o: JailOptions, rootless: boolean, rangeBase: number | undefined
   };
 }
 
-function environment(o: JailOptions): string[] {
-  const env = new Map<string, string>();
-  const inherited = o.clearEnv ? (o.keepEnv ?? []) : Object.keys(process.env);
-  for (const k of inherited) if (process.env[k] !== undefined) env.set(k, process.env[k]!);
-  for (const [k, v] of Object.entries(o.env ?? {})) env.set(k, v);
-  if (!env.has('PATH')) env.set('PATH', '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin');
-  return [...env].map(([k, v]) => `${k}=${v}`);
-}
-
 /** True when nothing is at `path` (not when it is only out of reach: the helper then says why). */
 function missing(path: string): boolean {
   try {
@@ -202,7 +200,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   if (o.group !== undefined && !user) throw new JailError('--group needs --user: the group goes with the user the command runs as');
   if (o.groups && !user) throw new JailError('supplementary groups need a user: the groups go with the user the command runs as');
   const gid = o.group !== undefined ? resolveGroup(o.group, given ?? '/') : user?.gid;
-  const env = environment(o);
+  const env = jailEnvironment(o, process.env, user);
   const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
   // A private-range jail sees what it is given as the host does (idmapped: the jail's ids write as the host ids they map to).
   const idmapped = (m: MountSpec): MountSpec => (privateRange && m.kind === 'bind' ? { ...m, idmap: true } : m);
