@@ -72,7 +72,9 @@ for (const asNobody of [false, true]) {
       assert.match(r.stdout, /^\d+:memory:.*\/tsjail-/m);
       // The memory cgroup's limit: half the host's memory (the kernel rounds it to pages).
       const path = /^\d+:memory:(.*)$/m.exec(r.stdout)![1]!;
-      const mem = tsjail(['--', 'sh', '-c', `cat /sys/fs/cgroup/memory"$(grep :memory: /proc/self/cgroup | cut -d: -f3)"/memory.limit_in_bytes`]);
+      // The jail has its own cgroup namespace: its /proc/self/cgroup is relative to tsjail's cgroup (this process's).
+      const own = (/^\d+:memory:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/').replace(/\/$/, '');
+      const mem = tsjail(['--', 'sh', '-c', `cat /sys/fs/cgroup/memory${own}"$(grep :memory: /proc/self/cgroup | cut -d: -f3)"/memory.limit_in_bytes`]);
       assert.equal(BigInt(mem.stdout.trim()), (BigInt(Math.floor(totalmem() / 2)) / 4096n) * 4096n, `${path}: ${mem.stderr}`);
     }
     const shown = tsjail(['--', 'sh', '-c', 'ulimit -n'], asNobody);
