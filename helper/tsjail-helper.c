@@ -822,3 +822,51 @@ int tsjail_wait(int pid) {
 		if (errno != EINTR) return -errno;
 	}
 }
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#ifndef PIDFD_SIGNAL_THREAD_GROUP
+#define PIDFD_SIGNAL_THREAD_GROUP (1UL << 1)
+#endif
+
+/* The thread group of thread `tid` (tsjail's PID namespace), from /proc/TID/status; -1 if gone. */
+static pid_t tgid_of(pid_t tid) {
+	char path[64] = "/proc/", *p = fmt_u32(path + 6, (uint32_t)tid);
+	memcpy(p, "/status", 8);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0) return -1;
+	buf[n] = 0;
+	const char *line = strstr(buf, "\nTgid:");
+	return line ? (pid_t)strtol(line + 6, NULL, 10) : -1;
+}
+
+/*
+ * Kills the process whose thread `tid` is stopped in notification `id`, as a kill rule would:
+ * a pidfd first, then a check that the call still waits (so the pidfd is that process, not a
+ * reuse of its number), then SIGKILL to the whole thread group through the pidfd. The thread
+ * group cannot lose its number while one of its threads waits in the call. Returns the thread
+ * group id, or -errno (-ENOENT: the caller is gone already).
+ */
+int tsjail_kill_notifier(int listener, uint64_t id, int tid) {
+	pid_t tgid = tgid_of(tid);
+	if (tgid <= 0) return -ESRCH;
+	/* A thread's own pidfd (Linux 6.9+) pins exactly the caller; else the group leader's. */
+	unsigned int flags = PIDFD_SIGNAL_THREAD_GROUP;
+	int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	if (pidfd < 0 && errno == EINVAL) { pidfd = (int)syscall(SYS_pidfd_open, tgid, 0); flags = 0; }
+	if (pidfd < 0 && errno != ESRCH && !ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id)) {
+		/* No pidfd to be had (EMFILE...): still kill, as the kernel would; SIGKILL to one thread ends the group. */
+		return syscall(SYS_tgkill, tgid, tid, SIGKILL) ? -errno : tgid;
+	}
+	if (pidfd < 0) return -errno;
+	int r = 0;
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id)) r = -errno;
+	else if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, flags)) r = -errno;
+	close(pidfd);
+	return r ? r : tgid;
+}

@@ -171,6 +171,7 @@ interface KoffiFunction {
 interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction;
+  killNotifier: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -186,6 +187,7 @@ function bind(): Bound {
     notifRecv: lib.func('int tsjail_notif_recv(int fd, uint8_t *out, int timeout_ms)'),
     notifSend: lib.func('int tsjail_notif_send(int fd, uint64_t id, int error, int cont)'),
     close: lib.func('int tsjail_close(int fd)'),
+    killNotifier: lib.func('int tsjail_kill_notifier(int listener, uint64_t id, int tid)'),
   };
   return bound;
 }
@@ -265,4 +267,14 @@ export function answerNotification(listener: number, id: bigint, answer: { errno
 
 export function closeFd(fd: number): void {
   bind().close(fd);
+}
+
+/**
+ * SIGKILL to the whole thread group of `tid`, the thread stopped in notification `id`, by pidfd,
+ * and only while that call still waits (so a reused pid is never hit). Returns the thread
+ * group id, or undefined when the caller is already gone.
+ */
+export function killNotifier(listener: number, id: bigint, tid: number): number | undefined {
+  const r = bind().killNotifier(listener, id, tid) as number;
+  return r > 0 ? r : undefined;
 }

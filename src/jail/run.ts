@@ -5,7 +5,7 @@ import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'no
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
 import { execOutcome, spawnJailed, STEP_EXEC, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
-import { MAIN_NR, NotificationLoop, type Answer } from './notifications';
+import { MAIN_NR, NotificationLoop, type Answerer } from './notifications';
 import { buildSpawnSpec, type JailOptions } from './spec';
 
 function errnoName(n: number): string {
@@ -80,7 +80,7 @@ export interface Watch {
 }
 
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
-export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void) => void;
+export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: Answerer) => void;
 
 /**
  * --late for a dynamic program: its filter also stops MAIN_NR, and the preload library is handed
@@ -130,7 +130,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(pid) })}\n`);
   let mainPid: number | undefined;
-  const serve = (handle: StoppedCallHandler) => (n: Notification, answer: (a: Answer) => void): void =>
+  const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void =>
     handle(n, () => (mainPid ??= commandPid(pid)), answer);
   let mainReached = false;
   let loop: NotificationLoop | undefined;
