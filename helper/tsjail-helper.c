@@ -481,6 +481,35 @@ static void forward(int sig) {
 	if (command_pid > 0) kill(command_pid, sig);
 }
 
+/* Numbers from tsjail's own range for helper steps added later (src/jail/helper.ts STEPS). */
+#define STEP_INIT_DROP 45
+
+/* PID 1 runs beside the command for the whole run: once the command is forked it keeps
+ * nothing the command could borrow. No capabilities in any set (CAP_KILL alone when the
+ * command runs as another user, or its signals could not be forwarded), no_new_privs, and
+ * not dumpable, so that even as the same uid the command cannot ptrace it or read its
+ * /proc/1/mem and environ. Its fds are closed by the caller once the report pipe is done. */
+static void drop_init_privileges(pid_t command) {
+	uint64_t keep = S.set_user && S.uid != (uint32_t)getuid() ? 1ULL << CAP_KILL : 0;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	data[0].permitted = data[0].effective = (uint32_t)keep;
+	int ok = 1;
+	for (int cap = 0; cap < 64 && ok; cap++) {
+		if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) ok = 0;
+	}
+	if (ok && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) ok = 0;
+	if (ok && syscall(SYS_capset, &hdr, data)) ok = 0;
+	if (ok && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) ok = 0;
+	if (ok && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) ok = 0;
+	if (!ok) {
+		report(STEP_INIT_DROP, errno);
+		kill(command, SIGKILL);
+		_exit(125);
+	}
+}
+
 /* PID 1 of the jail: forward signals, reap everything, exit with the command's status. */
 static void run_init(void) {
 	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
@@ -495,8 +524,11 @@ static void run_init(void) {
 		become_command();
 	}
 	command_pid = pid;
+	drop_init_privileges(pid);
 	close(err_fd);
 	err_fd = -1;
+	/* PID 1 needs no fd at all: not even stdio (it never writes). */
+	if (syscall(SYS_close_range, 0, ~0U, 0)) for (int fd = 0; fd < 65536; fd++) close(fd);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = forward;

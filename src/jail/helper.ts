@@ -62,6 +62,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   19: 'set up stdio', 20: 'set a resource limit', 21: 'change directory', 22: 'set supplementary groups', 23: 'set the group id',
   24: 'set the user id', 25: 'drop capabilities', 26: 'set no_new_privs', 27: 'load the seccomp filter', 28: 'execute the command', 29: 'join the jail\'s cgroups', 30: 'mount the overlay root', 31: 'hand the preload library over',
   32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only', 35: 'join a namespace',
+  45: 'drop the privileges of the jail\'s PID 1',
 };
 export const STEP_EXEC = 28;
 

@@ -38,6 +38,8 @@ export interface JailOptions {
   readonly keepEnv?: readonly string[];
   readonly rlimits?: Readonly<Record<string, number | bigint>>;
   readonly timeoutSeconds?: number;
+  /** After SIGTERM/SIGINT to tsjail (forwarded to the jail), kill the whole jail this much later (default 10). */
+  readonly killAfterSeconds?: number;
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
   /** Capabilities to keep in every set (all others are dropped)... */

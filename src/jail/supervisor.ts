@@ -102,6 +102,17 @@ export class DenialTally {
 /** The key of a stopped call: syscall numbers no table names share one entry. */
 const UNKNOWN = 'unknown syscalls';
 
+type Deciders = typeof import('../policy/evaluate') & typeof import('../syscalls/table') & typeof import('./denial');
+let loaded: Deciders | undefined;
+/** Loaded at the first denial (runs without one never pay for the evaluator), then kept: a flood must not resolve modules per call. */
+function deciders(): Deciders {
+  return loaded ??= {
+    ...(require('../policy/evaluate') as typeof import('../policy/evaluate')),
+    ...(require('../syscalls/table') as typeof import('../syscalls/table')),
+    ...(require('./denial') as typeof import('./denial')),
+  };
+}
+
 export class Supervisor {
   private policyCache: { policy: Policy; abis: Abi[] } | undefined;
   /** Set when a kill rule ended the jail's first process (tsjail then exits 128+SIGSYS). */
@@ -127,10 +138,7 @@ export class Supervisor {
 
   /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
   handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void {
-    // Loaded at the first denial: runs without one never pay for the evaluator.
-    const { abiOfCall, evaluatePolicy } = require('../policy/evaluate') as typeof import('../policy/evaluate');
-    const { syscallName } = require('../syscalls/table') as typeof import('../syscalls/table');
-    const { explainDenial } = require('./denial') as typeof import('./denial');
+    const { abiOfCall, evaluatePolicy, syscallName, explainDenial } = deciders();
     const { policy, abis } = this.policy();
     const data = { nr: n.nr, arch: n.arch, args: n.args };
     const decision = evaluatePolicy(policy, abis, data);
@@ -220,7 +228,8 @@ export function formatRepeat(e: SeenDenial, now = Date.now()): string {
   const secs = Math.max(0, Math.round((now - e.since) / 1000));
   const verb = e.record.mode === 'log' ? 'would have been refused' : 'refused';
   const run = e.record.mode === 'log' ? ' (log mode lets it run)' : '';
-  return `${entryName(e)} ${verb} ${e.count} times in ${secs} s${run}: the program retries it; to allow: ${e.record.suggestion}`;
+  const why = e.numbers ? 'the program tries numbers no syscall table names' : `the program retries it; to allow: ${e.record.suggestion}`;
+  return `${entryName(e)} ${verb} ${e.count} times in ${secs} s${run}: ${why}`;
 }
 
 function overflowLine(tally: DenialTally): string[] {
