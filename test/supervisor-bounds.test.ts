@@ -206,6 +206,15 @@ for (const asNobody of [false, true]) {
   });
 }
 
+for (const asNobody of [false, true]) {
+  test(`${asNobody ? 'rootless' : 'as root'}: --json-status-fd still names the jail's namespaces, though PID 1 is not dumpable`, () => {
+    const argv = [...(asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--json-status-fd', '3', '--', 'true'];
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', cwd: work, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    const first = JSON.parse((r.output[3] as unknown as string).split('\n')[0]!) as Record<string, number>;
+    for (const ns of ['pid', 'mnt', 'ipc', 'uts', 'user']) assert.equal(typeof first[`${ns}-namespace`], 'number', ns);
+  });
+}
+
 test('as root with --user: PID 1 keeps CAP_KILL alone, so it still forwards signals to the command', async () => {
   const r = tsjail(['-u', 'nobody', '--', 'sh', '-c', "grep -E '^CapEff' /proc/1/status"]);
   assert.equal(r.stdout, 'CapEff:\t0000000000000020\n');

@@ -48,7 +48,10 @@ function killWholeJail(pid: number, spec: SpawnSpec): void {
   try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
 }
 
-/** The jail's namespaces as bubblewrap reports them: "pid-namespace": inode number. */
+/**
+ * The jail's namespaces as bubblewrap reports them: "pid-namespace": inode number. Read from the
+ * command: PID 1 is not dumpable, so a rootless tsjail may not read its links.
+ */
 function namespaceIds(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const ns of ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'uts', 'user']) {
@@ -150,7 +153,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   }
   const pid = started.pid;
   if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
-  if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(pid) })}\n`);
+  if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(commandPid(pid) ?? pid) })}\n`);
   let mainPid: number | undefined;
   const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void =>
     handle(n, () => (mainPid ??= commandPid(pid)), answer);
