@@ -621,6 +621,35 @@ static void forward(int sig) {
 	if (command_pid > 0) kill(command_pid, sig);
 }
 
+/* Numbers from tsjail's own range for helper steps added later (src/jail/helper.ts STEPS). */
+#define STEP_INIT_DROP 45
+
+/* PID 1 runs beside the command for the whole run: once the command is forked it keeps
+ * nothing the command could borrow. No capabilities in any set (CAP_KILL alone when the
+ * command runs as another user, or its signals could not be forwarded), no_new_privs, and
+ * not dumpable, so that even as the same uid the command cannot ptrace it or read its
+ * /proc/1/mem and environ. Its fds are closed by the caller once the report pipe is done. */
+static void drop_init_privileges(pid_t command) {
+	uint64_t keep = S.set_user && S.uid != (uint32_t)getuid() ? 1ULL << CAP_KILL : 0;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	data[0].permitted = data[0].effective = (uint32_t)keep;
+	int ok = 1;
+	for (int cap = 0; cap < 64 && ok; cap++) {
+		if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) ok = 0;
+	}
+	if (ok && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) ok = 0;
+	if (ok && syscall(SYS_capset, &hdr, data)) ok = 0;
+	if (ok && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) ok = 0;
+	if (ok && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) ok = 0;
+	if (!ok) {
+		report(STEP_INIT_DROP, errno);
+		kill(command, SIGKILL);
+		_exit(125);
+	}
+}
+
 /* PID 1 of the jail: forward signals, reap everything, exit with the command's status. */
 static void run_init(void) {
 	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
@@ -635,8 +664,11 @@ static void run_init(void) {
 		become_command();
 	}
 	command_pid = pid;
+	drop_init_privileges(pid);
 	close(err_fd);
 	err_fd = -1;
+	/* PID 1 needs no fd at all: not even stdio (it never writes). */
+	if (syscall(SYS_close_range, 0, ~0U, 0)) for (int fd = 0; fd < 65536; fd++) close(fd);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = forward;
@@ -1174,4 +1206,52 @@ static void bring_up_loopback(void) {
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(fd, SIOCSIFFLAGS, &ifr)) fail(STEP_LOOPBACK);
 	close(fd);
+}
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#ifndef PIDFD_SIGNAL_THREAD_GROUP
+#define PIDFD_SIGNAL_THREAD_GROUP (1UL << 1)
+#endif
+
+/* The thread group of thread `tid` (tsjail's PID namespace), from /proc/TID/status; -1 if gone. */
+static pid_t tgid_of(pid_t tid) {
+	char path[64] = "/proc/", *p = fmt_u32(path + 6, (uint32_t)tid);
+	memcpy(p, "/status", 8);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0) return -1;
+	buf[n] = 0;
+	const char *line = strstr(buf, "\nTgid:");
+	return line ? (pid_t)strtol(line + 6, NULL, 10) : -1;
+}
+
+/*
+ * Kills the process whose thread `tid` is stopped in notification `id`, as a kill rule would:
+ * a pidfd first, then a check that the call still waits (so the pidfd is that process, not a
+ * reuse of its number), then SIGKILL to the whole thread group through the pidfd. The thread
+ * group cannot lose its number while one of its threads waits in the call. Returns the thread
+ * group id, or -errno (-ENOENT: the caller is gone already).
+ */
+int tsjail_kill_notifier(int listener, uint64_t id, int tid) {
+	pid_t tgid = tgid_of(tid);
+	if (tgid <= 0) return -ESRCH;
+	/* A thread's own pidfd (Linux 6.9+) pins exactly the caller; else the group leader's. */
+	unsigned int flags = PIDFD_SIGNAL_THREAD_GROUP;
+	int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	if (pidfd < 0 && errno == EINVAL) { pidfd = (int)syscall(SYS_pidfd_open, tgid, 0); flags = 0; }
+	if (pidfd < 0 && errno != ESRCH && !ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id)) {
+		/* No pidfd to be had (EMFILE...): still kill, as the kernel would; SIGKILL to one thread ends the group. */
+		return syscall(SYS_tgkill, tgid, tid, SIGKILL) ? -errno : tgid;
+	}
+	if (pidfd < 0) return -errno;
+	int r = 0;
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id)) r = -errno;
+	else if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, flags)) r = -errno;
+	close(pidfd);
+	return r ? r : tgid;
 }

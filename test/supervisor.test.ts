@@ -69,7 +69,12 @@ export default definePolicy({
 test('--report writes one JSON line per denial, with the documented fields', { skip: onX86 }, () => {
   const file = join(work, 'report.jsonl');
   tsjail(['--report', file, '--', 'sh', '-c', `${PROBE} keyctl; ${PROBE} mount; ${PROBE} keyctl`]);
-  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const all = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  // The last line sums up: each denial with its count.
+  const summary = all.pop()!;
+  assert.deepEqual((summary.summary as { syscall: string; count: number }[]).map((e) => [e.syscall, e.count]), [['keyctl', 2], ['mount', 1]]);
+  assert.equal(summary.overflow, 0);
+  const lines = all;
   assert.deepEqual(lines.map((l) => l.syscall), ['keyctl', 'mount']);
   for (const l of lines) {
     assert.deepEqual(Object.keys(l).sort(), ['abi', 'action', 'args', 'decidedBy', 'jailPid', 'mode', 'nr', 'pid', 'rule', 'suggestion', 'syscall', 'time']);

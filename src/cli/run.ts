@@ -35,6 +35,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --rlimit NAME=N    --timeout SECONDS   --no-limits   no default limits (tasks 1024, nofile 4096,
                          core 0, memory half the host's where a cgroup can be made)
       --log              report the policy's denials but let the calls run
+      --kill-after SECONDS  after SIGTERM/SIGINT to tsjail, kill the whole jail this much later (10)
       --report FILE      also write each denial as a JSON line to FILE
       --ro-root          remount the root read-only      --pidfile FILE   the jail's pid, while it runs
       --name NAME        shown in reports                --json-status-fd FD   bwrap-style status lines
@@ -104,6 +105,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
       '--bind': [String], '--ro-bind': [String], '--tmpfs': [String], '--dev': Boolean, '--proc': Boolean, '--no-proc': Boolean,
       '--env': [String], '--clear-env': Boolean, '--inherit-env': Boolean, '--no-limits': Boolean, '--keep-env': [String], '--rlimit': [String], '--timeout': Number,
+      '--kill-after': Number,
       '--cap-keep': [String], '--group': String, '-g': '--group', '--log': Boolean, '--report': String, '--procd': Boolean,
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
@@ -129,6 +131,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     rlimits[m[1]!] = m[2] === 'unlimited' ? (1n << 64n) - 1n : BigInt(m[2]!);
   }
   if (a['--timeout'] !== undefined && !(a['--timeout'] > 0)) throw new RunUsageError('--timeout takes a positive number of seconds');
+  if (a['--kill-after'] !== undefined && !(a['--kill-after'] >= 0)) throw new RunUsageError(`--kill-after takes a number of seconds (0 or more), not '${a['--kill-after']}'`);
   const unshare = (Object.keys(NAMESPACES) as NamespaceName[]).filter((n) => (a as Record<string, unknown>)[`--unshare-${n}`]);
   const capabilities = capabilitySets(a['--caps'], (set) => (a as Record<string, unknown>)[`--cap-${set}`] as string[] | undefined);
   const options: JailOptions = {
@@ -151,6 +154,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--keep-env'] ? { keepEnv: splitList(a['--keep-env']) } : {}),
     ...(Object.keys(rlimits).length ? { rlimits } : {}),
     ...(a['--timeout'] ? { timeoutSeconds: a['--timeout'] } : {}),
+    ...(a['--kill-after'] !== undefined ? { killAfterSeconds: a['--kill-after'] } : {}),
     ...(a['--allow'] ? { allow: splitList(a['--allow']) } : {}),
     ...(a['--deny'] ? { deny: splitList(a['--deny']) } : {}),
     ...(a['--cap-keep'] ? { capKeep: splitList(a['--cap-keep']) } : {}),

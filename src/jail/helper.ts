@@ -75,6 +75,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only', 35: 'join a namespace',
   36: 'make an idmapped mount', 37: 'pass the mounts to the jail',
   40: 'verify that the seccomp filter is loaded', 41: 'bring up the loopback interface',
+  45: 'drop the privileges of the jail\'s PID 1',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -294,6 +295,7 @@ interface KoffiFunction {
 interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
+  killNotifier: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -337,6 +339,7 @@ function bind(): Bound {
     notifSend: lib.func('int tsjail_notif_send(int fd, uint64_t id, int error, int cont)'),
     close: lib.func('int tsjail_close(int fd)'),
     tryLock: lib.func('int tsjail_try_lock(const char *path)'),
+    killNotifier: lib.func('int tsjail_kill_notifier(int listener, uint64_t id, int tid)'),
   };
   return bound;
 }
@@ -429,4 +432,14 @@ export function tryLock(path: string): number | undefined {
   if (fd >= 0) return fd;
   if (-fd === 11) return undefined;
   throw new Error(`cannot lock ${path}: errno ${-fd}`);
+}
+
+/**
+ * SIGKILL to the whole thread group of `tid`, the thread stopped in notification `id`, by pidfd,
+ * and only while that call still waits (so a reused pid is never hit). Returns the thread
+ * group id, or undefined when the caller is already gone.
+ */
+export function killNotifier(listener: number, id: bigint, tid: number): number | undefined {
+  const r = bind().killNotifier(listener, id, tid) as number;
+  return r > 0 ? r : undefined;
 }

@@ -3,7 +3,7 @@
 // must answer it. The first call is the helper's
 // handshake (tsjail now holds the listener): it is answered here.
 import { constants as osConstants } from 'node:os';
-import { answerNotification, closeFd, receiveNotification, receiveNotificationNow, type Notification } from './helper';
+import { answerNotification, closeFd, killNotifier, receiveNotification, receiveNotificationNow, type Notification } from './helper';
 
 /** The helper's first call under a listener (HANDSHAKE_NR in helper/tsjail-helper.c). */
 export const HANDSHAKE_NR = 0x3ff7a11;
@@ -12,8 +12,11 @@ export const HANDSHAKE_ERRNO = osConstants.errno.EBADMSG;
 /** --late: the preload library's "main() is next" call (MAIN_NR in helper/tsjail-preload.c). */
 export const MAIN_NR = 0x3ff7a12;
 
-export type Answer = { readonly errno: number } | 'continue';
-export type NotificationHandler = (n: Notification, answer: (a: Answer) => void) => void;
+/** Fail the call with an errno, let it run, or kill the caller's whole thread group (then fail it). */
+export type Answer = { readonly errno: number } | 'continue' | 'kill';
+/** Answers a call once; for 'kill', returns the thread group killed (undefined if it was already gone). */
+export type Answerer = (a: Answer) => number | undefined;
+export type NotificationHandler = (n: Notification, answer: Answerer) => void;
 
 export class NotificationLoop {
   private running = true;
@@ -45,7 +48,15 @@ export class NotificationLoop {
       if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: HANDSHAKE_ERRNO }); return; }
     }
     let answered = false;
-    const answer = (a: Answer): void => { if (!answered) { answered = true; answerNotification(this.listener, n.id, a); } };
+    const answer: Answerer = (a) => {
+      if (answered) return undefined;
+      answered = true;
+      if (a !== 'kill') { answerNotification(this.listener, n.id, a); return undefined; }
+      // The pidfd is taken while the call is known to wait, so the signal reaches its process.
+      const group = killNotifier(this.listener, n.id, n.pid);
+      answerNotification(this.listener, n.id, { errno: 38 });
+      return group;
+    };
     try {
       this.handler(n, answer);
     } catch (e) {

@@ -6,8 +6,9 @@ import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
 import { execOutcome, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
 import { withDefaultLimits } from './limits';
-import { MAIN_NR, NotificationLoop, type Answer } from './notifications';
-import { buildSpawnSpec, jailIdentity, type JailOptions } from './spec';
+import { MAIN_NR, NotificationLoop, type Answerer } from './notifications';
+import { dirname, join } from 'node:path';
+import { buildSpawnSpec, jailIdentity, NAMESPACES, type JailOptions } from './spec';
 
 function errnoName(n: number): string {
   return Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
@@ -27,8 +28,32 @@ const HINTS: Readonly<Record<string, string>> = {
 };
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
+/** How long a jail asked to stop (SIGTERM, SIGINT to tsjail) has before it is killed: docker stop's default. */
+export const DEFAULT_KILL_AFTER_SECONDS = 10;
 
-/** The jail's namespaces as bubblewrap reports them: "pid-namespace": inode number. */
+/**
+ * SIGKILL to everything in the jail. With a PID namespace (every `tsjail run` has one) the
+ * death of its PID 1 ends all its processes; without, its cgroups are killed, and its process
+ * group (the command leads a session of its own), which is all a descendant cannot leave.
+ */
+function killWholeJail(pid: number, spec: SpawnSpec): void {
+  try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  if (spec.cloneFlags & NAMESPACES.pid) return;
+  for (const procs of spec.cgroups ?? []) {
+    try {
+      writeFileSync(join(dirname(procs), 'cgroup.kill'), '1');
+    } catch {
+      // cgroup v1 has no cgroup.kill: each of its processes, as listed.
+      try { for (const p of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+}
+
+/**
+ * The jail's namespaces as bubblewrap reports them: "pid-namespace": inode number. Read from the
+ * command: PID 1 is not dumpable, so a rootless tsjail may not read its links.
+ */
 function namespaceIds(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const ns of ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'uts', 'user']) {
@@ -98,7 +123,7 @@ export interface Watch {
 }
 
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
-export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void) => void;
+export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: Answerer) => void;
 
 /**
  * --late for a dynamic program: its filter also stops MAIN_NR, and the preload library is handed
@@ -149,9 +174,9 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   }
   const pid = started.pid;
   if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
-  if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(pid) })}\n`);
+  if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(commandPid(pid) ?? pid) })}\n`);
   let mainPid: number | undefined;
-  const serve = (handle: StoppedCallHandler) => (n: Notification, answer: (a: Answer) => void): void =>
+  const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void =>
     handle(n, () => (mainPid ??= commandPid(pid)), answer);
   let mainReached = false;
   let loop: NotificationLoop | undefined;
@@ -165,15 +190,25 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     }, log);
   }
   const serving = loop?.run();
+  const killJail = (): void => killWholeJail(pid, spec);
+  // SIGTERM and SIGINT ask the jail to stop; what is still running after the grace period is killed.
+  let stopTimer: NodeJS.Timeout | undefined;
+  let killedAfterGrace = false;
+  const grace = o.killAfterSeconds ?? DEFAULT_KILL_AFTER_SECONDS;
   const handlers = FORWARDED.map((sig) => {
-    const h = (): void => { try { process.kill(pid, sig); } catch { /* already gone */ } };
+    const h = (): void => {
+      try { process.kill(pid, sig); } catch { /* already gone */ }
+      if ((sig === 'SIGTERM' || sig === 'SIGINT') && !stopTimer) {
+        stopTimer = setTimeout(() => { killedAfterGrace = true; killJail(); }, grace * 1000);
+      }
+    };
     process.on(sig, h);
     return [sig, h] as const;
   });
   let timedOut = false;
   const timer = o.timeoutSeconds ? setTimeout(() => {
     timedOut = true;
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    killJail();
   }, o.timeoutSeconds * 1000) : undefined;
   try {
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
@@ -186,6 +221,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
       log(`timed out after ${o.timeoutSeconds} s: the jail was killed`);
       return 124;
     }
+    if (killedAfterGrace) log(`the jail was still running ${grace} s after it was asked to stop: killed (--kill-after)`);
     for (const line of cgroups?.report() ?? []) log(line);
     const signal = status & 0x7f;
     const raw = signal === 0 ? (status >> 8) & 0xff : 128 + signal;
@@ -196,6 +232,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     cgroups?.remove();
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
+    if (stopTimer) clearTimeout(stopTimer);
     for (const [sig, h] of handlers) process.off(sig, h);
     loop?.stop();
     await serving;

@@ -47,6 +47,8 @@ export interface JailOptions {
   /** No default limits (limits.ts); explicit rlimits, pids and memory still apply. */
   readonly noLimits?: boolean;
   readonly timeoutSeconds?: number;
+  /** After SIGTERM/SIGINT to tsjail (forwarded to the jail), kill the whole jail this much later (default 10). */
+  readonly killAfterSeconds?: number;
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
   /** Capabilities to keep in every set (all others are dropped)... */

@@ -17,7 +17,7 @@ import {
 import type { Policy } from '../policy/model';
 import type { DenialExplanation } from './denial';
 import type { Notification } from './helper';
-import { HANDSHAKE_NR, MAIN_NR, type Answer } from './notifications';
+import { HANDSHAKE_NR, MAIN_NR, type Answerer } from './notifications';
 import type { Watch } from './run';
 
 const BPF_RET_K = 0x06;
@@ -72,6 +72,47 @@ function jailPid(pid: number): number | null {
   }
 }
 
+/** Distinct (syscall, decider) pairs explained; past this, new ones are only counted (tsjail's memory stays bounded). */
+export const MAX_DISTINCT_DENIALS = 1024;
+/** Numbers an "unknown syscalls" entry remembers (the rest are only counted). */
+const UNKNOWN_NUMBERS_KEPT = 8;
+/** A denial repeated this often is said once more, then at every tenfold. */
+const FIRST_REPEAT_NOTICE = 1000;
+
+/** One reported (syscall, decider) pair: its first record and how often it was seen. */
+export interface SeenDenial {
+  readonly record: DenialRecord;
+  readonly explanation: DenialExplanation;
+  count: number;
+  /** When it was first seen (ms, Date.now()). */
+  readonly since: number;
+  /** The count at which the next repeat notice is printed. */
+  nextNotice: number;
+  /** For the "unknown syscalls" entry: the first numbers seen. */
+  readonly numbers?: number[];
+}
+
+/** What the supervisor has seen, bounded: at most MAX_DISTINCT_DENIALS entries plus one overflow count. */
+export class DenialTally {
+  readonly entries = new Map<string, SeenDenial>();
+  /** Denials of pairs beyond the cap: counted, never explained. */
+  overflow = 0;
+}
+
+/** The key of a stopped call: syscall numbers no table names share one entry. */
+const UNKNOWN = 'unknown syscalls';
+
+type Deciders = typeof import('../policy/evaluate') & typeof import('../syscalls/table') & typeof import('./denial');
+let loaded: Deciders | undefined;
+/** Loaded at the first denial (runs without one never pay for the evaluator), then kept: a flood must not resolve modules per call. */
+function deciders(): Deciders {
+  return loaded ??= {
+    ...(require('../policy/evaluate') as typeof import('../policy/evaluate')),
+    ...(require('../syscalls/table') as typeof import('../syscalls/table')),
+    ...(require('./denial') as typeof import('./denial')),
+  };
+}
+
 export class Supervisor {
   private policyCache: { policy: Policy; abis: Abi[] } | undefined;
   /** Set when a kill rule ended the jail's first process (tsjail then exits 128+SIGSYS). */
@@ -80,9 +121,8 @@ export class Supervisor {
   constructor(
     private readonly loadPolicy: () => Policy,
     private readonly mode: SupervisionMode,
-    private readonly onFirst: (record: DenialRecord, explanation: DenialExplanation) => void,
-    /** (syscall, decider) pairs already reported, with how often each was seen. */
-    readonly seen = new Map<string, { record: DenialRecord; count: number; explanation: DenialExplanation }>(),
+    private readonly events: SupervisorEvents,
+    readonly seen = new DenialTally(),
     /** --late, before main(): `loadPolicy` is the start-up policy, and what it allows runs. */
     private readonly startup = false,
   ) {}
@@ -97,26 +137,26 @@ export class Supervisor {
   }
 
   /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
-  handle(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void): void {
-    // Loaded at the first denial: runs without one never pay for the evaluator.
-    const { abiOfCall, evaluatePolicy } = require('../policy/evaluate') as typeof import('../policy/evaluate');
-    const { syscallName } = require('../syscalls/table') as typeof import('../syscalls/table');
-    const { explainDenial } = require('./denial') as typeof import('./denial');
+  handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void {
+    const { abiOfCall, evaluatePolicy, syscallName, explainDenial } = deciders();
     const { policy, abis } = this.policy();
     const data = { nr: n.nr, arch: n.arch, args: n.args };
     const decision = evaluatePolicy(policy, abis, data);
     // A call through an ABI the policy does not target is named from that ABI's own table.
     const abi = abiOfCall(abis, n.arch, n.nr) ?? abiOfCall(Object.values(ABIS), n.arch, n.nr) ?? abis[0]!;
-    const syscall = decision.syscall ?? syscallName(abi, n.nr) ?? `syscall ${n.nr}`;
+    const name = decision.syscall ?? syscallName(abi, n.nr);
+    const syscall = name ?? `syscall ${n.nr}`;
     const action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
-    const key = `${syscall}|${JSON.stringify(decision.decider)}`;
+    const key = `${name ?? UNKNOWN}|${JSON.stringify(decision.decider)}`;
     if (this.startup && action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
       // A start-up call the policy stops but the start-up policy allows: it runs, unreported.
       answer('continue');
       return;
     }
+    const known = this.seen.entries.get(key);
+    const full = !known && this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     // Read what only a live caller can tell before answering lets it go on.
-    const inJail = this.seen.has(key) ? null : jailPid(n.pid);
+    const inJail = known || full ? null : jailPid(n.pid);
     if (this.mode === 'log') {
       answer('continue');
     } else if (action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
@@ -126,13 +166,25 @@ export class Supervisor {
     } else if (action === SECCOMP_RET_ERRNO) {
       answer({ errno: decision.ret & 0xffff });
     } else {
-      if (n.pid === mainPid()) this.killedMain = true;
-      try { process.kill(n.pid, 'SIGKILL'); } catch { /* already gone */ }
-      answer({ errno: 38 });
+      // The whole thread group of the caller, by pidfd, if it is still in this call.
+      const main = mainPid(); // read while the command still lives
+      const group = answer('kill');
+      if (group !== undefined && group === main) this.killedMain = true;
     }
     if (decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.quiet) return;
-    const known = this.seen.get(key);
-    if (known) { known.count++; return; }
+    if (known) {
+      known.count++;
+      if (known.numbers && known.numbers.length < UNKNOWN_NUMBERS_KEPT && !known.numbers.includes(n.nr)) known.numbers.push(n.nr);
+      if (known.count >= known.nextNotice) {
+        known.nextNotice *= 10;
+        this.events.repeated(known);
+      }
+      return;
+    }
+    if (full) {
+      if (this.seen.overflow++ === 0) this.events.overflowed();
+      return;
+    }
     const explanation = explainDenial(policy, decision, abi, syscall, n.args);
     const record: DenialRecord = {
       time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
@@ -140,9 +192,18 @@ export class Supervisor {
       action: explanation.action, decidedBy: explanation.decidedBy, rule: explanation.ruleIndex ?? null,
       suggestion: explanation.suggestion,
     };
-    this.seen.set(key, { record, count: 1, explanation });
-    this.onFirst(record, explanation);
+    this.seen.entries.set(key, {
+      record, explanation, count: 1, since: Date.now(), nextNotice: FIRST_REPEAT_NOTICE, ...(name ? {} : { numbers: [n.nr] }),
+    });
+    this.events.first(record, explanation);
   }
+}
+
+/** What the supervisor tells: a first denial, a denial repeated past a threshold, the cap reached. */
+export interface SupervisorEvents {
+  first(record: DenialRecord, explanation: DenialExplanation): void;
+  repeated(entry: SeenDenial): void;
+  overflowed(): void;
 }
 
 /** stderr text for a denial, as in DESIGN §5. */
@@ -156,17 +217,62 @@ export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
   ].join('\n');
 }
 
+/** How an entry is named in notices and summaries: "unknown syscalls" list the first numbers. */
+function entryName(e: SeenDenial): string {
+  if (!e.numbers) return e.record.syscall;
+  return `unknown syscalls (nr ${e.numbers.join(', ')}${e.numbers.length >= UNKNOWN_NUMBERS_KEPT ? ', ...' : ''})`;
+}
+
+/** The line for a denial that keeps coming back: it is counted, and said at 1000, 10000, ... */
+export function formatRepeat(e: SeenDenial, now = Date.now()): string {
+  const secs = Math.max(0, Math.round((now - e.since) / 1000));
+  const verb = e.record.mode === 'log' ? 'would have been refused' : 'refused';
+  const run = e.record.mode === 'log' ? ' (log mode lets it run)' : '';
+  const why = e.numbers ? 'the program tries numbers no syscall table names' : `the program retries it; to allow: ${e.record.suggestion}`;
+  return `${entryName(e)} ${verb} ${e.count} times in ${secs} s${run}: ${why}`;
+}
+
+function overflowLine(tally: DenialTally): string[] {
+  return tally.overflow
+    ? [`  and ${tally.overflow} denial${tally.overflow === 1 ? '' : 's'} of calls beyond the first ${MAX_DISTINCT_DENIALS} distinct ones (counted, not explained)`]
+    : [];
+}
+
+function countLines(entries: readonly SeenDenial[]): string[] {
+  const width = Math.max(...entries.map((e) => entryName(e).length));
+  return entries.map((e) => `  ${entryName(e).padEnd(width)}  x${String(e.count).padEnd(5)} ${e.record.action}, by ${e.record.decidedBy}`);
+}
+
 /** The log-mode summary: what would have been denied, how often, and the lines to add. */
 export function formatLogSummary(s: Supervisor): string {
-  const entries = [...s.seen.values()];
+  const entries = [...s.seen.entries.values()];
   if (!entries.length) return 'log mode: nothing would have been denied';
-  const width = Math.max(...entries.map((e) => e.record.syscall.length));
   return [
     `log mode: ${entries.length} denial${entries.length === 1 ? '' : 's'} would have happened:`,
-    ...entries.map((e) => `  ${e.record.syscall.padEnd(width)}  x${String(e.count).padEnd(5)} ${e.record.action}, by ${e.record.decidedBy}`),
+    ...countLines(entries),
+    ...overflowLine(s.seen),
     'to allow them, add to the policy\'s rules:',
     ...[...new Set(entries.map((e) => e.record.suggestion))].map((l) => `  ${l},`),
   ].join('\n');
+}
+
+/** The enforce-mode summary: the denials that happened more than once, with their counts; undefined if none. */
+export function formatRepeatSummary(s: Supervisor): string | undefined {
+  const entries = [...s.seen.entries.values()].filter((e) => e.count > 1);
+  if (!entries.length && !s.seen.overflow) return undefined;
+  return ['denied more than once:', ...(entries.length ? countLines(entries) : []), ...overflowLine(s.seen)].join('\n');
+}
+
+/** The --report file's last line: every entry with its count, and the overflow count. */
+function reportSummary(s: Supervisor, mode: SupervisionMode): Record<string, unknown> {
+  return {
+    time: new Date().toISOString(), mode,
+    summary: [...s.seen.entries.values()].map((e) => ({
+      syscall: e.record.syscall, action: e.record.action, decidedBy: e.record.decidedBy, rule: e.record.rule, count: e.count,
+      ...(e.numbers ? { unknownNumbers: e.numbers } : {}),
+    })),
+    overflow: s.seen.overflow,
+  };
 }
 
 /**
@@ -179,12 +285,16 @@ export function supervise(
 ): Watch {
   const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
   const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
-  const onFirst = (record: DenialRecord, explanation: DenialExplanation): void => {
-    log(formatDenial(record, explanation));
-    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...record, name: options.name } : record)}\n`);
+  const writeReport = (line: object): void => {
+    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
   };
-  const supervisor = new Supervisor(loadPolicy, mode, onFirst);
-  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, onFirst, supervisor.seen, true);
+  const events: SupervisorEvents = {
+    first: (record, explanation) => { log(formatDenial(record, explanation)); writeReport(record); },
+    repeated: (entry) => log(formatRepeat(entry)),
+    overflowed: () => log(`more than ${MAX_DISTINCT_DENIALS} distinct calls denied: new ones are counted from now on, not explained`),
+  };
+  const supervisor = new Supervisor(loadPolicy, mode, events);
+  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true);
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
@@ -196,6 +306,8 @@ export function supervise(
     exitCode: (code) => ((supervisor.killedMain || startup.killedMain) && code === 128 + 9 ? 128 + 31 : code),
     finish: () => {
       if (mode === 'log') log(formatLogSummary(supervisor));
+      else { const repeats = formatRepeatSummary(supervisor); if (repeats) log(repeats); }
+      if (supervisor.seen.entries.size) writeReport(reportSummary(supervisor, mode));
       if (reportFd !== undefined) closeSync(reportFd);
     },
   };
