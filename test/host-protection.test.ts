@@ -175,3 +175,14 @@ test('--stage builds its root in the jail: nothing is created on the host', () =
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(readdirSync(tmp), []);
 });
+
+test('learn in a jail that writes host files as their owners refuses set-id files too, --learn-dangerous or not', () => {
+  const project = join(work, 'learn-project');
+  mkdirSync(project);
+  for (const extra of [[], ['--learn-dangerous']]) {
+    const out = join(work, `learned-${extra.length}.ts`);
+    const r = spawnSync(process.execPath, [BIN, 'learn', '-o', out, ...extra, '--bind', `${project}:/mnt`, '--', 'sh', '-c', 'cp /bin/true /mnt/t && chmod 4755 /mnt/t'], { encoding: 'utf8', cwd: work });
+    assert.match(r.stderr, /fchmodat|chmod/, r.stderr);
+    assert.equal(statSync(join(project, 't')).mode & 0o6000, 0, `no set-id bit ${extra.join(' ')}`);
+  }
+});

@@ -5,6 +5,7 @@ import { hostAbi, lookupAbi, ABI_NAMES, type Abi } from '../arch/abi';
 import { emptyLearned, formatRefusals, learnedToOci, learnedToTs, Learner, mergeLearned, readLearned } from '../jail/learn';
 import { runJailed } from '../jail/run';
 import { JailError } from '../jail/errors';
+import { writesHostFilesAsOwner } from '../jail/spec';
 import { parseFlags, RunUsageError } from './run';
 
 export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]
@@ -84,7 +85,7 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
       process.stderr.write(`\rtsjail learn: ${seen} syscalls seen, ${distinct} distinct `);
     }
     : undefined;
-  const learner = new Learner(learned, { dangerous, abis }, live);
+  const learner = new Learner(learned, { dangerous, abis, setIds: writesHostFilesAsOwner(options) }, live);
   let code: number;
   try {
     code = await runJailed(command, undefined, options, log, learner.watch());

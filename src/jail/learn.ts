@@ -12,6 +12,7 @@ import { abiOfCall, evaluatePolicy } from '../policy/evaluate';
 import type { Policy } from '../policy/model';
 import { syscallArgs, syscallName, syscallNumber } from '../syscalls/table';
 import { defaultPolicy } from './defaultPolicy';
+import { SET_ID_LABEL, withSetIdRules } from './setIdRules';
 import { nameValue } from './denial';
 import type { Notification } from './helper';
 import { HANDSHAKE_NR, type Answer } from './notifications';
@@ -50,6 +51,8 @@ export interface LearnScope {
   readonly dangerous?: boolean;
   /** --learn-abi: ABIs besides the host's whose calls are learned (any other ABI is refused as the built-in refuses it). */
   readonly abis?: readonly Abi[];
+  /** The jail writes host files as their owners: set-id files are refused, --learn-dangerous or not (setIdRules.ts). */
+  readonly setIds?: boolean;
 }
 
 /** One kind of refused call, for the report: what refused it and how often. */
@@ -71,12 +74,13 @@ export class Learner {
   /** Set when a refusal killed the jail's first process (the exit status then reads SIGSYS, as under run). */
   private killedMain = false;
   private readonly refusals = new Map<string, Refusal>();
-  private readonly builtin: Policy = defaultPolicy();
+  private readonly builtin: Policy;
   private readonly targets: readonly Abi[];
 
   constructor(private readonly learned: Learned, private readonly scope: LearnScope = {},
     private readonly progress?: (seen: number, distinct: number) => void) {
     this.targets = [hostAbi(), ...(scope.abis ?? []).filter((a) => a.name !== hostAbi().name)];
+    this.builtin = scope.setIds ? withSetIdRules(defaultPolicy()) : defaultPolicy();
   }
 
   distinct(): number {
@@ -98,8 +102,9 @@ export class Learner {
     const syscall = decision.syscall ?? (abi && syscallName(abi, n.nr)) ?? `syscall ${n.nr}`;
     const where = { abi: abi?.name ?? `arch 0x${(n.arch >>> 0).toString(16)}`, syscall, ret: decision.ret };
     if (decision.decider.kind === 'bad_arch') return { ...where, quiet: false };
-    if (decision.decider.kind !== 'rule' || this.scope.dangerous || decision.ret >>> 0 === SECCOMP_RET_ALLOW) return undefined;
+    if (decision.decider.kind !== 'rule' || decision.ret >>> 0 === SECCOMP_RET_ALLOW) return undefined;
     const rule = this.builtin.rules[decision.decider.ruleIndex]!;
+    if (this.scope.dangerous && rule.label !== SET_ID_LABEL) return undefined;
     return { ...where, rule: rule.label ?? `rule ${decision.decider.ruleIndex}`, quiet: rule.quiet === true };
   }
 

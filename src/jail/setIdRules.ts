@@ -8,10 +8,12 @@ import type { Policy, Rule } from '../policy/model';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000, O_CREAT = 0o100, O_TMPFILE = 0o20200000;
 
+export const SET_ID_LABEL = 'set-id files on host mounts';
+
 export function setIdRules(): Rule[] {
   const bits = [S_ISUID, S_ISGID];
   const creating = [O_CREAT, O_TMPFILE];
-  return named('set-id files on host mounts', [
+  return named(SET_ID_LABEL, [
     ...bits.flatMap((b) => [
       ...errno('EPERM', 'chmod', { mode: hasAll(b) }), ...errno('EPERM', 'fchmod', { mode: hasAll(b) }),
       ...errno('EPERM', 'fchmodat', { mode: hasAll(b) }), ...errno('EPERM', 'fchmodat2', { mode: hasAll(b) }),
