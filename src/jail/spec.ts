@@ -18,7 +18,7 @@ const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x0
 export const NAMESPACES = { user: CLONE_NEWUSER, pid: CLONE_NEWPID, net: CLONE_NEWNET, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS, mount: CLONE_NEWNS, cgroup: CLONE_NEWCGROUP } as const;
 export type NamespaceName = keyof typeof NAMESPACES;
 
-const CAP_SETFCAP = 31;
+const CAP_SYS_ADMIN = 21, CAP_SETFCAP = 31;
 
 const RLIMITS: Readonly<Record<string, number>> = {
   cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9, locks: 10, sigpending: 11,
@@ -238,6 +238,12 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   // host's root as its owner (a v2 capability, in force on the host): SETFCAP would plant them.
   if (privateRange && writesHostFilesAsOwner(o) && Object.values(caps).some((set) => set.includes(CAP_SETFCAP))) {
     throw new JailError('CAP_SETFCAP cannot be kept where the jail writes host files as their owners (a writable --bind, -r DIR, --overlay): the file capabilities it set would hold on the host; drop it, make the mounts read-only, or use --host-ids (unsafe)');
+  }
+  // Read-only flags the jail's own user namespace set are not locked: with SYS_ADMIN (and mount
+  // allowed) it could remount an idmapped read-only bind read-write and write as the host's root.
+  const idmappedOrReadonly = mounts.some((m) => m.kind === 'bind' && m.idmap) || given !== undefined || o.readonlyRoot === true;
+  if (privateRange && idmappedOrReadonly && Object.values(caps).some((set) => set.includes(CAP_SYS_ADMIN))) {
+    throw new JailError('CAP_SYS_ADMIN cannot be kept in a root-started jail with binds, -r DIR or --ro-root: it could remount them read-write and write as the host\'s root; drop it or use --host-ids (unsafe)');
   }
   const maps = flags & CLONE_NEWUSER ? idMaps(o, rootless, privateRange ? rangeBase : undefined) : undefined;
   const root = given;
