@@ -186,3 +186,9 @@ test('learn in a jail that writes host files as their owners refuses set-id file
     assert.equal(statSync(join(project, 't')).mode & 0o6000, 0, `no set-id bit ${extra.join(' ')}`);
   }
 });
+
+test('a --pidfile tsjail cannot write is a clear error before the jail starts', () => {
+  const r = tsjail(['--pidfile', '/nonexistent-dir/jail.pid', '--', 'true']);
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /^tsjail: cannot write --pidfile \/nonexistent-dir\/jail.pid: ENOENT\n$/);
+});

@@ -157,6 +157,10 @@ export async function runJailed(
 
 async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch): Promise<number> {
   // --late is settled first: it can still refuse, and nothing is to be cleaned up yet.
+  // Files tsjail writes are checked before anything is made: a failure is a message, not a half-started jail.
+  if (o.pidfile) {
+    try { writeFileSync(o.pidfile, ''); } catch (e) { throw new JailError(`cannot write --pidfile ${o.pidfile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  }
   const late = o.late && watch?.late && !o.insecure ? lateSpec(command, spec0, watch.late.filter, log) : undefined;
   const limited = o.memory !== undefined || o.pids !== undefined || o.cpu !== undefined;
   const cgroups = limited
