@@ -161,7 +161,8 @@ function startupSection(): string[] {
   const time = (cmd: string[]): number | undefined => wallTimeMs(cmd, 25);
   const rows: [string, string[]][] = [
     ['`node -e 0` (Node\'s own start, the floor for a Node tool)', [process.execPath, '-e', '0']],
-    ['`tsjail run -- /bin/true` (default jail: 4 namespaces, /proc, caps dropped, seccomp)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--', '/bin/true']],
+    ['`tsjail run -- /bin/true` (default jail: user (a private id range as root), pid, mount, ipc, uts, cgroup namespaces, /proc with masks, minimal /dev, default limits, caps dropped, seccomp)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--', '/bin/true']],
+    ['`tsjail run --host-ids -- /bin/true` (as root: the host\'s ids, no user namespace)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--host-ids', '--', '/bin/true']],
     ['`tsjail run --policy bench/strict.json -- /bin/true` (a policy compiled at start)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'bench/strict.json'), '--', '/bin/true']],
     ['`tsjail run --late -- /bin/true` (built-in policy; start-up calls decided by tsjail until main())', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--late', '--', '/bin/true']],
     ['`bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true`', ['bwrap', '--unshare-all', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']],
