@@ -718,49 +718,56 @@ static void bring_up_loopback(void); /* at the end of this file */
 #define TREE_UPPER 0xffff0002u
 #define TREES_DONE 0xffffffffu
 
-static int send_tree(int chan, uint32_t index, int fd) {
-	struct iovec io = { &index, sizeof index };
+/* One channel message: the index as its body, room for one fd. */
+struct tree_msg {
+	uint32_t index;
+	struct iovec io;
 	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } c;
 	struct msghdr m;
-	memset(&m, 0, sizeof m);
-	m.msg_iov = &io;
-	m.msg_iovlen = 1;
+};
+
+static void tree_msg_init(struct tree_msg *t, int with_fd) {
+	memset(t, 0, sizeof *t);
+	t->io.iov_base = &t->index;
+	t->io.iov_len = sizeof t->index;
+	t->m.msg_iov = &t->io;
+	t->m.msg_iovlen = 1;
+	if (with_fd) {
+		t->m.msg_control = t->c.buf;
+		t->m.msg_controllen = sizeof t->c.buf;
+	}
+}
+
+static int send_tree(int chan, uint32_t index, int fd) {
+	struct tree_msg t;
+	tree_msg_init(&t, fd >= 0);
+	t.index = index;
 	if (fd >= 0) {
-		memset(&c, 0, sizeof c);
-		m.msg_control = c.buf;
-		m.msg_controllen = sizeof c.buf;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		struct cmsghdr *h = CMSG_FIRSTHDR(&t.m);
 		h->cmsg_level = SOL_SOCKET;
 		h->cmsg_type = SCM_RIGHTS;
 		h->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(h), &fd, sizeof fd);
 	}
-	return sendmsg(chan, &m, MSG_NOSIGNAL) == (ssize_t)sizeof index ? 0 : -1;
+	return sendmsg(chan, &t.m, MSG_NOSIGNAL) == (ssize_t)sizeof t.index ? 0 : -1;
 }
 
 /* Child side: takes the trees until TREES_DONE; -1 if the parent went away. */
 static int receive_trees(int chan) {
 	for (;;) {
-		uint32_t index;
-		struct iovec io = { &index, sizeof index };
-		union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } c;
-		struct msghdr m;
-		memset(&m, 0, sizeof m);
-		m.msg_iov = &io;
-		m.msg_iovlen = 1;
-		m.msg_control = c.buf;
-		m.msg_controllen = sizeof c.buf;
+		struct tree_msg t;
+		tree_msg_init(&t, 1);
 		ssize_t n;
-		do n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
-		if (n != (ssize_t)sizeof index) return -1;
-		if (index == TREES_DONE) return 0;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		do n = recvmsg(chan, &t.m, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof t.index) return -1;
+		if (t.index == TREES_DONE) return 0;
+		struct cmsghdr *h = CMSG_FIRSTHDR(&t.m);
 		if (!h || h->cmsg_type != SCM_RIGHTS) return -1;
 		int fd;
 		memcpy(&fd, CMSG_DATA(h), sizeof fd);
-		if (index == TREE_ROOT) S.root_tree = fd;
-		else if (index == TREE_UPPER) S.upper_tree = fd;
-		else if (index < S.nmounts) S.mounts[index].tree = fd;
+		if (t.index == TREE_ROOT) S.root_tree = fd;
+		else if (t.index == TREE_UPPER) S.upper_tree = fd;
+		else if (t.index < S.nmounts) S.mounts[t.index].tree = fd;
 		else return -1;
 	}
 }
