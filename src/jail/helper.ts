@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync, closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
+import { constants as osConstants, homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { inInitialUserNamespace, overflowUid } from './userns';
 import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
@@ -430,7 +430,7 @@ export function closeFd(fd: number): void {
 export function tryLock(path: string): number | undefined {
   const fd = bind().tryLock(path) as number;
   if (fd >= 0) return fd;
-  if (-fd === 11) return undefined;
+  if (-fd === osConstants.errno.EWOULDBLOCK) return undefined;
   throw new Error(`cannot lock ${path}: errno ${-fd}`);
 }
 

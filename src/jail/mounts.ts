@@ -27,7 +27,7 @@ const PROPAGATION = new Set(['shared', 'rshared', 'slave', 'rslave', 'unbindable
 const FILESYSTEMS = new Set(['tmpfs', 'devpts', 'mqueue', 'sysfs', 'cgroup', 'cgroup2']);
 
 /** A bind mount, by type or by option (OCI allows either). */
-function isBindMount(m: OciMount): boolean {
+export function isBindMount(m: OciMount): boolean {
   return m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
 }
 

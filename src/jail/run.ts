@@ -74,7 +74,7 @@ function commandPid(initPid: number): number | undefined {
   }
 }
 
-/** A mount step's message names the mount: "cannot mount /x (bind of /src): ENOTDIR". */
+/** A mount step's message names the mount: "cannot bind /src on /x: ENOTDIR (...)". */
 function mountFailure(spec: SpawnSpec, step: number, errno: number): string {
   const m = spec.mounts[step - STEP_MOUNT_BASE];
   const what = !m ? `mount #${step - STEP_MOUNT_BASE}` : m.kind === 'bind' ? `bind ${m.src} on ${m.dst}` : `mount ${m.fstype} on ${m.dst}`;
@@ -174,6 +174,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); throw e; });
   if (!started.ok) {
     cgroups?.remove();
+    if (o.pidfile) rmSync(o.pidfile, { force: true });
     return execFailure(command, started.step, started.errno, log, spec);
   }
   const pid = started.pid;

@@ -6,7 +6,7 @@ import { resolveCapabilities, type CapabilitySets } from './capabilities';
 import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
 import { jailEnvironment } from './environment';
-import { bindMount, checkSysctl, ociMount, tmpfsMount, type OciMount } from './mounts';
+import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount, type OciMount } from './mounts';
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
@@ -131,7 +131,7 @@ export function jailIdentity(o: JailOptions): Identity {
  */
 export function writesHostFilesAsOwner(o: JailOptions): boolean {
   if (jailIdentity(o) !== 'private-range') return false;
-  const rwMount = (o.mounts ?? []).some((m) => (m.type === 'bind' || (m.options ?? []).some((x) => x === 'bind' || x === 'rbind')) && !(m.options ?? []).includes('ro'));
+  const rwMount = (o.mounts ?? []).some((m) => isBindMount(m) && !(m.options ?? []).includes('ro'));
   return (o.binds ?? []).some((b) => !b.readonly) || rwMount || (o.root !== undefined && !o.readonlyRoot) || o.overlay !== undefined;
 }
 
