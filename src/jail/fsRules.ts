@@ -61,7 +61,7 @@ export const DEFAULT_SECRETS: readonly { readonly path: string; readonly reason:
 ];
 
 /** Directories the working directory may not be (nor be under) and still be made writable. */
-const SYSTEM_DIRS = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr', '/var/lib', '/var/cache', '/var/log', '/var/spool', '/var/mail', '/opt', '/snap', '/srv', '/root'];
+const SYSTEM_DIRS = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr', '/var/lib', '/var/cache', '/var/log', '/var/spool', '/var/mail', '/opt', '/snap', '/srv'];
 
 export interface FsContext {
   readonly home: string;
@@ -193,4 +193,25 @@ export function decidingRule(rules: readonly FsRule[], path: string): FsRule {
 export function describeFs(fs: ResolvedFs): string[] {
   const words: Record<FsAccess, string> = { ro: 'read-only', rw: 'writable', hide: 'hidden', tmpfs: 'private (empty tmpfs)' };
   return fs.rules.map((r) => `${r.path.padEnd(32)} ${words[r.access]}${r.exec || r.access === 'hide' ? '' : ', no exec'}  (${r.source}${r.reason ? `: ${r.reason}` : ''})`);
+}
+
+/** The jail options fsRules reads (a subset of JailOptions, kept here to avoid an import cycle). */
+export interface FsOptions {
+  readonly fs?: readonly FsRuleInput[];
+  readonly hostFs?: boolean;
+  readonly root?: string;
+  readonly stage?: readonly unknown[];
+}
+
+/**
+ * The file rules of a jail, or undefined where there are none: --host-fs (the host shared as it
+ * is) and jails with a root of their own (-r, --stage, a bundle: they see only what they are given).
+ */
+export function jailFs(o: FsOptions, ctx: FsContext = fsContext()): ResolvedFs | undefined {
+  const ownRoot = o.root !== undefined || (o.stage?.length ?? 0) > 0;
+  if (o.hostFs || ownRoot) {
+    if (o.fs?.length) throw new JailError(o.hostFs ? '--host-fs shares the host as it is: it takes no --ro/--rw/--hide rules' : 'file rules (--ro/--rw/--hide/--show/--noexec) are for jails on the host\'s root; with -r or --stage use --bind/--ro-bind/--tmpfs');
+    return undefined;
+  }
+  return resolveFs(o.fs ?? [], ctx);
 }

@@ -7,6 +7,7 @@ import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
 import { jailEnvironment } from './environment';
 import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount, type OciMount } from './mounts';
+import type { FsRuleInput } from './fsRules';
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
@@ -27,6 +28,10 @@ const RLIMITS: Readonly<Record<string, number>> = {
 
 /** Everything `tsjail run` can be told, from flags or from a policy file's `jail` section. */
 export interface JailOptions {
+  /** File rules for a jail on the host's root, in order (fsRules.ts); defaults apply without them. */
+  readonly fs?: readonly FsRuleInput[];
+  /** Share the host's files as they are (no default file rules): unsafe for untrusted code. */
+  readonly hostFs?: boolean;
   readonly network?: boolean;
   readonly root?: string;
   readonly user?: string;
