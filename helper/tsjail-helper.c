@@ -69,6 +69,8 @@ struct mount_spec { uint32_t kind, flags; const char *src, *dst, *data; int tree
 #define KIND_MASK 0xff
 #define KIND_BIND 0
 #define KIND_IDMAP 0x100 /* a bind shown through the jail's id mapping (made by a privileged tsjail) */
+#define KIND_HIDE 2 /* a file rule's hide: dst covered where it exists (hide_path) */
+#define KIND_NOFOLLOW 0x200 /* a bind whose source is opened without following any symlink */
 
 static struct {
 	uint32_t clone_flags, deny_setgroups;
@@ -253,8 +255,9 @@ static int set_attrs(int fd, const char *path, unsigned flags, uint64_t set, uin
  * write as the host ids they map to). Submounts whose filesystem has no idmapping keep the
  * kernel's overflow ids. Returns the tree's fd or -1.
  */
-static int bind_tree(const char *src, uint32_t flags, int userns) {
-	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+static int source_tree(const char *src, int nofollow); /* at the end of this file */
+static int bind_tree(const char *src, uint32_t flags, int userns, int nofollow) {
+	int tree = source_tree(src, nofollow);
 	if (tree < 0) return -1;
 	if (userns >= 0 && set_attrs(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_IDMAP, 0, userns)
 	    && (errno != EINVAL || set_attrs(tree, "", AT_EMPTY_PATH, MOUNT_ATTR_IDMAP, 0, userns))) {
@@ -413,6 +416,8 @@ static void overlay_root(void) {
 	close(lower); close(upper); close(work);
 }
 
+static void hide_path(int rootfd, uint32_t i); /* at the end of this file */
+static void seal_hidden(void);
 static void setup_filesystem(void) {
 	if (!(S.clone_flags & CLONE_NEWNS)) return;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) fail(STEP_MOUNT_PRIVATE);
@@ -420,10 +425,10 @@ static void setup_filesystem(void) {
 	 * /dev); a privileged tsjail has made them already (see prepare_trees). */
 	for (uint32_t i = 0; i < S.nmounts; i++) {
 		struct mount_spec *m = &S.mounts[i];
-		if ((m->kind & KIND_MASK) == KIND_BIND && m->tree < 0 && (m->tree = bind_tree(m->src, m->flags, -1)) < 0) fail_mount(i);
+		if ((m->kind & KIND_MASK) == KIND_BIND && m->tree < 0 && (m->tree = bind_tree(m->src, m->flags, -1, m->kind & KIND_NOFOLLOW)) < 0) fail_mount(i);
 	}
-	if (S.root && S.root_tree < 0 && (S.root_tree = bind_tree(S.root, 0, -1)) < 0) fail(STEP_ROOT_BIND);
-	if (S.overlay_upper && S.upper_tree < 0 && (S.upper_tree = bind_tree(S.overlay_upper, 0, -1)) < 0) fail(STEP_OVERLAY);
+	if (S.root && S.root_tree < 0 && (S.root_tree = bind_tree(S.root, 0, -1, 0)) < 0) fail(STEP_ROOT_BIND);
+	if (S.overlay_upper && S.upper_tree < 0 && (S.upper_tree = bind_tree(S.overlay_upper, 0, -1, 0)) < 0) fail(STEP_OVERLAY);
 	int own_root = S.root || S.root_tmpfs;
 	if (own_root) {
 		char size_opt[64] = "mode=0700";
@@ -446,6 +451,7 @@ static void setup_filesystem(void) {
 	if (S.mount_dev) populate_dev(rootfd);
 	for (uint32_t i = 0; i < S.nmounts; i++) {
 		struct mount_spec *m = &S.mounts[i];
+		if ((m->kind & KIND_MASK) == KIND_HIDE) { hide_path(rootfd, i); continue; }
 		int bind = (m->kind & KIND_MASK) == KIND_BIND;
 		int at = mount_point(rootfd, m->dst, bind && !is_dir_fd(m->tree) ? MP_FILE : MP_DIR);
 		if (at < 0) fail_mount(i);
@@ -453,6 +459,7 @@ static void setup_filesystem(void) {
 		close(at);
 		if (bind) close(m->tree);
 	}
+	seal_hidden();
 	/* /proc before pivot_root: in a user namespace the kernel mounts a new proc only while
 	 * another one is fully visible, and the host's goes with the old root. */
 	if (S.mount_proc) {
@@ -789,7 +796,7 @@ static int prepare_trees(pid_t pid, int chan, int *step) {
 	for (uint32_t i = 0; i < S.nmounts && !r; i++) {
 		struct mount_spec *m = &S.mounts[i];
 		if ((m->kind & KIND_MASK) != KIND_BIND) continue;
-		int tree = bind_tree(m->src, m->flags, (m->kind & KIND_IDMAP) ? userns : -1);
+		int tree = bind_tree(m->src, m->flags, (m->kind & KIND_IDMAP) ? userns : -1, m->kind & KIND_NOFOLLOW);
 		if (tree < 0 || send_tree(chan, i, tree)) { *step = STEP_MOUNT_BASE + (int)i; r = -1; }
 		if (tree >= 0) close(tree);
 	}
@@ -797,7 +804,7 @@ static int prepare_trees(pid_t pid, int chan, int *step) {
 	const uint32_t which[2] = { TREE_ROOT, TREE_UPPER };
 	for (int i = 0; i < 2 && !r; i++) {
 		if (!dirs[i]) continue;
-		int tree = bind_tree(dirs[i], 0, S.root_idmap ? userns : -1);
+		int tree = bind_tree(dirs[i], 0, S.root_idmap ? userns : -1, 0);
 		if (tree < 0 || send_tree(chan, which[i], tree)) { *step = i ? STEP_OVERLAY : STEP_ROOT_BIND; r = -1; }
 		if (tree >= 0) close(tree);
 	}
@@ -1261,4 +1268,53 @@ int tsjail_kill_notifier(int listener, uint64_t id, int tid) {
 	else if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, flags)) r = -errno;
 	close(pidfd);
 	return r ? r : tgid;
+}
+
+/* A bind's source tree; `nofollow` (a file rule's): no symlink anywhere on the path, so one
+ * swapped in after tsjail resolved it (another jail writing the same workspace) cannot redirect
+ * the bind (ELOOP instead). */
+static int source_tree(const char *src, int nofollow) {
+	if (!nofollow) return (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = O_PATH | O_CLOEXEC;
+	how.resolve = RESOLVE_NO_SYMLINKS;
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, src, &how, sizeof how);
+	if (fd < 0) return -1;
+	int tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return tree;
+}
+
+/*
+ * A file rule's hide of mount i: an existing directory gets an empty tmpfs (writable until
+ * seal_hidden, so that the rules beneath it get their mount points), anything else (a file, a
+ * FIFO, a socket, a device) the jail's /dev/null; a missing path nothing. Opened O_PATH: a FIFO
+ * never blocks, and any kind of file can be covered.
+ */
+static void hide_path(int rootfd, uint32_t i) {
+	struct mount_spec *m = &S.mounts[i];
+	int fd = open_in_root(rootfd, m->dst);
+	if (fd < 0) { if (errno == ENOENT) return; fail_mount(i); }
+	if (is_dir_fd(fd)) {
+		if (mount("tmpfs", fd_path(fd).s, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k")) fail_mount(i);
+		close(fd);
+		if ((m->tree = open_in_root(rootfd, m->dst)) < 0) fail_mount(i);
+	} else {
+		if (mount("/dev/null", fd_path(fd).s, NULL, MS_BIND, NULL)) fail_mount(i);
+		close(fd);
+	}
+}
+
+/* The hidden directories' tmpfs read-only, now that everything beneath them is mounted. */
+static void seal_hidden(void) {
+	for (uint32_t i = 0; i < S.nmounts; i++) {
+		struct mount_spec *m = &S.mounts[i];
+		if ((m->kind & KIND_MASK) != KIND_HIDE || m->tree < 0) continue;
+		if (set_attrs(m->tree, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0, -1)) fail_mount(i);
+		close(m->tree);
+		m->tree = -1;
+	}
 }

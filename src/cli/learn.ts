@@ -85,7 +85,14 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
       process.stderr.write(`\rtsjail learn: ${seen} syscalls seen, ${distinct} distinct `);
     }
     : undefined;
-  const learner = new Learner(learned, { dangerous, abis, setIds: writesHostFilesAsOwner(options) }, live);
+  let setIds: boolean;
+  try {
+    setIds = writesHostFilesAsOwner(options);
+  } catch (e) {
+    if (e instanceof JailError) { log(e.message); return 125; }
+    throw e;
+  }
+  const learner = new Learner(learned, { dangerous, abis, setIds }, live);
   let code: number;
   try {
     code = await runJailed(command, undefined, options, log, learner.watch());

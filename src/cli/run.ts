@@ -7,6 +7,7 @@ import { precompiledDefault } from '../jail/precompiled';
 import { SANDBOX_VARIABLES } from '../jail/environment';
 import { JailError } from '../jail/errors';
 import { runJailed } from '../jail/run';
+import type { FsRuleInput } from '../jail/fsRules';
 import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
 
@@ -18,6 +19,10 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
                          (SECCOMP_SYSCALL_ALLOW=a:b / SECCOMP_SYSCALL_DENY=a:b in the environment
                          REPLACE the policy, with cloudflare sandbox's meaning: see the README)
   -n, --no-network       a network namespace of its own: only lo, up
+      --ro PATH  --rw PATH  --hide PATH  --show PATH  --noexec PATH   file rules (repeatable, ~
+                         expanded; a later one for the same path wins). Default: the host read-only,
+                         the working directory writable, a private /tmp, secrets hidden (README: Files)
+      --host-fs          share the host's files as they are, secrets too (UNSAFE for untrusted code)
   -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
   -u, --user USER        run as USER (name or uid; its gid and groups follow)   -g, --group GROUP
       --cap-keep CAP,... keep these capabilities in every set (default: all dropped)
@@ -95,11 +100,38 @@ function capabilitySets(file: string | undefined, flag: (set: CapabilitySet) => 
   return Object.keys(sets).length ? sets : undefined;
 }
 
+const FS_FLAGS = ['--ro', '--rw', '--hide', '--show', '--noexec'] as const;
+
+/**
+ * The file-rule flags in command-line order (arg groups values per flag, but a later rule for a
+ * path overrides an earlier one): argv is walked as arg walks it, skipping every flag's value.
+ */
+function fsFlagsInOrder(argv: readonly string[], spec: arg.Spec, parsed: Record<string, unknown>): FsRuleInput[] {
+  const out: FsRuleInput[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (tok === '--' || !tok.startsWith('-') || tok === '-') break;
+    const eq = tok.indexOf('=');
+    let name = tok.startsWith('--') && eq > 0 ? tok.slice(0, eq) : tok;
+    while (typeof spec[name] === 'string') name = spec[name] as string;
+    // A group of short flags (-nI) or a boolean takes no value; any other flag takes the next word unless given with '='.
+    const takesValue = spec[name] !== undefined && spec[name] !== Boolean && !(tok.startsWith('--') && eq > 0);
+    const value = tok.startsWith('--') && eq > 0 ? tok.slice(eq + 1) : takesValue ? argv[i + 1] : undefined;
+    if (takesValue) i++;
+    if ((FS_FLAGS as readonly string[]).includes(name)) out.push({ [name.slice(2)]: value! } as FsRuleInput);
+  }
+  // The same rules as arg's, flag by flag: only their order is ours.
+  for (const flag of FS_FLAGS) {
+    const mine = out.filter((r) => flag.slice(2) in r).map((r) => Object.values(r)[0]);
+    if (JSON.stringify(mine) !== JSON.stringify(parsed[flag] ?? [])) throw new RunUsageError(`cannot tell the order of the ${flag} flags: give each as ${flag} PATH before the command`);
+  }
+  return out;
+}
+
 export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: JailOptions; policyFile?: string; command: string[]; extra: Record<string, unknown> } {
   const unshareFlags = Object.fromEntries(Object.keys(NAMESPACES).map((n) => [`--unshare-${n}`, Boolean]));
   let a;
-  try {
-    a = arg({
+  const spec = {
       '--policy': String, '-p': '--policy', '--allow': [String], '--deny': [String],
       '--no-network': Boolean, '-n': '--no-network', '--root': String, '-r': '--root', '--user': String, '-u': '--user',
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
@@ -112,9 +144,12 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String, '--join-ns': [String],
       '--host-ids': Boolean, '--host-dev': Boolean,
       ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
+      '--ro': [String], '--rw': [String], '--hide': [String], '--show': [String], '--noexec': [String], '--host-fs': Boolean,
       ...unshareFlags,
       ...extra,
-    }, { argv, stopAtPositional: true });
+    } satisfies arg.Spec;
+  try {
+    a = arg(spec, { argv, stopAtPositional: true });
   } catch (e) {
     throw new RunUsageError((e as Error).message);
   }
@@ -133,6 +168,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
   if (a['--timeout'] !== undefined && !(a['--timeout'] > 0)) throw new RunUsageError('--timeout takes a positive number of seconds');
   if (a['--kill-after'] !== undefined && !(a['--kill-after'] >= 0)) throw new RunUsageError(`--kill-after takes a number of seconds (0 or more), not '${a['--kill-after']}'`);
   const unshare = (Object.keys(NAMESPACES) as NamespaceName[]).filter((n) => (a as Record<string, unknown>)[`--unshare-${n}`]);
+  const fsFlags = fsFlagsInOrder(argv, spec, a);
   const capabilities = capabilitySets(a['--caps'], (set) => (a as Record<string, unknown>)[`--cap-${set}`] as string[] | undefined);
   const options: JailOptions = {
     ...(a['--no-network'] ? { network: false } : {}),
@@ -146,6 +182,8 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--tmpfs'] ? { tmpfs: a['--tmpfs'] } : {}),
     ...(a['--dev'] ? { dev: true } : a['--host-dev'] ? { dev: false } : {}),
     ...(a['--host-ids'] ? { hostIds: true } : {}),
+    ...(a['--host-fs'] ? { hostFs: true } : {}),
+    ...(fsFlags.length ? { fsFlags } : {}),
     ...(a['--no-proc'] ? { proc: false } : a['--proc'] ? { proc: true } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(a['--clear-env'] ? { clearEnv: true } : {}),
@@ -181,6 +219,16 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
 }
 
 export async function runCommand(argv: string[], log: (msg: string) => void): Promise<number> {
+  try {
+    return await runParsed(argv, log);
+  } catch (e) {
+    // A jail that cannot be what was asked (file rules with -r, a missing --rw PATH...) is a message, not a trace.
+    if (e instanceof JailError) { log(e.message); return 125; }
+    throw e;
+  }
+}
+
+async function runParsed(argv: string[], log: (msg: string) => void): Promise<number> {
   let parsed;
   try {
     parsed = parseFlags(argv);
@@ -243,10 +291,5 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
       filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
       { ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}) })
     : undefined;
-  try {
-    return await runJailed(command, filter, merged, log, watch);
-  } catch (e) {
-    if (e instanceof JailError) { log(e.message); return 125; }
-    throw e;
-  }
+  return await runJailed(command, filter, merged, log, watch);
 }

@@ -158,7 +158,8 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
   for (const s of hidden) put({ path: canonicalPath(s.path, ctx, 'default secret'), access: 'hide', exec: false, source: 'default', reason: s.reason });
   inputs.forEach((input, i) => {
     const [key, given] = inputRule(input);
-    const what = `${source(i)} ${key}`;
+    // A flag names itself (--rw); a policy's rule says where it is from (policy rw).
+    const what = source(i) === 'flag' ? `--${key}` : `${source(i)} ${key}`;
     const path = canonicalPath(given, ctx, what, key === 'rw');
     const earlier = byPath.get(path);
     if (key === 'show') {
@@ -198,6 +199,8 @@ export function describeFs(fs: ResolvedFs): string[] {
 /** The jail options fsRules reads (a subset of JailOptions, kept here to avoid an import cycle). */
 export interface FsOptions {
   readonly fs?: readonly FsRuleInput[];
+  /** The same from the command line: after `fs`, each labelled by its flag. */
+  readonly fsFlags?: readonly FsRuleInput[];
   readonly hostFs?: boolean;
   readonly root?: string;
   readonly stage?: readonly unknown[];
@@ -209,9 +212,11 @@ export interface FsOptions {
  */
 export function jailFs(o: FsOptions, ctx: FsContext = fsContext()): ResolvedFs | undefined {
   const ownRoot = o.root !== undefined || (o.stage?.length ?? 0) > 0;
+  const inputs = [...(o.fs ?? []), ...(o.fsFlags ?? [])];
   if (o.hostFs || ownRoot) {
-    if (o.fs?.length) throw new JailError(o.hostFs ? '--host-fs shares the host as it is: it takes no --ro/--rw/--hide rules' : 'file rules (--ro/--rw/--hide/--show/--noexec) are for jails on the host\'s root; with -r or --stage use --bind/--ro-bind/--tmpfs');
+    if (inputs.length) throw new JailError(o.hostFs ? '--host-fs shares the host as it is: it takes no --ro/--rw/--hide rules' : 'file rules (--ro/--rw/--hide/--show/--noexec) are for jails on the host\'s root; with -r or --stage use --bind/--ro-bind/--tmpfs');
     return undefined;
   }
-  return resolveFs(o.fs ?? [], ctx);
+  const fromPolicy = o.fs?.length ?? 0;
+  return resolveFs(inputs, ctx, (i) => (i < fromPolicy ? 'policy' : 'flag'));
 }

@@ -11,10 +11,16 @@ import { inInitialUserNamespace, overflowUid } from './userns';
 import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
 import { JailError } from './errors';
 
-/** A bind of a host path (then remounted with `flags`, MS_* bits, if any), or a filesystem. */
+/**
+ * A bind of a host path (then remounted with `flags`, MS_* bits, if any), a filesystem, or a
+ * file rule's hide (an empty directory or /dev/null over `dst`, where it exists). `rule` names
+ * the file rule a mount enforces, for messages ("hide /root/.ssh (default)"); `nofollow` opens
+ * a bind's source through no symlink at all.
+ */
 export type MountSpec =
-  | { readonly kind: 'bind'; readonly src: string; readonly dst: string; readonly flags: number; readonly idmap?: boolean }
-  | { readonly kind: 'fs'; readonly fstype: string; readonly dst: string; readonly flags: number; readonly data?: string };
+  | { readonly kind: 'bind'; readonly src: string; readonly dst: string; readonly flags: number; readonly idmap?: boolean; readonly nofollow?: boolean; readonly rule?: string }
+  | { readonly kind: 'fs'; readonly fstype: string; readonly dst: string; readonly flags: number; readonly data?: string; readonly rule?: string }
+  | { readonly kind: 'hide'; readonly dst: string; readonly flags: 0; readonly rule?: string };
 
 export interface SpawnSpec {
   readonly cloneFlags: number;
@@ -117,8 +123,14 @@ function capMask(caps: readonly number[]): bigint {
   return caps.reduce((m, c) => m | (1n << BigInt(c)), 0n);
 }
 
-/** A bind shown through the jail's id mapping (KIND_IDMAP in the helper). */
-const KIND_IDMAP = 0x100;
+/** The helper's mount kinds (KIND_* in the helper): a bind, a filesystem, a hide; flag bits above. */
+const KIND_BIND = 0, KIND_FS = 1, KIND_HIDE = 2, KIND_IDMAP = 0x100, KIND_NOFOLLOW = 0x200;
+
+function mountKind(m: MountSpec): number {
+  if (m.kind === 'fs') return KIND_FS;
+  if (m.kind === 'hide') return KIND_HIDE;
+  return KIND_BIND | (m.idmap ? KIND_IDMAP : 0) | (m.nofollow ? KIND_NOFOLLOW : 0);
+}
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -137,7 +149,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.strings(s.argv).strings(s.env).strings(s.search);
   w.u32(s.mounts.length);
   for (const mt of s.mounts) {
-    w.u32(mt.kind === 'bind' ? (mt.idmap ? KIND_IDMAP : 0) : 1, mt.flags).optString(mt.kind === 'bind' ? mt.src : mt.fstype).optString(mt.dst);
+    w.u32(mountKind(mt), mt.flags).optString(mt.kind === 'bind' ? mt.src : mt.kind === 'fs' ? mt.fstype : '/dev/null').optString(mt.dst);
     w.optString(mt.kind === 'fs' ? mt.data : undefined);
   }
   w.strings(s.cgroups ?? []).strings((s.join ?? []).map((j) => j.path)).u32(...(s.join ?? []).map((j) => j.type));

@@ -8,6 +8,7 @@ import { execOutcome, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, t
 import { withDefaultLimits } from './limits';
 import { MAIN_NR, NotificationLoop, type Answerer } from './notifications';
 import { dirname, join } from 'node:path';
+import { jailFs } from './fsRules';
 import { buildSpawnSpec, jailIdentity, NAMESPACES, type JailOptions } from './spec';
 
 function errnoName(n: number): string {
@@ -77,7 +78,10 @@ function commandPid(initPid: number): number | undefined {
 /** A mount step's message names the mount: "cannot bind /src on /x: ENOTDIR (...)". */
 function mountFailure(spec: SpawnSpec, step: number, errno: number): string {
   const m = spec.mounts[step - STEP_MOUNT_BASE];
-  const what = !m ? `mount #${step - STEP_MOUNT_BASE}` : m.kind === 'bind' ? `bind ${m.src} on ${m.dst}` : `mount ${m.fstype} on ${m.dst}`;
+  const what = !m ? `mount #${step - STEP_MOUNT_BASE}` : m.rule ?? (m.kind === 'bind' ? `bind ${m.src} on ${m.dst}` : m.kind === 'fs' ? `mount ${m.fstype} on ${m.dst}` : `hide ${m.dst}`);
+  if (m?.kind === 'bind' && m.nofollow && errno === osConstants.errno.ELOOP) {
+    return `cannot ${what}: ELOOP (a symlink is now on the way to ${m.src}, put there since tsjail resolved it: nothing was bound)`;
+  }
   const hint = errno === osConstants.errno.ENOTDIR || errno === osConstants.errno.EINVAL || errno === osConstants.errno.EISDIR
     ? ' (the mount point, or a directory on its way, is not of the kind the mount needs: a FIFO, socket or device is never a mount point)'
     : errno === osConstants.errno.EACCES || errno === osConstants.errno.EROFS
@@ -145,10 +149,13 @@ export async function runJailed(
 ): Promise<number> {
   const o = withDefaultLimits(given, log);
   if (o.hostIds && process.getuid?.() === 0) log('WARNING: --host-ids: the jail runs as the host\'s root (uid 0 minus capabilities): it can read and write every file root can; unsafe for untrusted code');
+  const fs = jailFs(o);
+  if (o.hostFs) log('WARNING: --host-fs: the jail shares the host\'s files as they are: it can read your secrets (~/.ssh, ~/.aws...) and write everything you can; unsafe for untrusted code');
+  for (const note of fs?.notes ?? []) log(`note: ${note}`);
   // A root-started jail runs as a private id range, held while it runs.
   const range = jailIdentity(o) === 'private-range' ? (require('./idRange') as typeof import('./idRange')).allocateIdRange() : undefined;
   try {
-    const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o, range?.base);
+    const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o, range?.base, fs);
     return await runSpec(command, spec, o, log, watch);
   } finally {
     range?.release();

@@ -7,7 +7,8 @@ import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
 import { jailEnvironment } from './environment';
 import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount, type OciMount } from './mounts';
-import type { FsRuleInput } from './fsRules';
+import { fsMounts } from './fsMounts';
+import { jailFs, type FsRuleInput, type ResolvedFs } from './fsRules';
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
@@ -30,6 +31,8 @@ const RLIMITS: Readonly<Record<string, number>> = {
 export interface JailOptions {
   /** File rules for a jail on the host's root, in order (fsRules.ts); defaults apply without them. */
   readonly fs?: readonly FsRuleInput[];
+  /** The same from --ro/--rw/--hide/--show/--noexec, in command-line order: applied after `fs`. */
+  readonly fsFlags?: readonly FsRuleInput[];
   /** Share the host's files as they are (no default file rules): unsafe for untrusted code. */
   readonly hostFs?: boolean;
   readonly network?: boolean;
@@ -137,7 +140,9 @@ export function jailIdentity(o: JailOptions): Identity {
 export function writesHostFilesAsOwner(o: JailOptions): boolean {
   if (jailIdentity(o) !== 'private-range') return false;
   const rwMount = (o.mounts ?? []).some((m) => isBindMount(m) && !(m.options ?? []).includes('ro'));
-  return (o.binds ?? []).some((b) => !b.readonly) || rwMount || (o.root !== undefined && !o.readonlyRoot) || o.overlay !== undefined;
+  // A writable file rule (the working directory, by default) is an idmapped bind too; '/' is not (the host's root as it is).
+  const rwRule = jailFs(o)?.rules.some((r) => r.access === 'rw' && r.path !== '/') ?? false;
+  return (o.binds ?? []).some((b) => !b.readonly) || rwMount || rwRule || (o.root !== undefined && !o.readonlyRoot) || o.overlay !== undefined;
 }
 
 /** Namespaces a jail can join instead of creating (setns before anything else). */
@@ -179,9 +184,10 @@ function missing(path: string): boolean {
 
 /**
  * The helper's spec for a command; `filter` is the compiled seccomp program, if any;
- * `rangeBase` the host id a private-range jail's id 0 maps to (see idRange.ts).
+ * `rangeBase` the host id a private-range jail's id 0 maps to (see idRange.ts); `fs` the file
+ * rules (jailFs), when the caller has them already.
  */
-export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, rangeBase?: number): SpawnSpec {
+export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, rangeBase?: number, fs: ResolvedFs | undefined = jailFs(o)): SpawnSpec {
   if (!command.length) throw new JailError('no command given: tsjail run [OPTIONS] -- CMD [ARGS...]');
   const identity = jailIdentity(o);
   if (identity === 'private-range' && rangeBase === undefined) throw new Error('internal error: a private-range jail needs its id range');
@@ -213,7 +219,10 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   const path = env.find((e) => e.startsWith('PATH='))!.slice(5);
   // A private-range jail sees what it is given as the host does (idmapped: the jail's ids write as the host ids they map to).
   const idmapped = (m: MountSpec): MountSpec => (privateRange && m.kind === 'bind' ? { ...m, idmap: true } : m);
+  // File rules first (parents first, as resolveFs sorted them); the jail's own mounts go on top.
+  const ruled = fs ? fsMounts(fs, privateRange) : undefined;
   const mounts: MountSpec[] = [
+    ...(ruled?.mounts ?? []),
     ...staged,
     ...(o.binds ?? []).map((b) => idmapped(bindMount(resolve(b.src), b.dst, b.readonly))),
     ...(o.tmpfs ?? []).map(tmpfsMount),
@@ -250,6 +259,10 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   if (privateRange && idmappedOrReadonly && Object.values(caps).some((set) => set.includes(CAP_SYS_ADMIN))) {
     throw new JailError('CAP_SYS_ADMIN cannot be kept in a root-started jail with binds, -r DIR or --ro-root: it could remount them read-write and write as the host\'s root; drop it or use --host-ids (unsafe)');
   }
+  // Every jail's file rules are its own mounts: with SYS_ADMIN it could unmount a hide or remount the root read-write.
+  if (fs && Object.values(caps).some((set) => set.includes(CAP_SYS_ADMIN))) {
+    throw new JailError('CAP_SYS_ADMIN cannot be kept in a jail with file rules (the default on the host\'s root): it could unmount them and read the hidden secrets or write the read-only host; drop it, or use --host-fs (unsafe)');
+  }
   const maps = flags & CLONE_NEWUSER ? idMaps(o, rootless, privateRange ? rangeBase : undefined) : undefined;
   const root = given;
   const mountProc = o.proc ?? (flags & CLONE_NEWPID) !== 0;
@@ -263,7 +276,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     ...(maps ? { idMaps: maps } : {}),
     mountProc,
     mountDev,
-    readonlyRoot: o.readonlyRoot ?? false,
+    readonlyRoot: (o.readonlyRoot ?? false) || (ruled?.readonlyRoot ?? false),
     ...(o.overlay ? { overlayUpper: resolve(o.overlay) } : {}),
     ...(o.tmpOverlay ? { overlaySize: o.tmpOverlay } : {}),
     ...(user ? { user: { uid: user.uid, gid: gid!, groups: o.groups ?? user.groups } } : {}),
@@ -281,7 +294,8 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     path: command[0]!,
     ...(o.hostname ? { hostname: o.hostname } : {}),
     ...(root ? { root } : {}),
-    ...(o.cwd ? { cwd: o.cwd } : root || o.stage?.length ? { cwd: '/' } : {}),
+    // (On the host's root with file rules, the working directory is entered again: the inherited one is beneath its bind.)
+    ...(o.cwd ? { cwd: o.cwd } : root || o.stage?.length ? { cwd: '/' } : fs ? { cwd: process.cwd() } : {}),
     argv: command,
     env,
     search: path.split(':').filter(Boolean),
