@@ -193,7 +193,7 @@ const allowAll = (): Uint8Array => program([[0x06, 0, 0, 0x7fff0000]]);
 test('the helper proves its filter is in force before exec: a filter that hides itself stops the jail at step 40', { skip: process.arch !== 'x64' && 'x86_64 syscall numbers' }, async () => {
   assert.equal(STEPS[40], 'verify that the seccomp filter is loaded');
   const marker = join(work, `unverified-${Date.now()}`);
-  const base: SpawnSpec = buildSpawnSpec(['/usr/bin/touch', marker], undefined, { hostIds: true });
+  const base: SpawnSpec = buildSpawnSpec(['/usr/bin/touch', marker], undefined, { hostIds: true, hostFs: true });
   // Without a listener: prctl(PR_GET_SECCOMP) says 0, so the helper refuses to exec.
   const plain = await spawnJailed({ ...base, filter: lyingFilter() });
   assert.deepEqual(plain, { ok: false, step: 40, errno: 38 });

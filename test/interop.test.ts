@@ -77,7 +77,7 @@ test('runc enforces the OCI export: an OCI bundle built from host binaries block
     const id = `tsjail-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     return spawnSync('runc', ['run', '--bundle', bundle, id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   };
-  const jailed = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', policyFile, '--', PROBE, ...args], { encoding: 'utf8' });
+  const jailed = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--host-fs', '--policy', policyFile, '--', PROBE, ...args], { encoding: 'utf8' });
   const policyFile = join(work, 'runc-policy.json');
   writeFileSync(policyFile, JSON.stringify(config.linux.seccomp));
   for (const [args, expected] of [[['keyctl'], 'blocked EPERM\n'], [['add_key'], 'blocked EPERM\n'], [['personality'], 'blocked EACCES\n'], [['read', '/usr/bin/env'], 'ESCAPED\n']] as const) {

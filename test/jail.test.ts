@@ -99,7 +99,7 @@ test('-n: no network, not even to a loopback server', { skip: onX86 }, async () 
   await new Promise((r) => server.once('listening', r));
   const port = String((server.address() as { port: number }).port);
   const run = (args: string[]): Promise<string> => new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'run', ...args, '--', PROBE, 'connect', port], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'run', ...args, '--', PROBE, 'connect', port], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.on('close', () => resolve(out));
@@ -318,7 +318,7 @@ test('fails closed when the kernel refuses a step: namespaces, then seccomp (tsj
 test('--ro-root, --pidfile, --name and --json-status-fd (issue 6 parity items)', { skip: onX86 }, () => {
   // --ro-root is read-only all the way down (the host's submounts too); without it a
   // --host-ids jail writes as the host's root, and a private-range one only where it is given.
-  assert.match(tsjail(['--host-ids', '--ro-root', '--', 'sh', '-c', `touch ${work}/x 2>&1; echo $?`]).stdout, /Read-only file system\n1\n/);
+  assert.match(tsjail(['--host-ids', '--host-fs', '--ro-root', '--', 'sh', '-c', `touch ${work}/x 2>&1; echo $?`]).stdout, /Read-only file system\n1\n/);
   const host = tsjail(['--host-ids', '--', 'sh', '-c', 'echo 1 > /proc/sys/kernel/shmmni; echo 0 > /sys/fs/cgroup/cgroup.procs']);
   assert.equal((host.stderr.match(/Read-only file system/g) ?? []).length, 2, host.stderr); // even as the host's root
   assert.equal(tsjail(['--host-ids', '--', 'sh', '-c', `touch ${work}/x && echo ok`]).stdout, 'ok\n');

@@ -106,7 +106,7 @@ const FS_FLAGS = ['--ro', '--rw', '--hide', '--show', '--noexec'] as const;
  * The file-rule flags in command-line order (arg groups values per flag, but a later rule for a
  * path overrides an earlier one): argv is walked as arg walks it, skipping every flag's value.
  */
-function fsFlagsInOrder(argv: readonly string[], spec: arg.Spec, parsed: Record<string, unknown>): FsRuleInput[] {
+export function fsFlagsInOrder(argv: readonly string[], spec: arg.Spec, parsed: Record<string, unknown>): FsRuleInput[] {
   const out: FsRuleInput[] = [];
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i]!;

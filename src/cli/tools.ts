@@ -15,6 +15,7 @@ import { loadPolicyFile } from '../policy/load';
 import type { OciImportOptions } from '../policy/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
 import { formatC } from './formatC';
+import type { JailOptions } from '../jail/spec';
 
 const OCI_FLAGS = { '--caps': String, '--kernel': String, '--procd': Boolean } as const;
 
@@ -122,6 +123,11 @@ function parseArgValue(s: string): bigint {
 }
 
 function explainCommand(argv: string[]): void {
+  if (argv.includes('--fs')) {
+    const { explainFs } = require('./explainFs') as typeof import('./explainFs');
+    process.stdout.write(`${explainFs(argv).join('\n')}\n`);
+    return;
+  }
   const a = parseArgs({ '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS }, argv);
   if (!a['--policy'] || !a._[0]) throw new UsageError('explain needs --policy FILE and a syscall: tsjail explain --policy p.ts openat 0 0');
   const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
@@ -181,6 +187,8 @@ function lintCommand(argv: string[]): number {
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   const { lintPolicy } = require('../policy/lint') as typeof import('../policy/lint');
   const findings = lintPolicy(loaded.policy, a['--arch'], loaded.warnings);
+  const fsLines = (require('./explainFs') as typeof import('./explainFs')).lintFs(loaded.policy.jail as JailOptions | undefined);
+  if (!a['--json']) for (const line of fsLines) process.stdout.write(`${line}\n`);
   if (a['--json']) process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
   else process.stdout.write(findings.map((f) => `${f.severity}: ${f.message}${f.where ? ` [${f.where}]` : ''} (${f.abi})`).join('\n') + (findings.length ? '\n' : 'no findings\n'));
   return findings.some((f) => f.severity === 'danger') ? 1 : 0;

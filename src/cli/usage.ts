@@ -17,6 +17,8 @@ commands:
            disassemble a raw filter (struct sock_filter[]) in ARCH's byte order
   explain  --policy FILE [--arch ARCH] SYSCALL [ARG...]
            which action a call gets, which rule decided it, and the instructions run
+  explain  --fs [--policy FILE] [--ro/--rw/--hide/--show/--noexec PATH]... [PATH...]
+           the file rules of a jail started here, and which rule decides each PATH
   lint     --policy FILE [--arch ARCH]... [--json]
            findings about a policy: dangerous syscalls allowed, gaps, shadowed rules
   diff     A B [--arch ARCH]... [--json]
