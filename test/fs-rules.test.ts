@@ -153,6 +153,26 @@ for (const who of WHO) {
   });
 }
 
+test('root: the writable working directory is an idmapped bind, so the jail refuses set-id files there; CAP_SYS_ADMIN is refused', () => {
+  const who = WHO[0]!;
+  const r = sh(who, 'cp /bin/true tool && chmod u+s tool; echo done');
+  assert.equal(r.stdout, 'done\n');
+  assert.match(r.stderr, /-> EPERM\n {8}decided by: rule "set-id files on host mounts"/);
+  assert.equal(statSync(join(who.proj, 'tool')).mode & 0o6000, 0);
+  for (const w of WHO) {
+    const caps = sh(w, 'echo ran', ['--cap-keep', 'CAP_SYS_ADMIN']);
+    assert.equal(caps.status, 125);
+    assert.match(caps.stderr, /CAP_SYS_ADMIN cannot be kept in a (root-started jail with binds|jail with file rules)/);
+  }
+});
+
+test('tsjail lint notes what a policy\'s jail.fs leaves open', () => {
+  const policy = join(base, 'fs-policy.ts');
+  writeFileSync(policy, `import { definePolicy, allow } from 'tsjail';\nexport default definePolicy({ default: allow(), rules: [], jail: { fs: [{ rw: '${base}' }, { hide: '${base}/x' }] } });\n`);
+  const r = spawnSync(process.execPath, [BIN, 'lint', '--policy', policy], { encoding: 'utf8' });
+  assert.match(r.stdout, new RegExp(`^note: fs: ${base}/x is hidden inside writable ${base}`, 'm'), r.stderr);
+});
+
 test('root: /root is hidden as a whole, and a --rw inside it still appears', () => {
   const inside = mkdtempSync('/root/tsjail-fs-');
   try {
