@@ -7,7 +7,8 @@ import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
 import { jailEnvironment } from './environment';
 import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount, type OciMount } from './mounts';
-import type { FsRuleInput } from './fsRules';
+import { jailFs, type FsRuleInput } from './fsRules';
+import { jailLandlock } from './landlock';
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
@@ -32,6 +33,8 @@ export interface JailOptions {
   readonly fs?: readonly FsRuleInput[];
   /** Share the host's files as they are (no default file rules): unsafe for untrusted code. */
   readonly hostFs?: boolean;
+  /** No namespaces at all (as where user namespaces are refused): Landlock, seccomp and limits only (noNamespaces.ts). */
+  readonly noNamespaces?: boolean;
   readonly network?: boolean;
   readonly root?: string;
   readonly user?: string;
@@ -127,7 +130,7 @@ export function jailIdentity(o: JailOptions): Identity {
   if (process.getuid?.() !== 0) return 'rootless';
   // Root of a user namespace (a container's, an outer jail's) has no host range to hand out:
   // its ids are already not the host's.
-  return o.hostIds || o.uidMap || o.gidMap || !inInitialUserNamespace() ? 'host' : 'private-range';
+  return o.hostIds || o.noNamespaces || o.uidMap || o.gidMap || !inInitialUserNamespace() ? 'host' : 'private-range';
 }
 
 /**
@@ -287,5 +290,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     search: path.split(':').filter(Boolean),
     mounts,
     ...(filter ? { filter } : {}),
+    // The same file rules again, by Landlock, in the jail's view (after its mounts).
+    ...jailLandlock(jailFs(o), { mounts, privateDev: mountDev && (flags & CLONE_NEWNS) !== 0 }),
   };
 }
