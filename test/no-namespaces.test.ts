@@ -22,15 +22,18 @@ chmodSync(base, 0o755);
 after(() => rmSync(base, { recursive: true, force: true }));
 
 /** Docker's default profile refuses new namespaces to an unprivileged container; this one refuses user namespaces (and, if asked, Landlock). */
-function refusingFilter(alsoLandlock: boolean): string {
-  const file = join(base, `refuse${alsoLandlock ? '-landlock' : ''}.bpf`);
+function refusingFilter(alsoLandlock: boolean, userns = true, restrict = false): string {
+  const file = join(base, `refuse-${alsoLandlock}-${userns}-${restrict}.bpf`);
   writeFileSync(file, compileFilter(definePolicy({
     default: 'allow',
     rules: [
-      errno('EPERM', 'clone', { clone_flags: hasAll(CLONE_NEWUSER) }),
-      errno('EPERM', 'unshare', { unshare_flags: hasAll(CLONE_NEWUSER) }),
-      errno('ENOSYS', 'clone3'),
+      ...(userns ? [
+        errno('EPERM', 'clone', { clone_flags: hasAll(CLONE_NEWUSER) }),
+        errno('EPERM', 'unshare', { unshare_flags: hasAll(CLONE_NEWUSER) }),
+        errno('ENOSYS', 'clone3'),
+      ] : []),
       ...(alsoLandlock ? [errno('ENOSYS', 'landlock_create_ruleset')] : []),
+      ...(restrict ? [errno('EPERM', 'landlock_restrict_self')] : []),
     ],
   })));
   return file;
@@ -106,6 +109,28 @@ for (const asNobody of [false, true]) {
     assert.equal(r.status, 125, r.stderr);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /this kernel has no Landlock .*nothing was run \(--host-fs/);
+  });
+}
+
+for (const asNobody of [false, true]) {
+  const who = asNobody ? 'rootless' : 'as root';
+  test(`${who}, with namespaces but no Landlock: the jail runs on the mount layer and says once what is missing`, { skip: haveBwrap }, () => {
+    const dirs = setup(asNobody ? 65534 : 0);
+    // (--no-proc: a root-started jail in bubblewrap's mount namespace may not mount a proc of its own there.)
+    const r = inBwrap(refusingFilter(true, false), ['--no-proc'], 'echo RAN', dirs, asNobody);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'RAN\n');
+    assert.equal(r.stderr.match(/Landlock is not available on this kernel: the mount layer alone hides secrets, so one created during the run .* is not hidden/g)?.length, 1, r.stderr);
+  });
+
+  test(`${who}: Landlock there but refusing to apply: nothing runs (step 62, exit 125)`, { skip: haveBwrap || noLandlock }, () => {
+    const dirs = setup(asNobody ? 65534 : 0);
+    for (const args of [['--no-proc'], ['--no-namespaces']]) {
+      const r = inBwrap(refusingFilter(false, false, true), args, 'echo RAN', dirs, asNobody);
+      assert.equal(r.status, 125, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /cannot restrict the command with Landlock: EPERM/);
+    }
   });
 }
 
