@@ -211,7 +211,11 @@ const MS_RDONLY = 1;
 export function jailLandlock(
   fs: ResolvedFs | undefined, o: { readonly mounts: readonly MountSpec[]; readonly privateDev: boolean }, abi = landlockAbi(),
 ): { landlock?: LandlockRuleset } {
-  if (abi < 1) return {};
   const mounts = o.mounts.map((m) => ({ path: m.dst, writable: (m.flags & MS_RDONLY) === 0 }));
-  return { landlock: landlockPlan(fs, { abi, mounts, privateDev: o.privateDev }).ruleset };
+  return restricting(landlockPlan(fs, { abi, mounts, privateDev: o.privateDev }).ruleset);
+}
+
+/** The ruleset for a spawn spec, where it restricts anything (the kernel refuses an empty one). */
+export function restricting(ruleset: LandlockRuleset): { landlock?: LandlockRuleset } {
+  return ruleset.handledFs || ruleset.scoped ? { landlock: ruleset } : {};
 }

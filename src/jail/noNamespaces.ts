@@ -3,12 +3,12 @@
 // still holds: Landlock for files and scopes, seccomp, no_new_privs, limits. What cannot be had
 // is said at start, line by line, and an option that needs a namespace is refused, never
 // dropped: the jail is never silently weaker than asked.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
 import { DEFAULT_SECRETS, jailFs, type FsRule, type ResolvedFs } from './fsRules';
 import type { SpawnSpec } from './helper';
-import { landlockPlan, SCOPE } from './landlock';
+import { landlockPlan, restricting, SCOPE } from './landlock';
 import type { JailOptions } from './spec';
 
 const CLONE_NEWUSER = 0x10000000;
@@ -94,16 +94,28 @@ export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, 
     }
     const env = [...spec.env.filter((e) => !e.startsWith('TMPDIR=')), `TMPDIR=${tmpdir}`];
     const { idMaps: _maps, maskedPaths: _masked, readonlyPaths: _ro, landlock: _namespaced, ...rest } = spec;
-    // Without privilege the bounding set cannot be changed (and with no_new_privs nothing can be gained from it).
-    const caps = process.geteuid?.() === 0 ? spec.caps : { ...spec.caps, bounding: Array.from({ length: 64 }, (_, i) => i) };
+    // Without CAP_SETPCAP the bounding set cannot be changed (and with no_new_privs nothing can be gained from it).
+    const caps = mayDropBounding() ? spec.caps : { ...spec.caps, bounding: Array.from({ length: 64 }, (_, i) => i) };
     const jailSpec: SpawnSpec = {
       ...rest, cloneFlags: 0, mountProc: false, mountDev: false, mounts: [], env, caps,
-      ...(abi >= 1 ? { landlock: plan.ruleset } : {}),
+      ...restricting(plan.ruleset),
     };
     return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules), tmpdir, remove };
   } catch (e) {
     remove();
     throw e;
+  }
+}
+
+const CAP_SETPCAP = 8n;
+
+/** Whether tsjail holds CAP_SETPCAP (root of the host, not a capability-less root of an outer jail). */
+function mayDropBounding(): boolean {
+  try {
+    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return eff !== undefined && ((BigInt(`0x${eff}`) >> CAP_SETPCAP) & 1n) === 1n;
+  } catch {
+    return false;
   }
 }
 
