@@ -1296,7 +1296,7 @@ struct ll_ruleset_attr { uint64_t handled_access_fs, handled_access_net, scoped;
 struct ll_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
 
 static struct {
-	uint32_t present, handled_fs, scoped, flags, nrules;
+	uint32_t present, handled_fs, scoped, flags, nrules, stdio;
 	uint32_t rights[MAX_LANDLOCK_RULES];
 	const char *paths[MAX_LANDLOCK_RULES];
 	int fd;
@@ -1308,15 +1308,16 @@ int tsjail_landlock_abi(void) {
 	return r < 0 ? -errno : (int)r;
 }
 
-/* The trailing section: tag, handled fs rights, scopes, restrict_self flags, then each rule's
- * rights and path. Absent (the spec ends) means no Landlock. */
+/* The trailing section: tag, handled fs rights, scopes, restrict_self flags, the rule count,
+ * whether stdio stays re-openable, then each rule's rights and path. Absent (the spec ends)
+ * means no Landlock. */
 static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end) {
 	memset(&LL, 0, sizeof LL);
 	LL.fd = -1;
 	if (p == end) return p;
-	uint32_t head[5];
-	if (!(p = u32s(p, end, head, 5)) || head[0] != LANDLOCK_SECTION || head[4] > MAX_LANDLOCK_RULES) return NULL;
-	LL.present = 1; LL.handled_fs = head[1]; LL.scoped = head[2]; LL.flags = head[3]; LL.nrules = head[4];
+	uint32_t head[6];
+	if (!(p = u32s(p, end, head, 6)) || head[0] != LANDLOCK_SECTION || head[4] > MAX_LANDLOCK_RULES) return NULL;
+	LL.present = 1; LL.handled_fs = head[1]; LL.scoped = head[2]; LL.flags = head[3]; LL.nrules = head[4]; LL.stdio = head[5];
 	for (uint32_t i = 0; i < LL.nrules; i++) {
 		if (!(p = u32s(p, end, &LL.rights[i], 1))) return NULL;
 		if (!(p = opt_string(p, end, &LL.paths[i])) || !LL.paths[i] || LL.paths[i][0] != '/') return NULL;
@@ -1341,6 +1342,18 @@ static void landlock_prepare(void) {
 		struct ll_path_beneath rule = { LL.rights[i] & (S_ISDIR(st.st_mode) ? ~0u : LANDLOCK_FILE_RIGHTS), fd };
 		if (rule.allowed_access && syscall(__NR_landlock_add_rule, LL.fd, LANDLOCK_RULE_PATH_BENEATH_, &rule, 0)) fail(STEP_LANDLOCK_RULE);
 		close(fd);
+	}
+	/* The files tsjail's caller gave as stdio stay re-openable as they were opened (/dev/stdout,
+	 * /proc/self/fd/N: a tty or a redirected file); pipes and sockets need no rule. */
+	for (int fd = 0; LL.stdio && fd <= 2; fd++) {
+		struct stat st;
+		int mode = fcntl(fd, F_GETFL);
+		if (mode < 0 || fstat(fd, &st) || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) continue;
+		uint64_t r = S_ISCHR(st.st_mode) ? 1u << 15 /* IOCTL_DEV */ : 0;
+		if ((mode & O_ACCMODE) != O_WRONLY) r |= 1u << 2; /* READ_FILE */
+		if ((mode & O_ACCMODE) != O_RDONLY) r |= (1u << 1) | (1u << 14); /* WRITE_FILE, TRUNCATE */
+		struct ll_path_beneath rule = { r & LL.handled_fs, fd };
+		if (rule.allowed_access && syscall(__NR_landlock_add_rule, LL.fd, LANDLOCK_RULE_PATH_BENEATH_, &rule, 0) && errno != EBADFD) fail(STEP_LANDLOCK_RULE);
 	}
 }
 

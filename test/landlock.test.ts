@@ -3,7 +3,7 @@
 // created after the jail started stays unreadable, abstract unix sockets and signals stay inside.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { JailError } from '../src/jail/errors';
@@ -213,4 +213,24 @@ for (const asNobody of [false, true]) {
 function argvOf(mode: readonly string[], script: string, asNobody: boolean): [string, string[]] {
   const argv = [...(asNobody ? NOBODY : []), process.execPath, BIN, 'run', ...mode, '--', 'sh', '-c', script];
   return [argv[0]!, argv.slice(1)];
+}
+
+for (const asNobody of [false, true]) {
+  test(`${asNobody ? 'rootless' : 'as root'}, without namespaces: a redirected stdout stays re-openable (/dev/stdout), its neighbours stay read-only`, { skip: abi < 1 ? 'no Landlock' : false }, () => {
+    const d = mkdtempSync(join(base, 'stdio-'));
+    chmodSync(d, 0o777); // file modes allow it all: Landlock decides
+    const out = join(d, 'out.txt');
+    writeFileSync(out, '');
+    chmodSync(out, 0o666);
+    const fd = openSync(out, 'w');
+    try {
+      const r = spawnSync(...argvOf(['--no-namespaces'], `echo again > /dev/stdout; echo planted > ${d}/neighbour`, asNobody), { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8', cwd: '/' });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`${d}/neighbour: Permission denied`));
+    } finally {
+      closeSync(fd);
+    }
+    assert.equal(readFileSync(out, 'utf8'), 'again\n');
+    assert.ok(!existsSync(join(d, 'neighbour')));
+  });
 }

@@ -153,7 +153,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.u32(s.rootIdmap ? 1 : 0, s.rootTmpfs ? 1 : 0);
   if (s.landlock) {
     const l = s.landlock;
-    w.u32(LANDLOCK_SECTION, l.handledFs, l.scoped, l.restrictFlags, l.rules.length);
+    w.u32(LANDLOCK_SECTION, l.handledFs, l.scoped, l.restrictFlags, l.rules.length, l.handledFs ? 1 : 0);
     for (const r of l.rules) w.u32(r.rights).optString(r.path);
   }
   return w.done();

@@ -54,7 +54,11 @@ export interface LandlockRule {
 }
 
 export interface LandlockRuleset {
-  /** The file rights refused unless a rule grants them (0: no file rules, only scopes). */
+  /**
+   * The file rights refused unless a rule grants them (0: no file rules, only scopes). With file
+   * rules, the stdio files the jail is given (a tty, a redirected file) stay re-openable as they
+   * were opened (/dev/stdout): the helper grants them.
+   */
   readonly handledFs: number;
   readonly scoped: number;
   readonly restrictFlags: number;
