@@ -101,6 +101,9 @@ test('a mount destination holds what the mount gives, even one the host does not
   const { ruleset } = landlockPlan(fs, { abi: 7, privateDev: true, list, mounts: [{ path: '/srv/home/mnt', writable: true }] });
   assert.ok(rightsAt(ruleset.rules, '/srv/home/mnt')! & FS.MAKE_REG);
   assert.ok(rightsAt(ruleset.rules, '/srv/home/a')! & FS.READ_FILE);
+  // A mount on a path a rule names (the mount layer's mask of a hidden path) grants nothing there.
+  const masked = landlockPlan(fs, { abi: 7, privateDev: true, list, mounts: [{ path: '/srv/home/.ssh', writable: false }] }).ruleset;
+  assert.deepEqual(beneath(masked.rules, '/srv/home/.ssh'), []);
   const many = (dir: string): string[] => (dir === '/srv/big' ? Array.from({ length: MAX_RULES + 10 }, (_, i) => `f${i}`) : []);
   assert.throws(() => landlockPlan(fsOf(rule('/srv/big/secret', 'hide')), { abi: 7, privateDev: true, list: many }),
     (e: unknown) => e instanceof JailError && /\/srv\/big has \d+ entries beside a hidden path/.test(e.message));

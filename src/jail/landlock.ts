@@ -170,9 +170,10 @@ export function landlockPlan(fs: ResolvedFs | undefined, inputs: LandlockInputs)
   const restrictFlags = abi >= 7 ? RESTRICT_SELF.LOG_NEW_EXEC_ON : 0;
   if (!fs || abi < 1) return { ruleset: { handledFs: 0, scoped, restrictFlags, rules: [] }, uncarved: [] };
   const handledFs = handledFsRights(abi);
-  // A mount's destination holds what the mount gives, whatever the rules say about the place.
+  // A mount's destination holds what the mount gives; where a file rule names the very path (the
+  // mount layer's own mounts for the rules: /tmp's tmpfs, a hidden path's mask), the rule decides.
   const byPath = new Map(fs.rules.map((r) => [r.path, r]));
-  for (const m of inputs.mounts ?? []) byPath.set(m.path, { path: m.path, access: m.writable ? 'rw' : 'ro', exec: true, source: 'mount' });
+  for (const m of inputs.mounts ?? []) if (!byPath.has(m.path)) byPath.set(m.path, { path: m.path, access: m.writable ? 'rw' : 'ro', exec: true, source: 'mount' });
   const rules = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const rights = new Map<string, number>();
   const grant = (path: string, r: number): void => { rights.set(path, (rights.get(path) ?? 0) | r); };
