@@ -581,6 +581,7 @@ static void exec_command(void) {
 
 /* Everything from here on concerns only the command's process. */
 static void verify_filter(void); /* at the end of this file */
+static void landlock_prepare(void), landlock_restrict(void); /* at the end of this file */
 static void become_command(void) {
 	if (S.new_session && setsid() < 0) fail(STEP_SETSID);
 	prepare_stdio();
@@ -591,6 +592,7 @@ static void become_command(void) {
 		if (setrlimit(S.rlimit_res[i], &rl)) fail(STEP_RLIMIT);
 	}
 	if (S.cwd && chdir(S.cwd)) fail(STEP_CHDIR);
+	landlock_prepare();
 	drop_bounding_set();
 	/* Keep the permitted set across setuid so the kept capabilities can be raised after it. */
 	if (S.set_user && S.cap_permitted && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)) fail(STEP_CAPS);
@@ -602,6 +604,7 @@ static void become_command(void) {
 	}
 	set_capabilities();
 	if (S.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) fail(STEP_NO_NEW_PRIVS);
+	landlock_restrict();
 	if (S.filter) {
 		struct sock_fprog prog = { (unsigned short)(S.filter_len / sizeof(struct sock_filter)), (struct sock_filter *)S.filter };
 		if (!S.notify) {
@@ -719,6 +722,7 @@ static void close_joins(void) {
 }
 
 static void bring_up_loopback(void); /* at the end of this file */
+static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 /* The parent → child channel (a SOCK_SEQPACKET pair): one message per bind tree, an index
  * and the tree's fd, then TREES_DONE. */
 #define TREE_ROOT 0xffff0001u
@@ -992,6 +996,7 @@ static int parse(const uint8_t *p, size_t len) {
 	if (!(p = u32s(p, end, ext, 2))) return -1;
 	S.root_idmap = ext[0]; S.root_tmpfs = ext[1];
 	S.root_tree = S.upper_tree = -1;
+	if (!(p = parse_landlock(p, end))) return -1;
 	return p == end ? 0 : -1;
 }
 
@@ -1317,4 +1322,100 @@ static void seal_hidden(void) {
 		close(m->tree);
 		m->tree = -1;
 	}
+}
+
+/*
+ * Landlock: the file rules (src/jail/landlock.ts) enforced by the kernel a second time, and the
+ * scopes (signals and abstract unix sockets stay inside the jail). The ruleset comes as the
+ * spec's trailing LANDLOCK_SECTION; rule paths are opened in the jail's own view (after the
+ * mounts and pivot_root), never through a symlink, and one that is missing or a symlink gets no
+ * grant. It is built before the ids change (every path is reachable) and applied after
+ * no_new_privs and before the seccomp filter, so the command's filter needs no landlock call.
+ */
+#ifndef __NR_landlock_create_ruleset
+#define __NR_landlock_create_ruleset 444
+#define __NR_landlock_add_rule 445
+#define __NR_landlock_restrict_self 446
+#endif
+#define LANDLOCK_SECTION 0x314b4c4cu /* "LLK1" */
+#define LANDLOCK_RULE_PATH_BENEATH_ 1
+#define LANDLOCK_CREATE_RULESET_VERSION_ (1U << 0)
+/* The rights a rule on a file (not a directory) may carry: FILE_RIGHTS in landlock.ts. */
+#define LANDLOCK_FILE_RIGHTS 0xc007u
+#define MAX_LANDLOCK_RULES 4096
+#define STEP_LANDLOCK_RULESET 60
+#define STEP_LANDLOCK_RULE 61
+#define STEP_LANDLOCK_RESTRICT 62
+
+/* The kernel's structs (linux/landlock.h), spelled out so that older headers build too. */
+struct ll_ruleset_attr { uint64_t handled_access_fs, handled_access_net, scoped; };
+struct ll_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
+
+static struct {
+	uint32_t present, handled_fs, scoped, flags, nrules, stdio;
+	uint32_t rights[MAX_LANDLOCK_RULES];
+	const char *paths[MAX_LANDLOCK_RULES];
+	int fd;
+} LL = { .fd = -1 };
+
+/* The highest Landlock ABI the kernel has, or -errno (EOPNOTSUPP: built in but disabled). */
+int tsjail_landlock_abi(void) {
+	long r = syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION_);
+	return r < 0 ? -errno : (int)r;
+}
+
+/* The trailing section: tag, handled fs rights, scopes, restrict_self flags, the rule count,
+ * whether stdio stays re-openable, then each rule's rights and path. Absent (the spec ends)
+ * means no Landlock. */
+static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end) {
+	memset(&LL, 0, sizeof LL);
+	LL.fd = -1;
+	if (p == end) return p;
+	uint32_t head[6];
+	if (!(p = u32s(p, end, head, 6)) || head[0] != LANDLOCK_SECTION || head[4] > MAX_LANDLOCK_RULES) return NULL;
+	LL.present = 1; LL.handled_fs = head[1]; LL.scoped = head[2]; LL.flags = head[3]; LL.nrules = head[4]; LL.stdio = head[5];
+	for (uint32_t i = 0; i < LL.nrules; i++) {
+		if (!(p = u32s(p, end, &LL.rights[i], 1))) return NULL;
+		if (!(p = opt_string(p, end, &LL.paths[i])) || !LL.paths[i] || LL.paths[i][0] != '/') return NULL;
+	}
+	return p;
+}
+
+static void landlock_prepare(void) {
+	if (!LL.present) return;
+	struct ll_ruleset_attr attr = { LL.handled_fs, 0, LL.scoped };
+	LL.fd = (int)syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
+	if (LL.fd < 0) fail(STEP_LANDLOCK_RULESET);
+	for (uint32_t i = 0; i < LL.nrules; i++) {
+		struct open_how how;
+		memset(&how, 0, sizeof how);
+		how.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW;
+		how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+		int fd = (int)syscall(SYS_openat2, AT_FDCWD, LL.paths[i], &how, sizeof how);
+		if (fd < 0) continue; /* missing, a symlink on the way, out of reach: no grant */
+		struct stat st;
+		if (fstat(fd, &st)) fail(STEP_LANDLOCK_RULE);
+		struct ll_path_beneath rule = { LL.rights[i] & (S_ISDIR(st.st_mode) ? ~0u : LANDLOCK_FILE_RIGHTS), fd };
+		if (rule.allowed_access && syscall(__NR_landlock_add_rule, LL.fd, LANDLOCK_RULE_PATH_BENEATH_, &rule, 0)) fail(STEP_LANDLOCK_RULE);
+		close(fd);
+	}
+	/* The files tsjail's caller gave as stdio stay re-openable as they were opened (/dev/stdout,
+	 * /proc/self/fd/N: a tty or a redirected file); pipes and sockets need no rule. */
+	for (int fd = 0; LL.stdio && fd <= 2; fd++) {
+		struct stat st;
+		int mode = fcntl(fd, F_GETFL);
+		if (mode < 0 || fstat(fd, &st) || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) continue;
+		uint64_t r = S_ISCHR(st.st_mode) ? 1u << 15 /* IOCTL_DEV */ : 0;
+		if ((mode & O_ACCMODE) != O_WRONLY) r |= 1u << 2; /* READ_FILE */
+		if ((mode & O_ACCMODE) != O_RDONLY) r |= (1u << 1) | (1u << 14); /* WRITE_FILE, TRUNCATE */
+		struct ll_path_beneath rule = { r & LL.handled_fs, fd };
+		if (rule.allowed_access && syscall(__NR_landlock_add_rule, LL.fd, LANDLOCK_RULE_PATH_BENEATH_, &rule, 0) && errno != EBADFD) fail(STEP_LANDLOCK_RULE);
+	}
+}
+
+static void landlock_restrict(void) {
+	if (!LL.present) return;
+	if (syscall(__NR_landlock_restrict_self, LL.fd, LL.flags)) fail(STEP_LANDLOCK_RESTRICT);
+	close(LL.fd);
+	LL.fd = -1;
 }

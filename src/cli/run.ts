@@ -34,6 +34,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --host-dev         the host's /dev instead of the jail's minimal one (--dev, the default)
       --host-ids         as root: run as the host's root minus capabilities, not a private id
                          range (UNSAFE for untrusted code: it can read and write what root can)
+      --no-namespaces    no namespaces (as where user namespaces are refused, which tsjail detects):
+                         Landlock, seccomp, no_new_privs and limits; says at start what does not hold
       --env K=V          set K in the jail  --keep-env K|PREFIX*   also pass K from tsjail's environment
                          (default: only PATH HOME USER LOGNAME LANG LANGUAGE LC_* TERM COLORTERM TZ)
       --clear-env        pass nothing but PATH          --inherit-env   pass everything (secrets too)
@@ -142,7 +144,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
       '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String, '--join-ns': [String],
-      '--host-ids': Boolean, '--host-dev': Boolean,
+      '--host-ids': Boolean, '--host-dev': Boolean, '--no-namespaces': Boolean,
       ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
       '--ro': [String], '--rw': [String], '--hide': [String], '--show': [String], '--noexec': [String], '--host-fs': Boolean,
       ...unshareFlags,
@@ -184,6 +186,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--host-ids'] ? { hostIds: true } : {}),
     ...(a['--host-fs'] ? { hostFs: true } : {}),
     ...(fsFlags.length ? { fsFlags } : {}),
+    ...(a['--no-namespaces'] ? { noNamespaces: true } : {}),
     ...(a['--no-proc'] ? { proc: false } : a['--proc'] ? { proc: true } : {}),
     ...(Object.keys(env).length ? { env } : {}),
     ...(a['--clear-env'] ? { clearEnv: true } : {}),

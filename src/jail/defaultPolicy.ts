@@ -55,6 +55,8 @@ export const DEFAULT_ALLOWED: readonly SyscallName[] = [
   'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr',
   // system information
   'uname', 'sysinfo', 'getrandom',
+  // sandboxing oneself further (Landlock only takes rights away)
+  'landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self',
 ];
 
 /** Refused with EPERM: each breaks the jail or reaches the host kernel's soft spots (SYSCALLS.md). */

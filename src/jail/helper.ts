@@ -10,6 +10,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { inInitialUserNamespace, overflowUid } from './userns';
 import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
 import { JailError } from './errors';
+import type { LandlockRuleset } from './landlock';
 
 /**
  * A bind of a host path (then remounted with `flags`, MS_* bits, if any), a filesystem, or a
@@ -68,6 +69,8 @@ export interface SpawnSpec {
   readonly rootTmpfs?: boolean;
   /** A filter was asked for (no --insecure): a spec without one is refused, never run unfiltered. */
   readonly requireFilter?: boolean;
+  /** The Landlock ruleset the command is restricted by (landlock.ts); none where the kernel has no Landlock. */
+  readonly landlock?: LandlockRuleset;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -82,6 +85,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   36: 'make an idmapped mount', 37: 'pass the mounts to the jail',
   40: 'verify that the seccomp filter is loaded', 41: 'bring up the loopback interface',
   45: 'drop the privileges of the jail\'s PID 1',
+  60: 'create the Landlock ruleset', 61: 'add a Landlock rule', 62: 'restrict the command with Landlock',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -132,6 +136,9 @@ function mountKind(m: MountSpec): number {
   return KIND_BIND | (m.idmap ? KIND_IDMAP : 0) | (m.nofollow ? KIND_NOFOLLOW : 0);
 }
 
+/** Tags the trailing Landlock section ("LLK1", parse_landlock in the helper). */
+const LANDLOCK_SECTION = 0x314b4c4c;
+
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
   if (s.requireFilter && !s.filter?.length) throw new JailError('refusing to start the jail: a seccomp filter was asked for but the spawn spec carries none (this is a bug in tsjail)');
@@ -156,6 +163,11 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.strings(s.sysctl ?? []).strings(s.maskedPaths ?? []).strings(s.readonlyPaths ?? []);
   w.blob(s.filter).blob(s.lateLibrary);
   w.u32(s.rootIdmap ? 1 : 0, s.rootTmpfs ? 1 : 0);
+  if (s.landlock) {
+    const l = s.landlock;
+    w.u32(LANDLOCK_SECTION, l.handledFs, l.scoped, l.restrictFlags, l.rules.length, l.handledFs ? 1 : 0);
+    for (const r of l.rules) w.u32(r.rights).optString(r.path);
+  }
   return w.done();
 }
 
@@ -307,7 +319,7 @@ interface KoffiFunction {
 interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
-  killNotifier: KoffiFunction;
+  killNotifier: KoffiFunction; landlockAbi: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -352,6 +364,7 @@ function bind(): Bound {
     close: lib.func('int tsjail_close(int fd)'),
     tryLock: lib.func('int tsjail_try_lock(const char *path)'),
     killNotifier: lib.func('int tsjail_kill_notifier(int listener, uint64_t id, int tid)'),
+    landlockAbi: lib.func('int tsjail_landlock_abi(void)'),
   };
   return bound;
 }
@@ -454,4 +467,15 @@ export function tryLock(path: string): number | undefined {
 export function killNotifier(listener: number, id: bigint, tid: number): number | undefined {
   const r = bind().killNotifier(listener, id, tid) as number;
   return r > 0 ? r : undefined;
+}
+
+let abi: number | undefined;
+
+/** The kernel's Landlock ABI version, 0 where it has none (not built in, or disabled at boot). */
+export function landlockAbi(): number {
+  if (abi === undefined) {
+    const r = bind().landlockAbi() as number;
+    abi = r > 0 ? r : 0;
+  }
+  return abi;
 }

@@ -4,11 +4,12 @@
 import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
-import { execOutcome, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
+import { execOutcome, landlockAbi, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
+import { jailFs } from './fsRules';
+import { checkNoNamespaces, NamespacesRefused, namespacesRefused, withoutNamespaces } from './noNamespaces';
 import { withDefaultLimits } from './limits';
 import { MAIN_NR, NotificationLoop, type Answerer } from './notifications';
 import { dirname, join } from 'node:path';
-import { jailFs } from './fsRules';
 import { buildSpawnSpec, jailIdentity, NAMESPACES, type JailOptions } from './spec';
 
 function errnoName(n: number): string {
@@ -37,8 +38,9 @@ export const DEFAULT_KILL_AFTER_SECONDS = 10;
  * death of its PID 1 ends all its processes; without, its cgroups are killed, and its process
  * group (the command leads a session of its own), which is all a descendant cannot leave.
  */
-function killWholeJail(pid: number, spec: SpawnSpec): void {
-  try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+function killWholeJail(pid: number, spec: SpawnSpec, reaped = false): void {
+  // Once reaped, its pid may be another process's; its process group's number is not reused while the group lives.
+  if (!reaped) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
   if (spec.cloneFlags & NAMESPACES.pid) return;
   for (const procs of spec.cgroups ?? []) {
     try {
@@ -148,17 +150,39 @@ export async function runJailed(
   command: readonly string[], filter: Uint8Array | undefined, given: JailOptions, log: (msg: string) => void, watch?: Watch,
 ): Promise<number> {
   const o = withDefaultLimits(given, log);
+  if (o.noNamespaces) return runWithoutNamespaces(command, filter, o, log, watch, '--no-namespaces');
   if (o.hostIds && process.getuid?.() === 0) log('WARNING: --host-ids: the jail runs as the host\'s root (uid 0 minus capabilities): it can read and write every file root can; unsafe for untrusted code');
   const fs = jailFs(o);
   if (o.hostFs) log('WARNING: --host-fs: the jail shares the host\'s files as they are: it can read your secrets (~/.ssh, ~/.aws...) and write everything you can; unsafe for untrusted code');
   for (const note of fs?.notes ?? []) log(`note: ${note}`);
   // A root-started jail runs as a private id range, held while it runs.
   const range = jailIdentity(o) === 'private-range' ? (require('./idRange') as typeof import('./idRange')).allocateIdRange() : undefined;
+  let refused: NamespacesRefused;
   try {
     const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o, range?.base, fs);
+    if (!spec.landlock?.handledFs && fs) log('Landlock is not available on this kernel: the mount layer alone hides secrets, so one created during the run (~/.aws/credentials made later) is not hidden');
     return await runSpec(command, spec, o, log, watch);
+  } catch (e) {
+    if (!(e instanceof NamespacesRefused)) throw e;
+    refused = e;
   } finally {
     range?.release();
+  }
+  return runWithoutNamespaces(command, filter, o, log, watch, refused.message);
+}
+
+/** The jail without namespaces (noNamespaces.ts): `why` there are none starts what it says. */
+async function runWithoutNamespaces(
+  command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch: Watch | undefined, why: string,
+): Promise<number> {
+  checkNoNamespaces(o, why);
+  const built = buildSpawnSpec(command, o.insecure ? undefined : filter, { ...o, noNamespaces: true });
+  const jail = withoutNamespaces(built, o, why, landlockAbi());
+  for (const line of jail.statement) log(line);
+  try {
+    return await runSpec(command, jail.spec, o, log, watch);
+  } finally {
+    jail.remove();
   }
 }
 
@@ -182,6 +206,9 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   if (!started.ok) {
     cgroups?.remove();
     if (o.pidfile) rmSync(o.pidfile, { force: true });
+    if (namespacesRefused(spec, started.step, started.errno)) {
+      throw new NamespacesRefused(`user namespaces are refused here (${STEPS[started.step] ?? `step ${started.step}`}: ${errnoName(started.errno)})`);
+    }
     return execFailure(command, started.step, started.errno, log, spec);
   }
   const pid = started.pid;
@@ -241,6 +268,8 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'exit-code': code })}\n`);
     return code;
   } finally {
+    // Without a PID namespace what the command left running would outlive it: it goes with it.
+    if (!(spec.cloneFlags & NAMESPACES.pid)) killWholeJail(pid, spec, true);
     cgroups?.remove();
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);

@@ -9,6 +9,7 @@ import { jailEnvironment } from './environment';
 import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount, type OciMount } from './mounts';
 import { fsMounts } from './fsMounts';
 import { jailFs, type FsRuleInput, type ResolvedFs } from './fsRules';
+import { jailLandlock } from './landlock';
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
@@ -35,6 +36,8 @@ export interface JailOptions {
   readonly fsFlags?: readonly FsRuleInput[];
   /** Share the host's files as they are (no default file rules): unsafe for untrusted code. */
   readonly hostFs?: boolean;
+  /** No namespaces at all (as where user namespaces are refused): Landlock, seccomp and limits only (noNamespaces.ts). */
+  readonly noNamespaces?: boolean;
   readonly network?: boolean;
   readonly root?: string;
   readonly user?: string;
@@ -130,7 +133,7 @@ export function jailIdentity(o: JailOptions): Identity {
   if (process.getuid?.() !== 0) return 'rootless';
   // Root of a user namespace (a container's, an outer jail's) has no host range to hand out:
   // its ids are already not the host's.
-  return o.hostIds || o.uidMap || o.gidMap || !inInitialUserNamespace() ? 'host' : 'private-range';
+  return o.hostIds || o.noNamespaces || o.uidMap || o.gidMap || !inInitialUserNamespace() ? 'host' : 'private-range';
 }
 
 /**
@@ -301,5 +304,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     search: path.split(':').filter(Boolean),
     mounts,
     ...(filter ? { filter } : {}),
+    // The same file rules again, by Landlock, in the jail's view (after its mounts).
+    ...jailLandlock(fs, { mounts, privateDev: mountDev && (flags & CLONE_NEWNS) !== 0 }),
   };
 }
