@@ -1,0 +1,94 @@
+// Refused writes explained: which calls stop at tsjail, how their paths resolve as the jail
+// sees them, and which refusal the kernel is about to give (unit level; the jail tests run
+// real programs against it).
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { compileProgram } from '../src/bpf/compile';
+import { emulate } from '../src/bpf/emulator';
+import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_USER_NOTIF } from '../src/bpf/seccomp';
+import { allow, definePolicy } from '../src/policy/dsl';
+import { resolveFs } from '../src/jail/fsRules';
+import { predictRefusal, resolveInJail, writeIntentRules } from '../src/jail/fsWrites';
+
+const work = mkdtempSync(join(tmpdir(), 'tsjail-fsw-'));
+
+test('only calls that intend to write stop at tsjail: a read-only open stays in the kernel', () => {
+  const policy = definePolicy({ default: 'allow', rules: [allow('read'), ...writeIntentRules()] });
+  const c = compileProgram(policy);
+  const run = (nr: number, args: bigint[]): number => (emulate(c.instructions, { nr, arch: c.abis[0]!.auditArch, args }, c.endian).ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+  const OPENAT = 257, MKDIR = 83, READ = 0;
+  assert.equal(run(OPENAT, [0n, 0n, 0n, 0n, 0n, 0n]), SECCOMP_RET_ALLOW); // O_RDONLY
+  assert.equal(run(OPENAT, [0n, 0n, 0o2000000n, 0n, 0n, 0n]), SECCOMP_RET_ALLOW); // O_CLOEXEC
+  for (const flags of [1n, 2n, 0o100n, 0o1000n, 0o101n | 0o2000000n]) assert.equal(run(OPENAT, [0n, 0n, flags, 0n, 0n, 0n]), SECCOMP_RET_USER_NOTIF, `flags ${flags}`);
+  assert.equal(run(MKDIR, [0n, 0o755n, 0n, 0n, 0n, 0n]), SECCOMP_RET_USER_NOTIF);
+  assert.equal(run(READ, [0n, 0n, 0n, 0n, 0n, 0n]), SECCOMP_RET_ALLOW);
+});
+
+test('paths resolve as the jail sees them: through its root, following its symlinks', () => {
+  mkdirSync(join(work, 'real'));
+  writeFileSync(join(work, 'real/file'), 'x');
+  symlinkSync(join(work, 'real'), join(work, 'abs-link'));
+  symlinkSync('real', join(work, 'rel-link'));
+  symlinkSync('../../../../../../../..', join(work, 'up-link'));
+  const me = process.pid;
+  assert.deepEqual(resolveInJail(me, join(work, 'abs-link/file'), false), { path: join(work, 'real/file'), exists: true });
+  assert.deepEqual(resolveInJail(me, join(work, 'rel-link/new'), false), { path: join(work, 'real/new'), exists: false });
+  // `..` stops at the jail's root, as the kernel's walk does.
+  assert.deepEqual(resolveInJail(me, join(work, 'up-link/etc'), false), { path: '/etc', exists: true });
+  // A call on the link itself (unlink, rename) keeps the last component.
+  assert.deepEqual(resolveInJail(me, join(work, 'rel-link'), true), { path: join(work, 'rel-link'), exists: true });
+});
+
+/** A live process holding `strings` in its memory (its argv), and each one's address there. */
+function processWithStrings(strings: string[]): { pid: number; address: (s: string) => bigint; stop: () => void } {
+  const argv = ['-c', 'sleep 60', 'sh', ...strings];
+  const child = spawn('sh', argv, { stdio: 'ignore' });
+  // /proc/PID/stat field 48 is arg_start: argv's strings lie there, NUL-separated.
+  let start = 0n;
+  for (let i = 0; i < 200 && !start; i++) {
+    try {
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+      if (cmdline.includes(strings[strings.length - 1]!)) start = BigInt(readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[45]!);
+    } catch { /* not yet */ }
+    if (!start) execFileSync('sleep', ['0.01']);
+  }
+  const all = ['sh', ...argv];
+  return {
+    pid: child.pid!,
+    address: (s) => {
+      const i = all.indexOf(s);
+      assert.ok(i >= 0 && start, `${s} is in the process's argv`);
+      return start + BigInt(Buffer.byteLength(all.slice(0, i).map((a) => `${a}\0`).join('')));
+    },
+    stop: () => child.kill('SIGKILL'),
+  };
+}
+
+test('the predicted refusal is the kernel\'s: EEXIST and ENOENT are left to the kernel', () => {
+  const fs = resolveFs([{ ro: work }, { rw: join(work, 'real') }], { home: join(work, 'home'), cwd: '/', root: false });
+  const paths = [join(work, 'real/new'), join(work, 'new'), '/etc/passwd', '/etc', '/etc/no-such-file', '/dev/null', join(work, 'home/.ssh/id')];
+  const p = processWithStrings(paths);
+  try {
+    const opts = { mountLayer: true, otherMounts: [] };
+    const predict = (syscall: string, args: bigint[]) => predictRefusal(fs, syscall, [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6), p.pid, opts);
+    const AT_FDCWD = BigInt.asUintN(64, -100n);
+    const O_WRONLY_CREAT = 0o101n;
+    assert.equal(predict('openat', [AT_FDCWD, p.address(paths[0]!), O_WRONLY_CREAT]), undefined, 'inside a writable path');
+    const refused = predict('openat', [AT_FDCWD, p.address(paths[1]!), O_WRONLY_CREAT]);
+    assert.equal(refused?.errno, 'EROFS');
+    assert.equal(refused?.suggestion, `--rw ${work}`);
+    assert.equal(predict('openat', [AT_FDCWD, p.address('/etc/passwd'), 0o100n]), undefined, 'O_RDONLY|O_CREAT of an existing file writes nothing');
+    assert.equal(predict('openat', [AT_FDCWD, p.address('/etc/passwd'), 1n])?.path, '/etc/passwd');
+    assert.equal(predict('mkdir', [p.address('/etc'), 0o755n]), undefined, 'mkdir -p gets EEXIST from the kernel');
+    assert.equal(predict('unlink', [p.address('/etc/no-such-file')]), undefined, 'ENOENT from the kernel');
+    assert.equal(predict('unlink', [p.address('/etc/passwd')])?.rule.path, '/');
+    assert.equal(predict('openat', [AT_FDCWD, p.address('/dev/null'), 1n]), undefined, 'devices are the kernel\'s to decide');
+    assert.equal(predict('rename', [p.address('/etc/passwd'), p.address(paths[0]!)])?.path, '/etc/passwd', 'a rename out of a read-only directory');
+  } finally {
+    p.stop();
+  }
+});
