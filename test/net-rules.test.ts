@@ -330,3 +330,29 @@ test('bad network settings stop tsjail before anything runs (exit 125)', async (
   assert.equal(insecure.status, 125);
   assert.match(insecure.stderr, /drop --insecure or the network rules/);
 });
+
+test('a policy file\'s jail.net: its allowlist applies, --allow-net adds to it, and the policy\'s own refusals still win', async () => {
+  const policy = join(work, 'net-policy.ts');
+  writeFileSync(policy, `import { definePolicy, allow, errno, ne } from 'tsjail';
+export default definePolicy({ default: allow(), rules: [errno('EACCES', 'sendto', { addr: ne(0) })], jail: { net: { allow: ['127.0.0.2:${PORT}'] } } });
+`);
+  chmodSync(policy, 0o644);
+  const curl = `curl -sS http://127.0.0.2:${PORT}/; curl -sS http://127.0.0.3:${PORT}/; echo curl=$?`;
+  const r = await tsjail(['--policy', policy, '--', 'sh', '-c', curl], true);
+  assert.match(r.stdout, /^hello from 127\.0\.0\.2\ncurl=7\n$/, r.stderr);
+  const added = await tsjail(['--policy', policy, '--allow-net', `127.0.0.3:${PORT}`, '--', 'sh', '-c', curl], true);
+  assert.match(added.stdout, /^hello from 127\.0\.0\.2\nhello from 127\.0\.0\.3\ncurl=0\n$/, added.stderr);
+  const udp = await tsjail(['--policy', policy, '--', PY, '-c', `import socket
+try: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.2', ${PORT}))
+except OSError as e: print(e.strerror)`], true);
+  assert.equal(udp.stdout, 'Permission denied\n', 'errno(EACCES) in the policy outranks the rules\' user_notif');
+});
+
+test('--log: a refused connect is reported as one that would be refused, and performed', async () => {
+  const before = reached.refusedTcp;
+  const r = await tsjail(['--log', '--allow-net', `127.0.0.2:${PORT}`, '--', 'curl', '-sS', `http://127.0.0.3:${PORT}/`], true);
+  assert.equal(r.stdout, 'hello from 127.0.0.3\n', r.stderr);
+  assert.match(r.stderr, new RegExp(`connect\\(127\\.0\\.0\\.3:${PORT}/tcp\\) -> would be EPERM \\(allowed: log mode\\)`));
+  assert.equal(reached.refusedTcp, before + 1);
+  reached.refusedTcp = before;
+});
