@@ -1296,6 +1296,7 @@ struct net_job {
 	socklen_t namelen;
 	char *data;
 	size_t datalen;
+	int cut; /* the send was longer than NET_DATA_CAP */
 	char control[NET_CONTROL_CAP];
 	size_t controllen;
 };
@@ -1338,8 +1339,8 @@ static int net_read_msghdr(struct net_job *j, uint64_t addr) {
 	if (!iov) return -1;
 	int r = net_read(j->tid, (uintptr_t)m.msg_iov, iov, m.msg_iovlen * sizeof *iov);
 	size_t total = 0;
-	for (size_t i = 0; !r && i < m.msg_iovlen && total < NET_DATA_CAP; i++) total += iov[i].iov_len > NET_DATA_CAP ? NET_DATA_CAP : iov[i].iov_len;
-	if (total > NET_DATA_CAP) total = NET_DATA_CAP;
+	for (size_t i = 0; !r && i < m.msg_iovlen && total <= NET_DATA_CAP; i++) total += iov[i].iov_len > NET_DATA_CAP ? NET_DATA_CAP + 1 : iov[i].iov_len;
+	if (total > NET_DATA_CAP) { total = NET_DATA_CAP; j->cut = 1; }
 	if (!r && !(j->data = malloc(total ? total : 1))) r = -1;
 	for (size_t i = 0, at = 0; !r && i < m.msg_iovlen && at < total; i++) {
 		size_t n = iov[i].iov_len < total - at ? iov[i].iov_len : total - at;
@@ -1362,7 +1363,8 @@ static int net_copy_call(struct net_job *j, const uint64_t *args) {
 		j->flags = (int)args[3];
 		j->namelen = args[4] ? (socklen_t)(int)args[5] : 0;
 		if (net_read(j->tid, args[4], &j->name, j->namelen)) return -1;
-		j->datalen = args[2] > NET_DATA_CAP ? NET_DATA_CAP : args[2];
+		j->cut = args[2] > NET_DATA_CAP;
+		j->datalen = j->cut ? NET_DATA_CAP : args[2];
 		if (!(j->data = malloc(j->datalen ? j->datalen : 1))) return -1;
 		return net_read(j->tid, args[1], j->data, j->datalen);
 	}
@@ -1410,6 +1412,8 @@ struct net_job *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, co
 	sl = sizeof protocol;
 	if (!r && getsockopt(j->fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &sl)) r = -1;
 	if (!r && !empty) r = net_copy_call(j, args);
+	/* A stream takes a short write; a datagram cut short would be another message. */
+	if (!r && j->cut && type != SOCK_STREAM) { errno = EMSGSIZE; r = -1; }
 	struct sockaddr_storage peer;
 	socklen_t peerlen = sizeof peer;
 	memset(&peer, 0, sizeof peer);
