@@ -5,7 +5,7 @@
 // profile); its compile time is measured in C (generated here, linked with -lseccomp), ours
 // in-process. Program figures for both come from the same kernel-exact emulator.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ABIS } from '../src/arch/abi';
@@ -229,6 +229,7 @@ function lateSection(): string[] {
 /** A supervised connect: tsjail copies the address, decides, and connects on the jail's socket. */
 function netSection(): string[] {
   const loop = join(work, 'connect-loop');
+  chmodSync(work, 0o755); // the jail runs as an id range that must reach the program
   execFileSync('cc', ['-O2', '-o', loop, join(REPO_ROOT, 'bench/connect-loop.c')]);
   const port = '47999';
   const server = spawn(PYTHON, ['-c', `import socket
