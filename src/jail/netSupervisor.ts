@@ -183,6 +183,14 @@ export function inetTarget(domain: number, name: Buffer, kind: NetKind, protocol
   return { dest };
 }
 
+/** A sockaddr_un as text: the path, or @name for an abstract one. */
+export function unixAddress(name: Buffer): string {
+  const path = name.subarray(2);
+  if (path[0] === 0) return `@${path.subarray(1).toString('latin1')}`;
+  const end = path.indexOf(0);
+  return path.subarray(0, end < 0 ? path.length : end).toString('utf8');
+}
+
 /** The control messages of a send, as (level, type) pairs; undefined if malformed (the kernel refuses those). */
 export function controlMessages(control: Buffer): { level: number; type: number }[] | undefined {
   const out: { level: number; type: number }[] = [];
@@ -269,7 +277,12 @@ export class NetSupervisor {
       const what = m.level === SOL_SOCKET && m.type === SCM_CREDENTIALS ? 'SCM_CREDENTIALS (tsjail sends for the jail: the receiver would see tsjail\'s ids)' : `control message level ${m.level} type ${m.type}`;
       return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(what, `${LABEL}: a ${kind} with ${what} is not performed`, 'send without it'));
     }
-    // Unix sockets are performed as they are (their path rules are for later); netlink reaches the kernel only.
+    // A unix address would be looked up by tsjail, in its own file view, and the peer would see
+    // tsjail's pid and ids (SO_PEERCRED): refused until unix rules exist. Sends on connected
+    // unix sockets (socketpair, inherited) carry no address and are performed; netlink reaches the kernel only.
+    if (copy.domain === AF_UNIX && copy.name.length) {
+      return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(`unix socket ${unixAddress(copy.name)}`, `${LABEL}: a unix socket address is not reached while network rules are active (tsjail would connect in its own view and as itself)`, 'no flag yet: unix socket rules are not implemented; run without network rules'));
+    }
     if (copy.domain === AF_UNIX || copy.domain === AF_NETLINK) return this.finish(copy, n, 0);
     if (copy.domain !== AF_INET && copy.domain !== AF_INET6) {
       return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(`a socket of address family ${copy.domain}`, `${LABEL}: only unix, netlink, IPv4 and IPv6 sockets may connect or send`, 'use a TCP or UDP socket'));
