@@ -1419,3 +1419,280 @@ static void landlock_restrict(void) {
 	close(LL.fd);
 	LL.fd = -1;
 }
+
+/*
+ * Network rules (src/jail/netSupervisor.ts): a stopped connect, sendto, sendmsg or sendmmsg is
+ * copied out of the jail here, decided by tsjail on the copy, then performed here on the jail's
+ * own socket (pidfd_getfd) with the copy, never continued: a racing thread may change its memory
+ * after the copy, and the call that runs does not read it again.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+enum net_kind { NET_CONNECT = 0, NET_SENDTO = 1, NET_SENDMSG = 2, NET_SENDMMSG = 3 };
+/* The largest send copied whole: a stream send beyond it is a short write, a datagram EMSGSIZE. */
+#define NET_DATA_CAP (1 << 20)
+#define NET_CONTROL_CAP 4096
+/* Blocking calls in flight on threads, at most: past it a call fails with EAGAIN. */
+#define NET_MAX_THREADS 256
+#define NET_OUT_HEADER 11 /* u32 words before the bytes in `out` */
+#define NET_DNS_BYTES 512
+
+struct net_job {
+	int listener; /* a dup: the loop may close its own while a thread still answers */
+	uint64_t id;
+	pid_t tid;
+	int pidfd, fd, kind, flags;
+	uint64_t msglen_addr; /* sendmmsg: where the kernel would write msg_len */
+	struct sockaddr_storage name;
+	socklen_t namelen;
+	char *data;
+	size_t datalen;
+	int cut; /* the send was longer than NET_DATA_CAP */
+	char control[NET_CONTROL_CAP];
+	size_t controllen;
+};
+
+static atomic_int net_threads;
+
+static void net_free(struct net_job *j) {
+	if (j->fd >= 0) close(j->fd);
+	if (j->pidfd >= 0) close(j->pidfd);
+	if (j->listener >= 0) close(j->listener);
+	free(j->data);
+	free(j);
+}
+
+/* Reads exactly `len` bytes at `addr` in the jail's thread, or fails with EFAULT. */
+static int net_read(pid_t tid, uint64_t addr, void *buf, size_t len) {
+	if (!len) return 0;
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len) return 0;
+	errno = n < 0 && errno != EFAULT && errno != ESRCH ? errno : EFAULT;
+	return -1;
+}
+
+/* Copies a msghdr's name, data (gathered) and control into the job, as the kernel would read them. */
+static int net_read_msghdr(struct net_job *j, uint64_t addr) {
+	struct msghdr m;
+	if (net_read(j->tid, addr, &m, sizeof m)) return -1;
+	if (m.msg_name && m.msg_namelen) {
+		j->namelen = m.msg_namelen > sizeof j->name ? sizeof j->name : m.msg_namelen;
+		if (net_read(j->tid, (uintptr_t)m.msg_name, &j->name, j->namelen)) return -1;
+	}
+	if (m.msg_iovlen > 1024) { errno = EMSGSIZE; return -1; }
+	if (m.msg_controllen > NET_CONTROL_CAP) { errno = ENOBUFS; return -1; }
+	if (m.msg_controllen && m.msg_control) {
+		j->controllen = m.msg_controllen;
+		if (net_read(j->tid, (uintptr_t)m.msg_control, j->control, j->controllen)) return -1;
+	}
+	struct iovec *iov = calloc(m.msg_iovlen ? m.msg_iovlen : 1, sizeof *iov);
+	if (!iov) return -1;
+	int r = net_read(j->tid, (uintptr_t)m.msg_iov, iov, m.msg_iovlen * sizeof *iov);
+	size_t total = 0;
+	for (size_t i = 0; !r && i < m.msg_iovlen && total <= NET_DATA_CAP; i++) total += iov[i].iov_len > NET_DATA_CAP ? NET_DATA_CAP + 1 : iov[i].iov_len;
+	if (total > NET_DATA_CAP) { total = NET_DATA_CAP; j->cut = 1; }
+	if (!r && !(j->data = malloc(total ? total : 1))) r = -1;
+	for (size_t i = 0, at = 0; !r && i < m.msg_iovlen && at < total; i++) {
+		size_t n = iov[i].iov_len < total - at ? iov[i].iov_len : total - at;
+		r = net_read(j->tid, (uintptr_t)iov[i].iov_base, j->data + at, n);
+		at += n;
+	}
+	free(iov);
+	j->datalen = total;
+	return r;
+}
+
+static int net_copy_call(struct net_job *j, const uint64_t *args) {
+	switch (j->kind) {
+	case NET_CONNECT:
+		if ((int)args[2] < 0 || (int)args[2] > (int)sizeof j->name) { errno = EINVAL; return -1; }
+		j->namelen = (socklen_t)(int)args[2];
+		return net_read(j->tid, args[1], &j->name, j->namelen);
+	case NET_SENDTO: {
+		if ((int)args[5] < 0 || (int)args[5] > (int)sizeof j->name) { errno = EINVAL; return -1; }
+		j->flags = (int)args[3];
+		j->namelen = args[4] ? (socklen_t)(int)args[5] : 0;
+		if (net_read(j->tid, args[4], &j->name, j->namelen)) return -1;
+		j->cut = args[2] > NET_DATA_CAP;
+		j->datalen = j->cut ? NET_DATA_CAP : args[2];
+		if (!(j->data = malloc(j->datalen ? j->datalen : 1))) return -1;
+		return net_read(j->tid, args[1], j->data, j->datalen);
+	}
+	case NET_SENDMSG:
+		j->flags = (int)args[2];
+		return net_read_msghdr(j, args[1]);
+	case NET_SENDMMSG:
+		/* The first message only: sendmmsg may send fewer than asked, and says how many. */
+		j->flags = (int)args[3];
+		j->msglen_addr = args[1] + offsetof(struct mmsghdr, msg_len);
+		return net_read_msghdr(j, args[1]);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+static void put_u32s(uint8_t *out, const uint32_t *v, int n) { memcpy(out, v, 4 * n); }
+
+/*
+ * Copies stopped call `id` of thread `tid` (kind: connect 0, sendto 1, sendmsg 2, sendmmsg 3;
+ * args: its six registers) and fetches its socket. `out` (at least 4 * NET_OUT_HEADER + 128 +
+ * 128 + NET_CONTROL_CAP + NET_DNS_BYTES bytes) gets: domain, type, protocol, flags, name length,
+ * peer length, control length, data length, vlen==0, nonblocking, 0; then the name (128 bytes),
+ * the socket's peer (128), the control messages, the data's first NET_DNS_BYTES. Returns the
+ * job for tsjail_net_finish, or NULL with *err = errno (the call is then answered already).
+ */
+struct net_job *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, const uint64_t *args, uint8_t *out, int32_t *err) {
+	struct net_job *j = calloc(1, sizeof *j);
+	if (!j) { *err = ENOMEM; return NULL; }
+	j->listener = j->pidfd = j->fd = -1;
+	j->id = id; j->tid = tid; j->kind = kind;
+	int empty = kind == NET_SENDMMSG && (unsigned)args[2] == 0;
+	int r = (j->listener = fcntl(listener, F_DUPFD_CLOEXEC, 3)) < 0 ? -1 : 0;
+	if (!r) {
+		j->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+		if (j->pidfd < 0 && errno == EINVAL) j->pidfd = (int)syscall(SYS_pidfd_open, tgid_of(tid), 0);
+		r = j->pidfd < 0 ? -1 : 0;
+	}
+	if (!r) r = (j->fd = (int)syscall(SYS_pidfd_getfd, j->pidfd, (int)args[0], 0)) < 0 ? -1 : 0;
+	int domain = 0, type = 0, protocol = 0;
+	socklen_t sl = sizeof domain;
+	if (!r && getsockopt(j->fd, SOL_SOCKET, SO_DOMAIN, &domain, &sl)) r = -1;
+	sl = sizeof type;
+	if (!r && getsockopt(j->fd, SOL_SOCKET, SO_TYPE, &type, &sl)) r = -1;
+	sl = sizeof protocol;
+	if (!r && getsockopt(j->fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &sl)) r = -1;
+	if (!r && !empty) r = net_copy_call(j, args);
+	/* A stream takes a short write; a datagram cut short would be another message. */
+	if (!r && j->cut && type != SOCK_STREAM) { errno = EMSGSIZE; r = -1; }
+	struct sockaddr_storage peer;
+	socklen_t peerlen = sizeof peer;
+	memset(&peer, 0, sizeof peer);
+	if (!r && getpeername(j->fd, (struct sockaddr *)&peer, &peerlen)) peerlen = 0;
+	/* What was read is the caller's only if the call still waits (its pid was not reused). */
+	if (!r && ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id)) r = -1;
+	if (r) {
+		*err = errno == EBADF || errno == ENOTSOCK || errno == EINVAL || errno == EFAULT || errno == EMSGSIZE || errno == ENOBUFS ? errno : errno == ENOENT ? ENOENT : EPERM;
+		if (*err != ENOENT) tsjail_notif_send(listener, id, *err, 0);
+		net_free(j);
+		return NULL;
+	}
+	int fl = fcntl(j->fd, F_GETFL);
+	uint32_t head[NET_OUT_HEADER] = {
+		(uint32_t)domain, (uint32_t)type, (uint32_t)protocol, (uint32_t)j->flags, j->namelen, peerlen, (uint32_t)j->controllen,
+		(uint32_t)j->datalen, (uint32_t)empty, (uint32_t)((fl >= 0 && (fl & O_NONBLOCK)) || (j->flags & MSG_DONTWAIT)), 0,
+	};
+	put_u32s(out, head, NET_OUT_HEADER);
+	uint8_t *p = out + 4 * NET_OUT_HEADER;
+	memcpy(p, &j->name, 128);
+	memcpy(p + 128, &peer, 128);
+	memcpy(p + 256, j->control, j->controllen);
+	memcpy(p + 256 + NET_CONTROL_CAP, j->data ? j->data : "", j->datalen < NET_DNS_BYTES ? j->datalen : NET_DNS_BYTES);
+	*err = 0;
+	return j;
+}
+
+static void net_answer(struct net_job *j, long val, int error) {
+	struct seccomp_notif_resp r;
+	memset(&r, 0, sizeof r);
+	r.id = j->id;
+	r.val = val;
+	r.error = error ? -error : 0;
+	ioctl(j->listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
+/* SCM_RIGHTS carries the jail's fd numbers: each becomes tsjail's copy of that file. */
+static int net_translate_rights(struct net_job *j, int *taken, int *ntaken, int max) {
+	struct msghdr m = { .msg_control = j->control, .msg_controllen = j->controllen };
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+		int *fds = (int *)CMSG_DATA(c);
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			if (*ntaken >= max) { errno = ETOOMANYREFS; return -1; }
+			int mine = (int)syscall(SYS_pidfd_getfd, j->pidfd, fds[i], 0);
+			if (mine < 0) return -1;
+			fds[i] = taken[(*ntaken)++] = mine;
+		}
+	}
+	return 0;
+}
+
+static void net_perform(struct net_job *j) {
+	long r;
+	int e = 0;
+	if (j->kind == NET_CONNECT) {
+		r = connect(j->fd, (struct sockaddr *)&j->name, j->namelen);
+	} else {
+		int taken[253 * 4], ntaken = 0;
+		struct iovec iov = { j->data, j->datalen };
+		struct msghdr m = {
+			.msg_name = j->namelen ? &j->name : NULL, .msg_namelen = j->namelen, .msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = j->controllen ? j->control : NULL, .msg_controllen = j->controllen,
+		};
+		/* tsjail takes no SIGPIPE for the jail (Node ignores it): the jail gets EPIPE. */
+		r = net_translate_rights(j, taken, &ntaken, (int)(sizeof taken / sizeof *taken)) ? -1 : sendmsg(j->fd, &m, j->flags | MSG_NOSIGNAL);
+		if (r < 0) e = errno;
+		while (ntaken) close(taken[--ntaken]);
+		if (r >= 0 && j->kind == NET_SENDMMSG) {
+			uint32_t len = (uint32_t)r;
+			struct iovec local = { &len, sizeof len }, remote = { (void *)(uintptr_t)j->msglen_addr, sizeof len };
+			process_vm_writev(j->tid, &local, 1, &remote, 1, 0);
+			r = 1;
+		}
+		if (r < 0) errno = e;
+	}
+	if (r < 0) e = errno;
+	net_answer(j, r < 0 ? 0 : r, r < 0 ? e : 0);
+}
+
+static void *net_thread(void *arg) {
+	struct net_job *j = arg;
+	net_perform(j);
+	net_free(j);
+	atomic_fetch_sub(&net_threads, 1);
+	return NULL;
+}
+
+/*
+ * Ends a job: refuses the call with `error` (non-zero), or performs it with the copy and answers
+ * with its result: here when it cannot block (a non-blocking socket, MSG_DONTWAIT), else on a
+ * thread of its own, so a slow peer stalls no other call. Returns 0, or -errno if not answered.
+ */
+int tsjail_net_finish(struct net_job *j, int error, int inline_ok) {
+	if (error || (j->kind == NET_SENDMMSG && !j->msglen_addr)) {
+		net_answer(j, 0, error);
+		net_free(j);
+		return 0;
+	}
+	if (inline_ok) {
+		net_perform(j);
+		net_free(j);
+		return 0;
+	}
+	if (atomic_fetch_add(&net_threads, 1) >= NET_MAX_THREADS) {
+		atomic_fetch_sub(&net_threads, 1);
+		net_answer(j, 0, EAGAIN);
+		net_free(j);
+		return 0;
+	}
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024 + sizeof(int) * 253 * 4);
+	int r = pthread_create(&t, &attr, net_thread, j);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		atomic_fetch_sub(&net_threads, 1);
+		net_answer(j, 0, EAGAIN);
+		net_free(j);
+	}
+	return 0;
+}

@@ -47,7 +47,7 @@ function harness(policy: Policy) {
   const call = (nr: number, args: bigint[] = []): void => {
     // No such pid: nothing is read from a live process.
     const n: Notification = { id: id++, pid: 0x3fffffff, nr, arch: ABIS.x86_64.auditArch, args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6) };
-    supervisor.handle(n, () => undefined, (a) => { answers.push(a); return undefined; });
+    supervisor.handle(n, () => undefined, Object.assign((a: Answer) => { answers.push(a); return undefined; }, { listener: -1 }));
   };
   return { supervisor, firsts, repeats, answers, call, overflowed: () => overflowed };
 }

@@ -45,6 +45,11 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
     throw e;
   }
   const { options, command, extra } = parsed;
+  // The learner answers every stopped call itself: network rules would not be enforced (fail closed).
+  if (options.net !== undefined && options.net !== 'host' && options.net !== 'none') {
+    log('tsjail learn does not enforce network rules (--net loopback, --allow-net): learn without them, or with --net none');
+    return 125;
+  }
   const format = (extra['--format'] as string | undefined) ?? ((extra['--output'] as string | undefined)?.endsWith('.json') ? 'json' : 'ts');
   if (!command.length || !['ts', 'json'].includes(format)) { log(LEARN_USAGE); return 125; }
   const out = extra['--output'] as string | undefined;

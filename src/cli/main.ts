@@ -1,4 +1,5 @@
 // The `tsjail` command line: dispatches to `run` or the compiler's tools, each loaded on demand.
+import { JailError } from '../jail/errors';
 import { PolicyError } from '../policy/errors';
 import { suggest } from '../syscalls/suggest';
 import { USAGE, UsageError } from './usage';
@@ -13,7 +14,7 @@ async function jailSubcommand(load: () => { usage: string; command: JailCommand 
   try {
     return await command(argv, log);
   } catch (e) {
-    if (e instanceof PolicyError || (e as Error).name === 'HelperUnavailable') log((e as Error).message);
+    if (e instanceof PolicyError || e instanceof JailError || (e as Error).name === 'HelperUnavailable') log((e as Error).message);
     else log(`internal error: ${(e as Error).stack ?? String(e)}`);
     return 125;
   }

@@ -8,6 +8,7 @@ import { SANDBOX_VARIABLES } from '../jail/environment';
 import { JailError } from '../jail/errors';
 import { runJailed } from '../jail/run';
 import type { FsRuleInput } from '../jail/fsRules';
+import { combineNet, netFromFlags, resolveNet, type NetOption, type NetSetting } from '../jail/netRules';
 import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
 
@@ -50,6 +51,10 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --bundle DIR       run an OCI bundle (config.json + rootfs); unsupported fields are errors
       --overlay DIR | --tmp-overlay SIZE   with -r: writes to the root persist in DIR / vanish
       --stage PATH  --stage-rw PATH                a fresh root with only these (ELF: + loader, libraries)
+      --net none|loopback|host   none: own network namespace, only lo (as -n); loopback: the host's
+                         127.0.0.0/8 and ::1 only; host: unrestricted (the default)
+      --allow-net RULE   connect/send only where a rule allows (repeatable; adds to --net loopback):
+                         HOST[:PORT[-PORT]][/tcp|/udp], HOST = 1.2.3.4, [::1], 10.0.0.0/8, name, *.name
       --join-ns TYPE=PATH  join an existing net, ipc, uts or cgroup namespace (e.g. net=/run/netns/blue)
       --late             the policy alone decides from main() on (dynamic glibc programs): it need
                          not allow the loader; until main() its calls are let through too
@@ -144,7 +149,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
       '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String, '--join-ns': [String],
-      '--host-ids': Boolean, '--host-dev': Boolean, '--no-namespaces': Boolean,
+      '--host-ids': Boolean, '--host-dev': Boolean, '--no-namespaces': Boolean, '--net': String, '--allow-net': [String],
       ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
       '--ro': [String], '--rw': [String], '--hide': [String], '--show': [String], '--noexec': [String], '--host-fs': Boolean,
       ...unshareFlags,
@@ -172,8 +177,15 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
   const unshare = (Object.keys(NAMESPACES) as NamespaceName[]).filter((n) => (a as Record<string, unknown>)[`--unshare-${n}`]);
   const fsFlags = fsFlagsInOrder(argv, spec, a);
   const capabilities = capabilitySets(a['--caps'], (set) => (a as Record<string, unknown>)[`--cap-${set}`] as string[] | undefined);
+  let net: NetOption | undefined;
+  try {
+    net = netFromFlags(a['--net'], a['--allow-net'] ?? []);
+  } catch (e) {
+    throw new RunUsageError((e as Error).message);
+  }
   const options: JailOptions = {
     ...(a['--no-network'] ? { network: false } : {}),
+    ...(net !== undefined ? { net } : {}),
     ...(a['--root'] ? { root: a['--root'] } : {}),
     ...(a['--user'] !== undefined ? { user: a['--user'] } : {}),
     ...(a['--cwd'] ? { cwd: a['--cwd'] } : {}),
@@ -266,8 +278,11 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
   // A jail that writes host files as their owners also refuses set-id files there (setIdRules.ts).
   const setIds = writesHostFilesAsOwner({ ...(bundlePolicy?.jail ?? {}), ...options });
-  const wantsDefault = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !setIds;
+  // Network rules add user_notif rules to the policy: it is compiled, not the precompiled one.
+  const ruled = options.net !== undefined && options.net !== 'host' && options.net !== 'none';
+  const wantsDefault = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !setIds && !ruled;
   let merged: JailOptions = options;
+  let netSetting: NetSetting = { kind: 'host' };
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
   const builtin = (): DefinedPolicy<JailOptions> => (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
@@ -282,9 +297,17 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
       policy = loaded.policy as DefinedPolicy<JailOptions>;
     } else policy = bundlePolicy ?? sandbox.policy ?? builtin();
     merged = { ...(policy.jail ?? {}), ...options };
+    const net = combineNet(policy.jail?.net, options.net, extra['--net'] === undefined && Boolean(extra['--allow-net']));
+    merged = { ...merged, ...(net !== undefined ? { net } : {}) };
     policy = policyWithOverrides(policy, merged);
     if (writesHostFilesAsOwner(merged)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
+    netSetting = resolveNet(merged.net);
+    if (netSetting.kind === 'allowlist') policy = { ...policy, rules: [...policy.rules, ...(require('../jail/netSupervisor') as typeof import('../jail/netSupervisor')).netPolicyRules()] };
     filter = compileProgram(policy).bytes;
+  }
+  if (merged.insecure && resolveNet(merged.net).kind === 'allowlist') {
+    log('network rules are enforced through the seccomp filter, and --insecure loads none: drop --insecure or the network rules');
+    return 125;
   }
   if (merged.inheritEnv) log('note: --inherit-env: the jail gets tsjail\'s whole environment, tokens and keys included');
   const final = policy;
@@ -292,7 +315,10 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   const watch = filter && !options.insecure
     ? (require('../jail/supervisor') as typeof import('../jail/supervisor')).supervise(
       filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
-      { ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}) })
+      {
+        ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
+        ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),
+      })
     : undefined;
   return await runJailed(command, filter, merged, log, watch);
 }

@@ -319,7 +319,7 @@ interface KoffiFunction {
 interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
-  killNotifier: KoffiFunction; landlockAbi: KoffiFunction;
+  killNotifier: KoffiFunction; landlockAbi: KoffiFunction; netCopy: KoffiFunction; netFinish: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -365,6 +365,8 @@ function bind(): Bound {
     tryLock: lib.func('int tsjail_try_lock(const char *path)'),
     killNotifier: lib.func('int tsjail_kill_notifier(int listener, uint64_t id, int tid)'),
     landlockAbi: lib.func('int tsjail_landlock_abi(void)'),
+    netCopy: lib.func('void *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, const uint64_t *args, uint8_t *out, int32_t *err)'),
+    netFinish: lib.func('int tsjail_net_finish(void *job, int error, int inline_ok)'),
   };
   return bound;
 }
@@ -478,4 +480,56 @@ export function landlockAbi(): number {
     abi = r > 0 ? r : 0;
   }
   return abi;
+}
+
+/** A stopped connect or send, copied by the helper and holding the jail's socket until netFinish. */
+export interface NetJob { readonly handle: unknown }
+
+/** Which call a job is (the helper's enum net_kind). */
+export const NET_KINDS = { connect: 0, sendto: 1, sendmsg: 2, sendmmsg: 3 } as const;
+export type NetKind = keyof typeof NET_KINDS;
+
+/** The helper's NET_OUT_HEADER words, then the name, the peer, the control messages (NET_CONTROL_CAP) and the data's start (NET_DNS_BYTES). */
+const NET_HEADER = 44, NET_CONTROL_CAP = 4096, NET_DNS_BYTES = 512;
+
+/** What the helper copied: the socket's kind, and the call's address, control messages and data (as far as DNS needs it). */
+export interface NetCopy {
+  readonly job: NetJob;
+  readonly domain: number;
+  readonly type: number;
+  readonly protocol: number;
+  readonly flags: number;
+  readonly name: Buffer;
+  readonly peer: Buffer;
+  readonly control: Buffer;
+  readonly dataStart: Buffer;
+  /** sendmmsg with vlen 0: nothing to decide. */
+  readonly empty: boolean;
+  /** The call cannot block (O_NONBLOCK, MSG_DONTWAIT): the helper performs it at once. */
+  readonly nonblocking: boolean;
+}
+
+/**
+ * Copies stopped call `n` out of the jail and takes its socket (pidfd_getfd), checking after the
+ * reads that the call still waits. Undefined when it cannot be copied: the helper has then
+ * answered it (EFAULT, EBADF, ENOTSOCK...) or it is gone.
+ */
+export function netCopy(listener: number, n: Notification, kind: NetKind): NetCopy | undefined {
+  const out = Buffer.alloc(NET_HEADER + 256 + NET_CONTROL_CAP + NET_DNS_BYTES);
+  const err = new Int32Array(1);
+  const handle = bind().netCopy(listener, n.id, n.pid, NET_KINDS[kind], BigUint64Array.from(n.args), out, err);
+  if (!handle) return undefined;
+  const w = (i: number): number => out.readUInt32LE(4 * i);
+  const at = NET_HEADER;
+  return {
+    job: { handle }, domain: w(0), type: w(1), protocol: w(2), flags: w(3),
+    name: out.subarray(at, at + Math.min(w(4), 128)), peer: out.subarray(at + 128, at + 128 + Math.min(w(5), 128)),
+    control: out.subarray(at + 256, at + 256 + w(6)), dataStart: out.subarray(at + 256 + NET_CONTROL_CAP, at + 256 + NET_CONTROL_CAP + Math.min(w(7), NET_DNS_BYTES)),
+    empty: w(8) === 1, nonblocking: w(9) === 1,
+  };
+}
+
+/** Refuses a copied call with `errno`, or (errno 0) performs it with the copy and answers with its result. */
+export function netFinish(copy: NetCopy, errno: number): void {
+  bind().netFinish(copy.job.handle, errno, copy.nonblocking ? 1 : 0);
 }

@@ -12,15 +12,21 @@ export const HANDSHAKE_ERRNO = osConstants.errno.EBADMSG;
 /** --late: the preload library's "main() is next" call (MAIN_NR in helper/tsjail-preload.c). */
 export const MAIN_NR = 0x3ff7a12;
 
-/** Fail the call with an errno, let it run, or kill the caller's whole thread group (then fail it). */
-export type Answer = { readonly errno: number } | 'continue' | 'kill';
+/**
+ * Fail the call with an errno, let it run, kill the caller's whole thread group (then fail it),
+ * or 'taken': the helper answers it (the network supervisor performs the call itself).
+ */
+export type Answer = { readonly errno: number } | 'continue' | 'kill' | 'taken';
 /** Answers a call once; for 'kill', returns the thread group killed (undefined if it was already gone). */
-export type Answerer = (a: Answer) => number | undefined;
-export type NotificationHandler = (n: Notification, answer: Answerer) => void;
+export type Answerer = ((a: Answer) => number | undefined) & { readonly listener: number };
+/** Answers `n`, now or (returning a promise) later; unanswered when it returns or settles, the call fails with EPERM. */
+export type NotificationHandler = (n: Notification, answer: Answerer) => void | Promise<void>;
 
 export class NotificationLoop {
   private running = true;
   private handshakeDone = false;
+  /** Set when the listener is closed: a handler that settles later must not answer on a reused fd. */
+  private closed = false;
 
   constructor(private readonly listener: number, private readonly handler: NotificationHandler, private readonly log: (msg: string) => void) {}
 
@@ -39,6 +45,7 @@ export class NotificationLoop {
       if (burst % 64 === 63) await new Promise((r) => setImmediate(r));
       next = receiveNotificationNow(this.listener, 1);
     }
+    this.closed = true;
     closeFd(this.listener);
   }
 
@@ -48,23 +55,30 @@ export class NotificationLoop {
       if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: HANDSHAKE_ERRNO }); return; }
     }
     let answered = false;
-    const answer: Answerer = (a) => {
-      if (answered) return undefined;
+    const answer: Answerer = Object.assign((a: Answer) => {
+      if (answered || this.closed) return undefined;
       answered = true;
+      if (a === 'taken') return undefined;
       if (a !== 'kill') { answerNotification(this.listener, n.id, a); return undefined; }
       // The pidfd is taken while the call is known to wait, so the signal reaches its process.
       const group = killNotifier(this.listener, n.id, n.pid);
       answerNotification(this.listener, n.id, { errno: 38 });
       return group;
-    };
-    try {
-      this.handler(n, answer);
-    } catch (e) {
-      this.log((e as Error).message);
-    } finally {
-      // Never leave a call hanging: an unanswered one fails closed.
+    }, { listener: this.listener });
+    // Never leave a call hanging: an unanswered one fails closed.
+    const fallBack = (e?: unknown): void => {
+      if (e !== undefined) this.log((e as Error).message);
       answer({ errno: 1 });
+    };
+    let pending: void | Promise<void>;
+    try {
+      pending = this.handler(n, answer);
+    } catch (e) {
+      fallBack(e);
+      return;
     }
+    if (pending) pending.then(() => fallBack(), fallBack);
+    else fallBack();
   }
 
   stop(): void {

@@ -129,7 +129,7 @@ export interface Watch {
 }
 
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
-export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: Answerer) => void;
+export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: Answerer) => void | Promise<void>;
 
 /**
  * --late for a dynamic program: its filter also stops MAIN_NR, and the preload library is handed
@@ -215,7 +215,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(commandPid(pid) ?? pid) })}\n`);
   let mainPid: number | undefined;
-  const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void =>
+  const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void | Promise<void> =>
     handle(n, () => (mainPid ??= commandPid(pid)), answer);
   let mainReached = false;
   let loop: NotificationLoop | undefined;
@@ -224,8 +224,8 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     const beforeMain = late ? serve(watch.late!.handle) : afterMain;
     loop = new NotificationLoop(started.listener, (n, answer) => {
       // --late: the preload library's call; from now on the policy alone decides.
-      if (late && n.nr === MAIN_NR) { mainReached = true; answer({ errno: 0 }); return; }
-      (late && !mainReached ? beforeMain : afterMain)(n, answer);
+      if (late && n.nr === MAIN_NR) { mainReached = true; answer({ errno: 0 }); return undefined; }
+      return (late && !mainReached ? beforeMain : afterMain)(n, answer);
     }, log);
   }
   const serving = loop?.run();

@@ -10,6 +10,7 @@ import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount, type OciMoun
 import { fsMounts } from './fsMounts';
 import { jailFs, type FsRuleInput, type ResolvedFs } from './fsRules';
 import { jailLandlock } from './landlock';
+import type { NetOption } from './netRules';
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
@@ -38,7 +39,10 @@ export interface JailOptions {
   readonly hostFs?: boolean;
   /** No namespaces at all (as where user namespaces are refused): Landlock, seccomp and limits only (noNamespaces.ts). */
   readonly noNamespaces?: boolean;
+  /** false: -n, a network namespace of its own with only lo (the same as net: 'none'). */
   readonly network?: boolean;
+  /** The network rules (netRules.ts); default 'host'. */
+  readonly net?: NetOption;
   readonly root?: string;
   readonly user?: string;
   readonly cwd?: string;
@@ -198,11 +202,13 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   const privateRange = identity === 'private-range';
   let flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWCGROUP;
   if (rootless || privateRange) flags |= CLONE_NEWUSER;
-  if (o.network === false) flags |= CLONE_NEWNET;
+  const ownNetwork = o.network === false || o.net === 'none';
+  if (ownNetwork) flags |= CLONE_NEWNET;
+  if (o.network === false && o.net !== undefined && o.net !== 'none') throw new JailError(`--no-network gives the jail a network of its own with only lo, and --net ${typeof o.net === 'string' ? o.net : '/ --allow-net'} rules the host's: drop one`);
   for (const ns of o.unshare ?? []) flags |= NAMESPACES[ns];
   const joins = Object.entries(o.join ?? {}).map(([ns, path]) => {
     if (!(JOINABLE as readonly string[]).includes(ns)) throw new JailError(`cannot join a ${ns} namespace (joinable: ${JOINABLE.join(', ')})`);
-    if (ns === 'net' && o.network === false) throw new JailError('--no-network and joining a network namespace contradict each other');
+    if (ns === 'net' && ownNetwork) throw new JailError('--no-network and joining a network namespace contradict each other');
     if (missing(path!)) throw new JailError(`cannot join the ${ns} namespace at ${path}: it does not exist`);
     flags &= ~NAMESPACES[ns as JoinableNamespace];
     return { type: NAMESPACES[ns as JoinableNamespace], path: resolve(path!) };

@@ -17,6 +17,9 @@ import {
 import type { Policy } from '../policy/model';
 import type { DenialExplanation } from './denial';
 import type { Notification } from './helper';
+import type { NetKind } from './helper';
+import type { NetRule } from './netRules';
+import type { NetRefusal, NetSupervisor } from './netSupervisor';
 import { HANDSHAKE_NR, MAIN_NR, type Answerer } from './notifications';
 import type { Watch } from './run';
 
@@ -60,7 +63,11 @@ export interface DenialRecord {
   readonly decidedBy: string;
   readonly rule: number | null;
   readonly suggestion: string;
+  /** For a connect or send the network rules refused: what it was (see the README's denial reports). */
+  readonly net?: Omit<NetRefusal, 'syscall' | 'decidedBy' | 'suggestion'>;
 }
+
+const NET_CALLS: readonly string[] = ['connect', 'sendto', 'sendmsg', 'sendmmsg'] satisfies NetKind[];
 
 /** The pid inside the jail, from /proc/PID/status (NSpid's last field). */
 function jailPid(pid: number): number | null {
@@ -125,6 +132,8 @@ export class Supervisor {
     readonly seen = new DenialTally(),
     /** --late, before main(): `loadPolicy` is the start-up policy, and what it allows runs. */
     private readonly startup = false,
+    /** With network rules: decides the connects and sends the policy's user_notif rules stop. */
+    private readonly net?: NetSupervisor,
   ) {}
 
   private policy(): { policy: Policy; abis: Abi[] } {
@@ -137,7 +146,7 @@ export class Supervisor {
   }
 
   /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
-  handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void {
+  handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void | Promise<void> {
     const { abiOfCall, evaluatePolicy, syscallName, explainDenial } = deciders();
     const { policy, abis } = this.policy();
     const data = { nr: n.nr, arch: n.arch, args: n.args };
@@ -147,6 +156,8 @@ export class Supervisor {
     const name = decision.syscall ?? syscallName(abi, n.nr);
     const syscall = name ?? `syscall ${n.nr}`;
     const action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+    // A connect or send the network rules stop (also before main() with --late, and in log mode).
+    if (action === SECCOMP_RET_USER_NOTIF && this.net && name && NET_CALLS.includes(name)) return this.net.handle(n, name as NetKind, answer);
     const key = `${name ?? UNKNOWN}|${JSON.stringify(decision.decider)}`;
     if (this.startup && action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
       // A start-up call the policy stops but the start-up policy allows: it runs, unreported.
@@ -172,6 +183,39 @@ export class Supervisor {
       if (group !== undefined && group === main) this.killedMain = true;
     }
     if (decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.quiet) return;
+    this.count(key, n, () => {
+      const explanation = explainDenial(policy, decision, abi, syscall, n.args);
+      const record: DenialRecord = {
+        time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
+        args: explanation.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
+        action: explanation.action, decidedBy: explanation.decidedBy, rule: explanation.ruleIndex ?? null,
+        suggestion: explanation.suggestion,
+      };
+      return { record, explanation, ...(name ? {} : { numbers: [n.nr] }) };
+    });
+  }
+
+  /** A connect or send the network rules refused: reported like a policy's denial, once per call and destination. */
+  reportNet(n: Notification, r: NetRefusal): void {
+    const { syscall, decidedBy, suggestion, ...net } = r;
+    const key = `net|${syscall}|${r.destination}`;
+    const known = this.seen.entries.has(key) || this.seen.entries.size >= MAX_DISTINCT_DENIALS;
+    const inJail = known ? null : jailPid(n.pid);
+    this.count(key, n, () => {
+      const action = 'EPERM';
+      const explanation: DenialExplanation = { syscall, action, decidedBy, suggestion, args: [] };
+      const record: DenialRecord = {
+        time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr, syscall,
+        args: [], action, decidedBy, rule: null, suggestion, net,
+      };
+      return { record, explanation };
+    });
+  }
+
+  /** Counts a denial; the first of its key is explained (at most MAX_DISTINCT_DENIALS keys, then an overflow count). */
+  private count(key: string, n: Notification, first: () => { record: DenialRecord; explanation: DenialExplanation; numbers?: number[] }): void {
+    const known = this.seen.entries.get(key);
+    const full = !known && this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     if (known) {
       known.count++;
       if (known.numbers && known.numbers.length < UNKNOWN_NUMBERS_KEPT && !known.numbers.includes(n.nr)) known.numbers.push(n.nr);
@@ -185,16 +229,8 @@ export class Supervisor {
       if (this.seen.overflow++ === 0) this.events.overflowed();
       return;
     }
-    const explanation = explainDenial(policy, decision, abi, syscall, n.args);
-    const record: DenialRecord = {
-      time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
-      args: explanation.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
-      action: explanation.action, decidedBy: explanation.decidedBy, rule: explanation.ruleIndex ?? null,
-      suggestion: explanation.suggestion,
-    };
-    this.seen.entries.set(key, {
-      record, explanation, count: 1, since: Date.now(), nextNotice: FIRST_REPEAT_NOTICE, ...(name ? {} : { numbers: [n.nr] }),
-    });
+    const { record, explanation, numbers } = first();
+    this.seen.entries.set(key, { record, explanation, count: 1, since: Date.now(), nextNotice: FIRST_REPEAT_NOTICE, ...(numbers ? { numbers } : {}) });
     this.events.first(record, explanation);
   }
 }
@@ -210,8 +246,9 @@ export interface SupervisorEvents {
 export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
   const who = r.jailPid !== null ? `pid ${r.jailPid}` : `host pid ${r.pid}`;
   const verb = r.mode === 'log' ? `would be ${r.action} (allowed: log mode)` : r.action;
+  const call = r.net ? r.net.destination : e.args.map((a) => `${a.name}=${a.text}`).join(', ');
   return [
-    `${who} ${r.syscall}(${e.args.map((a) => `${a.name}=${a.text}`).join(', ')}) -> ${verb}`,
+    `${who} ${r.syscall}(${call}) -> ${verb}`,
     `        decided by: ${r.decidedBy}`,
     `        to allow exactly this: ${r.suggestion}`,
   ].join('\n');
@@ -281,7 +318,7 @@ function reportSummary(s: Supervisor, mode: SupervisionMode): Record<string, unk
  */
 export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
-  options: { readonly reportFile?: string; readonly name?: string } = {},
+  options: { readonly reportFile?: string; readonly name?: string; readonly net?: readonly NetRule[] } = {},
 ): Watch {
   const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
   const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
@@ -293,8 +330,13 @@ export function supervise(
     repeated: (entry) => log(formatRepeat(entry)),
     overflowed: () => log(`more than ${MAX_DISTINCT_DENIALS} distinct calls denied: new ones are counted from now on, not explained`),
   };
-  const supervisor = new Supervisor(loadPolicy, mode, events);
-  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true);
+  let reportNet = (_n: Notification, _r: NetRefusal): void => undefined;
+  const net = options.net
+    ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log')
+    : undefined;
+  const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net);
+  reportNet = (n, r) => supervisor.reportNet(n, r);
+  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true, net);
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),

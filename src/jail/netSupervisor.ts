@@ -1,0 +1,312 @@
+// Enforces network rules without namespaces or privilege: the filter stops connect(), sendto()
+// with an address, sendmsg() and sendmmsg() at tsjail (user_notif rules added to the policy);
+// the helper copies the address (and a send's data and control messages) out of the jail,
+// tsjail decides on that copy, and the helper performs the call itself on the jail's socket
+// (pidfd_getfd) with the same copy, then answers with its result. Nothing the jail can still
+// change is read again, so a racing thread cannot swap the address after the decision.
+import { lookup } from 'node:dns/promises';
+import type { Rule, ArgCondition } from '../policy/model';
+import { netCopy, netFinish, type NetCopy, type NetKind, type Notification } from './helper';
+import {
+  allowFlagFor, canonicalAddress, decideNet, destinationText, formatAddress, nameMatches, parseIPv4, parseIPv6, usesNames,
+  type NetDecision, type NetDestination, type NetRule,
+} from './netRules';
+import type { Answerer } from './notifications';
+
+const AF_UNSPEC = 0, AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16, AF_PACKET = 17;
+const IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_ICMPV6 = 58;
+const SOL_SOCKET = 1, SCM_RIGHTS = 1, SCM_CREDENTIALS = 2, SOL_IP = 0, SOL_IPV6 = 41, SOL_UDP = 17;
+/** A refused connect or send fails as a local firewall makes it fail (iptables -A OUTPUT -j REJECT... gives EPERM). */
+export const NET_REFUSED_ERRNO = 1;
+const EINVAL = 22, EAFNOSUPPORT = 97;
+
+/** Control messages a send may carry: they set the packet's source, TTL, class or segmenting, never where it goes. */
+const HARMLESS_CONTROL: Readonly<Record<number, readonly number[]>> = {
+  [SOL_IP]: [1 /* IP_TOS */, 2 /* IP_TTL */, 8 /* IP_PKTINFO */],
+  [SOL_IPV6]: [50 /* IPV6_PKTINFO */, 52 /* IPV6_HOPLIMIT */, 62 /* IPV6_DONTFRAG */, 67 /* IPV6_TCLASS */],
+  [SOL_UDP]: [103 /* UDP_SEGMENT */],
+};
+
+const cond = (arg: string, op: ArgCondition['op'], value: number): ArgCondition => ({ arg, op, value: BigInt(value) });
+const LABEL = 'network rules';
+
+/**
+ * The rules network rules add to the policy: the calls that name a destination stop at tsjail
+ * (user_notif, so a policy that refuses them outright still wins), and the side doors close:
+ * io_uring (its connect and sendmsg never pass the filter), AF_PACKET, inet protocols other than
+ * TCP, UDP and ICMP (SCTP connects from setsockopt, MPTCP has its own paths), and IP options
+ * or IPv6 routing headers (a source route sends packets to its first hop, whatever the address).
+ */
+export function netPolicyRules(): Rule[] {
+  const notify = { kind: 'user_notif' } as const;
+  const refuse = { kind: 'errno', errno: 'EPERM' } as const;
+  const otherProtocol = [0, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6].map((p) => cond('protocol', 'ne', p));
+  return [
+    { syscalls: ['connect', 'sendmsg', 'sendmmsg'], action: notify, conditions: [], label: LABEL },
+    { syscalls: ['sendto'], action: notify, conditions: [cond('addr', 'ne', 0)], label: LABEL },
+    { syscalls: ['io_uring_setup', 'io_uring_enter', 'io_uring_register'], action: refuse, conditions: [], label: `${LABEL}: no io_uring` },
+    { syscalls: ['socket', 'socketpair'], action: refuse, conditions: [cond('family', 'eq', AF_PACKET)], label: `${LABEL}: no packet sockets` },
+    ...[AF_INET, AF_INET6].map((family): Rule => ({
+      syscalls: ['socket'], action: refuse, conditions: [cond('family', 'eq', family), ...otherProtocol], label: `${LABEL}: TCP, UDP and ICMP only`,
+    })),
+    { syscalls: ['setsockopt'], action: refuse, conditions: [cond('level', 'eq', SOL_IP), cond('optname', 'eq', 4 /* IP_OPTIONS */)], label: `${LABEL}: no source routes` },
+    ...[57 /* IPV6_RTHDR */, 5 /* IPV6_2292RTHDR */, 6 /* IPV6_2292PKTOPTIONS */].map((optname): Rule => ({
+      syscalls: ['setsockopt'], action: refuse, conditions: [cond('level', 'eq', SOL_IPV6), cond('optname', 'eq', optname)], label: `${LABEL}: no source routes`,
+    })),
+  ];
+}
+
+/** How long a name's addresses count after tsjail resolved it. */
+const NAME_TTL_MS = 300_000;
+/** An unknown address makes tsjail resolve the allowed names again, at most this often. */
+const REFRESH_MS = 2_000;
+/** How long a connect to an unknown address waits for names being resolved. */
+const RESOLVE_WAIT_MS = 3_000;
+/** Names remembered from DNS queries, at most (tsjail's memory stays bounded). */
+const MAX_LEARNED = 1024;
+
+/** The addresses allowed names resolved to, as tsjail saw them: at start, on demand, and from the jail's DNS queries. */
+export class NameBook {
+  private readonly byAddress = new Map<string, Map<string, number>>();
+  private readonly learned = new Set<string>();
+  private readonly pending = new Set<Promise<void>>();
+  private lastRefresh = 0;
+
+  constructor(
+    private readonly rules: readonly NetRule[],
+    private readonly resolve: (name: string) => Promise<readonly { address: string; family: number }[]> = (name) => lookup(name, { all: true }),
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private exactNames(): string[] {
+    return this.rules.flatMap((r) => (r.target.kind === 'name' ? [r.target.name] : []));
+  }
+
+  namesOf(family: 4 | 6, address: bigint): string[] {
+    const names = this.byAddress.get(`${family}:${address}`);
+    if (!names) return [];
+    const t = this.now();
+    return [...names].filter(([, until]) => until > t).map(([n]) => n).sort();
+  }
+
+  /** Resolves `name` (in the background) and records its addresses. */
+  learn(name: string): Promise<void> {
+    const p = this.resolve(name).then((found) => {
+      for (const a of found) {
+        const bits = a.family === 4 ? parseIPv4(a.address) : parseIPv6(a.address);
+        if (bits === undefined) continue;
+        const c = canonicalAddress(a.family === 4 ? 4 : 6, bits);
+        const key = `${c.family}:${c.address}`;
+        const names = this.byAddress.get(key) ?? new Map<string, number>();
+        names.set(name, this.now() + NAME_TTL_MS);
+        this.byAddress.set(key, names);
+      }
+    }, () => undefined).finally(() => this.pending.delete(p));
+    this.pending.add(p);
+    return p;
+  }
+
+  /** At start: every exact name of the rules. */
+  start(): void {
+    this.lastRefresh = this.now();
+    for (const n of this.exactNames()) void this.learn(n);
+  }
+
+  /** A name the jail asked its DNS for: resolved too when some rule could allow it (wildcards learn names only this way). */
+  sawQuery(name: string): void {
+    const n = name.toLowerCase();
+    if (this.learned.has(n) || this.learned.size >= MAX_LEARNED || !this.rules.some((r) => nameMatches(r.target, n))) return;
+    this.learned.add(n);
+    void this.learn(n);
+  }
+
+  /** Before an address is refused: what is being resolved, and the names again if they were not resolved lately. */
+  async settle(): Promise<void> {
+    if (this.now() - this.lastRefresh >= REFRESH_MS) {
+      this.lastRefresh = this.now();
+      for (const n of [...this.exactNames(), ...this.learned]) void this.learn(n);
+    }
+    if (!this.pending.size) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.pending]), new Promise((r) => { timer = setTimeout(r, RESOLVE_WAIT_MS); })]);
+    clearTimeout(timer);
+  }
+}
+
+/** A refused connect or send, for the report (see "Every denial explained" in the README). */
+export interface NetRefusal {
+  readonly call: 'connect' | 'send';
+  readonly syscall: string;
+  /** `1.2.3.4:80/tcp`, or for a refusal that is not about an address, what was refused. */
+  readonly destination: string;
+  readonly protocol: string | null;
+  readonly address: string | null;
+  readonly port: number | null;
+  readonly name: string | null;
+  readonly decidedBy: string;
+  readonly suggestion: string;
+}
+
+/** Where a copied address points, for an inet socket: a destination, nothing to decide, or an errno the kernel would give. */
+type Target = { readonly dest: NetDestination } | 'none' | { readonly errno: number };
+
+function protocolOf(copy: NetCopy): NetDestination['protocol'] | undefined {
+  if (copy.protocol === IPPROTO_TCP) return 'tcp';
+  if (copy.protocol === IPPROTO_UDP) return 'udp';
+  if (copy.protocol === IPPROTO_ICMP || copy.protocol === IPPROTO_ICMPV6) return 'icmp';
+  return undefined;
+}
+
+/** Reads a sockaddr as the kernel's inet code would on a socket of `domain`. */
+export function inetTarget(domain: number, name: Buffer, kind: NetKind, protocol: NetDestination['protocol']): Target {
+  if (!name.length) return 'none';
+  if (name.length < 2) return { errno: EINVAL };
+  let family = name.readUInt16LE(0);
+  if (family === AF_UNSPEC) {
+    // connect(AF_UNSPEC) disconnects; IPv6 sends ignore it; IPv4 UDP takes it as AF_INET (BSD compatibility).
+    if (kind === 'connect' || domain === AF_INET6) return 'none';
+    family = AF_INET;
+  }
+  let dest: NetDestination;
+  if (family === AF_INET) {
+    if (name.length < 16) return { errno: EINVAL };
+    dest = { family: 4, address: BigInt(name.readUInt32BE(4)), port: name.readUInt16BE(2), protocol };
+  } else if (family === AF_INET6) {
+    if (name.length < 24) return { errno: EINVAL };
+    const address = (name.readBigUInt64BE(8) << 64n) | name.readBigUInt64BE(16);
+    dest = { ...canonicalAddress(6, address), port: name.readUInt16BE(2), protocol };
+  } else {
+    return { errno: EAFNOSUPPORT };
+  }
+  // The unspecified address is the local host (the kernel connects 0.0.0.0 to 127.0.0.1, :: to ::1).
+  if (dest.address === 0n) dest = { ...dest, address: dest.family === 4 ? 0x7f000001n : 1n };
+  return { dest };
+}
+
+/** A sockaddr_un as text: the path, or @name for an abstract one. */
+export function unixAddress(name: Buffer): string {
+  const path = name.subarray(2);
+  if (path[0] === 0) return `@${path.subarray(1).toString('latin1')}`;
+  const end = path.indexOf(0);
+  return path.subarray(0, end < 0 ? path.length : end).toString('utf8');
+}
+
+/** The control messages of a send, as (level, type) pairs; undefined if malformed (the kernel refuses those). */
+export function controlMessages(control: Buffer): { level: number; type: number }[] | undefined {
+  const out: { level: number; type: number }[] = [];
+  for (let at = 0; at + 16 <= control.length;) {
+    const len = Number(control.readBigUInt64LE(at));
+    if (len < 16 || at + len > control.length) return undefined;
+    out.push({ level: control.readInt32LE(at + 8), type: control.readInt32LE(at + 12) });
+    at += (len + 7) & ~7;
+  }
+  return out;
+}
+
+/** The name asked in a DNS query (the data of a UDP send to port 53), if it is one. */
+export function dnsQueryName(data: Buffer): string | undefined {
+  if (data.length < 17 || (data[2]! & 0x80) || data.readUInt16BE(4) < 1) return undefined;
+  const labels: string[] = [];
+  for (let at = 12; at < data.length;) {
+    const len = data[at]!;
+    if (len === 0) return labels.length ? labels.join('.') : undefined;
+    if (len > 63 || at + 1 + len > data.length) return undefined;
+    labels.push(data.subarray(at + 1, at + 1 + len).toString('latin1'));
+    at += 1 + len;
+  }
+  return undefined;
+}
+
+export class NetSupervisor {
+  readonly names: NameBook;
+
+  constructor(
+    private readonly rules: readonly NetRule[],
+    private readonly refused: (n: Notification, r: NetRefusal) => void,
+    /** Log mode: refusals are reported, and the calls still run. */
+    private readonly logOnly = false,
+    names?: NameBook,
+  ) {
+    this.names = names ?? new NameBook(rules);
+    this.names.start();
+  }
+
+  private describeRules(): string {
+    return `network rules (${this.rules.map((r) => r.text).join(', ') || 'none'})`;
+  }
+
+  private readonly finished = new WeakSet<NetCopy>();
+
+  /** Finishes a copied call once: refuse with errno (reported), or perform it with the copy. */
+  private finish(copy: NetCopy, n: Notification, errno: number, refusal?: NetRefusal): void {
+    if (this.finished.has(copy)) return;
+    this.finished.add(copy);
+    try {
+      if (refusal) this.refused(n, refusal);
+    } finally {
+      netFinish(copy, refusal && this.logOnly ? 0 : errno);
+    }
+  }
+
+  /** A stopped connect or send: answered by the helper, now or (names being resolved) later; on any fault, refused. */
+  handle(n: Notification, kind: NetKind, answer: Answerer): void | Promise<void> {
+    const copy = netCopy(answer.listener, n, kind);
+    answer('taken');
+    if (!copy) return undefined;
+    const failClosed = (e: unknown): never => { this.finish(copy, n, NET_REFUSED_ERRNO); throw e; };
+    try {
+      return this.decide(copy, n, kind)?.catch(failClosed);
+    } catch (e) {
+      return failClosed(e);
+    }
+  }
+
+  private decide(copy: NetCopy, n: Notification, kind: NetKind): void | Promise<void> {
+    if (copy.empty) return this.finish(copy, n, 0);
+    const call = kind === 'connect' ? 'connect' : 'send';
+    const refusal = (destination: string, decidedBy: string, suggestion: string, d?: NetDestination, name?: string): NetRefusal => ({
+      call, syscall: kind, destination, protocol: d?.protocol ?? null, address: d ? formatAddress(d.family, d.address) : null,
+      port: d && d.protocol !== 'icmp' ? d.port : null, name: name ?? null, decidedBy, suggestion,
+    });
+    const messages = controlMessages(copy.control);
+    if (!messages) return this.finish(copy, n, EINVAL);
+    for (const m of messages) {
+      if (m.level === SOL_SOCKET && m.type === SCM_RIGHTS) continue;
+      const ok = copy.domain !== AF_UNIX && HARMLESS_CONTROL[m.level]?.includes(m.type);
+      if (ok) continue;
+      const what = m.level === SOL_SOCKET && m.type === SCM_CREDENTIALS ? 'SCM_CREDENTIALS (tsjail sends for the jail: the receiver would see tsjail\'s ids)' : `control message level ${m.level} type ${m.type}`;
+      return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(what, `${LABEL}: a ${kind} with ${what} is not performed`, 'send without it'));
+    }
+    // A unix address would be looked up by tsjail, in its own file view, and the peer would see
+    // tsjail's pid and ids (SO_PEERCRED): refused until unix rules exist. Sends on connected
+    // unix sockets (socketpair, inherited) carry no address and are performed; netlink reaches the kernel only.
+    if (copy.domain === AF_UNIX && copy.name.length) {
+      return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(`unix socket ${unixAddress(copy.name)}`, `${LABEL}: a unix socket address is not reached while network rules are active (tsjail would connect in its own view and as itself)`, 'no flag yet: unix socket rules are not implemented; run without network rules'));
+    }
+    if (copy.domain === AF_UNIX || copy.domain === AF_NETLINK) return this.finish(copy, n, 0);
+    if (copy.domain !== AF_INET && copy.domain !== AF_INET6) {
+      return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(`a socket of address family ${copy.domain}`, `${LABEL}: only unix, netlink, IPv4 and IPv6 sockets may connect or send`, 'use a TCP or UDP socket'));
+    }
+    const protocol = protocolOf(copy);
+    if (!protocol) return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(`IP protocol ${copy.protocol}`, `${LABEL}: TCP, UDP and ICMP only`, 'use TCP or UDP'));
+    const target = inetTarget(copy.domain, copy.name, kind, protocol);
+    const peer = inetTarget(copy.domain, copy.peer, 'sendto', protocol);
+    const toDns = typeof target === 'object' && 'dest' in target ? target.dest : typeof peer === 'object' && 'dest' in peer ? peer.dest : undefined;
+    if (call === 'send' && protocol === 'udp' && toDns?.port === 53) {
+      const q = dnsQueryName(copy.dataStart);
+      if (q) this.names.sawQuery(q);
+    }
+    if (target === 'none') return this.finish(copy, n, 0);
+    if ('errno' in target) return this.finish(copy, n, target.errno);
+    const d = target.dest;
+    const conclude = (decision: NetDecision): void => {
+      if (decision.allowed) return this.finish(copy, n, 0);
+      const name = this.names.namesOf(d.family, d.address)[0];
+      this.finish(copy, n, NET_REFUSED_ERRNO, refusal(destinationText(d), `${this.describeRules()}: no rule allows it`, allowFlagFor(d, name), d, name));
+    };
+    const first = decideNet(this.rules, d, (f, a) => this.names.namesOf(f, a));
+    if (first.allowed || !usesNames(this.rules)) return conclude(first);
+    // Perhaps an allowed name resolves to it now: ask again (bounded), then decide.
+    return this.names.settle().then(() => conclude(decideNet(this.rules, d, (f, a) => this.names.namesOf(f, a))));
+  }
+}
