@@ -2,11 +2,12 @@
 // sees them, and which refusal the kernel is about to give (unit level; the jail tests run
 // real programs against it).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { REPO_ROOT } from '../scripts/upstream';
 import { compileProgram } from '../src/bpf/compile';
 import { emulate } from '../src/bpf/emulator';
 import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_USER_NOTIF } from '../src/bpf/seccomp';
@@ -92,3 +93,30 @@ test('the predicted refusal is the kernel\'s: EEXIST and ENOENT are left to the 
     p.stop();
   }
 });
+
+const BIN = join(REPO_ROOT, 'bin/tsjail.js');
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+for (const asNobody of [false, true]) {
+  test(`${asNobody ? 'rootless' : 'as root'}: a refused write is explained with its path, the rule and the flag; allowed writes are not`, () => {
+    const ws = mkdtempSync(join('/var/tmp', 'tsjail-fsw-ws-'));
+    const home = mkdtempSync(join('/var/tmp', 'tsjail-fsw-home-'));
+    chmodSync(ws, 0o777);
+    chmodSync(home, 0o777);
+    writeFileSync(join(home, '.bashrc'), '# rc\n', { mode: 0o666 });
+    const report = join(ws, 'report.jsonl');
+    const script = `mkdir -p ${ws}/a/b && echo ok > ${ws}/a/b/f && echo planted >> ~/.bashrc; mkdir -p ${ws}/c; echo done`;
+    const argv = [...(asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--report', report, '--', 'sh', '-c', script];
+    const r = spawnSync(argv[0]!, argv.slice(1), { cwd: ws, env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 30000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'done\n');
+    assert.equal(readFileSync(join(home, '.bashrc'), 'utf8'), '# rc\n', 'the kernel refused the write');
+    assert.match(r.stderr, new RegExp(`openat\\(${join(home, '.bashrc')}\\) -> EROFS\\n\\s+decided by: / is read-only \\(default: the host is visible read-only\\)\\n\\s+to allow exactly this: --rw ${join(home, '.bashrc')}`));
+    // mkdir -p of existing parents (EEXIST from the kernel) and writes in the workspace are not refusals.
+    assert.doesNotMatch(r.stderr, /mkdir\(/);
+    assert.equal(readFileSync(join(ws, 'a/b/f'), 'utf8'), 'ok\n');
+    const records = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { file?: { path: string; rule: string; access: string }; action?: string });
+    assert.deepEqual(records.find((x) => x.file)?.file, { path: join(home, '.bashrc'), rule: '/', access: 'ro' });
+    assert.equal(records.find((x) => x.file)?.action, 'EROFS');
+  });
+}

@@ -7,7 +7,7 @@ import { precompiledDefault } from '../jail/precompiled';
 import { SANDBOX_VARIABLES } from '../jail/environment';
 import { JailError } from '../jail/errors';
 import { runJailed } from '../jail/run';
-import type { FsRuleInput } from '../jail/fsRules';
+import { jailFs, type FsRuleInput, type ResolvedFs } from '../jail/fsRules';
 import { combineNet, netFromFlags, resolveNet, type NetOption, type NetSetting } from '../jail/netRules';
 import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
@@ -280,7 +280,10 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   const setIds = writesHostFilesAsOwner({ ...(bundlePolicy?.jail ?? {}), ...options });
   // Network rules add user_notif rules to the policy: it is compiled, not the precompiled one.
   const ruled = options.net !== undefined && options.net !== 'host' && options.net !== 'none';
-  const wantsDefault = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !setIds && !ruled;
+  // File rules add the write-explaining rules (fsWrites.ts): compiled too.
+  const fsRuled = jailFs(options) !== undefined;
+  const wantsDefault = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !setIds && !ruled && !fsRuled;
+  let fs: ResolvedFs | undefined;
   let merged: JailOptions = options;
   let netSetting: NetSetting = { kind: 'host' };
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
@@ -303,6 +306,9 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
     if (writesHostFilesAsOwner(merged)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
     netSetting = resolveNet(merged.net);
     if (netSetting.kind === 'allowlist') policy = { ...policy, rules: [...policy.rules, ...(require('../jail/netSupervisor') as typeof import('../jail/netSupervisor')).netPolicyRules()] };
+    // With file rules, writes stop at tsjail so that a refused one is explained (fsWrites.ts).
+    fs = jailFs(merged);
+    if (fs) policy = { ...policy, rules: [...policy.rules, ...(require('../jail/fsWrites') as typeof import('../jail/fsWrites')).writeIntentRules()] };
     filter = compileProgram(policy).bytes;
   }
   if (merged.insecure && resolveNet(merged.net).kind === 'allowlist') {
@@ -312,12 +318,14 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   if (merged.inheritEnv) log('note: --inherit-env: the jail gets tsjail\'s whole environment, tokens and keys included');
   const final = policy;
   // Every denial is explained: the supervisor (loaded only here) watches the jail.
+  const supervision = require('../jail/supervisor') as typeof import('../jail/supervisor');
   const watch = filter && !options.insecure
-    ? (require('../jail/supervisor') as typeof import('../jail/supervisor')).supervise(
+    ? supervision.supervise(
       filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
       {
         ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
         ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),
+        ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, [...(merged.binds ?? []).map((b) => b.dst), ...(merged.tmpfs ?? []), ...(merged.mounts ?? []).map((m) => m.destination)]) } : {}),
       })
     : undefined;
   return await runJailed(command, filter, merged, log, watch);

@@ -190,7 +190,7 @@ export function predictRefusal(
 
 /** The flag that allows the write: --show for a default secret, --rw for the file or its directory. */
 function suggestion(rule: FsRule, path: string, exists: boolean): string {
-  if (rule.access === 'hide') return rule.source === 'default' ? `--show ${rule.path} (it holds ${rule.reason})` : `drop ${rule.source} ${rule.path}`;
+  if (rule.access === 'hide') return rule.source === 'default' ? `--show ${rule.path} (${rule.reason})` : `drop ${rule.source} ${rule.path}`;
   return `--rw ${exists ? path : posix.dirname(path)}`;
 }
 

@@ -20,6 +20,20 @@ import type { Notification } from './helper';
 import type { NetKind } from './helper';
 import type { NetRule } from './netRules';
 import type { NetRefusal, NetSupervisor } from './netSupervisor';
+import type { ResolvedFs } from './fsRules';
+import type { WriteRefusal } from './fsWrites';
+
+/** What the supervisor needs to explain refused writes (fsWrites.ts). */
+export interface WriteWatch {
+  isWriteCall(syscall: string): boolean;
+  predict(syscall: string, n: Notification): WriteRefusal | undefined;
+}
+
+/** The write watch of a jail with file rules; `otherMounts` are its --bind/--tmpfs destinations. */
+export function writeWatch(fs: ResolvedFs, mountLayer: boolean, otherMounts: readonly string[]): WriteWatch {
+  const { isWriteCall, predictRefusal } = require('./fsWrites') as typeof import('./fsWrites');
+  return { isWriteCall, predict: (syscall, n) => predictRefusal(fs, syscall, n.args, n.pid, { mountLayer, otherMounts }) };
+}
 import { HANDSHAKE_NR, MAIN_NR, type Answerer } from './notifications';
 import type { Watch } from './run';
 
@@ -65,6 +79,8 @@ export interface DenialRecord {
   readonly suggestion: string;
   /** For a connect or send the network rules refused: what it was (see the README's denial reports). */
   readonly net?: Omit<NetRefusal, 'syscall' | 'decidedBy' | 'suggestion'>;
+  /** A refused write: the path as the jail resolved it, and the file rule that decides it. */
+  readonly file?: { readonly path: string; readonly rule: string; readonly access: string };
 }
 
 const NET_CALLS: readonly string[] = ['connect', 'sendto', 'sendmsg', 'sendmmsg'] satisfies NetKind[];
@@ -134,6 +150,8 @@ export class Supervisor {
     private readonly startup = false,
     /** With network rules: decides the connects and sends the policy's user_notif rules stop. */
     private readonly net?: NetSupervisor,
+    /** With file rules: the writes the policy's user_notif rules stop, to explain the kernel's refusals. */
+    private readonly writes?: WriteWatch,
   ) {}
 
   private policy(): { policy: Policy; abis: Abi[] } {
@@ -158,6 +176,14 @@ export class Supervisor {
     const action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
     // A connect or send the network rules stop (also before main() with --late, and in log mode).
     if (action === SECCOMP_RET_USER_NOTIF && this.net && name && NET_CALLS.includes(name)) return this.net.handle(n, name as NetKind, answer);
+    // A write through a path: predicted, reported if the kernel is about to refuse it, then let
+    // go on for the kernel (mounts, Landlock) to decide. Nothing is decided on the copy read here.
+    if (action === SECCOMP_RET_USER_NOTIF && this.writes && name && this.writes.isWriteCall(name)) {
+      const refusal = this.writes.predict(name, n);
+      if (refusal) this.reportWrite(n, refusal); // before the call fails, so the report comes first
+      answer('continue');
+      return;
+    }
     const key = `${name ?? UNKNOWN}|${JSON.stringify(decision.decider)}`;
     if (this.startup && action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
       // A start-up call the policy stops but the start-up policy allows: it runs, unreported.
@@ -212,6 +238,21 @@ export class Supervisor {
     });
   }
 
+  /** A write the kernel refuses by the file rules: reported once per call and path, then counted. */
+  private reportWrite(n: Notification, r: WriteRefusal): void {
+    const key = `file|${r.syscall}|${r.path}`;
+    const inJail = this.seen.entries.has(key) ? null : jailPid(n.pid);
+    this.count(key, n, () => {
+      const decidedBy = `${r.rule.path} is ${r.rule.access === 'hide' ? 'hidden' : 'read-only'} (${r.rule.source}${r.rule.reason ? `: ${r.rule.reason}` : ''})`;
+      const explanation: DenialExplanation = { syscall: r.syscall, action: r.errno, decidedBy, suggestion: r.suggestion, args: [] };
+      const record: DenialRecord = {
+        time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr, syscall: r.syscall,
+        args: [], action: r.errno, decidedBy, rule: null, suggestion: r.suggestion, file: { path: r.path, rule: r.rule.path, access: r.rule.access },
+      };
+      return { record, explanation };
+    });
+  }
+
   /** Counts a denial; the first of its key is explained (at most MAX_DISTINCT_DENIALS keys, then an overflow count). */
   private count(key: string, n: Notification, first: () => { record: DenialRecord; explanation: DenialExplanation; numbers?: number[] }): void {
     const known = this.seen.entries.get(key);
@@ -246,7 +287,7 @@ export interface SupervisorEvents {
 export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
   const who = r.jailPid !== null ? `pid ${r.jailPid}` : `host pid ${r.pid}`;
   const verb = r.mode === 'log' ? `would be ${r.action} (allowed: log mode)` : r.action;
-  const call = r.net ? r.net.destination : e.args.map((a) => `${a.name}=${a.text}`).join(', ');
+  const call = r.net ? r.net.destination : r.file ? r.file.path : e.args.map((a) => `${a.name}=${a.text}`).join(', ');
   return [
     `${who} ${r.syscall}(${call}) -> ${verb}`,
     `        decided by: ${r.decidedBy}`,
@@ -318,7 +359,7 @@ function reportSummary(s: Supervisor, mode: SupervisionMode): Record<string, unk
  */
 export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
-  options: { readonly reportFile?: string; readonly name?: string; readonly net?: readonly NetRule[] } = {},
+  options: { readonly reportFile?: string; readonly name?: string; readonly net?: readonly NetRule[]; readonly writes?: WriteWatch } = {},
 ): Watch {
   const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
   const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
@@ -334,9 +375,9 @@ export function supervise(
   const net = options.net
     ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log')
     : undefined;
-  const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net);
+  const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net, options.writes);
   reportNet = (n, r) => supervisor.reportNet(n, r);
-  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true, net);
+  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true, net, options.writes);
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
