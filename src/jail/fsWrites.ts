@@ -9,9 +9,9 @@ import { lstatSync, readlinkSync, readSync, openSync, closeSync } from 'node:fs'
 import { posix } from 'node:path';
 import { hasAll, named, userNotif } from '../policy/dsl';
 import type { Rule } from '../policy/model';
+import { WRITE_INTENT_LABEL } from './ownStops';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 
-export const WRITE_INTENT_LABEL = 'file writes (explained by tsjail, decided by the kernel)';
 
 const O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_TRUNC = 0o1000;
 const AT_FDCWD = -100;

@@ -4,6 +4,7 @@
 // tsjail decides on that copy, and the helper performs the call itself on the jail's socket
 // (pidfd_getfd) with the same copy, then answers with its result. Nothing the jail can still
 // change is read again, so a racing thread cannot swap the address after the decision.
+import { NET_STOP_LABEL } from './ownStops';
 import { lookup } from 'node:dns/promises';
 import type { Rule, ArgCondition } from '../policy/model';
 import { netCopy, netFinish, type NetCopy, type NetKind, type Notification } from './helper';
@@ -28,7 +29,7 @@ const HARMLESS_CONTROL: Readonly<Record<number, readonly number[]>> = {
 };
 
 const cond = (arg: string, op: ArgCondition['op'], value: number): ArgCondition => ({ arg, op, value: BigInt(value) });
-const LABEL = 'network rules';
+const LABEL = NET_STOP_LABEL;
 
 /**
  * The rules network rules add to the policy: the calls that name a destination stop at tsjail

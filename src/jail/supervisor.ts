@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { ABIS, type Abi } from '../arch/abi';
 import { decodeProgram, encodeProgram } from '../bpf/instruction';
 import {
-  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF,
+  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_USER_NOTIF,
 } from '../bpf/seccomp';
 import type { Policy } from '../policy/model';
 import type { DenialExplanation } from './denial';
@@ -22,6 +22,7 @@ import type { NetRule } from './netRules';
 import type { NetRefusal, NetSupervisor } from './netSupervisor';
 import type { ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
+import { TSJAIL_STOPS } from './ownStops';
 
 /** What the supervisor needs to explain refused writes (fsWrites.ts). */
 export interface WriteWatch {
@@ -154,6 +155,13 @@ export class Supervisor {
     private readonly writes?: WriteWatch,
   ) {}
 
+  private ownStopsRemoved: Policy | undefined;
+  /** The policy as given: without the rules tsjail adds to stop calls of its own. */
+  private withoutOwnStops(): Policy {
+    const { policy } = this.policy();
+    return this.ownStopsRemoved ??= { ...policy, rules: policy.rules.filter((r) => !TSJAIL_STOPS.includes(r.label ?? '')) };
+  }
+
   private policy(): { policy: Policy; abis: Abi[] } {
     if (!this.policyCache) {
       const policy = this.loadPolicy();
@@ -168,12 +176,22 @@ export class Supervisor {
     const { abiOfCall, evaluatePolicy, syscallName, explainDenial } = deciders();
     const { policy, abis } = this.policy();
     const data = { nr: n.nr, arch: n.arch, args: n.args };
-    const decision = evaluatePolicy(policy, abis, data);
+    let decision = evaluatePolicy(policy, abis, data);
     // A call through an ABI the policy does not target is named from that ABI's own table.
     const abi = abiOfCall(abis, n.arch, n.nr) ?? abiOfCall(Object.values(ABIS), n.arch, n.nr) ?? abis[0]!;
     const name = decision.syscall ?? syscallName(abi, n.nr);
     const syscall = name ?? `syscall ${n.nr}`;
-    const action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+    let action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+    // tsjail's own stops (network rules, write explanations) match wherever the call is made:
+    // where the policy without them refuses it, the policy's refusal holds.
+    if (action === SECCOMP_RET_USER_NOTIF && decision.decider.kind === 'rule' && TSJAIL_STOPS.includes(policy.rules[decision.decider.ruleIndex]!.label ?? '')) {
+      const own = evaluatePolicy(this.withoutOwnStops(), abis, data);
+      const ownAction = (own.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+      if (ownAction === SECCOMP_RET_ERRNO || ownAction === SECCOMP_RET_KILL_PROCESS || ownAction === SECCOMP_RET_KILL_THREAD) {
+        decision = own;
+        action = ownAction === SECCOMP_RET_KILL_THREAD ? SECCOMP_RET_KILL_PROCESS : ownAction;
+      }
+    }
     // A connect or send the network rules stop (also before main() with --late, and in log mode).
     if (action === SECCOMP_RET_USER_NOTIF && this.net && name && NET_CALLS.includes(name)) return this.net.handle(n, name as NetKind, answer);
     // A write through a path: predicted, reported if the kernel is about to refuse it, then let

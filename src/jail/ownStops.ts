@@ -1,0 +1,6 @@
+// The labels of the user_notif rules tsjail adds to a policy to stop calls of its own (network
+// rules, write explanations): the supervisor knows them by these, and decides such a call by
+// the policy without them first, so that what the policy refuses stays refused.
+export const NET_STOP_LABEL = 'network rules';
+export const WRITE_INTENT_LABEL = 'file writes (explained by tsjail, decided by the kernel)';
+export const TSJAIL_STOPS: readonly string[] = [NET_STOP_LABEL, WRITE_INTENT_LABEL];
