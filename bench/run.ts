@@ -259,6 +259,44 @@ while True: s.accept()[0].close()`], { stdio: ['ignore', 'pipe', 'inherit'] });
   }
 }
 
+/** What file rules cost: start-up with none, the default ones, and 20 more plus 10 network rules; a parallel build. */
+function fsSection(): string[] {
+  const tsjail = [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run'];
+  const extra = [
+    ...Array.from({ length: 10 }, (_, i) => ['--ro', `/usr/share/doc/bench-${i}`]).flat(),
+    ...Array.from({ length: 10 }, (_, i) => ['--hide', `~/.bench-secret-${i}`]).flat(),
+    ...Array.from({ length: 10 }, (_, i) => ['--allow-net', `127.0.0.${i + 2}:8${i}00`]).flat(),
+  ];
+  const startRows: [string, string[]][] = [
+    ['`tsjail run --host-fs -- /bin/true` (no file rules)', [...tsjail, '--host-fs', '--', '/bin/true']],
+    ['`tsjail run -- /bin/true` (the default file rules: mounts, Landlock, write stops)', [...tsjail, '--', '/bin/true']],
+    ['the default + 20 file rules + 10 network rules', [...tsjail, ...extra, '--', '/bin/true']],
+  ];
+  const lines = ['### File rules', '', '| command | wall time, median of 25 |', '|---|---:|'];
+  for (const [label, cmd] of startRows) lines.push(`| ${label} | ${wallTimeMs(cmd, 25)!.toFixed(1)} ms |`);
+  // A small C project built with make -j2: writes stop at tsjail (to explain refusals), reads do not.
+  const project = mkdtempSync(join('/var/tmp', 'tsjail-bench-make-'));
+  chmodSync(project, 0o777);
+  const sources = Array.from({ length: 24 }, (_, i) => `f${i}.c`);
+  for (const [i, f] of sources.entries()) writeFileSync(join(project, f), `#include <stdio.h>\nint f${i}(int x) { return x * ${i + 1}; }\n`);
+  writeFileSync(join(project, 'main.c'), 'int main(void) { return 0; }\n');
+  writeFileSync(join(project, 'Makefile'), `OBJ = main.o ${sources.map((f) => f.replace('.c', '.o')).join(' ')}\nprog: $(OBJ)\n\tcc -o $@ $(OBJ)\n%.o: %.c\n\tcc -O2 -c $< -o $@\n`);
+  const build = (prefix: string[]): number => {
+    const cmd = [...prefix, 'sh', '-c', `cd ${project} && make -s -B -j2`];
+    return wallTimeMs(cmd, 5)!;
+  };
+  const plain = build([]);
+  const hostFs = build([...tsjail, '--host-fs', '-d', project, '--']);
+  const ruled = build([...tsjail, '--rw', project, '--']);
+  rmSync(project, { recursive: true, force: true });
+  lines.push('', `\`make -s -B -j2\` of 25 small C files, median of 5:`, '', '| where | wall time | vs --host-fs |', '|---|---:|---:|',
+    `| plain (no jail) | ${plain.toFixed(0)} ms | |`,
+    `| \`tsjail run --host-fs\` | ${hostFs.toFixed(0)} ms | |`,
+    `| \`tsjail run --rw DIR\` (file rules, Landlock, write stops) | ${ruled.toFixed(0)} ms | ${(ruled / hostFs).toFixed(2)}x |`, '');
+  console.log('bench: file rules done');
+  return lines;
+}
+
 function main(): void {
   for (const [what, ok] of [['cc', spawnSync('cc', ['--version']).status === 0], ['python3-seccomp', spawnSync(PYTHON, ['-c', 'import seccomp']).status === 0]] as const) {
     if (!ok) { console.error(`bench: ${what} is missing (apt-get install libseccomp-dev python3-seccomp gcc)`); process.exit(1); }
@@ -294,6 +332,7 @@ function main(): void {
   out.push(...lateSection());
   out.push(...startupSection());
   out.push(...netSection());
+  out.push(...fsSection());
   const libseccompVersion = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libseccomp2'], { encoding: 'utf8' }).stdout || 'unknown';
   const doc = [
     '# Benchmark results', '',

@@ -220,8 +220,9 @@ test('as root with --user: PID 1 keeps CAP_KILL alone, so it still forwards sign
   assert.equal(r.stdout, 'CapEff:\t0000000000000020\n');
   const argv = [BIN, 'run', '-u', 'nobody', '--', 'sh', '-c', "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done"];
   const child = spawn(process.execPath, argv, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready')) child.kill('SIGTERM'); });
+  let out = '', sent = false;
+  // One SIGTERM: each further one would run the trap again while it exits.
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready') && !sent) { sent = true; child.kill('SIGTERM'); } });
   const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.equal(out, 'ready\ngot-term\n');
   assert.equal(status, 3);
