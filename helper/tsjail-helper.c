@@ -1338,7 +1338,11 @@ static void seal_hidden(void) {
 #define __NR_landlock_restrict_self 446
 #endif
 #define LANDLOCK_SECTION 0x314b4c4cu /* "LLK1" */
+#define LANDLOCK_NET_SECTION 0x314e4c4cu /* "LLN1" */
 #define LANDLOCK_RULE_PATH_BENEATH_ 1
+#define LANDLOCK_RULE_NET_PORT_ 2
+#define LANDLOCK_ACCESS_NET_CONNECT_TCP_ (1ULL << 1)
+#define MAX_LANDLOCK_PORTS 256
 #define LANDLOCK_CREATE_RULESET_VERSION_ (1U << 0)
 /* The rights a rule on a file (not a directory) may carry: FILE_RIGHTS in landlock.ts. */
 #define LANDLOCK_FILE_RIGHTS 0xc007u
@@ -1350,9 +1354,11 @@ static void seal_hidden(void) {
 /* The kernel's structs (linux/landlock.h), spelled out so that older headers build too. */
 struct ll_ruleset_attr { uint64_t handled_access_fs, handled_access_net, scoped; };
 struct ll_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
+struct ll_net_port { uint64_t allowed_access; uint64_t port; } __attribute__((packed));
 
 static struct {
-	uint32_t present, handled_fs, scoped, flags, nrules, stdio;
+	uint32_t present, handled_fs, scoped, flags, nrules, stdio, nports;
+	uint32_t ports[MAX_LANDLOCK_PORTS];
 	uint32_t rights[MAX_LANDLOCK_RULES];
 	const char *paths[MAX_LANDLOCK_RULES];
 	int fd;
@@ -1378,14 +1384,24 @@ static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end) {
 		if (!(p = u32s(p, end, &LL.rights[i], 1))) return NULL;
 		if (!(p = opt_string(p, end, &LL.paths[i])) || !LL.paths[i] || LL.paths[i][0] != '/') return NULL;
 	}
+	/* Optional: the TCP ports connects may go to (handled only when present). */
+	if (p != end && end - p >= 8 && p[0] == 'L' && p[1] == 'L' && p[2] == 'N' && p[3] == '1') {
+		uint32_t tag;
+		if (!(p = u32s(p, end, &tag, 1)) || !(p = u32s(p, end, &LL.nports, 1)) || LL.nports > MAX_LANDLOCK_PORTS || !LL.nports) return NULL;
+		if (!(p = u32s(p, end, LL.ports, LL.nports))) return NULL;
+	}
 	return p;
 }
 
 static void landlock_prepare(void) {
 	if (!LL.present) return;
-	struct ll_ruleset_attr attr = { LL.handled_fs, 0, LL.scoped };
+	struct ll_ruleset_attr attr = { LL.handled_fs, LL.nports ? LANDLOCK_ACCESS_NET_CONNECT_TCP_ : 0, LL.scoped };
 	LL.fd = (int)syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
 	if (LL.fd < 0) fail(STEP_LANDLOCK_RULESET);
+	for (uint32_t i = 0; i < LL.nports; i++) {
+		struct ll_net_port rule = { LANDLOCK_ACCESS_NET_CONNECT_TCP_, LL.ports[i] };
+		if (syscall(__NR_landlock_add_rule, LL.fd, LANDLOCK_RULE_NET_PORT_, &rule, 0)) fail(STEP_LANDLOCK_RULE);
+	}
 	for (uint32_t i = 0; i < LL.nrules; i++) {
 		struct open_how how;
 		memset(&how, 0, sizeof how);

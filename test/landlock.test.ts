@@ -9,7 +9,8 @@ import { after, test } from 'node:test';
 import { JailError } from '../src/jail/errors';
 import type { FsRule, ResolvedFs } from '../src/jail/fsRules';
 import { landlockAbi } from '../src/jail/helper';
-import { FS, landlockPlan, MAX_RULES, RESTRICT_SELF, SCOPE, type LandlockRule } from '../src/jail/landlock';
+import { FS, jailLandlock, landlockPlan, MAX_NET_PORTS, MAX_RULES, netLayerPorts, RESTRICT_SELF, SCOPE, type LandlockRule } from '../src/jail/landlock';
+import { buildSpawnSpec } from '../src/jail/spec';
 import { REPO_ROOT } from '../scripts/upstream';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');
@@ -241,5 +242,34 @@ for (const asNobody of [false, true]) {
     }
     assert.equal(readFileSync(out, 'utf8'), 'again\n');
     assert.ok(!existsSync(join(d, 'neighbour')));
+  });
+}
+
+test('an allowlist whose TCP rules all name ports gets Landlock connect rules for them (ABI 4), a wide one none', () => {
+  assert.deepEqual(netLayerPorts([{ from: 443, to: 443 }, { from: 8080, to: 8082 }], 7), [443, 8080, 8081, 8082]);
+  assert.equal(netLayerPorts([{ from: 443, to: 443 }], 3), undefined, 'no network rules before ABI 4');
+  assert.equal(netLayerPorts([{ from: 1, to: MAX_NET_PORTS + 1 }], 7), undefined, 'too many ports: the supervisor alone');
+  assert.equal(netLayerPorts(undefined, 7), undefined);
+  assert.deepEqual(jailLandlock(undefined, { mounts: [], privateDev: false, tcpConnectPorts: [{ from: 22, to: 22 }] }, 7).landlock?.netConnectPorts, [22]);
+  // Through the jail options: a port on every TCP rule, or no layer at all.
+  const ports = (allow: string[]): readonly number[] | undefined => buildSpawnSpec(['true'], undefined, { net: { allow }, hostIds: true }, undefined).landlock?.netConnectPorts;
+  if (abi >= 4) {
+    assert.deepEqual(ports(['127.0.0.2:8080', 'example.com:443/tcp', '10.0.0.1/udp']), [443, 8080]);
+    assert.equal(ports(['127.0.0.2']), undefined, 'a rule without a port: every port may be right');
+  }
+});
+
+for (const asNobody of [false, true]) {
+  test(`${asNobody ? 'rootless' : 'as root'}: with Landlock's connect rules in place, the allowed connect (made by tsjail) still works`, { skip: abi < 4 ? 'no Landlock network rules' : false }, async () => {
+    const server = spawn('/usr/bin/python3', ['-c', 'import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.2", 47811)); s.listen(8); print("up", flush=True)\nwhile True: c,_=s.accept(); c.sendall(b"hi\\n"); c.close()'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+    try {
+      const argv = [...(asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--allow-net', '127.0.0.2:47811', '--', '/usr/bin/python3', '-c', 'import socket; s=socket.create_connection(("127.0.0.2", 47811)); print(s.recv(9).decode(), end="")'];
+      const r = spawnSync(argv[0]!, argv.slice(1), { cwd: '/var/tmp', encoding: 'utf8', timeout: 30000 });
+      assert.equal(r.stdout, 'hi\n', r.stderr);
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      server.kill();
+    }
   });
 }

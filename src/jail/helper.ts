@@ -136,7 +136,8 @@ function mountKind(m: MountSpec): number {
   return KIND_BIND | (m.idmap ? KIND_IDMAP : 0) | (m.nofollow ? KIND_NOFOLLOW : 0);
 }
 
-/** Tags the trailing Landlock section ("LLK1", parse_landlock in the helper). */
+/** Tags the trailing Landlock sections ("LLK1", "LLN1": parse_landlock in the helper). */
+const LANDLOCK_NET_SECTION = 0x314e4c4c;
 const LANDLOCK_SECTION = 0x314b4c4c;
 
 /** The flat layout `parse()` in the helper reads. */
@@ -167,6 +168,8 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     const l = s.landlock;
     w.u32(LANDLOCK_SECTION, l.handledFs, l.scoped, l.restrictFlags, l.rules.length, l.handledFs ? 1 : 0);
     for (const r of l.rules) w.u32(r.rights).optString(r.path);
+    // Then, where an allowlist's TCP ports are known, Landlock's connect rules ("LLN1").
+    if (l.netConnectPorts) w.u32(LANDLOCK_NET_SECTION, l.netConnectPorts.length, ...l.netConnectPorts);
   }
   return w.done();
 }

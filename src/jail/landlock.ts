@@ -63,9 +63,11 @@ export interface LandlockRuleset {
   readonly scoped: number;
   readonly restrictFlags: number;
   readonly rules: readonly LandlockRule[];
-  /** For the network layer (ABI 4): TCP ports the jail may connect to / bind. Not set here. */
+  /**
+   * The network layer (ABI 4): with an allowlist whose TCP rules all name ports, TCP connects
+   * only to those ports (a second layer under the supervisor, which decides the addresses).
+   */
   readonly netConnectPorts?: readonly number[];
-  readonly netBindPorts?: readonly number[];
 }
 
 /** A mount the jail is given on top of the rules (--bind, --tmpfs, an OCI mount): what is at its destination. */
@@ -214,13 +216,27 @@ const MS_RDONLY = 1;
  * the kernel's ABI; nothing where the kernel has no Landlock (run.ts says what that costs).
  */
 export function jailLandlock(
-  fs: ResolvedFs | undefined, o: { readonly mounts: readonly MountSpec[]; readonly privateDev: boolean }, abi = landlockAbi(),
+  fs: ResolvedFs | undefined,
+  o: { readonly mounts: readonly MountSpec[]; readonly privateDev: boolean; readonly tcpConnectPorts?: readonly { from: number; to: number }[] },
+  abi = landlockAbi(),
 ): { landlock?: LandlockRuleset } {
   const mounts = o.mounts.map((m) => ({ path: m.dst, writable: (m.flags & MS_RDONLY) === 0 }));
-  return restricting(landlockPlan(fs, { abi, mounts, privateDev: o.privateDev }).ruleset);
+  const ruleset = landlockPlan(fs, { abi, mounts, privateDev: o.privateDev }).ruleset;
+  const ports = netLayerPorts(o.tcpConnectPorts, abi);
+  return restricting(ports ? { ...ruleset, netConnectPorts: ports } : ruleset);
+}
+
+/** At most this many ports get Landlock rules (one rule each); a wider allowlist keeps the supervisor alone. */
+export const MAX_NET_PORTS = 256;
+
+/** The TCP ports for Landlock's connect rules, where the kernel has them (ABI 4) and they are few. */
+export function netLayerPorts(ranges: readonly { from: number; to: number }[] | undefined, abi: number): number[] | undefined {
+  if (!ranges || abi < 4) return undefined;
+  const ports = ranges.flatMap((r) => (r.to - r.from < MAX_NET_PORTS ? Array.from({ length: r.to - r.from + 1 }, (_, i) => r.from + i) : [-1]));
+  return ports.includes(-1) || ports.length > MAX_NET_PORTS ? undefined : ports;
 }
 
 /** The ruleset for a spawn spec, where it restricts anything (the kernel refuses an empty one). */
 export function restricting(ruleset: LandlockRuleset): { landlock?: LandlockRuleset } {
-  return ruleset.handledFs || ruleset.scoped ? { landlock: ruleset } : {};
+  return ruleset.handledFs || ruleset.scoped || ruleset.netConnectPorts ? { landlock: ruleset } : {};
 }

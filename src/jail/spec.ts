@@ -10,7 +10,7 @@ import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount, type OciMoun
 import { fsMounts } from './fsMounts';
 import { jailFs, type FsRuleInput, type ResolvedFs } from './fsRules';
 import { jailLandlock } from './landlock';
-import type { NetOption } from './netRules';
+import { resolveNet, tcpConnectPorts, type NetOption } from './netRules';
 import { RANGE_SIZE } from './idRange';
 import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
@@ -150,6 +150,13 @@ export function writesHostFilesAsOwner(o: JailOptions): boolean {
   // A writable file rule (the working directory, by default) is an idmapped bind too; '/' is not (the host's root as it is).
   const rwRule = jailFs(o)?.rules.some((r) => r.access === 'rw' && r.path !== '/') ?? false;
   return (o.binds ?? []).some((b) => !b.readonly) || rwMount || rwRule || (o.root !== undefined && !o.readonlyRoot) || o.overlay !== undefined;
+}
+
+/** An allowlist's TCP ports, for Landlock's connect rules under the supervisor (all its TCP rules name ports). */
+function tcpLayer(o: JailOptions): { tcpConnectPorts?: { from: number; to: number }[] } {
+  const setting = resolveNet(o.net);
+  const ports = setting.kind === 'allowlist' ? tcpConnectPorts(setting.rules) : undefined;
+  return ports ? { tcpConnectPorts: ports } : {};
 }
 
 /** Namespaces a jail can join instead of creating (setns before anything else). */
@@ -311,6 +318,6 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
     mounts,
     ...(filter ? { filter } : {}),
     // The same file rules again, by Landlock, in the jail's view (after its mounts).
-    ...jailLandlock(fs, { mounts, privateDev: mountDev && (flags & CLONE_NEWNS) !== 0 }),
+    ...jailLandlock(fs, { mounts, privateDev: mountDev && (flags & CLONE_NEWNS) !== 0, ...tcpLayer(o) }),
   };
 }
