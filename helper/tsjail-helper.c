@@ -1357,7 +1357,7 @@ struct ll_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribu
 struct ll_net_port { uint64_t allowed_access; uint64_t port; } __attribute__((packed));
 
 static struct {
-	uint32_t present, handled_fs, scoped, flags, nrules, stdio, nports;
+	uint32_t present, handled_fs, scoped, flags, nrules, stdio, tcp, nports;
 	uint32_t ports[MAX_LANDLOCK_PORTS];
 	uint32_t rights[MAX_LANDLOCK_RULES];
 	const char *paths[MAX_LANDLOCK_RULES];
@@ -1387,15 +1387,16 @@ static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end) {
 	/* Optional: the TCP ports connects may go to (handled only when present). */
 	if (p != end && end - p >= 8 && p[0] == 'L' && p[1] == 'L' && p[2] == 'N' && p[3] == '1') {
 		uint32_t tag;
-		if (!(p = u32s(p, end, &tag, 1)) || !(p = u32s(p, end, &LL.nports, 1)) || LL.nports > MAX_LANDLOCK_PORTS || !LL.nports) return NULL;
-		if (!(p = u32s(p, end, LL.ports, LL.nports))) return NULL;
+		if (!(p = u32s(p, end, &tag, 1)) || !(p = u32s(p, end, &LL.nports, 1)) || LL.nports > MAX_LANDLOCK_PORTS) return NULL;
+		if (LL.nports && !(p = u32s(p, end, LL.ports, LL.nports))) return NULL;
+		LL.tcp = 1; /* no port at all: the jail connects to none by itself */
 	}
 	return p;
 }
 
 static void landlock_prepare(void) {
 	if (!LL.present) return;
-	struct ll_ruleset_attr attr = { LL.handled_fs, LL.nports ? LANDLOCK_ACCESS_NET_CONNECT_TCP_ : 0, LL.scoped };
+	struct ll_ruleset_attr attr = { LL.handled_fs, LL.tcp ? LANDLOCK_ACCESS_NET_CONNECT_TCP_ : 0, LL.scoped };
 	LL.fd = (int)syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
 	if (LL.fd < 0) fail(STEP_LANDLOCK_RULESET);
 	for (uint32_t i = 0; i < LL.nports; i++) {

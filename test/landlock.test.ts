@@ -250,6 +250,7 @@ test('an allowlist whose TCP rules all name ports gets Landlock connect rules fo
   assert.equal(netLayerPorts([{ from: 443, to: 443 }], 3), undefined, 'no network rules before ABI 4');
   assert.equal(netLayerPorts([{ from: 1, to: MAX_NET_PORTS + 1 }], 7), undefined, 'too many ports: the supervisor alone');
   assert.equal(netLayerPorts(undefined, 7), undefined);
+  assert.deepEqual(netLayerPorts([], 7), [], 'no TCP rule (a UDP-only allowlist): the jail connects to no TCP port by itself');
   assert.deepEqual(jailLandlock(undefined, { mounts: [], privateDev: false, tcpConnectPorts: [{ from: 22, to: 22 }] }, 7).landlock?.netConnectPorts, [22]);
   // Through the jail options: a port on every TCP rule, or no layer at all.
   const ports = (allow: string[]): readonly number[] | undefined => buildSpawnSpec(['true'], undefined, { net: { allow }, hostIds: true }, undefined).landlock?.netConnectPorts;
