@@ -3,12 +3,12 @@
 // a write outside the workspace refused, servers on 127.0.0.2 (allowed by agent when listed) and
 // 127.0.0.3 (never) counting what reaches them, the environment without a TOKEN variable.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
+import { countingServers, runAsync, type Run } from './helpers/servers';
 import { JailError } from '../src/jail/errors';
 import { applyPreset, lookupPreset, PRESET_OPTIONS, resolverRules } from '../src/jail/presets';
 import { definePolicy } from '../src/policy/dsl';
@@ -104,33 +104,15 @@ function person(name: string, nobody: boolean): Who {
 
 const WHO = [person('root', false), person('nobody', true)];
 
-interface Run { status: number | null; stdout: string; stderr: string }
-/** tsjail run, asynchronously: the servers live in this process and must keep serving meanwhile. */
-function tsjail(who: Who, args: readonly string[]): Promise<Run> {
-  const argv = [...(who.nobody ? NOBODY : []), process.execPath, BIN, 'run', ...args];
-  return new Promise((resolve) => {
-    const p = spawn(argv[0]!, argv.slice(1), { cwd: who.proj, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: who.home, TOKEN: 'tok-secret-123' } });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60000);
-    p.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
-  });
-}
+/** tsjail run as `who`, with a TOKEN in its environment. */
+const tsjail = (who: Who, args: readonly string[]): Promise<Run> =>
+  runAsync([...(who.nobody ? NOBODY : []), process.execPath, BIN, 'run', ...args], { cwd: who.proj, env: { ...process.env, HOME: who.home, TOKEN: 'tok-secret-123' } });
 
-const reached = { allowed: 0, refused: 0 };
 const PORT = 45000 + (process.pid % 1000);
-const servers: Server[] = [];
-before(async () => {
-  for (const [host, count] of [['127.0.0.2', () => reached.allowed++], ['127.0.0.3', () => reached.refused++]] as const) {
-    await new Promise<void>((resolve) => {
-      const s = createServer((c) => { count(); c.end('hi\n'); });
-      s.listen(PORT, host, () => resolve());
-      servers.push(s);
-    });
-  }
-});
-after(() => { for (const s of servers) s.close(); });
+let servers: Awaited<ReturnType<typeof countingServers>>;
+const reached = (): { allowed: number; refused: number } => ({ allowed: servers.counts['127.0.0.2']!, refused: servers.counts['127.0.0.3']! });
+before(async () => { servers = await countingServers(['127.0.0.2', '127.0.0.3'], PORT); });
+after(() => servers.close());
 
 /** In the jail: the secret, a write outside and in the workspace, /tmp, the environment, connects to both servers. */
 const probe = (who: Who): string[] => ['--', '/usr/bin/python3', '-c', `
@@ -156,31 +138,31 @@ const expected = (allowed: boolean): string => [
 
 for (const who of WHO) {
   test(`${who.name}: --preset untrusted: secret hidden, host read-only, workspace and /tmp writable, no TOKEN, no network`, async () => {
-    const before = { ...reached };
+    const before = reached();
     const r = await tsjail(who, ['--preset', 'untrusted', ...probe(who)]);
     assert.equal(r.stdout, expected(false), r.stderr);
     assert.equal(r.status, 0);
-    assert.deepEqual(reached, before, 'no server was reached');
+    assert.deepEqual(reached(), before, 'no server was reached');
     assert.ok(!existsSync(join(who.outside, 'planted')));
     assert.ok(existsSync(join(who.proj, 'made.txt')));
     assert.match(r.stderr, new RegExp(`connect\\(127\\.0\\.0\\.2:${PORT}/tcp\\) -> EPERM\\n.*network rules \\(none\\): no rule allows it\\n.*--allow-net 127\\.0\\.0\\.2:${PORT}/tcp`));
   });
 
   test(`${who.name}: --preset agent --allow-net 127.0.0.2:PORT: that server is reached, 127.0.0.3 is not; the rest as untrusted`, async () => {
-    const before = { ...reached };
+    const before = reached();
     const r = await tsjail(who, ['--preset', 'agent', '--allow-net', `127.0.0.2:${PORT}`, ...probe(who)]);
     assert.equal(r.stdout, expected(true), r.stderr);
-    assert.deepEqual(reached, { allowed: before.allowed + 1, refused: before.refused });
+    assert.deepEqual(reached(), { allowed: before.allowed + 1, refused: before.refused });
     assert.ok(!existsSync(join(who.outside, 'planted')));
   });
 
   test(`${who.name}: a policy file's extends: 'agent' with its own allowlist; its settings and flags that undo the preset are refused`, async () => {
     const policy = join(who.proj, 'agent-policy.ts');
     writeFileSync(policy, `import { definePolicy } from 'tsjail';\nexport default definePolicy({ extends: 'agent', default: 'allow', rules: [], jail: { net: { allow: ['127.0.0.2:${PORT}/tcp'] } } });\n`);
-    const before = { ...reached };
+    const before = reached();
     const r = await tsjail(who, ['--policy', policy, ...probe(who)]);
     assert.equal(r.stdout, expected(true), r.stderr);
-    assert.deepEqual(reached, { allowed: before.allowed + 1, refused: before.refused });
+    assert.deepEqual(reached(), { allowed: before.allowed + 1, refused: before.refused });
     const flag = await tsjail(who, ['--policy', policy, '--inherit-env', '--', 'true']);
     assert.equal(flag.status, 125);
     assert.match(flag.stderr, /--preset agent cannot keep its promise with this setting:\n {2}--inherit-env/);
