@@ -12,6 +12,7 @@ import { countingServers, runAsync, type Run } from './helpers/servers';
 import { resolveFs } from '../src/jail/fsRules';
 import { emptyLearned, learnedToTs, readLearned } from '../src/jail/learn';
 import { directoryToLearn, outermostDirectories } from '../src/jail/learnJail';
+import { loadPolicyFile } from '../src/policy/load';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -58,8 +59,11 @@ test('a learned record\'s writes and net are checked before they become policy c
   ] as const) {
     assert.throws(() => readLearned(record(extra), 'x.ts'), why, JSON.stringify(extra));
   }
-  const l = readLearned(record({ writes: ['/srv/a*/b', '/srv/a*'], net: ['pkg.test:443/tcp', '[::1]:53/udp'] }), 'x.ts');
+  const l = readLearned(record({ abis: { x86_64: { read: { count: 1 } } }, late: true, writes: ['/srv/a*/b', '/srv/a*'], net: ['pkg.test:443/tcp', '[::1]:53/udp'] }), 'x.ts');
   const ts = learnedToTs(l);
+  const file = join(base, 'learned-record.ts');
+  writeFileSync(file, ts);
+  assert.deepEqual(loadPolicyFile(file).policy.jail, { late: true, fs: [{ rw: '/srv/a*' }], net: { allow: ['[::1]:53/udp', 'pkg.test:443/tcp'] } }, 'the written policy means what was learned');
   assert.ok(ts.includes('    fs: [{ rw: "/srv/a\\u002a" }],'), ts);
   assert.ok(ts.includes('    net: { allow: ["[::1]:53/udp", "pkg.test:443/tcp"] },'), ts);
   assert.ok(!ts.slice(0, ts.indexOf('/* tsjail-learned')).includes('*/'), 'no comment end outside the record');

@@ -355,8 +355,10 @@ export function learnedToTs(l: Learned): string {
 
 /** The policy's `jail` section: --late, the learned directories and destinations (JSON strings: inert, checked). */
 function jailSection(l: Learned): string[] {
+  const late = '// Learned from main() on: the dynamic loader\'s calls are not in it.';
+  if (!l.writes?.length && !l.net) return l.late ? [`  ${late}`, '  jail: { late: true },'] : [];
   const entries = [
-    ...(l.late ? ['    // Learned from main() on: the dynamic loader\'s calls are not in it.', '    late: true,'] : []),
+    ...(l.late ? [`    ${late}`, '    late: true,'] : []),
     ...(l.writes?.length ? ['    // Written outside the default writable places (the working directory, /tmp):', `    fs: [${outermostDirectories(l.writes).map((d) => `{ rw: ${inertJson(d)} }`).join(', ')}],`] : []),
     ...(l.net ? ['    // Reached while learning (--learn-net): nothing else is.', `    net: { allow: [${[...l.net].sort().map((r) => inertJson(r)).join(', ')}] },`] : []),
   ];
