@@ -125,14 +125,15 @@ def conn(h):
 tryit('secret', lambda: open('${who.home}/.ssh/id_ed25519').read())
 tryit('outside', lambda: open('${who.outside}/planted', 'w').write('x'))
 tryit('workspace', lambda: open('made.txt', 'w').write('x'))
-tryit('tmp', lambda: open('/tmp/x', 'w').write('x'))
+tryit('tmp', lambda: open(os.environ.get('TMPDIR', '/tmp') + '/x', 'w').write('x'))
 print('TOKEN' in os.environ, 'HOME' in os.environ)
 tryit('127.0.0.2', lambda: conn('127.0.0.2'))
 tryit('127.0.0.3', lambda: conn('127.0.0.3'))
 `];
 
-const expected = (allowed: boolean): string => [
-  'secret No such file or directory', 'outside Read-only file system', 'workspace ok', 'tmp ok', 'False True',
+/** Under the mount layer a secret is not there and the host is a read-only mount; under Landlock alone both are EACCES. */
+const expected = (allowed: boolean, landlockOnly = false): string => [
+  `secret ${landlockOnly ? 'Permission denied' : 'No such file or directory'}`, `outside ${landlockOnly ? 'Permission denied' : 'Read-only file system'}`, 'workspace ok', 'tmp ok', 'False True',
   `127.0.0.2 ${allowed ? 'ok' : 'Operation not permitted'}`, '127.0.0.3 Operation not permitted', '',
 ].join('\n');
 
@@ -154,6 +155,15 @@ for (const who of WHO) {
     assert.equal(r.stdout, expected(true), r.stderr);
     assert.deepEqual(reached(), { allowed: before.allowed + 1, refused: before.refused });
     assert.ok(!existsSync(join(who.outside, 'planted')));
+  });
+
+  test(`${who.name}: --preset agent --no-namespaces: the same promise by Landlock and the supervisor (a refused read or write is EACCES there)`, async () => {
+    const before = reached();
+    const r = await tsjail(who, ['--preset', 'agent', '--no-namespaces', '--allow-net', `127.0.0.2:${PORT}`, ...probe(who)]);
+    assert.equal(r.stdout, expected(true, true), r.stderr);
+    assert.deepEqual(reached(), { allowed: before.allowed + 1, refused: before.refused });
+    assert.ok(!existsSync(join(who.outside, 'planted')));
+    assert.match(r.stderr, /holds: {3}files, by Landlock/);
   });
 
   test(`${who.name}: a policy file's extends: 'agent' with its own allowlist; its settings and flags that undo the preset are refused`, async () => {
