@@ -134,4 +134,12 @@ test('learn: --learn-net with --net none contradicts; a record with net rules me
   const merged = await tsjail(['learn', '--merge', 'p.ts', '--', 'true'], dir, false);
   assert.equal(merged.status, 125);
   assert.match(merged.stderr, /p\.ts has network rules \(jail\.net\): learn this run with --learn-net too/);
+  // A hostile record (anyone may have written the file --merge reads) cannot make a secret or home writable.
+  for (const [writes, why] of [[[join(base, '.ssh')], /\.ssh is in hidden/], [[base], /is your home or above/], [['/usr', join(base, '.aws/x')], /holds|is in hidden .*\.aws/]] as const) {
+    writeFileSync(join(dir, 'h.ts'), `/* tsjail-learned: ${JSON.stringify({ ...emptyLearned(), writes })} */\n`);
+    const hostile = await tsjail(['learn', '--merge', 'h.ts', '--', 'sh', '-c', `echo ran > ${dir}/ran`], dir, false);
+    assert.equal(hostile.status, 125, hostile.stderr);
+    assert.match(hostile.stderr, new RegExp(`h\\.ts: its learned writes are not ones learn writes \\(.*${why.source}.*\\): nothing was run`));
+    assert.ok(!existsSync(join(dir, 'ran')));
+  }
 });

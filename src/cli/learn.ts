@@ -7,7 +7,7 @@ import { runJailed } from '../jail/run';
 import { JailError } from '../jail/errors';
 import { writesHostFilesAsOwner } from '../jail/spec';
 import { fsContext, jailFs, type ResolvedFs } from '../jail/fsRules';
-import { NetLearner, outermostDirectories } from '../jail/learnJail';
+import { NetLearner, outermostDirectories, unlearnable } from '../jail/learnJail';
 import { parseFlags, RunUsageError } from './run';
 
 export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]
@@ -96,6 +96,10 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   }
   // What earlier runs wrote is writable now, so this run gets past those writes.
   if (learned.writes?.length) {
+    let given: ResolvedFs | undefined;
+    try { given = jailFs(options); } catch (e) { if (e instanceof JailError) { log(e.message); return 125; } throw e; }
+    const bad = given ? learned.writes.flatMap((d) => unlearnable(d, { fs: given!, ctx: fsContext(), otherMounts: [] }) ?? []) : [];
+    if (bad.length) { log(`${merge}: its learned writes are not ones learn writes (${bad.join('; ')}): nothing was run`); return 125; }
     options = { ...options, fs: [...(options.fs ?? []), ...learned.writes.map((rw) => ({ rw }))] };
     log(`learn: writable as learned before (${merge}): ${outermostDirectories(learned.writes).join(' ')}`);
   }

@@ -33,10 +33,15 @@ export function directoryToLearn(path: string, files: LearnFiles): LearnedWrite 
   if (rule.access === 'hide') return { why: `a write to ${path}: hidden (${rule.reason ?? rule.source}), not learned` };
   let dir = dirname(path);
   while (!existsSync(dir)) dir = dirname(dir);
-  if (within(files.ctx.home, dir)) return { why: `a write to ${path}: its directory ${dir} is ${dir === '/' ? '/' : 'your home or above'}, not learned (give --rw PATH yourself if it is meant)` };
+  const why = unlearnable(dir, files);
+  return why ? { why: `a write to ${path}: ${why}, not learned${why.includes('home') || dir === '/' ? ' (give --rw PATH yourself if it is meant)' : ''}` } : { dir, refused: rule.access !== 'rw' };
+}
+
+/** Why a directory is never made writable by learn (also one from a --merge record, which anyone may have written). */
+export function unlearnable(dir: string, files: LearnFiles): string | undefined {
+  if (within(files.ctx.home, dir)) return `its directory ${dir} is ${dir === '/' ? '/' : 'your home or above'}`;
   const secret = files.fs.rules.find((h) => h.access === 'hide' && (within(dir, h.path) || within(h.path, dir)));
-  if (secret) return { why: `a write to ${path}: ${dir} ${within(dir, secret.path) ? 'is in' : 'holds'} hidden ${secret.path}, not learned` };
-  return { dir, refused: rule.access !== 'rw' };
+  return secret ? `${dir} ${within(dir, secret.path) ? 'is in' : 'holds'} hidden ${secret.path}` : undefined;
 }
 
 /** A directory learned (`refused`: the kernel refuses the write in this run), or why none is. */
