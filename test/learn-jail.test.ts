@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
@@ -123,6 +124,28 @@ for (const nobody of [false, true]) {
     assert.deepEqual(reached(), { allowed: before.allowed + 1, refused: before.refused });
   });
 }
+
+test('learn --learn-net refuses a unix socket address as network rules do (reported, not learned); a plain learn leaves it to the kernel', async () => {
+  const dir = join(base, 'unix');
+  mkdirSync(dir);
+  const path = join(dir, 'sock');
+  let connections = 0;
+  const server = createServer((c) => { connections++; c.end('hi\n'); });
+  await new Promise<void>((resolve) => server.listen(path, () => resolve()));
+  try {
+    const client = ['--', '/usr/bin/python3', '-c', `import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect('${path}'); print(s.recv(3).decode().strip())\nexcept OSError as e: print(e.strerror)`];
+    const learned = await tsjail(['learn', '--learn-net', '-o', join(dir, 'p.ts'), ...client], dir, false);
+    assert.equal(learned.stdout, 'Operation not permitted\n', learned.stderr);
+    assert.match(learned.stderr, new RegExp(`learn: refused a connect or send to unix socket ${path} \\(network rules refuse unix socket addresses\\)`));
+    assert.equal(connections, 0);
+    assert.ok(readFileSync(join(dir, 'p.ts'), 'utf8').includes('    net: { allow: [] },'));
+    const plain = await tsjail(['learn', '-o', join(dir, 'q.ts'), ...client], dir, false);
+    assert.equal(plain.stdout, 'hi\n', plain.stderr);
+    assert.equal(connections, 1);
+  } finally {
+    server.close();
+  }
+});
 
 test('learn: --learn-net with --net none contradicts; a record with net rules merges only with --learn-net', async () => {
   const dir = join(base, 'cli');
