@@ -260,31 +260,6 @@ while True: s.accept()[0].close()`], { stdio: ['ignore', 'pipe', 'inherit'] });
   }
 }
 
-/** A small C project built with make -j2, plain, in the default jail and in the untrusted preset. */
-function presetSection(): string[] {
-  const dir = mkdtempSync('/var/tmp/tsjail-bench-build-');
-  chmodSync(dir, 0o755);
-  const units = Array.from({ length: 24 }, (_, i) => `u${i}`);
-  for (const u of units) writeFileSync(join(dir, `${u}.c`), `#include <stdio.h>\n#include <string.h>\nint ${u}(int n) { char b[64]; int s = 0; for (int i = 0; i < n; i++) { snprintf(b, sizeof b, "%d", i); s += (int)strlen(b); } return s; }\n`);
-  writeFileSync(join(dir, 'main.c'), `${units.map((u) => `int ${u}(int);`).join('\n')}\nint main(void) { return (${units.map((u) => `${u}(1)`).join(' + ')}) == 0; }\n`);
-  writeFileSync(join(dir, 'Makefile'), `OBJS = main.o ${units.map((u) => `${u}.o`).join(' ')}\nprog: $(OBJS)\n\tcc -o $@ $(OBJS)\n%.o: %.c\n\tcc -O2 -c -o $@ $<\n`);
-  const make = ['make', '-s', '-B', '-j2', '-C', dir];
-  const tsjail = [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--rw', dir];
-  const time = (cmd: string[]): string => { const ms = wallTimeMs(cmd, 5); return ms === undefined ? 'failed' : `${ms.toFixed(0)} ms`; };
-  const plain = time(make), jail = time([...tsjail, '--', ...make]), preset = time([...tsjail, '--preset', 'untrusted', '--', ...make]);
-  const ratio = (a: string, b: string): string => (a.endsWith(' ms') && b.endsWith(' ms') ? `${(parseFloat(a) / parseFloat(b)).toFixed(2)}x` : '');
-  rmSync(dir, { recursive: true, force: true });
-  console.log('bench: presets done');
-  return [
-    '### `--preset untrusted`: a build', '',
-    `\`make -B -j2\` of a C project of ${units.length + 1} files (compile and link), wall time, median of 5.`, '',
-    '| where | wall time | / default jail |', '|---|---:|---:|',
-    `| plain (no jail) | ${plain} | |`,
-    `| \`tsjail run --rw DIR\` (default jail) | ${jail} | |`,
-    `| \`tsjail run --preset untrusted --rw DIR\` | ${preset} | ${ratio(preset, jail)} |`, '',
-  ];
-}
-
 function main(): void {
   for (const [what, ok] of [['cc', spawnSync('cc', ['--version']).status === 0], ['python3-seccomp', spawnSync(PYTHON, ['-c', 'import seccomp']).status === 0]] as const) {
     if (!ok) { console.error(`bench: ${what} is missing (apt-get install libseccomp-dev python3-seccomp gcc)`); process.exit(1); }
@@ -320,7 +295,6 @@ function main(): void {
   out.push(...lateSection());
   out.push(...startupSection());
   out.push(...netSection());
-  out.push(...presetSection());
   const libseccompVersion = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libseccomp2'], { encoding: 'utf8' }).stdout || 'unknown';
   const doc = [
     '# Benchmark results', '',
