@@ -164,6 +164,7 @@ function startupSection(): string[] {
     ['`tsjail run -- /bin/true` (default jail: user (a private id range as root), pid, mount, ipc, uts, cgroup namespaces, /proc with masks, minimal /dev, default limits, caps dropped, seccomp)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--', '/bin/true']],
     ['`tsjail run --host-ids -- /bin/true` (as root: the host\'s ids, no user namespace)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--host-ids', '--', '/bin/true']],
     ['`tsjail run --policy bench/strict.json -- /bin/true` (a policy compiled at start)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'bench/strict.json'), '--', '/bin/true']],
+    ['`tsjail run --preset untrusted -- /bin/true` (the default jail with network rules from nothing: compiled at start, connects and sends stopped)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--preset', 'untrusted', '--', '/bin/true']],
     ['`tsjail run --late -- /bin/true` (built-in policy; start-up calls decided by tsjail until main())', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--late', '--', '/bin/true']],
     ['`bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true`', ['bwrap', '--unshare-all', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']],
     ['`firejail --noprofile --quiet true`', ['firejail', '--noprofile', '--quiet', 'true']],

@@ -120,3 +120,15 @@ for (const asNobody of [false, true]) {
     assert.equal(records.find((x) => x.file)?.action, 'EROFS');
   });
 }
+
+for (const asNobody of [false, true]) {
+  test(`${asNobody ? 'rootless' : 'as root'}: a write through /proc/self (a link only the jail can read) is left to the kernel, not failed by tsjail`, () => {
+    const ws = mkdtempSync(join('/var/tmp', 'tsjail-fsw-self-'));
+    chmodSync(ws, 0o777);
+    const argv = [...(asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--', 'sh', '-c', 'echo via-self > /proc/self/cwd/out.txt && echo done'];
+    const r = spawnSync(argv[0]!, argv.slice(1), { cwd: ws, encoding: 'utf8', timeout: 30000 });
+    assert.equal(r.stdout, 'done\n', r.stderr);
+    assert.equal(r.stderr, '');
+    assert.equal(readFileSync(join(ws, 'out.txt'), 'utf8'), 'via-self\n');
+  });
+}

@@ -6,9 +6,11 @@ import { emptyLearned, formatRefusals, learnedToOci, learnedToTs, Learner, merge
 import { runJailed } from '../jail/run';
 import { JailError } from '../jail/errors';
 import { writesHostFilesAsOwner } from '../jail/spec';
+import { fsContext, jailFs, type ResolvedFs } from '../jail/fsRules';
+import { NetLearner, outermostDirectories, unlearnable } from '../jail/learnJail';
 import { parseFlags, RunUsageError } from './run';
 
-export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]
+export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]
 
 Runs CMD in the jail (same options as tsjail run) with every syscall observed, and writes the
 minimal allowlist policy under which it runs: TypeScript (default) or an OCI profile (json).
@@ -24,6 +26,10 @@ host's (i386 int 0x80, x32) kills its caller, as under tsjail run.
   --learn-dangerous   let those refused calls run and learn them too (only for a program you trust)
   --learn-abi ABI     also learn calls through ABI (x86, x32; repeat or comma-separate); the policy
                       then targets it
+  --learn-net         connects and sends are performed by tsjail (as under network rules) and their
+                      destinations written as jail.net.allow: the policy then reaches only those
+Directories written outside the working directory and /tmp are written as jail.fs rw rules (never
+/, your home or a secret); such a write is refused while learning, as the default jail refuses it.
 `;
 
 function learnAbis(names: readonly string[]): Abi[] {
@@ -38,16 +44,22 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   let parsed;
   let abis: Abi[];
   try {
-    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String] });
+    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String], '--learn-net': Boolean });
     abis = learnAbis(((parsed.extra['--learn-abi'] as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
   } catch (e) {
     if (e instanceof RunUsageError) { log(`${e.message}\n${LEARN_USAGE}`); return 125; }
     throw e;
   }
-  const { options, command, extra } = parsed;
+  const { command, extra } = parsed;
+  let { options } = parsed;
   // The learner answers every stopped call itself: network rules would not be enforced (fail closed).
   if (options.net !== undefined && options.net !== 'host' && options.net !== 'none') {
     log('tsjail learn does not enforce network rules (--net loopback, --allow-net): learn without them, or with --net none');
+    return 125;
+  }
+  const learnNet = extra['--learn-net'] === true;
+  if (learnNet && (options.net === 'none' || options.network === false)) {
+    log('--learn-net learns where the command connects: with --net none / -n it reaches nothing; drop one');
     return 125;
   }
   const format = (extra['--format'] as string | undefined) ?? ((extra['--output'] as string | undefined)?.endsWith('.json') ? 'json' : 'ts');
@@ -70,12 +82,26 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
       log((e as Error).message);
       return 125;
     }
+    // A record with network rules stays complete only if this run's destinations are learned too.
+    if (learned.net && !learnNet) {
+      log(`${merge} has network rules (jail.net): learn this run with --learn-net too, or its destinations would be refused`);
+      return 125;
+    }
     // An earlier record never widens the policy to another ABI unasked.
     const foreign = Object.keys(learned.abis).filter((a) => a !== hostAbi().name && !abis.some((b) => b.name === a));
     if (foreign.length) {
       log(`${merge} allows calls through the ${foreign.join(', ')} ABI (not the host's ${hostAbi().name}): to keep ${foreign.length > 1 ? 'them' : 'it'}, add --learn-abi ${foreign.join(',')}`);
       return 125;
     }
+  }
+  // What earlier runs wrote is writable now, so this run gets past those writes.
+  if (learned.writes?.length) {
+    let given: ResolvedFs | undefined;
+    try { given = jailFs(options); } catch (e) { if (e instanceof JailError) { log(e.message); return 125; } throw e; }
+    const bad = given ? learned.writes.flatMap((d) => unlearnable(d, { fs: given!, ctx: fsContext(), otherMounts: [] }) ?? []) : [];
+    if (bad.length) { log(`${merge}: its learned writes are not ones learn writes (${bad.join('; ')}): nothing was run`); return 125; }
+    options = { ...options, fs: [...(options.fs ?? []), ...learned.writes.map((rw) => ({ rw }))] };
+    log(`learn: writable as learned before (${merge}): ${outermostDirectories(learned.writes).join(' ')}`);
   }
   if (dangerous) {
     log('WARNING: --learn-dangerous: the calls the built-in policy refuses (mount, unshare, ptrace, keyctl, bpf, io_uring, ...) RUN while learning and are ALLOWED by the written policy');
@@ -91,13 +117,18 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
     }
     : undefined;
   let setIds: boolean;
+  let fs: ResolvedFs | undefined;
   try {
     setIds = writesHostFilesAsOwner(options);
+    fs = jailFs(options);
   } catch (e) {
     if (e instanceof JailError) { log(e.message); return 125; }
     throw e;
   }
-  const learner = new Learner(learned, { dangerous, abis, setIds }, live);
+  const files = fs ? { fs, ctx: fsContext(), otherMounts: [...(options.binds ?? []).map((b) => b.dst), ...(options.tmpfs ?? [])] } : undefined;
+  const net = learnNet ? new NetLearner() : undefined;
+  if (learnNet) learned.net ??= [];
+  const learner = new Learner(learned, { dangerous, abis, setIds, ...(files ? { files } : {}), ...(net ? { net } : {}) }, live);
   let code: number;
   try {
     code = await runJailed(command, undefined, options, log, learner.watch());
@@ -107,6 +138,13 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   }
   if (live) process.stderr.write('\n');
   for (const line of formatRefusals(learner.refused())) log(line);
+  for (const why of learner.unlearned) log(`learn: ${why}`);
+  if (learner.refusedWrites) log(`learn: ${learner.refusedWrites} write${learner.refusedWrites > 1 ? 's' : ''} outside the writable places failed while learning (as the default jail refuses them) and ${learner.refusedWrites > 1 ? 'are' : 'is'} learned; to learn what the command does after ${learner.refusedWrites > 1 ? 'them' : 'it'}: learn again with --merge ${out ?? 'FILE'}`);
+  if (net) {
+    for (const what of net.refused) log(`learn: refused a connect or send to ${what}, as network rules refuse it; not in the written policy`);
+    for (const r of await net.rules()) if (!learned.net!.includes(r)) learned.net!.push(r);
+  }
+  if (format === 'json' && (learned.writes?.length || learned.net)) log('learn: the OCI format has no jail section: the learned fs/net rules are only in its record (use --format ts for a policy that has them)');
   const text = format === 'json' ? learnedToOci(learned) : learnedToTs(learned);
   if (out) {
     try { writeFileSync(out, text); } catch (e) { log(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; the policy:`); process.stdout.write(text); return 125; }

@@ -11,6 +11,7 @@ import { jailFs, type FsRuleInput, type ResolvedFs } from '../jail/fsRules';
 import { combineNet, netFromFlags, resolveNet, type NetOption, type NetSetting } from '../jail/netRules';
 import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
+import { applyPreset, lookupPreset, PRESET_OPTIONS } from '../jail/presets';
 
 export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]
 
@@ -56,6 +57,10 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --allow-net RULE   connect/send only where a rule allows (repeatable; adds to --net loopback):
                          HOST[:PORT[-PORT]][/tcp|/udp], HOST = 1.2.3.4, [::1], 10.0.0.0/8, name, *.name
       --join-ns TYPE=PATH  join an existing net, ipc, uts or cgroup namespace (e.g. net=/run/netns/blue)
+      --preset untrusted|agent   jail settings for code you do not trust (README: Presets): host
+                         read-only, workspace and /tmp writable, secrets hidden, no network (agent:
+                         only --allow-net RULE), default environment and limits; flags that would
+                         undo them are errors
       --late             the policy alone decides from main() on (dynamic glibc programs): it need
                          not allow the loader; until main() its calls are let through too
 `;
@@ -246,7 +251,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
 async function runParsed(argv: string[], log: (msg: string) => void): Promise<number> {
   let parsed;
   try {
-    parsed = parseFlags(argv);
+    parsed = parseFlags(argv, { '--preset': String });
   } catch (e) {
     if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
     throw e;
@@ -275,6 +280,9 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
     return 125;
   }
   if (sandbox.log) options = { ...options, log: true };
+  // A preset's conflicts with the flags are known now (--insecure skips the policy below).
+  const presetFlag = extra['--preset'] !== undefined ? lookupPreset(extra['--preset'] as string) : undefined;
+  if (presetFlag) applyPreset(presetFlag, { ...PRESET_OPTIONS, ...options }, () => undefined);
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
   // A jail that writes host files as their owners also refuses set-id files there (setIdRules.ts).
   const setIds = writesHostFilesAsOwner({ ...(bundlePolicy?.jail ?? {}), ...options });
@@ -299,9 +307,13 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
     } else policy = bundlePolicy ?? sandbox.policy ?? builtin();
-    merged = { ...(policy.jail ?? {}), ...options };
-    const net = combineNet(policy.jail?.net, options.net, extra['--net'] === undefined && Boolean(extra['--allow-net']));
+    // A preset, then the policy's own settings, then the flags.
+    const preset = presetFlag ?? (policy.extends !== undefined ? lookupPreset(policy.extends, `${policy.origin ?? 'the policy'}: extends`) : undefined);
+    const base = preset ? PRESET_OPTIONS : {};
+    merged = { ...base, ...(policy.jail ?? {}), ...options };
+    const net = combineNet(combineNet(base.net, policy.jail?.net, true), options.net, extra['--net'] === undefined && Boolean(extra['--allow-net']));
     merged = { ...merged, ...(net !== undefined ? { net } : {}) };
+    if (preset) merged = applyPreset(preset, merged, log);
     policy = policyWithOverrides(policy, merged);
     if (writesHostFilesAsOwner(merged)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
     netSetting = resolveNet(merged.net);

@@ -7,9 +7,9 @@ export class UsageError extends Error {}
 export const USAGE = `usage: tsjail <command> [options]
 
 commands:
-  run      [OPTIONS] [--policy FILE] -- CMD [ARGS...]
+  run      [OPTIONS] [--preset untrusted|agent] [--policy FILE] -- CMD [ARGS...]
            run a command in a jail (tsjail run --help for the options)
-  learn    [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [OPTIONS] -- CMD [ARGS...]
+  learn    [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [OPTIONS] -- CMD [ARGS...]
            run a command and write the minimal policy it needs
   compile  --policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats]
            compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter

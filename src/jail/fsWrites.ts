@@ -129,7 +129,13 @@ export function resolveInJail(pid: number, path: string, keepLast: boolean): { p
       return { path: posix.join(here, ...parts), exists: false };
     }
     if (stat.isSymbolicLink() && !(keepLast && !parts.length) && links++ < 40) {
-      const target = readlinkSync(root + here);
+      let target: string;
+      try {
+        target = readlinkSync(root + here);
+      } catch {
+        // A link only the jail can read (its /proc/self, seen from outside its PID namespace): the path as far as it goes.
+        return { path: posix.join(here, ...parts), exists: true };
+      }
       if (target.startsWith('/')) done = [];
       parts = [...target.split('/').filter((p) => p && p !== '.'), ...parts];
       continue;
@@ -158,17 +164,16 @@ function under(path: string, dir: string): boolean {
 }
 
 /**
- * The refusal the kernel is about to give this call, if the rules say it will; undefined if the
- * write is allowed or the kernel's answer is another (EEXIST for a create over an existing
- * path, ENOENT for a missing one). `otherMounts` are the destinations of --bind/--tmpfs mounts.
+ * The paths this call is about to write, as the jail resolves them, where the file rules decide
+ * (not /dev, /proc, /sys or `otherMounts`, the destinations of --bind/--tmpfs mounts); a path the
+ * kernel refuses for another reason (EEXIST for a create over an existing path, ENOENT for a
+ * missing one) is not written.
  */
-export function predictRefusal(
-  fs: ResolvedFs, syscall: string, args: readonly bigint[], pid: number,
-  options: { readonly mountLayer: boolean; readonly otherMounts: readonly string[] },
-): WriteRefusal | undefined {
+export function writtenPaths(syscall: string, args: readonly bigint[], pid: number, otherMounts: readonly string[]): { path: string; exists: boolean }[] {
   const call = WRITE_CALLS[syscall];
-  if (!call) return undefined;
+  if (!call) return [];
   const flags = call.flags !== undefined ? Number(args[call.flags]! & 0xffffffffn) : O_CREAT | O_WRONLY; // creat = O_CREAT|O_WRONLY|O_TRUNC
+  const out: { path: string; exists: boolean }[] = [];
   for (const p of call.paths) {
     const given = readJailString(pid, args[p.path]!);
     // No path, or an empty one (AT_EMPTY_PATH: the call writes through an fd opened earlier).
@@ -176,11 +181,22 @@ export function predictRefusal(
     const base = given.startsWith('/') ? '/' : startDir(pid, p.dirfd !== undefined ? Number(BigInt.asIntN(32, args[p.dirfd]!)) : undefined);
     if (base === undefined) continue;
     const { path, exists } = resolveInJail(pid, posix.join(base, given), !call.follows);
-    if (KERNEL_DECIDES.some((d) => under(path, d)) || options.otherMounts.some((d) => under(path, d))) continue;
+    if (KERNEL_DECIDES.some((d) => under(path, d)) || otherMounts.some((d) => under(path, d))) continue;
     if (call.flags !== undefined || syscall === 'creat') {
       // O_RDONLY|O_CREAT of an existing file writes nothing; without O_CREAT a missing one is ENOENT.
       if (exists ? !(flags & (O_WRONLY | O_RDWR | O_TRUNC)) : !(flags & O_CREAT)) continue;
     } else if ((p.when === 'absent' && exists) || (p.when === 'exists' && !exists)) continue;
+    out.push({ path, exists });
+  }
+  return out;
+}
+
+/** The refusal the kernel is about to give this call, if the rules say it will; undefined if the write is allowed or not one. */
+export function predictRefusal(
+  fs: ResolvedFs, syscall: string, args: readonly bigint[], pid: number,
+  options: { readonly mountLayer: boolean; readonly otherMounts: readonly string[] },
+): WriteRefusal | undefined {
+  for (const { path, exists } of writtenPaths(syscall, args, pid, options.otherMounts)) {
     const rule = decidingRule(fs.rules, path);
     if (rule.access === 'rw' || rule.access === 'tmpfs') continue;
     return { syscall, path, rule, errno: options.mountLayer ? 'EROFS' : 'EACCES', suggestion: suggestion(rule, path, exists) };

@@ -15,7 +15,12 @@ import { defaultPolicy } from './defaultPolicy';
 import { SET_ID_LABEL, withSetIdRules } from './setIdRules';
 import { nameValue } from './denial';
 import type { Notification } from './helper';
-import { HANDSHAKE_NR, type Answer } from './notifications';
+import { HANDSHAKE_NR, type Answerer } from './notifications';
+import { isWriteCall } from './fsWrites';
+import { NET_KINDS, type NetKind } from './helper';
+import { learnWrites, outermostDirectories, type LearnFiles, type NetLearner } from './learnJail';
+import { parseNetRule } from './netRules';
+import { posix } from 'node:path';
 import type { Watch } from './run';
 
 /** Arguments whose values a learned policy pins down: [syscall, argument name]. */
@@ -31,6 +36,10 @@ export interface Learned {
   late?: boolean;
   /** Calls refused while learning (ABI → syscall → count): reported, never allowed by the written policy. */
   refused?: Record<string, Record<string, number>>;
+  /** Directories written outside the default writable places (learnJail.ts): the policy's `jail.fs` rw rules. */
+  writes?: string[];
+  /** With --learn-net: the destinations reached, as allowlist rules (`jail.net.allow`). */
+  net?: string[];
 }
 
 export function emptyLearned(): Learned {
@@ -53,6 +62,10 @@ export interface LearnScope {
   readonly abis?: readonly Abi[];
   /** The jail writes host files as their owners: set-id files are refused, --learn-dangerous or not (setIdRules.ts). */
   readonly setIds?: boolean;
+  /** The jail's file rules: the directories written outside the default writable places are learned. */
+  readonly files?: LearnFiles;
+  /** --learn-net: connects and sends are performed by tsjail and their destinations learned. */
+  readonly net?: NetLearner;
 }
 
 /** One kind of refused call, for the report: what refused it and how often. */
@@ -108,12 +121,40 @@ export class Learner {
     return { ...where, rule: rule.label ?? `rule ${decision.decider.ruleIndex}`, quiet: rule.quiet === true };
   }
 
-  /** Answers a stopped call: refused as the built-in policy would, or let through (and learned, after main() with --late). */
-  private decide(n: Notification, mainPid: () => number | undefined, answer: (a: Answer) => void, learn: boolean): void {
+  /** What a write-intent call writes; recording never fails the call (it is the kernel's to decide). */
+  private writesOf(name: string, n: Notification, files: LearnFiles): ReturnType<typeof learnWrites> {
+    try {
+      return learnWrites(name, n, files);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Written paths the rules refuse to learn, with the reason (reported at the end). */
+  readonly unlearned = new Set<string>();
+  /** Learned writes that failed in this run (the learning jail's rules refuse them). */
+  refusedWrites = 0;
+
+  /**
+   * Answers a stopped call: refused as the built-in policy would, or let through (and learned,
+   * after main() with --late); the jail's writes and destinations are learned throughout, as
+   * file and network rules hold throughout.
+   */
+  private decide(n: Notification, mainPid: () => number | undefined, answer: Answerer, learn: boolean): void {
     if (n.nr === HANDSHAKE_NR) { answer('continue'); return; }
     const refusal = this.refusal(n);
     if (!refusal) {
       if (learn) this.record(n);
+      // The write-intent and network calls' argument positions are the host ABI's.
+      const name = abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name === hostAbi().name ? syscallName(hostAbi(), n.nr) : undefined;
+      if (name && this.scope.files && isWriteCall(name)) {
+        for (const w of this.writesOf(name, n, this.scope.files)) {
+          if (!('dir' in w)) { this.unlearned.add(w.why); continue; }
+          if (!(this.learned.writes ??= []).includes(w.dir)) this.learned.writes.push(w.dir);
+          if (w.refused) this.refusedWrites++;
+        }
+      }
+      if (name && this.scope.net && name in NET_KINDS && (name !== 'sendto' || n.args[4] !== 0n)) return this.scope.net.handle(n, name as NetKind, answer);
       answer('continue');
       return;
     }
@@ -202,6 +243,8 @@ export function mergeLearned(into: Learned, other: Learned): Learned {
     const mine = ((into.refused ??= {})[abi] ??= {});
     for (const [name, count] of Object.entries(table)) mine[name] = (mine[name] ?? 0) + count;
   }
+  for (const dir of other.writes ?? []) if (!(into.writes ??= []).includes(dir)) into.writes.push(dir);
+  if (other.net) for (const r of other.net) if (!(into.net ??= []).includes(r)) into.net.push(r);
   into.commands.push(...other.commands);
   // A record learned from main() on lacks that command's start-up: the result still needs --late.
   if (other.late) into.late = true;
@@ -297,7 +340,7 @@ export function learnedToTs(l: Learned): string {
     'export default definePolicy({',
     "  default: errno('EPERM'),",
     `  arches: [${arches.map((a) => `'${a}'`).join(', ')}],`,
-    ...(l.late ? ['  // Learned from main() on: the dynamic loader\'s calls are not in it.', '  jail: { late: true },'] : []),
+    ...jailSection(l),
     '  rules: [',
     ...(names.length ? ['    allow(', ...chunks.map((c) => `      ${c},`), '    ),'] : []),
     ...rules,
@@ -308,6 +351,18 @@ export function learnedToTs(l: Learned): string {
     `/* ${MARKER} ${inertJson(l)} */`,
     '',
   ].join('\n');
+}
+
+/** The policy's `jail` section: --late, the learned directories and destinations (JSON strings: inert, checked). */
+function jailSection(l: Learned): string[] {
+  const late = '// Learned from main() on: the dynamic loader\'s calls are not in it.';
+  if (!l.writes?.length && !l.net) return l.late ? [`  ${late}`, '  jail: { late: true },'] : [];
+  const entries = [
+    ...(l.late ? [`    ${late}`, '    late: true,'] : []),
+    ...(l.writes?.length ? ['    // Written outside the default writable places (the working directory, /tmp):', `    fs: [${outermostDirectories(l.writes).map((d) => `{ rw: ${inertJson(d)} }`).join(', ')}],`] : []),
+    ...(l.net ? ['    // Reached while learning (--learn-net): nothing else is.', `    net: { allow: [${[...l.net].sort().map((r) => inertJson(r)).join(', ')}] },`] : []),
+  ];
+  return entries.length ? ['  jail: {', ...entries, '  },'] : [];
 }
 
 /** The number a learned value stands for: a constant, constants joined with |, or a literal. */
@@ -362,6 +417,8 @@ function recordProblem(x: unknown): string | undefined {
   if (!isObject(x)) return 'not an object';
   if (!Array.isArray(x.commands) || !x.commands.every((c) => typeof c === 'string')) return 'commands is not a list of strings';
   if (x.late !== undefined && typeof x.late !== 'boolean') return 'late is not a boolean';
+  if (x.writes !== undefined && !(Array.isArray(x.writes) && x.writes.every(isLearnedDirectory))) return 'writes is not a list of absolute directories';
+  if (x.net !== undefined && !(Array.isArray(x.net) && x.net.every(isLearnedDestination))) return 'net is not a list of HOST:PORT/PROTOCOL destinations';
   if (x.refused !== undefined) {
     const problem = calls('refused', x.refused, (_abi, _name, count) => (isCount(count) ? undefined : 'not a count'));
     if (problem) return problem;
@@ -376,6 +433,15 @@ function recordProblem(x: unknown): string | undefined {
     }
     return undefined;
   });
+}
+
+/** A learned directory: absolute, normal, not `/`, printable. */
+const isLearnedDirectory = (d: unknown): boolean => typeof d === 'string' && d !== '/' && /^\/[\x21-\x7e ]*$/.test(d) && posix.normalize(d) === d && !d.endsWith('/');
+
+/** A learned destination: what destinationText writes (an address or a name, a port, a protocol), a rule that parses. */
+function isLearnedDestination(r: unknown): boolean {
+  if (typeof r !== 'string' || !/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5}\/(?:tcp|udp))?$/.test(r)) return false;
+  try { parseNetRule(r); return true; } catch { return false; }
 }
 
 function checkLearned(x: unknown, what: string): asserts x is Learned {

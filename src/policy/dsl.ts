@@ -4,6 +4,8 @@
 import { resolve as resolvePath, sep } from 'node:path';
 import type { AbiName } from '../arch/abi';
 import type { JailOptions } from '../jail/spec';
+import { PRESET_NAMES, type PresetName } from '../jail/presets';
+import { suggest } from '../syscalls/suggest';
 import type { SyscallArgNames, SyscallName } from '../syscalls/table.generated';
 import { PolicyError } from './errors';
 import type { Action, ArgCondition, CompareOp, Policy, Rule, SourceLocation } from './model';
@@ -221,10 +223,13 @@ export interface PolicySpec<J = JailOptions> {
   readonly rules: readonly RuleInput[];
   /** Jail settings (`tsjail run`); carried through untouched by the compiler. */
   readonly jail?: J;
+  /** A preset (presets.ts) under `jail` and the flags: 'untrusted' or 'agent'. */
+  readonly extends?: PresetName;
 }
 
 export interface DefinedPolicy<J = JailOptions> extends Policy {
   readonly jail?: J;
+  readonly extends?: PresetName;
 }
 
 function flatten(rules: readonly RuleInput[], out: Rule[] = []): Rule[] {
@@ -238,6 +243,9 @@ function flatten(rules: readonly RuleInput[], out: Rule[] = []): Rule[] {
 export function definePolicy<J = JailOptions>(spec: PolicySpec<J>): DefinedPolicy<J> {
   const loc = callerLocation();
   if (!spec || !Array.isArray(spec.rules)) throw new PolicyError('definePolicy needs { rules: [...] }', loc);
+  if (spec.extends !== undefined && !(PRESET_NAMES as readonly unknown[]).includes(spec.extends)) {
+    throw new PolicyError(`extends: '${String(spec.extends)}' is no preset${suggest(String(spec.extends), PRESET_NAMES)}`, loc, `presets: ${PRESET_NAMES.join(', ')}`);
+  }
   return {
     defaultAction: toAction(spec.default ?? 'kill', loc),
     badArchAction: toAction(spec.badArch ?? 'kill', loc),
@@ -245,6 +253,7 @@ export function definePolicy<J = JailOptions>(spec: PolicySpec<J>): DefinedPolic
     rules: flatten(spec.rules),
     ...(loc ? { origin: loc.file } : {}),
     ...(spec.jail !== undefined ? { jail: spec.jail } : {}),
+    ...(spec.extends !== undefined ? { extends: spec.extends } : {}),
   };
 }
 
