@@ -20,6 +20,7 @@ import type { Notification } from './helper';
 import type { NetKind } from './helper';
 import type { NetRule } from './netRules';
 import type { NetRefusal, NetSupervisor } from './netSupervisor';
+import type { UnixScope } from './unixRules';
 import type { ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
 import { TSJAIL_STOPS } from './ownStops';
@@ -241,12 +242,11 @@ export class Supervisor {
 
   /** A connect or send the network rules refused: reported like a policy's denial, once per call and destination. */
   reportNet(n: Notification, r: NetRefusal): void {
-    const { syscall, decidedBy, suggestion, ...net } = r;
+    const { syscall, decidedBy, suggestion, action = 'EPERM', ...net } = r;
     const key = `net|${syscall}|${r.destination}`;
     const known = this.seen.entries.has(key) || this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     const inJail = known ? null : jailPid(n.pid);
     this.count(key, n, () => {
-      const action = 'EPERM';
       const explanation: DenialExplanation = { syscall, action, decidedBy, suggestion, args: [] };
       const record: DenialRecord = {
         time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr, syscall,
@@ -377,7 +377,13 @@ function reportSummary(s: Supervisor, mode: SupervisionMode): Record<string, unk
  */
 export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
-  options: { readonly reportFile?: string; readonly name?: string; readonly net?: readonly NetRule[]; readonly writes?: WriteWatch } = {},
+  options: {
+    readonly reportFile?: string; readonly name?: string; readonly writes?: WriteWatch;
+    /** The IP allowlist (undefined: the host's network). */
+    readonly net?: readonly NetRule[];
+    /** With file rules or unix rules: unix connects and sends are decided (unixRules.ts). */
+    readonly unix?: UnixScope;
+  } = {},
 ): Watch {
   const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
   const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
@@ -390,8 +396,8 @@ export function supervise(
     overflowed: () => log(`more than ${MAX_DISTINCT_DENIALS} distinct calls denied: new ones are counted from now on, not explained`),
   };
   let reportNet = (_n: Notification, _r: NetRefusal): void => undefined;
-  const net = options.net
-    ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log')
+  const net = options.net || options.unix
+    ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log', undefined, options.unix)
     : undefined;
   const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net, options.writes);
   reportNet = (n, r) => supervisor.reportNet(n, r);
