@@ -1670,63 +1670,77 @@ static void net_perform(struct net_job *j) {
 /*
  * Blocking calls run on a pool of threads kept between calls (a thread made per call cost more
  * than the rest of the call): at most NET_MAX_THREADS, each ending after NET_IDLE_SECONDS idle.
+ * A job is handed to one idle thread, which waits on its own semaphore: one wake-up per call, and
+ * no lock the woken thread must take before it runs.
  */
+#include <semaphore.h>
 #define NET_IDLE_SECONDS 10
+struct net_worker {
+	sem_t go;
+	struct net_job *job;
+	struct net_worker *next_idle;
+};
 static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t net_wake = PTHREAD_COND_INITIALIZER;
-static struct net_job *net_head, *net_tail;
-static int net_workers, net_idle, net_queued;
+static struct net_worker *net_idle;
+static int net_workers;
 
-static void *net_worker(void *arg) {
-	(void)arg;
-	pthread_mutex_lock(&net_lock);
+/* Takes `w` off the idle list if it is still there (no job was handed to it). */
+static int net_unidle(struct net_worker *w) {
+	for (struct net_worker **p = &net_idle; *p; p = &(*p)->next_idle) {
+		if (*p == w) { *p = w->next_idle; return 1; }
+	}
+	return 0;
+}
+
+static void *net_worker_main(void *arg) {
+	struct net_worker *w = arg;
 	for (;;) {
-		while (!net_head) {
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += NET_IDLE_SECONDS;
-			net_idle++;
-			int t = pthread_cond_timedwait(&net_wake, &net_lock, &until);
-			net_idle--;
-			if (t == ETIMEDOUT && !net_head) {
-				net_workers--;
-				pthread_mutex_unlock(&net_lock);
-				return NULL;
-			}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += NET_IDLE_SECONDS;
+		if (sem_timedwait(&w->go, &until)) {
+			pthread_mutex_lock(&net_lock);
+			int leave = net_unidle(w);
+			if (leave) net_workers--;
+			pthread_mutex_unlock(&net_lock);
+			if (!leave) continue; /* a job is being handed over: its post comes */
+			sem_destroy(&w->go);
+			free(w);
+			return NULL;
 		}
-		struct net_job *j = net_head;
-		net_head = j->next;
-		if (!net_head) net_tail = NULL;
-		net_queued--;
-		pthread_mutex_unlock(&net_lock);
+		struct net_job *j = w->job;
+		w->job = NULL;
 		net_perform(j);
 		net_free(j);
 		pthread_mutex_lock(&net_lock);
+		w->next_idle = net_idle;
+		net_idle = w;
+		pthread_mutex_unlock(&net_lock);
 	}
 }
 
-/* Queues a job for the pool, starting a thread if none is idle; -1 when the pool is full. */
+/* Hands a job to an idle thread, or to a new one; -1 when the pool is full. */
 static int net_submit(struct net_job *j) {
 	pthread_mutex_lock(&net_lock);
-	int spawn = net_idle <= net_queued;
-	if (spawn && net_workers >= NET_MAX_THREADS) { pthread_mutex_unlock(&net_lock); return -1; }
-	if (spawn) {
+	struct net_worker *w = net_idle;
+	if (w) {
+		net_idle = w->next_idle;
+	} else {
+		if (net_workers >= NET_MAX_THREADS || !(w = calloc(1, sizeof *w))) { pthread_mutex_unlock(&net_lock); return -1; }
+		sem_init(&w->go, 0, 0);
 		pthread_attr_t attr;
 		pthread_t t;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&attr, 64 * 1024 + sizeof(int) * 253 * 4);
-		int r = pthread_create(&t, &attr, net_worker, NULL);
+		int r = pthread_create(&t, &attr, net_worker_main, w);
 		pthread_attr_destroy(&attr);
-		if (r) { pthread_mutex_unlock(&net_lock); return -1; }
+		if (r) { sem_destroy(&w->go); free(w); pthread_mutex_unlock(&net_lock); return -1; }
 		net_workers++;
 	}
-	j->next = NULL;
-	if (net_tail) net_tail->next = j; else net_head = j;
-	net_tail = j;
-	net_queued++;
-	pthread_cond_signal(&net_wake);
+	w->job = j;
 	pthread_mutex_unlock(&net_lock);
+	sem_post(&w->go);
 	return 0;
 }
 

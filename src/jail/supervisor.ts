@@ -15,6 +15,7 @@ import {
   describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_USER_NOTIF,
 } from '../bpf/seccomp';
 import type { Policy } from '../policy/model';
+import type { Decision } from '../policy/evaluate';
 import type { DenialExplanation } from './denial';
 import type { Notification } from './helper';
 import type { NetKind } from './helper';
@@ -172,16 +173,24 @@ export class Supervisor {
     return this.policyCache;
   }
 
-  /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
-  handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void | Promise<void> {
-    const { abiOfCall, evaluatePolicy, syscallName, explainDenial } = deciders();
+  /**
+   * Decisions that depend on the syscall alone (no rule for it has conditions), by arch and nr:
+   * the network stops come often, and the policy says the same for each. null: not constant.
+   */
+  private readonly constant = new Map<string, StoppedDecision | null>();
+
+  /** What the policy says of a stopped call: its decision and action, with tsjail's own stops yielding to the policy's refusals. */
+  private decide(n: Notification): StoppedDecision {
+    const key = `${n.arch}:${n.nr}`;
+    const known = this.constant.get(key);
+    if (known) return known;
+    const { abiOfCall, evaluatePolicy, syscallName } = deciders();
     const { policy, abis } = this.policy();
     const data = { nr: n.nr, arch: n.arch, args: n.args };
     let decision = evaluatePolicy(policy, abis, data);
     // A call through an ABI the policy does not target is named from that ABI's own table.
     const abi = abiOfCall(abis, n.arch, n.nr) ?? abiOfCall(Object.values(ABIS), n.arch, n.nr) ?? abis[0]!;
     const name = decision.syscall ?? syscallName(abi, n.nr);
-    const syscall = name ?? `syscall ${n.nr}`;
     let action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
     // tsjail's own stops (network rules, write explanations) match wherever the call is made:
     // where the policy without them refuses it, the policy's refusal holds.
@@ -193,6 +202,20 @@ export class Supervisor {
         action = ownAction === SECCOMP_RET_KILL_THREAD ? SECCOMP_RET_KILL_PROCESS : ownAction;
       }
     }
+    const result: StoppedDecision = { decision, action, abi, ...(name !== undefined ? { name } : {}) };
+    if (known === undefined) {
+      const argFree = name !== undefined && policy.rules.every((r) => r.conditions.length === 0 || !r.syscalls.includes(name));
+      this.constant.set(key, argFree ? result : null);
+    }
+    return result;
+  }
+
+  /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
+  handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void | Promise<void> {
+    const { explainDenial } = deciders();
+    const { policy } = this.policy();
+    const { decision, action, abi, name } = this.decide(n);
+    const syscall = name ?? `syscall ${n.nr}`;
     // A connect or send the network rules stop (also before main() with --late, and in log mode).
     if (action === SECCOMP_RET_USER_NOTIF && this.net && name && NET_CALLS.includes(name)) return this.net.handle(n, name as NetKind, answer);
     // A write through a path: predicted, reported if the kernel is about to refuse it, then let
@@ -292,6 +315,15 @@ export class Supervisor {
     this.seen.entries.set(key, { record, explanation, count: 1, since: Date.now(), nextNotice: FIRST_REPEAT_NOTICE, ...(numbers ? { numbers } : {}) });
     this.events.first(record, explanation);
   }
+}
+
+/** A stopped call as the policy decides it. */
+interface StoppedDecision {
+  readonly decision: Decision;
+  /** The decision's action class, a kill_thread counted as kill_process. */
+  readonly action: number;
+  readonly abi: Abi;
+  readonly name?: string;
 }
 
 /** What the supervisor tells: a first denial, a denial repeated past a threshold, the cap reached. */
