@@ -1838,22 +1838,29 @@ struct net_own_ids {
 	gid_t gr, ge, gs;
 	int ngroups;
 	gid_t groups[NET_MAX_GROUPS];
+	int changed; /* how many of groups, gids, uids were changed */
 };
 
-/* This thread takes on `ids`, keeping uid 0 as its saved id to come back with. */
+/* This thread takes on `ids`, keeping uid 0 as its saved id to come back with; 0, or -1 (then come back). */
 static int net_become(const struct net_ids *ids, struct net_own_ids *own) {
+	own->changed = 0;
 	if (syscall(SYS_getresuid, &own->r, &own->e, &own->s) || syscall(SYS_getresgid, &own->gr, &own->ge, &own->gs)) return -1;
 	own->ngroups = (int)syscall(SYS_getgroups, NET_MAX_GROUPS, own->groups);
 	if (own->ngroups < 0) return -1;
 	if (syscall(SYS_setgroups, ids->ngroups, ids->groups)) return -1;
+	own->changed = 1;
 	if (syscall(SYS_setresgid, ids->gid, ids->egid, -1)) return -1;
-	return (int)syscall(SYS_setresuid, ids->uid, ids->euid, -1);
+	own->changed = 2;
+	if (syscall(SYS_setresuid, ids->uid, ids->euid, -1)) return -1;
+	own->changed = 3;
+	return 0;
 }
 
-/* Back to tsjail's own ids; a thread that cannot come back must not go on. */
+/* Back to tsjail's own ids, undoing what was changed; a thread that cannot come back must not go on. */
 static void net_come_back(const struct net_own_ids *own) {
-	if (syscall(SYS_setresuid, own->r, own->e, own->s) || syscall(SYS_setresgid, own->gr, own->ge, own->gs) ||
-	    syscall(SYS_setgroups, own->ngroups, own->groups))
+	if ((own->changed >= 3 && syscall(SYS_setresuid, own->r, own->e, own->s)) ||
+	    (own->changed >= 2 && syscall(SYS_setresgid, own->gr, own->ge, own->gs)) ||
+	    (own->changed >= 1 && syscall(SYS_setgroups, own->ngroups, own->groups)))
 		abort();
 }
 
@@ -1869,9 +1876,8 @@ static long net_perform_unix(struct net_job *j, long (*call)(struct net_job *)) 
 	}
 	struct net_own_ids own;
 	if (j->ids && net_become(j->ids, &own)) {
-		int e = errno;
 		net_come_back(&own);
-		errno = e == EPERM ? EPERM : EACCES;
+		errno = EACCES; /* the jail's ids could not be taken on: not performed as tsjail's */
 		return -1;
 	}
 	long r = call(j);
