@@ -203,10 +203,9 @@ export class Supervisor {
       }
     }
     const result: StoppedDecision = { decision, action, abi, ...(name !== undefined ? { name } : {}) };
-    if (known === undefined) {
-      const argFree = name !== undefined && policy.rules.every((r) => r.conditions.length === 0 || !r.syscalls.includes(name));
-      this.constant.set(key, argFree ? result : null);
-    }
+    // Kept only for syscalls a targeted table names (a bounded set: a flood of unknown numbers keeps nothing).
+    const named = decision.syscall;
+    if (named !== undefined) this.constant.set(key, policy.rules.every((r) => r.conditions.length === 0 || !r.syscalls.includes(named)) ? result : null);
     return result;
   }
 
