@@ -1891,9 +1891,10 @@ static long net_perform_unix(struct net_job *j, long (*call)(struct net_job *)) 
  * The socket file a copied unix call names (a pathname, not abstract), opened as the jail
  * resolves it; `out` gets where it is in the jail's view (readlink of the opened file). Returns 0,
  * or the errno the call fails with: the kernel's for a path that is not there (ENOENT, ENOTDIR),
- * ECONNREFUSED for a file that is not a socket, ELOOP for a magic link (/proc/PID/fd/N).
+ * ECONNREFUSED for a file that is not a socket, ELOOP for a magic link (/proc/PID/fd/N). `dev`
+ * gets the file's device (is it on the jail's private /tmp, or the host's?).
  */
-int tsjail_unix_open(struct net_job *j, char *out, int outlen) {
+int tsjail_unix_open(struct net_job *j, char *out, int outlen, uint64_t *dev) {
 	const struct sockaddr_un *sun = (const struct sockaddr_un *)&j->name;
 	size_t base = offsetof(struct sockaddr_un, sun_path);
 	if (j->namelen <= base || j->namelen > sizeof(struct sockaddr_un) || !sun->sun_path[0] || outlen < 2) return EINVAL;
@@ -1926,6 +1927,7 @@ int tsjail_unix_open(struct net_job *j, char *out, int outlen) {
 	ssize_t len = readlink(p.s, out, (size_t)outlen - 1);
 	if (len <= 0 || out[0] != '/') { close(fd); return EACCES; }
 	out[len] = 0;
+	*dev = (uint64_t)st.st_dev;
 	j->unix_fd = fd;
 	return 0;
 }

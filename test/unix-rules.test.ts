@@ -70,6 +70,8 @@ const RACE = join(base, 'unix-race');
 execFileSync('cc', ['-O2', '-pthread', '-o', RACE, join(REPO_ROOT, 'test/helpers/unix-race.c')]);
 const ALLOWED = join(ws, 'a.sock'), REFUSED = join(outside, 'r.sock');
 const ABSTRACT = `tsjail-unix-test-${process.pid}`;
+// On the host's /tmp, as ssh-agent and tmux put theirs: not the jail's private /tmp.
+const HOST_TMP = `/tmp/tsjail-unix-host-${process.pid}.sock`;
 
 /** Listens on each path (or @name); prints "up", then "accept PATH uid gid pid" per connection. */
 const LISTENER = `
@@ -93,10 +95,10 @@ let accepted = '';
 const acceptsOf = (path: string): string[][] => accepted.split('\n').filter((l) => l.startsWith(`accept ${path} `)).map((l) => l.split(' ').slice(2));
 
 before(async () => {
-  listener = spawn('python3', ['-u', '-c', LISTENER, ALLOWED, REFUSED, `@${ABSTRACT}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  listener = spawn('python3', ['-u', '-c', LISTENER, ALLOWED, REFUSED, `@${ABSTRACT}`, HOST_TMP], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => listener.stdout!.on('data', (d: Buffer) => { accepted += d.toString(); if (accepted.startsWith('up')) resolve(); }));
 });
-after(() => { listener.kill(); rmSync(base, { recursive: true, force: true }); });
+after(() => { listener.kill(); rmSync(base, { recursive: true, force: true }); rmSync(HOST_TMP, { force: true }); });
 
 interface Run { status: number | null; stdout: string; stderr: string }
 function tsjail(args: string[], asNobody: boolean): Promise<Run> {
@@ -124,6 +126,30 @@ for p in sys.argv[1:]:
 `;
 
 const MODES = [{ name: 'as root', nobody: false }, { name: 'rootless', nobody: true }];
+
+/** In the jail: a listener on PATH and a client connecting to it (the jail's own socket); prints LABEL and what came of it. */
+const OWN = `
+import os, socket, sys
+p, label = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(p); s.listen(1)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    c.connect(p); print(label, 'connected')
+except OSError as e:
+    print(label, e.strerror)
+os.unlink(p)
+`;
+
+for (const mode of [...MODES.map((m) => ({ ...m, args: [] as string[] })), { name: 'as root without namespaces', nobody: false, args: ['--no-namespaces'] }, { name: 'rootless without namespaces', nobody: true, args: ['--no-namespaces'] }]) {
+  test(`${mode.name}: the jail's own sockets (its /tmp or TMPDIR, the workspace) are reached, the host's outside (its /tmp too) are not`, async () => {
+    const own = join(ws, 'own.sock');
+    // Without a mount namespace /tmp is the host's (read-only): the jail's own temporary files are in its TMPDIR.
+    const r = await tsjail([...mode.args, '--', 'sh', '-c', `python3 -c "$1" \${TMPDIR:-/tmp}/own.sock tmp && python3 -c "$1" ${own} workspace && python3 -c "$2" ${REFUSED} ${HOST_TMP}`, 'sh', OWN, CONNECT], mode.nobody);
+    const hostTmp = mode.args.length ? 'Permission denied' : 'No such file or directory';
+    assert.equal(r.stdout, `tmp connected\nworkspace connected\n${REFUSED} Permission denied\n${HOST_TMP} ${hostTmp}\n`, r.stderr);
+    if (mode.args.length) assert.ok(r.stderr.includes(`connect(unix socket ${HOST_TMP}) -> EACCES\n        decided by: /tmp is read-only (default: the host's /tmp, not a private one, here)`), r.stderr);
+  });
+}
 
 for (const mode of MODES) {
   test(`${mode.name}: a socket in the workspace is reached, one outside it is refused (EACCES) and explained, a unix: rule allows it`, async () => {

@@ -368,7 +368,7 @@ function bind(): Bound {
     landlockAbi: lib.func('int tsjail_landlock_abi(void)'),
     netCopy: lib.func('void *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, const uint64_t *args, uint8_t *out, int32_t *err)'),
     netFinish: lib.func('int tsjail_net_finish(void *job, int error, int inline_ok)'),
-    unixOpen: lib.func('int tsjail_unix_open(void *job, uint8_t *out, int outlen)'),
+    unixOpen: lib.func('int tsjail_unix_open(void *job, uint8_t *out, int outlen, _Out_ uint64_t *dev)'),
     notifSyncWakeup: lib.func('int tsjail_notif_sync_wakeup(int listener)'),
   };
   return bound;
@@ -540,13 +540,15 @@ export function netFinish(copy: NetCopy, errno: number): void {
 /**
  * Opens the socket file a copied unix call names, as the jail resolves the path (its root and
  * cwd); the call, once finished, reaches that file and no other. Gives where the file is in the
- * jail's view, or the errno the call fails with (ENOENT, ECONNREFUSED for a non-socket...).
+ * jail's view and its device, or the errno the call fails with (ENOENT, ECONNREFUSED for a
+ * non-socket...).
  */
-export function unixOpen(copy: NetCopy): { readonly path: string } | { readonly errno: number } {
+export function unixOpen(copy: NetCopy): { readonly path: string; readonly dev: bigint } | { readonly errno: number } {
   const out = Buffer.alloc(4097);
-  const errno = bind().unixOpen(copy.job.handle, out, out.length) as number;
+  const dev = new BigUint64Array(1);
+  const errno = bind().unixOpen(copy.job.handle, out, out.length, dev) as number;
   if (errno) return { errno };
-  return { path: out.subarray(0, out.indexOf(0)).toString('utf8') };
+  return { path: out.subarray(0, out.indexOf(0)).toString('utf8'), dev: dev[0]! };
 }
 
 /** The kernel wakes tsjail, and the answered thread, on the waking CPU (a no-op before Linux 6.6). */

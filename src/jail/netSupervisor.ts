@@ -6,6 +6,7 @@
 // change is read again, so a racing thread cannot swap the address after the decision.
 import { NET_STOP_LABEL } from './ownStops';
 import { lookup } from 'node:dns/promises';
+import { statSync } from 'node:fs';
 import type { Rule, ArgCondition } from '../policy/model';
 import { netCopy, netFinish, unixOpen, type NetCopy, type NetKind, type Notification } from './helper';
 import {
@@ -228,6 +229,12 @@ export function dnsQueryName(data: Buffer): string | undefined {
   return undefined;
 }
 
+let tmpDevice: bigint | undefined;
+/** The device of tsjail's own /tmp: the host's. */
+function hostTmpDevice(): bigint {
+  return tmpDevice ??= statSync('/tmp', { bigint: true }).dev;
+}
+
 export class NetSupervisor {
   readonly names: NameBook;
 
@@ -333,13 +340,16 @@ export class NetSupervisor {
     // No address, or only a family (the kernel's EINVAL): nothing to decide.
     if (copy.name.length <= 2) return this.finish(copy, n, 0);
     let address = unixAddress(copy.name);
+    let hostTmp: readonly string[] | undefined;
     if (!address.startsWith('@')) {
       const opened = unixOpen(copy);
       // Not there (or not a socket) in the jail's view: the kernel's own answer, nothing refused.
       if ('errno' in opened) return this.finish(copy, n, opened.errno);
       address = opened.path;
+      // A jail without a mount namespace (or one that left its private /tmp) sees the host's /tmp.
+      if (opened.dev === hostTmpDevice()) hostTmp = [...(require('./noNamespaces') as typeof import('./noNamespaces')).runTmpdirs];
     }
-    const decision = decideUnix(this.unix, address);
+    const decision = decideUnix(this.unix, address, hostTmp);
     if (decision.allowed) return this.finish(copy, n, 0);
     this.finish(copy, n, UNIX_REFUSED_ERRNO, { ...refusal(`unix socket ${address}`, unixRefusalReason(decision, address), allowUnixFlag(address)), action: 'EACCES' });
   }

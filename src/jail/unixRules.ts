@@ -56,8 +56,12 @@ function within(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
 }
 
-/** A socket: `@name` (abstract) or its path in the jail's view. */
-export function decideUnix(scope: UnixScope, address: string): UnixDecision {
+/**
+ * A socket: `@name` (abstract) or its path in the jail's view. `hostTmp`: the socket file is on
+ * the host's /tmp filesystem, so a tmpfs rule's /tmp is not private (a jail without a mount
+ * namespace): only these directories of it are the jail's (the runs' private TMPDIRs).
+ */
+export function decideUnix(scope: UnixScope, address: string, hostTmp?: readonly string[]): UnixDecision {
   if (address.startsWith('@')) {
     const rule = scope.rules.find((r) => r.target.kind === 'abstract' && r.target.name === address.slice(1));
     return rule ? { allowed: true, rule } : { allowed: false };
@@ -67,6 +71,10 @@ export function decideUnix(scope: UnixScope, address: string): UnixDecision {
   if (scope.mounts?.some((m) => within(address, m))) return { allowed: true };
   if (!scope.fs) return { allowed: false };
   const fsRule = decidingRule(scope.fs.rules, address);
+  if (fsRule.access === 'tmpfs' && hostTmp) {
+    const own = hostTmp.find((d) => within(address, d));
+    return own ? { allowed: true } : { allowed: false, fsRule: { ...fsRule, access: 'ro', reason: 'the host\'s /tmp, not a private one, here' } };
+  }
   return { allowed: fsRule.access === 'rw' || fsRule.access === 'tmpfs', fsRule };
 }
 
