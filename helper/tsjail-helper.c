@@ -1946,3 +1946,26 @@ int tsjail_unix_open(struct net_job *j, char *out, int outlen, uint64_t *dev) {
 int tsjail_notif_sync_wakeup(int listener) {
 	return ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, (uint64_t)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) ? -errno : 0;
 }
+
+/*
+ * Is the socket file tsjail_unix_open opened on the mount the jail has at `path` (the deciding
+ * file rule's directory, in its view)? A socket made reachable by a mount of the jail's own (a
+ * bind of /run into the workspace, where a policy allows mounts) is on another. 1, 0, or -errno.
+ */
+int tsjail_unix_same_mount(struct net_job *j, const char *path) {
+	if (j->unix_fd < 0) return -EINVAL;
+	char root[64] = "/proc/";
+	memcpy(fmt_u32(root + 6, (uint32_t)j->tid), "/root", 6);
+	int rootfd = open(root, O_PATH | O_CLOEXEC | O_DIRECTORY);
+	if (rootfd < 0) return -errno;
+	int fd = open_in_root(rootfd, path);
+	int e = errno;
+	close(rootfd);
+	if (fd < 0) return -e;
+	struct statx a, b;
+	int r = statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) || statx(j->unix_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) ? -errno : 0;
+	close(fd);
+	if (r) return r;
+	if (!(a.stx_mask & b.stx_mask & STATX_MNT_ID)) return -ENOSYS;
+	return a.stx_mnt_id == b.stx_mnt_id;
+}

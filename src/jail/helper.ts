@@ -320,7 +320,7 @@ interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
   killNotifier: KoffiFunction; landlockAbi: KoffiFunction; netCopy: KoffiFunction; netFinish: KoffiFunction;
-  unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction;
+  unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction; unixSameMount: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -370,6 +370,7 @@ function bind(): Bound {
     netFinish: lib.func('int tsjail_net_finish(void *job, int error, int inline_ok)'),
     unixOpen: lib.func('int tsjail_unix_open(void *job, uint8_t *out, int outlen, _Out_ uint64_t *dev)'),
     notifSyncWakeup: lib.func('int tsjail_notif_sync_wakeup(int listener)'),
+    unixSameMount: lib.func('int tsjail_unix_same_mount(void *job, const char *path)'),
   };
   return bound;
 }
@@ -549,6 +550,11 @@ export function unixOpen(copy: NetCopy): { readonly path: string; readonly dev: 
   const errno = bind().unixOpen(copy.job.handle, out, out.length, dev) as number;
   if (errno) return { errno };
   return { path: out.subarray(0, out.indexOf(0)).toString('utf8'), dev: dev[0]! };
+}
+
+/** Is the socket file unixOpen opened on the mount the jail has at `path`? (false if that cannot be told) */
+export function unixSameMount(copy: NetCopy, path: string): boolean {
+  return bind().unixSameMount(copy.job.handle, path) === 1;
 }
 
 /** The kernel wakes tsjail, and the answered thread, on the waking CPU (a no-op before Linux 6.6). */

@@ -8,7 +8,7 @@ import { NET_STOP_LABEL } from './ownStops';
 import { lookup } from 'node:dns/promises';
 import { statSync } from 'node:fs';
 import type { Rule, ArgCondition } from '../policy/model';
-import { netCopy, netFinish, unixOpen, type NetCopy, type NetKind, type Notification } from './helper';
+import { netCopy, netFinish, unixOpen, unixSameMount, type NetCopy, type NetKind, type Notification } from './helper';
 import {
   allowFlagFor, canonicalAddress, decideNet, destinationText, formatAddress, nameMatches, parseIPv4, parseIPv6, usesNames,
   type NetDecision, type NetDestination, type NetRule,
@@ -350,6 +350,12 @@ export class NetSupervisor {
       if (opened.dev === hostTmpDevice()) hostTmp = [...(require('./noNamespaces') as typeof import('./noNamespaces')).runTmpdirs];
     }
     const decision = decideUnix(this.unix, address, hostTmp);
+    // Allowed by a file rule: the socket must be on the jail's mount at the rule's path, not on a
+    // mount of its own there (a bind of /run into the workspace, where the policy allows mounts).
+    if (decision.allowed && decision.fsRule && !unixSameMount(copy, decision.fsRule.path)) {
+      const why = `${address} is on another mount than ${decision.fsRule.path} (${decision.fsRule.source}): a unix socket is reached on the writable mount itself or by a unix: rule`;
+      return this.finish(copy, n, UNIX_REFUSED_ERRNO, { ...refusal(`unix socket ${address}`, why, allowUnixFlag(address)), action: 'EACCES' });
+    }
     if (decision.allowed) return this.finish(copy, n, 0);
     this.finish(copy, n, UNIX_REFUSED_ERRNO, { ...refusal(`unix socket ${address}`, unixRefusalReason(decision, address), allowUnixFlag(address)), action: 'EACCES' });
   }
