@@ -140,6 +140,29 @@ except OSError as e:
 os.unlink(p)
 `;
 
+/** In the jail: datagrams by sendto and sendmsg to its own socket at PATH, and to REFUSED. */
+const DGRAM = `
+import os, socket, sys
+p, refused = sys.argv[1], sys.argv[2]
+r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind(p)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b'by sendto', p); s.sendmsg([b'by sendmsg'], [], 0, p)
+print(r.recv(100).decode(), r.recv(100).decode())
+try:
+    s.sendto(b'x', refused); print('refused reached')
+except OSError as e:
+    print('refused', e.strerror)
+os.unlink(p)
+`;
+
+for (const mode of MODES) {
+  test(`${mode.name}: datagrams by sendto and sendmsg reach the jail's own socket, not one outside`, async () => {
+    const r = await tsjail(['--', 'python3', '-c', DGRAM, join(ws, 'd.sock'), REFUSED], mode.nobody);
+    assert.equal(r.stdout, 'by sendto by sendmsg\nrefused Permission denied\n', r.stderr);
+    assert.match(r.stderr, new RegExp(`sendto\\(unix socket ${REFUSED}\\) -> EACCES`));
+  });
+}
+
 for (const mode of [...MODES.map((m) => ({ ...m, args: [] as string[] })), { name: 'as root without namespaces', nobody: false, args: ['--no-namespaces'] }, { name: 'rootless without namespaces', nobody: true, args: ['--no-namespaces'] }]) {
   test(`${mode.name}: the jail's own sockets (its /tmp or TMPDIR, the workspace) are reached, the host's outside (its /tmp too) are not`, async () => {
     const own = join(ws, 'own.sock');
