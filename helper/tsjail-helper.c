@@ -1444,7 +1444,6 @@ static void landlock_restrict(void) {
  * after the copy, and the call that runs does not read it again.
  */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sys/uio.h>
 
 #ifndef SYS_pidfd_getfd
@@ -1473,14 +1472,22 @@ struct net_job {
 	int cut; /* the send was longer than NET_DATA_CAP */
 	char control[NET_CONTROL_CAP];
 	size_t controllen;
+	int domain;
+	int unix_fd; /* tsjail_unix_open: the socket file as the jail reached it, connected to by its fd */
+	struct net_ids *ids; /* a unix call as root: the jail's ids, which the performing thread takes on */
+	struct net_job *next; /* in the pool's queue */
 };
 
-static atomic_int net_threads;
+struct net_ids;
+static int net_ids_read(struct net_job *j);
+static long net_perform_unix(struct net_job *j, long (*call)(struct net_job *));
 
 static void net_free(struct net_job *j) {
 	if (j->fd >= 0) close(j->fd);
 	if (j->pidfd >= 0) close(j->pidfd);
 	if (j->listener >= 0) close(j->listener);
+	if (j->unix_fd >= 0) close(j->unix_fd);
+	free(j->ids);
 	free(j->data);
 	free(j);
 }
@@ -1568,7 +1575,7 @@ static void put_u32s(uint8_t *out, const uint32_t *v, int n) { memcpy(out, v, 4 
 struct net_job *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, const uint64_t *args, uint8_t *out, int32_t *err) {
 	struct net_job *j = calloc(1, sizeof *j);
 	if (!j) { *err = ENOMEM; return NULL; }
-	j->listener = j->pidfd = j->fd = -1;
+	j->listener = j->pidfd = j->fd = j->unix_fd = -1;
 	j->id = id; j->tid = tid; j->kind = kind;
 	int empty = kind == NET_SENDMMSG && (unsigned)args[2] == 0;
 	int r = (j->listener = fcntl(listener, F_DUPFD_CLOEXEC, 3)) < 0 ? -1 : 0;
@@ -1585,13 +1592,16 @@ struct net_job *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, co
 	if (!r && getsockopt(j->fd, SOL_SOCKET, SO_TYPE, &type, &sl)) r = -1;
 	sl = sizeof protocol;
 	if (!r && getsockopt(j->fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &sl)) r = -1;
+	j->domain = domain;
+	if (!r && domain == AF_UNIX) r = net_ids_read(j);
 	if (!r && !empty) r = net_copy_call(j, args);
 	/* A stream takes a short write; a datagram cut short would be another message. */
 	if (!r && j->cut && type != SOCK_STREAM) { errno = EMSGSIZE; r = -1; }
 	struct sockaddr_storage peer;
 	socklen_t peerlen = sizeof peer;
 	memset(&peer, 0, sizeof peer);
-	if (!r && getpeername(j->fd, (struct sockaddr *)&peer, &peerlen)) peerlen = 0;
+	/* The peer tells a send's destination on a connected socket (DNS); a connect has none yet. */
+	if (r || kind == NET_CONNECT || getpeername(j->fd, (struct sockaddr *)&peer, &peerlen)) peerlen = 0;
 	/* What was read is the caller's only if the call still waits (its pid was not reused). */
 	if (!r && ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id)) r = -1;
 	if (r) {
@@ -1641,7 +1651,7 @@ static int net_translate_rights(struct net_job *j, int *taken, int *ntaken, int 
 	return 0;
 }
 
-static void net_perform(struct net_job *j) {
+static long net_call(struct net_job *j) {
 	long r;
 	int e = 0;
 	if (j->kind == NET_CONNECT) {
@@ -1665,22 +1675,96 @@ static void net_perform(struct net_job *j) {
 		}
 		if (r < 0) errno = e;
 	}
-	if (r < 0) e = errno;
-	net_answer(j, r < 0 ? 0 : r, r < 0 ? e : 0);
+	return r;
 }
 
-static void *net_thread(void *arg) {
-	struct net_job *j = arg;
-	net_perform(j);
-	net_free(j);
-	atomic_fetch_sub(&net_threads, 1);
-	return NULL;
+static void net_perform(struct net_job *j) {
+	long r = j->domain == AF_UNIX ? net_perform_unix(j, net_call) : net_call(j);
+	int e = r < 0 ? errno : 0;
+	net_answer(j, r < 0 ? 0 : r, e);
+}
+
+/*
+ * Blocking calls run on a pool of threads kept between calls (a thread made per call cost more
+ * than the rest of the call): at most NET_MAX_THREADS, each ending after NET_IDLE_SECONDS idle.
+ * A job is handed to one idle thread, which waits on its own semaphore: one wake-up per call, and
+ * no lock the woken thread must take before it runs.
+ */
+#include <semaphore.h>
+#define NET_IDLE_SECONDS 10
+struct net_worker {
+	sem_t go;
+	struct net_job *job;
+	struct net_worker *next_idle;
+};
+static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct net_worker *net_idle;
+static int net_workers;
+
+/* Takes `w` off the idle list if it is still there (no job was handed to it). */
+static int net_unidle(struct net_worker *w) {
+	for (struct net_worker **p = &net_idle; *p; p = &(*p)->next_idle) {
+		if (*p == w) { *p = w->next_idle; return 1; }
+	}
+	return 0;
+}
+
+static void *net_worker_main(void *arg) {
+	struct net_worker *w = arg;
+	for (;;) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += NET_IDLE_SECONDS;
+		if (sem_timedwait(&w->go, &until)) {
+			pthread_mutex_lock(&net_lock);
+			int leave = net_unidle(w);
+			if (leave) net_workers--;
+			pthread_mutex_unlock(&net_lock);
+			if (!leave) continue; /* a job is being handed over: its post comes */
+			sem_destroy(&w->go);
+			free(w);
+			return NULL;
+		}
+		struct net_job *j = w->job;
+		w->job = NULL;
+		net_perform(j);
+		net_free(j);
+		pthread_mutex_lock(&net_lock);
+		w->next_idle = net_idle;
+		net_idle = w;
+		pthread_mutex_unlock(&net_lock);
+	}
+}
+
+/* Hands a job to an idle thread, or to a new one; -1 when the pool is full. */
+static int net_submit(struct net_job *j) {
+	pthread_mutex_lock(&net_lock);
+	struct net_worker *w = net_idle;
+	if (w) {
+		net_idle = w->next_idle;
+	} else {
+		if (net_workers >= NET_MAX_THREADS || !(w = calloc(1, sizeof *w))) { pthread_mutex_unlock(&net_lock); return -1; }
+		sem_init(&w->go, 0, 0);
+		pthread_attr_t attr;
+		pthread_t t;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 64 * 1024 + sizeof(int) * 253 * 4);
+		int r = pthread_create(&t, &attr, net_worker_main, w);
+		pthread_attr_destroy(&attr);
+		if (r) { sem_destroy(&w->go); free(w); pthread_mutex_unlock(&net_lock); return -1; }
+		net_workers++;
+	}
+	w->job = j;
+	pthread_mutex_unlock(&net_lock);
+	sem_post(&w->go);
+	return 0;
 }
 
 /*
  * Ends a job: refuses the call with `error` (non-zero), or performs it with the copy and answers
- * with its result: here when it cannot block (a non-blocking socket, MSG_DONTWAIT), else on a
- * thread of its own, so a slow peer stalls no other call. Returns 0, or -errno if not answered.
+ * with its result: here when it cannot block (a non-blocking socket, MSG_DONTWAIT) and needs no
+ * other ids, else on a pool thread, so a slow peer stalls no other call. Returns 0.
  */
 int tsjail_net_finish(struct net_job *j, int error, int inline_ok) {
 	if (error || (j->kind == NET_SENDMMSG && !j->msglen_addr)) {
@@ -1688,28 +1772,217 @@ int tsjail_net_finish(struct net_job *j, int error, int inline_ok) {
 		net_free(j);
 		return 0;
 	}
-	if (inline_ok) {
+	/* Node's own thread never takes on other ids. */
+	if (inline_ok && !j->ids) {
 		net_perform(j);
 		net_free(j);
 		return 0;
 	}
-	if (atomic_fetch_add(&net_threads, 1) >= NET_MAX_THREADS) {
-		atomic_fetch_sub(&net_threads, 1);
-		net_answer(j, 0, EAGAIN);
-		net_free(j);
-		return 0;
-	}
-	pthread_attr_t attr;
-	pthread_t t;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024 + sizeof(int) * 253 * 4);
-	int r = pthread_create(&t, &attr, net_thread, j);
-	pthread_attr_destroy(&attr);
-	if (r) {
-		atomic_fetch_sub(&net_threads, 1);
+	if (net_submit(j)) {
 		net_answer(j, 0, EAGAIN);
 		net_free(j);
 	}
 	return 0;
+}
+
+/*
+ * Unix sockets under the network rules (src/jail/unixRules.ts): a socket path is opened here as
+ * the jail reaches it (its root and cwd, symlinks inside its root, no magic links), tsjail decides
+ * on where that file is, and the call is performed on that very file, named by its fd
+ * (/proc/self/fd/N), so a path swapped after the decision reaches nothing new. As root, the
+ * thread that performs a unix call first takes on the jail's ids (its own thread only: raw
+ * syscalls, not glibc's process-wide wrappers), so the peer's SO_PEERCRED and the
+ * SCM_CREDENTIALS the kernel attaches carry the jail's uid and gid, and permission on the socket
+ * file is checked as the jail; the pid they carry is tsjail's.
+ */
+#include <limits.h>
+#include <sys/un.h>
+
+#define NET_MAX_GROUPS 1024
+
+struct net_ids {
+	uid_t uid, euid;
+	gid_t gid, egid;
+	int ngroups;
+	gid_t groups[NET_MAX_GROUPS];
+};
+
+/* "Uid:\t1\t2\t3\t4" → the first `n` numbers after `key`, or -1. */
+static int status_numbers(const char *text, const char *key, unsigned long *v, int n) {
+	const char *p = strstr(text, key);
+	if (!p) return -1;
+	p += strlen(key);
+	int i = 0;
+	while (i < n) {
+		while (*p == ' ' || *p == '\t') p++;
+		if (*p < '0' || *p > '9') break;
+		char *end;
+		v[i++] = strtoul(p, &end, 10);
+		p = end;
+	}
+	return i;
+}
+
+/* As root: the calling jail thread's ids from /proc/TID/status (the host's ids: tsjail is in the first user namespace). */
+static int net_ids_read(struct net_job *j) {
+	if (syscall(SYS_geteuid) != 0) return 0;
+	char file[64] = "/proc/", text[16384];
+	memcpy(fmt_u32(file + 6, (uint32_t)j->tid), "/status", 8);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0 || n == (ssize_t)sizeof text - 1) { errno = EPERM; return -1; }
+	text[n] = 0;
+	struct net_ids *ids = calloc(1, sizeof *ids);
+	if (!ids) return -1;
+	unsigned long u[2], g[2], groups[NET_MAX_GROUPS + 1];
+	int ng = status_numbers(text, "\nGroups:", groups, NET_MAX_GROUPS + 1);
+	if (status_numbers(text, "\nUid:", u, 2) != 2 || status_numbers(text, "\nGid:", g, 2) != 2 || ng < 0 || ng > NET_MAX_GROUPS) {
+		free(ids);
+		errno = EPERM;
+		return -1;
+	}
+	ids->uid = (uid_t)u[0]; ids->euid = (uid_t)u[1]; ids->gid = (gid_t)g[0]; ids->egid = (gid_t)g[1];
+	ids->ngroups = ng;
+	for (int i = 0; i < ng; i++) ids->groups[i] = (gid_t)groups[i];
+	j->ids = ids;
+	return 0;
+}
+
+struct net_own_ids {
+	uid_t r, e, s;
+	gid_t gr, ge, gs;
+	int ngroups;
+	gid_t groups[NET_MAX_GROUPS];
+	int changed; /* how many of groups, gids, uids were changed */
+};
+
+/* This thread takes on `ids`, keeping uid 0 as its saved id to come back with; 0, or -1 (then come back). */
+static int net_become(const struct net_ids *ids, struct net_own_ids *own) {
+	own->changed = 0;
+	if (syscall(SYS_getresuid, &own->r, &own->e, &own->s) || syscall(SYS_getresgid, &own->gr, &own->ge, &own->gs)) return -1;
+	own->ngroups = (int)syscall(SYS_getgroups, NET_MAX_GROUPS, own->groups);
+	if (own->ngroups < 0) return -1;
+	if (syscall(SYS_setgroups, ids->ngroups, ids->groups)) return -1;
+	own->changed = 1;
+	if (syscall(SYS_setresgid, ids->gid, ids->egid, -1)) return -1;
+	own->changed = 2;
+	if (syscall(SYS_setresuid, ids->uid, ids->euid, -1)) return -1;
+	own->changed = 3;
+	return 0;
+}
+
+/* Back to tsjail's own ids, undoing what was changed; a thread that cannot come back must not go on. */
+static void net_come_back(const struct net_own_ids *own) {
+	if ((own->changed >= 3 && syscall(SYS_setresuid, own->r, own->e, own->s)) ||
+	    (own->changed >= 2 && syscall(SYS_setresgid, own->gr, own->ge, own->gs)) ||
+	    (own->changed >= 1 && syscall(SYS_setgroups, own->ngroups, own->groups)))
+		abort();
+}
+
+/* A unix call: to the opened socket file by its fd, as the jail's ids where tsjail is root. */
+static long net_perform_unix(struct net_job *j, long (*call)(struct net_job *)) {
+	if (j->unix_fd >= 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&j->name;
+		struct fd_path p = fd_path(j->unix_fd);
+		memset(sun, 0, sizeof *sun);
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, p.s, strlen(p.s) + 1);
+		j->namelen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(p.s) + 1);
+	}
+	struct net_own_ids own;
+	if (j->ids && net_become(j->ids, &own)) {
+		net_come_back(&own);
+		errno = EACCES; /* the jail's ids could not be taken on: not performed as tsjail's */
+		return -1;
+	}
+	long r = call(j);
+	int e = errno;
+	if (j->ids) net_come_back(&own);
+	errno = e;
+	return r;
+}
+
+/*
+ * The socket file a copied unix call names (a pathname, not abstract), opened as the jail
+ * resolves it; `out` gets where it is in the jail's view (readlink of the opened file). Returns 0,
+ * or the errno the call fails with: the kernel's for a path that is not there (ENOENT, ENOTDIR),
+ * ECONNREFUSED for a file that is not a socket, ELOOP for a magic link (/proc/PID/fd/N). `dev`
+ * gets the file's device (is it on the jail's private /tmp, or the host's?).
+ */
+int tsjail_unix_open(struct net_job *j, char *out, int outlen, uint64_t *dev) {
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&j->name;
+	size_t base = offsetof(struct sockaddr_un, sun_path);
+	if (j->namelen <= base || j->namelen > sizeof(struct sockaddr_un) || !sun->sun_path[0] || outlen < 2) return EINVAL;
+	char path[PATH_MAX + sizeof sun->sun_path + 1];
+	size_t n = strnlen(sun->sun_path, j->namelen - base);
+	size_t at = 0;
+	if (sun->sun_path[0] != '/') {
+		char cwd[64] = "/proc/";
+		memcpy(fmt_u32(cwd + 6, (uint32_t)j->tid), "/cwd", 5);
+		ssize_t len = readlink(cwd, path, PATH_MAX);
+		if (len <= 0 || len >= PATH_MAX || path[0] != '/') return ENOENT;
+		at = (size_t)len;
+		path[at++] = '/';
+	}
+	memcpy(path + at, sun->sun_path, n);
+	path[at + n] = 0;
+	char root[64] = "/proc/";
+	memcpy(fmt_u32(root + 6, (uint32_t)j->tid), "/root", 6);
+	int rootfd = open(root, O_PATH | O_CLOEXEC | O_DIRECTORY);
+	if (rootfd < 0) return EPERM;
+	int fd = open_in_root(rootfd, path);
+	int e = errno;
+	close(rootfd);
+	/* What was opened is the caller's view only if the call still waits (its tid was not reused). */
+	if (ioctl(j->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &j->id)) { if (fd >= 0) close(fd); return ENOENT; }
+	if (fd < 0) return e == ENOENT || e == ENOTDIR || e == ELOOP || e == ENAMETOOLONG || e == EAGAIN ? e : EACCES;
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISSOCK(st.st_mode) || st.st_nlink == 0) { close(fd); return ECONNREFUSED; }
+	struct fd_path p = fd_path(fd);
+	ssize_t len = readlink(p.s, out, (size_t)outlen - 1);
+	if (len <= 0 || out[0] != '/') { close(fd); return EACCES; }
+	out[len] = 0;
+	*dev = (uint64_t)st.st_dev;
+	j->unix_fd = fd;
+	return 0;
+}
+
+/*
+ * Asks the kernel to wake the supervisor, and the jail's thread when answered, on the waking
+ * CPU (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6): a stopped call is a round trip, and the
+ * thread that waits for it does nothing meanwhile. Returns 0 or -errno (an older kernel: EINVAL).
+ */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, uint64_t)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP 1
+#endif
+int tsjail_notif_sync_wakeup(int listener) {
+	return ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, (uint64_t)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) ? -errno : 0;
+}
+
+/*
+ * Is the socket file tsjail_unix_open opened on the mount the jail has at `path` (the deciding
+ * file rule's directory, in its view)? A socket made reachable by a mount of the jail's own (a
+ * bind of /run into the workspace, where a policy allows mounts) is on another. 1, 0, or -errno.
+ */
+int tsjail_unix_same_mount(struct net_job *j, const char *path) {
+	if (j->unix_fd < 0) return -EINVAL;
+	char root[64] = "/proc/";
+	memcpy(fmt_u32(root + 6, (uint32_t)j->tid), "/root", 6);
+	int rootfd = open(root, O_PATH | O_CLOEXEC | O_DIRECTORY);
+	if (rootfd < 0) return -errno;
+	int fd = open_in_root(rootfd, path);
+	int e = errno;
+	close(rootfd);
+	if (fd < 0) return -e;
+	struct statx a, b;
+	int r = statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) || statx(j->unix_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) ? -errno : 0;
+	close(fd);
+	if (r) return r;
+	if (!(a.stx_mask & b.stx_mask & STATX_MNT_ID)) return -ENOSYS;
+	return a.stx_mnt_id == b.stx_mnt_id;
 }

@@ -192,12 +192,16 @@ for (const asNobody of [false, true]) {
     try {
       // The control: outside any jail it is reachable.
       assert.match(spawnSync('sh', ['-c', connectScript(name)], { encoding: 'utf8' }).stdout, /reached b'hello/);
-      for (const mode of [[], ['--no-namespaces']]) {
+      // --host-fs: no file rules, so unix sockets are the kernel's and Landlock's alone (with file
+      // rules tsjail refuses every abstract name no unix:@NAME rule allows first: EACCES, unix-rules.test.ts).
+      for (const mode of [['--host-fs'], ['--host-fs', '--no-namespaces']]) {
         const inner = `${name}-inner`;
         const script = `${connectScript(name)}; /usr/bin/python3 -c 'import socket,os\ns=socket.socket(socket.AF_UNIX)\ns.bind("\\0${inner}")\ns.listen(1)\nc=socket.socket(socket.AF_UNIX)\nc.connect("\\0${inner}")\nprint("own", "reached")'`;
         const r = spawnSync(...argvOf(mode, script, asNobody), { encoding: 'utf8', cwd: '/', input: '' });
-        assert.equal(r.stdout, `refused ${1}\nown reached\n`, `${mode.join(' ') || 'default'}: ${r.stderr}`);
+        assert.equal(r.stdout, `refused ${1}\nown reached\n`, `${mode.join(' ')}: ${r.stderr}`);
       }
+      const ruled = spawnSync(...argvOf([], connectScript(name), asNobody), { encoding: 'utf8', cwd: '/', input: '' });
+      assert.equal(ruled.stdout, 'refused 13\n', ruled.stderr);
     } finally {
       host.kill('SIGKILL');
     }

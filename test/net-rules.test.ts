@@ -270,7 +270,7 @@ print('tcp', res(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 6)))
   assert.equal(r.stdout, 'io_uring EPERM\nsctp EPERM\nmptcp EPERM\npacket EPERM\nip_options EPERM\ntcp ok\n', r.stderr);
 });
 
-test('unix sockets with rules active: socketpair sends work, SCM_RIGHTS passes the file, SCM_CREDENTIALS and unix addresses are refused and said', async () => {
+test('unix sockets with rules active: socketpair sends work, SCM_RIGHTS passes the file, SCM_CREDENTIALS is refused, abstract names need a unix: rule', async () => {
   const script = `
 import os, socket, struct
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -290,11 +290,13 @@ except OSError as e:
     print('creds', e.strerror)
 `;
   const r = await tsjail(['--allow-net', `127.0.0.2:${PORT}`, '--', PY, '-c', script], true);
-  assert.equal(r.stdout, 'fds through the fd\nabstract Operation not permitted\ncreds Operation not permitted\n', r.stderr);
-  assert.match(r.stderr, /connect\(unix socket @tsjail-net-test\) -> EPERM\n {8}decided by: network rules: a unix socket address is not reached/);
-  assert.match(r.stderr, /sendmsg\(SCM_CREDENTIALS \(tsjail sends for the jail: the receiver would see tsjail's ids\)\) -> EPERM/);
-  const plain = await tsjail(['--', PY, '-c', script], true);
-  assert.match(plain.stdout, /abstract connected\ncreds sent/, 'without rules unix sockets are the kernel\'s alone');
+  assert.equal(r.stdout, 'fds through the fd\nabstract Permission denied\ncreds Operation not permitted\n', r.stderr);
+  assert.match(r.stderr, /connect\(unix socket @tsjail-net-test\) -> EACCES\n {8}decided by: an abstract unix socket is reached only by a unix:@NAME rule/);
+  assert.match(r.stderr, /sendmsg\(SCM_CREDENTIALS \(tsjail sends for the jail: the kernel would check the ids claimed against tsjail's rights\)\) -> EPERM/);
+  const allowed = await tsjail(['--allow-net', `127.0.0.2:${PORT}`, '--allow-net', 'unix:@tsjail-net-test', '--', PY, '-c', script], true);
+  assert.match(allowed.stdout, /abstract connected\ncreds Operation not permitted/, allowed.stderr);
+  const plain = await tsjail(['--host-fs', '--', PY, '-c', script], true);
+  assert.match(plain.stdout, /abstract connected\ncreds sent/, 'without file or network rules unix sockets are the kernel\'s alone');
 });
 
 test('git clone over git:// from a local daemon through the allowlist', async () => {

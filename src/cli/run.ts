@@ -9,6 +9,7 @@ import { JailError } from '../jail/errors';
 import { runJailed } from '../jail/run';
 import { jailFs, type FsRuleInput, type ResolvedFs } from '../jail/fsRules';
 import { combineNet, netFromFlags, resolveNet, type NetOption, type NetSetting } from '../jail/netRules';
+import type { UnixScope } from '../jail/unixRules';
 import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
 import { applyPreset, lookupPreset, PRESET_OPTIONS } from '../jail/presets';
@@ -238,6 +239,9 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._, extra: a };
 }
 
+/** The --bind/--tmpfs/mount destinations: what the user mounted in the jail beside the file rules. */
+const otherMounts = (o: JailOptions): string[] => [...(o.binds ?? []).map((b) => b.dst), ...(o.tmpfs ?? []), ...(o.mounts ?? []).map((m) => m.destination)];
+
 export async function runCommand(argv: string[], log: (msg: string) => void): Promise<number> {
   try {
     return await runParsed(argv, log);
@@ -294,6 +298,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   let fs: ResolvedFs | undefined;
   let merged: JailOptions = options;
   let netSetting: NetSetting = { kind: 'host' };
+  let unix: UnixScope | undefined;
   let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
   const builtin = (): DefinedPolicy<JailOptions> => (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
@@ -317,13 +322,16 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
     policy = policyWithOverrides(policy, merged);
     if (writesHostFilesAsOwner(merged)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
     netSetting = resolveNet(merged.net);
-    if (netSetting.kind === 'allowlist') policy = { ...policy, rules: [...policy.rules, ...(require('../jail/netSupervisor') as typeof import('../jail/netSupervisor')).netPolicyRules()] };
     // With file rules, writes stop at tsjail so that a refused one is explained (fsWrites.ts).
     fs = jailFs(merged);
+    // Unix sockets are decided by the file rules and unix: rules (unixRules.ts), IP by an allowlist.
+    const unixRules = (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net);
+    if (fs || unixRules.length) unix = { rules: unixRules, ...(fs ? { fs } : {}), mounts: otherMounts(merged) };
+    if (netSetting.kind === 'allowlist' || unix) policy = { ...policy, rules: [...policy.rules, ...(require('../jail/netSupervisor') as typeof import('../jail/netSupervisor')).netPolicyRules(netSetting.kind === 'allowlist')] };
     if (fs) policy = { ...policy, rules: [...policy.rules, ...(require('../jail/fsWrites') as typeof import('../jail/fsWrites')).writeIntentRules()] };
     filter = compileProgram(policy).bytes;
   }
-  if (merged.insecure && resolveNet(merged.net).kind === 'allowlist') {
+  if (merged.insecure && (resolveNet(merged.net).kind === 'allowlist' || (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net).length)) {
     log('network rules are enforced through the seccomp filter, and --insecure loads none: drop --insecure or the network rules');
     return 125;
   }
@@ -337,7 +345,8 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
       {
         ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
         ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),
-        ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, [...(merged.binds ?? []).map((b) => b.dst), ...(merged.tmpfs ?? []), ...(merged.mounts ?? []).map((m) => m.destination)]) } : {}),
+        ...(unix ? { unix } : {}),
+        ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, otherMounts(merged)) } : {}),
       })
     : undefined;
   return await runJailed(command, filter, merged, log, watch);

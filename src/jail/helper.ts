@@ -323,6 +323,7 @@ interface Bound {
   spawn: KoffiFunction; wait: KoffiFunction; execResult: KoffiFunction;
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
   killNotifier: KoffiFunction; landlockAbi: KoffiFunction; netCopy: KoffiFunction; netFinish: KoffiFunction;
+  unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction; unixSameMount: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -370,6 +371,9 @@ function bind(): Bound {
     landlockAbi: lib.func('int tsjail_landlock_abi(void)'),
     netCopy: lib.func('void *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, const uint64_t *args, uint8_t *out, int32_t *err)'),
     netFinish: lib.func('int tsjail_net_finish(void *job, int error, int inline_ok)'),
+    unixOpen: lib.func('int tsjail_unix_open(void *job, uint8_t *out, int outlen, _Out_ uint64_t *dev)'),
+    notifSyncWakeup: lib.func('int tsjail_notif_sync_wakeup(int listener)'),
+    unixSameMount: lib.func('int tsjail_unix_same_mount(void *job, const char *path)'),
   };
   return bound;
 }
@@ -518,7 +522,7 @@ export interface NetCopy {
  * answered it (EFAULT, EBADF, ENOTSOCK...) or it is gone.
  */
 export function netCopy(listener: number, n: Notification, kind: NetKind): NetCopy | undefined {
-  const out = Buffer.alloc(NET_HEADER + 256 + NET_CONTROL_CAP + NET_DNS_BYTES);
+  const out = Buffer.allocUnsafe(NET_HEADER + 256 + NET_CONTROL_CAP + NET_DNS_BYTES); // read only as far as the helper wrote
   const err = new Int32Array(1);
   const handle = bind().netCopy(listener, n.id, n.pid, NET_KINDS[kind], BigUint64Array.from(n.args), out, err);
   if (!handle) return undefined;
@@ -535,4 +539,28 @@ export function netCopy(listener: number, n: Notification, kind: NetKind): NetCo
 /** Refuses a copied call with `errno`, or (errno 0) performs it with the copy and answers with its result. */
 export function netFinish(copy: NetCopy, errno: number): void {
   bind().netFinish(copy.job.handle, errno, copy.nonblocking ? 1 : 0);
+}
+
+/**
+ * Opens the socket file a copied unix call names, as the jail resolves the path (its root and
+ * cwd); the call, once finished, reaches that file and no other. Gives where the file is in the
+ * jail's view and its device, or the errno the call fails with (ENOENT, ECONNREFUSED for a
+ * non-socket...).
+ */
+export function unixOpen(copy: NetCopy): { readonly path: string; readonly dev: bigint } | { readonly errno: number } {
+  const out = Buffer.alloc(4097);
+  const dev = new BigUint64Array(1);
+  const errno = bind().unixOpen(copy.job.handle, out, out.length, dev) as number;
+  if (errno) return { errno };
+  return { path: out.subarray(0, out.indexOf(0)).toString('utf8'), dev: dev[0]! };
+}
+
+/** Is the socket file unixOpen opened on the mount the jail has at `path`? (false if that cannot be told) */
+export function unixSameMount(copy: NetCopy, path: string): boolean {
+  return bind().unixSameMount(copy.job.handle, path) === 1;
+}
+
+/** The kernel wakes tsjail, and the answered thread, on the waking CPU (a no-op before Linux 6.6). */
+export function syncWakeUp(listener: number): void {
+  bind().notifSyncWakeup(listener);
 }

@@ -159,14 +159,19 @@ export function resolveNet(net: NetOption | undefined): NetSetting {
   if (typeof net !== 'object' || !Array.isArray(net.allow) || net.allow.some((r) => typeof r !== 'string')) {
     throw new JailError(`bad jail.net ${JSON.stringify(net)}: expected 'none', 'loopback', 'host' or { allow: ['HOST[:PORT][/tcp|/udp]', ...] }`);
   }
-  return { kind: 'allowlist', rules: net.allow.map(parseNetRule) };
+  // unix: rules are for unix sockets (unixRules.ts): an allowlist of them only leaves IP as the host's.
+  const ip = net.allow.filter((r) => !r.trim().startsWith('unix:'));
+  if (!ip.length && net.allow.length) return { kind: 'host' };
+  return { kind: 'allowlist', rules: ip.map(parseNetRule) };
 }
 
 /** --net and --allow-net → a NetOption; --allow-net adds to --net loopback, and to nothing else. */
 export function netFromFlags(net: string | undefined, allow: readonly string[]): NetOption | undefined {
   if (net !== undefined && !['none', 'loopback', 'host'].includes(net)) throw new JailError(`bad --net '${net}': expected none, loopback or host (and --allow-net RULE for an allowlist)`);
   if (!allow.length) return net as NetOption | undefined;
-  if (net === 'none' || net === 'host') throw new JailError(`--net ${net} and --allow-net contradict each other: drop one (--allow-net alone allows only its rules)`);
+  const unixOnly = allow.every((r) => r.trim().startsWith('unix:'));
+  if (net === 'none' && unixOnly) throw new JailError('--net none and --allow-net unix:... together are not supported: the file rules decide unix sockets under --net none (--rw DIR for a socket directory)');
+  if (net === 'none' || (net === 'host' && !unixOnly)) throw new JailError(`--net ${net} and --allow-net contradict each other: drop one (--allow-net alone allows only its rules; unix: rules leave the IP network as it is)`);
   return { allow: [...(net === 'loopback' ? LOOPBACK_RULES : []), ...allow] };
 }
 

@@ -6,13 +6,15 @@
 // change is read again, so a racing thread cannot swap the address after the decision.
 import { NET_STOP_LABEL } from './ownStops';
 import { lookup } from 'node:dns/promises';
+import { statSync } from 'node:fs';
 import type { Rule, ArgCondition } from '../policy/model';
-import { netCopy, netFinish, type NetCopy, type NetKind, type Notification } from './helper';
+import { netCopy, netFinish, unixOpen, unixSameMount, type NetCopy, type NetKind, type Notification } from './helper';
 import {
   allowFlagFor, canonicalAddress, decideNet, destinationText, formatAddress, nameMatches, parseIPv4, parseIPv6, usesNames,
   type NetDecision, type NetDestination, type NetRule,
 } from './netRules';
 import type { Answerer } from './notifications';
+import { allowUnixFlag, decideUnix, unixRefusalReason, type UnixScope } from './unixRules';
 
 const AF_UNSPEC = 0, AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16, AF_PACKET = 17;
 const IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_ICMPV6 = 58;
@@ -20,6 +22,8 @@ const SOL_SOCKET = 1, SCM_RIGHTS = 1, SCM_CREDENTIALS = 2, SOL_IP = 0, SOL_IPV6 
 /** A refused connect or send fails as a local firewall makes it fail (iptables -A OUTPUT -j REJECT... gives EPERM). */
 export const NET_REFUSED_ERRNO = 1;
 const EINVAL = 22, EAFNOSUPPORT = 97;
+/** A refused unix socket fails as one the jail may not write to does. */
+export const UNIX_REFUSED_ERRNO = 13; // EACCES
 
 /** Control messages a send may carry: they set the packet's source, TTL, class or segmenting, never where it goes. */
 const HARMLESS_CONTROL: Readonly<Record<number, readonly number[]>> = {
@@ -37,15 +41,20 @@ const LABEL = NET_STOP_LABEL;
  * io_uring (its connect and sendmsg never pass the filter), AF_PACKET, inet protocols other than
  * TCP, UDP and ICMP (SCTP connects from setsockopt, MPTCP has its own paths), and IP options
  * or IPv6 routing headers (a source route sends packets to its first hop, whatever the address).
+ * With `ip` false (only unix sockets are decided), the stops and io_uring only.
  */
-export function netPolicyRules(): Rule[] {
+export function netPolicyRules(ip = true): Rule[] {
   const notify = { kind: 'user_notif' } as const;
   const refuse = { kind: 'errno', errno: 'EPERM' } as const;
   const otherProtocol = [0, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6].map((p) => cond('protocol', 'ne', p));
-  return [
+  const stops: Rule[] = [
     { syscalls: ['connect', 'sendmsg', 'sendmmsg'], action: notify, conditions: [], label: LABEL },
     { syscalls: ['sendto'], action: notify, conditions: [cond('addr', 'ne', 0)], label: LABEL },
     { syscalls: ['io_uring_setup', 'io_uring_enter', 'io_uring_register'], action: refuse, conditions: [], label: `${LABEL}: no io_uring` },
+  ];
+  if (!ip) return stops;
+  return [
+    ...stops,
     { syscalls: ['socket', 'socketpair'], action: refuse, conditions: [cond('family', 'eq', AF_PACKET)], label: `${LABEL}: no packet sockets` },
     ...[AF_INET, AF_INET6].map((family): Rule => ({
       syscalls: ['socket'], action: refuse, conditions: [cond('family', 'eq', family), ...otherProtocol], label: `${LABEL}: TCP, UDP and ICMP only`,
@@ -146,6 +155,8 @@ export interface NetRefusal {
   readonly name: string | null;
   readonly decidedBy: string;
   readonly suggestion: string;
+  /** How the call failed, when not EPERM (a unix socket: EACCES). */
+  readonly action?: string;
 }
 
 /** Where a copied address points, for an inet socket: a destination, nothing to decide, or an errno the kernel would give. */
@@ -218,17 +229,28 @@ export function dnsQueryName(data: Buffer): string | undefined {
   return undefined;
 }
 
+let tmpDevice: bigint | undefined;
+/** The device of tsjail's own /tmp: the host's. */
+function hostTmpDevice(): bigint {
+  return tmpDevice ??= statSync('/tmp', { bigint: true }).dev;
+}
+
 export class NetSupervisor {
   readonly names: NameBook;
 
+  private readonly rules: readonly NetRule[];
+
   constructor(
-    private readonly rules: readonly NetRule[],
+    /** The IP allowlist; undefined: IP is the host's, unrestricted (only unix sockets are decided). */
+    private readonly ipRules: readonly NetRule[] | undefined,
     private readonly refused: (n: Notification, r: NetRefusal) => void,
     /** Log mode: refusals are reported, and the calls still run. */
     private readonly logOnly = false,
     names?: NameBook,
+    private readonly unix: UnixScope = { rules: [] },
   ) {
-    this.names = names ?? new NameBook(rules);
+    this.rules = ipRules ?? [];
+    this.names = names ?? new NameBook(this.rules);
     this.names.start();
   }
 
@@ -273,18 +295,16 @@ export class NetSupervisor {
     if (!messages) return this.finish(copy, n, EINVAL);
     for (const m of messages) {
       if (m.level === SOL_SOCKET && m.type === SCM_RIGHTS) continue;
-      const ok = copy.domain !== AF_UNIX && HARMLESS_CONTROL[m.level]?.includes(m.type);
+      const ok = copy.domain !== AF_UNIX && (!this.ipRules || HARMLESS_CONTROL[m.level]?.includes(m.type));
       if (ok) continue;
-      const what = m.level === SOL_SOCKET && m.type === SCM_CREDENTIALS ? 'SCM_CREDENTIALS (tsjail sends for the jail: the receiver would see tsjail\'s ids)' : `control message level ${m.level} type ${m.type}`;
+      const what = m.level === SOL_SOCKET && m.type === SCM_CREDENTIALS ? 'SCM_CREDENTIALS (tsjail sends for the jail: the kernel would check the ids claimed against tsjail\'s rights)' : `control message level ${m.level} type ${m.type}`;
       return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(what, `${LABEL}: a ${kind} with ${what} is not performed`, 'send without it'));
     }
-    // A unix address would be looked up by tsjail, in its own file view, and the peer would see
-    // tsjail's pid and ids (SO_PEERCRED): refused until unix rules exist. Sends on connected
-    // unix sockets (socketpair, inherited) carry no address and are performed; netlink reaches the kernel only.
-    if (copy.domain === AF_UNIX && copy.name.length) {
-      return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(`unix socket ${unixAddress(copy.name)}`, `${LABEL}: a unix socket address is not reached while network rules are active (tsjail would connect in its own view and as itself)`, 'no flag yet: unix socket rules are not implemented; run without network rules'));
-    }
-    if (copy.domain === AF_UNIX || copy.domain === AF_NETLINK) return this.finish(copy, n, 0);
+    if (copy.domain === AF_UNIX) return this.decideUnix(copy, n, refusal);
+    // Netlink reaches the kernel only.
+    if (copy.domain === AF_NETLINK) return this.finish(copy, n, 0);
+    // The host's network, unrestricted: performed as the kernel would have.
+    if (!this.ipRules) return this.finish(copy, n, 0);
     if (copy.domain !== AF_INET && copy.domain !== AF_INET6) {
       return this.finish(copy, n, NET_REFUSED_ERRNO, refusal(`a socket of address family ${copy.domain}`, `${LABEL}: only unix, netlink, IPv4 and IPv6 sockets may connect or send`, 'use a TCP or UDP socket'));
     }
@@ -309,5 +329,34 @@ export class NetSupervisor {
     if (first.allowed || !usesNames(this.rules)) return conclude(first);
     // Perhaps an allowed name resolves to it now: ask again (bounded), then decide.
     return this.names.settle().then(() => conclude(decideNet(this.rules, d, (f, a) => this.names.namesOf(f, a))));
+  }
+
+  /**
+   * A unix connect or send: without an address (a connected socket) performed; to a path, the
+   * socket file is opened as the jail resolves the path and decided by where it is; to an
+   * abstract name, by the unix rules. Performed on the opened file, as the jail's ids.
+   */
+  private decideUnix(copy: NetCopy, n: Notification, refusal: (destination: string, decidedBy: string, suggestion: string) => NetRefusal): void {
+    // No address, or only a family (the kernel's EINVAL): nothing to decide.
+    if (copy.name.length <= 2) return this.finish(copy, n, 0);
+    let address = unixAddress(copy.name);
+    let hostTmp: readonly string[] | undefined;
+    if (!address.startsWith('@')) {
+      const opened = unixOpen(copy);
+      // Not there (or not a socket) in the jail's view: the kernel's own answer, nothing refused.
+      if ('errno' in opened) return this.finish(copy, n, opened.errno);
+      address = opened.path;
+      // A jail without a mount namespace (or one that left its private /tmp) sees the host's /tmp.
+      if (opened.dev === hostTmpDevice()) hostTmp = [...(require('./noNamespaces') as typeof import('./noNamespaces')).runTmpdirs];
+    }
+    const decision = decideUnix(this.unix, address, hostTmp);
+    // Allowed by a file rule: the socket must be on the jail's mount at the rule's path, not on a
+    // mount of its own there (a bind of /run into the workspace, where the policy allows mounts).
+    if (decision.allowed && decision.fsRule && !unixSameMount(copy, decision.fsRule.path)) {
+      const why = `${address} is on another mount than ${decision.fsRule.path} (${decision.fsRule.source}): a unix socket is reached on the writable mount itself or by a unix: rule`;
+      return this.finish(copy, n, UNIX_REFUSED_ERRNO, { ...refusal(`unix socket ${address}`, why, allowUnixFlag(address)), action: 'EACCES' });
+    }
+    if (decision.allowed) return this.finish(copy, n, 0);
+    this.finish(copy, n, UNIX_REFUSED_ERRNO, { ...refusal(`unix socket ${address}`, unixRefusalReason(decision, address), allowUnixFlag(address)), action: 'EACCES' });
   }
 }

@@ -68,6 +68,9 @@ export interface NoNamespaceJail {
   remove(): void;
 }
 
+/** The private TMPDIRs of the runs without namespaces going on: the jail's own sockets may be there (netSupervisor.ts). */
+export const runTmpdirs = new Set<string>();
+
 /** The file rules without a mount namespace: /tmp is the host's (read-only), a private directory of the run is writable. */
 function sharedTmp(fs: ResolvedFs, tmpdir: string): ResolvedFs {
   const rules: FsRule[] = fs.rules.map((r) => (r.access === 'tmpfs' ? { ...r, access: 'ro', reason: 'the host\'s /tmp: read-only without a mount namespace' } : r));
@@ -85,7 +88,8 @@ export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, 
     throw new JailError(`${why}, and this kernel has no Landlock (or it is disabled): without a mount namespace nothing would keep the jail from writing your files or reading your secrets; nothing was run (--host-fs runs it with the host's files unprotected, UNSAFE)`);
   }
   const tmpdir = mkdtempSync('/tmp/tsjail-');
-  const remove = (): void => { rmSync(tmpdir, { recursive: true, force: true }); };
+  runTmpdirs.add(tmpdir);
+  const remove = (): void => { runTmpdirs.delete(tmpdir); rmSync(tmpdir, { recursive: true, force: true }); };
   try {
     const rules = fs && sharedTmp(fs, tmpdir);
     const plan = landlockPlan(rules, { abi, privateDev: false });

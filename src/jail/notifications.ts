@@ -3,7 +3,7 @@
 // must answer it. The first call is the helper's
 // handshake (tsjail now holds the listener): it is answered here.
 import { constants as osConstants } from 'node:os';
-import { answerNotification, closeFd, killNotifier, receiveNotification, receiveNotificationNow, type Notification } from './helper';
+import { answerNotification, closeFd, killNotifier, receiveNotification, receiveNotificationNow, syncWakeUp, type Notification } from './helper';
 
 /** The helper's first call under a listener (HANDSHAKE_NR in helper/tsjail-helper.c). */
 export const HANDSHAKE_NR = 0x3ff7a11;
@@ -32,6 +32,7 @@ export class NotificationLoop {
 
   /** Answers notifications until stop() or until no process uses the filter. */
   async run(): Promise<void> {
+    syncWakeUp(this.listener);
     let next: Notification | null | 'gone' = null;
     for (let burst = 0; this.running; burst++) {
       const n = next ?? (await receiveNotification(this.listener, 100));

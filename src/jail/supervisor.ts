@@ -15,11 +15,13 @@ import {
   describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_USER_NOTIF,
 } from '../bpf/seccomp';
 import type { Policy } from '../policy/model';
+import type { Decision } from '../policy/evaluate';
 import type { DenialExplanation } from './denial';
 import type { Notification } from './helper';
 import type { NetKind } from './helper';
 import type { NetRule } from './netRules';
 import type { NetRefusal, NetSupervisor } from './netSupervisor';
+import type { UnixScope } from './unixRules';
 import type { ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
 import { TSJAIL_STOPS } from './ownStops';
@@ -171,16 +173,24 @@ export class Supervisor {
     return this.policyCache;
   }
 
-  /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
-  handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void | Promise<void> {
-    const { abiOfCall, evaluatePolicy, syscallName, explainDenial } = deciders();
+  /**
+   * Decisions that depend on the syscall alone (no rule for it has conditions), by arch and nr:
+   * the network stops come often, and the policy says the same for each. null: not constant.
+   */
+  private readonly constant = new Map<string, StoppedDecision | null>();
+
+  /** What the policy says of a stopped call: its decision and action, with tsjail's own stops yielding to the policy's refusals. */
+  private decide(n: Notification): StoppedDecision {
+    const key = `${n.arch}:${n.nr}`;
+    const known = this.constant.get(key);
+    if (known) return known;
+    const { abiOfCall, evaluatePolicy, syscallName } = deciders();
     const { policy, abis } = this.policy();
     const data = { nr: n.nr, arch: n.arch, args: n.args };
     let decision = evaluatePolicy(policy, abis, data);
     // A call through an ABI the policy does not target is named from that ABI's own table.
     const abi = abiOfCall(abis, n.arch, n.nr) ?? abiOfCall(Object.values(ABIS), n.arch, n.nr) ?? abis[0]!;
     const name = decision.syscall ?? syscallName(abi, n.nr);
-    const syscall = name ?? `syscall ${n.nr}`;
     let action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
     // tsjail's own stops (network rules, write explanations) match wherever the call is made:
     // where the policy without them refuses it, the policy's refusal holds.
@@ -192,6 +202,19 @@ export class Supervisor {
         action = ownAction === SECCOMP_RET_KILL_THREAD ? SECCOMP_RET_KILL_PROCESS : ownAction;
       }
     }
+    const result: StoppedDecision = { decision, action, abi, ...(name !== undefined ? { name } : {}) };
+    // Kept only for syscalls a targeted table names (a bounded set: a flood of unknown numbers keeps nothing).
+    const named = decision.syscall;
+    if (named !== undefined) this.constant.set(key, policy.rules.every((r) => r.conditions.length === 0 || !r.syscalls.includes(named)) ? result : null);
+    return result;
+  }
+
+  /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
+  handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void | Promise<void> {
+    const { explainDenial } = deciders();
+    const { policy } = this.policy();
+    const { decision, action, abi, name } = this.decide(n);
+    const syscall = name ?? `syscall ${n.nr}`;
     // A connect or send the network rules stop (also before main() with --late, and in log mode).
     if (action === SECCOMP_RET_USER_NOTIF && this.net && name && NET_CALLS.includes(name)) return this.net.handle(n, name as NetKind, answer);
     // A write through a path: predicted, reported if the kernel is about to refuse it, then let
@@ -241,12 +264,11 @@ export class Supervisor {
 
   /** A connect or send the network rules refused: reported like a policy's denial, once per call and destination. */
   reportNet(n: Notification, r: NetRefusal): void {
-    const { syscall, decidedBy, suggestion, ...net } = r;
+    const { syscall, decidedBy, suggestion, action = 'EPERM', ...net } = r;
     const key = `net|${syscall}|${r.destination}`;
     const known = this.seen.entries.has(key) || this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     const inJail = known ? null : jailPid(n.pid);
     this.count(key, n, () => {
-      const action = 'EPERM';
       const explanation: DenialExplanation = { syscall, action, decidedBy, suggestion, args: [] };
       const record: DenialRecord = {
         time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr, syscall,
@@ -292,6 +314,15 @@ export class Supervisor {
     this.seen.entries.set(key, { record, explanation, count: 1, since: Date.now(), nextNotice: FIRST_REPEAT_NOTICE, ...(numbers ? { numbers } : {}) });
     this.events.first(record, explanation);
   }
+}
+
+/** A stopped call as the policy decides it. */
+interface StoppedDecision {
+  readonly decision: Decision;
+  /** The decision's action class, a kill_thread counted as kill_process. */
+  readonly action: number;
+  readonly abi: Abi;
+  readonly name?: string;
 }
 
 /** What the supervisor tells: a first denial, a denial repeated past a threshold, the cap reached. */
@@ -377,7 +408,13 @@ function reportSummary(s: Supervisor, mode: SupervisionMode): Record<string, unk
  */
 export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
-  options: { readonly reportFile?: string; readonly name?: string; readonly net?: readonly NetRule[]; readonly writes?: WriteWatch } = {},
+  options: {
+    readonly reportFile?: string; readonly name?: string; readonly writes?: WriteWatch;
+    /** The IP allowlist (undefined: the host's network). */
+    readonly net?: readonly NetRule[];
+    /** With file rules or unix rules: unix connects and sends are decided (unixRules.ts). */
+    readonly unix?: UnixScope;
+  } = {},
 ): Watch {
   const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
   const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
@@ -390,8 +427,8 @@ export function supervise(
     overflowed: () => log(`more than ${MAX_DISTINCT_DENIALS} distinct calls denied: new ones are counted from now on, not explained`),
   };
   let reportNet = (_n: Notification, _r: NetRefusal): void => undefined;
-  const net = options.net
-    ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log')
+  const net = options.net || options.unix
+    ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log', undefined, options.unix)
     : undefined;
   const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net, options.writes);
   reportNet = (n, r) => supervisor.reportNet(n, r);
