@@ -150,8 +150,10 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
   put({ path: '/tmp', access: 'tmpfs', exec: true, source: 'default', reason: 'a private /tmp, empty at start, gone at the end' });
   const cwd = ctx.cwd;
   const system = SYSTEM_DIRS.find((d) => within(cwd, d));
+  // The working directory is a real path: a $HOME through a symlink is compared as its target.
+  const home = canonicalPath('~', ctx, '$HOME');
   if (cwd === '/') notes.push('the working directory is /: nothing is writable but /tmp (--rw DIR to give more)');
-  else if (within(ctx.home, cwd)) notes.push(`the working directory ${cwd} is ${cwd === ctx.home ? 'your home' : 'above your home'}: it stays read-only (--rw DIR to give a project directory)`);
+  else if (within(home, cwd)) notes.push(`the working directory ${cwd} is ${cwd === home ? 'your home' : 'above your home'}: it stays read-only (--rw DIR to give a project directory)`);
   else if (system) notes.push(`the working directory ${cwd} is a system directory (${system}): it stays read-only (--rw ${cwd} if you mean it)`);
   else put({ path: cwd, access: 'rw', exec: true, source: 'default', reason: 'the working directory' });
   const hidden = [...DEFAULT_SECRETS, ...(ctx.root ? [{ path: '/root', reason: 'root\'s home' }] : [])];
