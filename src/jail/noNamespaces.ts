@@ -65,6 +65,8 @@ export interface NoNamespaceJail {
   readonly statement: readonly string[];
   /** The run's private TMPDIR, removed by `remove`. */
   readonly tmpdir: string;
+  /** The file rules Landlock holds (/tmp read-only, TMPDIR writable); undefined with --host-fs. */
+  readonly fs: ResolvedFs | undefined;
   remove(): void;
 }
 
@@ -100,7 +102,7 @@ export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, 
       ...rest, cloneFlags: 0, mountProc: false, mountDev: false, mounts: [], env, caps,
       ...restricting(plan.ruleset),
     };
-    return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules), tmpdir, remove };
+    return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules), tmpdir, fs: rules, remove };
   } catch (e) {
     remove();
     throw e;

@@ -5,7 +5,7 @@ import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'no
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
 import { execOutcome, landlockAbi, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
-import { jailFs } from './fsRules';
+import { jailFs, type ResolvedFs } from './fsRules';
 import { checkNoNamespaces, NamespacesRefused, namespacesRefused, withoutNamespaces } from './noNamespaces';
 import { withDefaultLimits } from './limits';
 import { MAIN_NR, NotificationLoop, type Answerer } from './notifications';
@@ -126,6 +126,8 @@ export interface Watch {
   exitCode?(code: number): number;
   /** Called once the jail has ended. */
   finish?(): void;
+  /** The jail runs without namespaces, under these file rules (noNamespaces.ts): before it starts. */
+  withoutNamespaces?(fs: ResolvedFs | undefined): void;
 }
 
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
@@ -179,6 +181,7 @@ async function runWithoutNamespaces(
   const built = buildSpawnSpec(command, o.insecure ? undefined : filter, { ...o, noNamespaces: true });
   const jail = withoutNamespaces(built, o, why, landlockAbi());
   for (const line of jail.statement) log(line);
+  watch?.withoutNamespaces?.(jail.fs);
   try {
     return await runSpec(command, jail.spec, o, log, watch);
   } finally {

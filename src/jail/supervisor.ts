@@ -28,12 +28,22 @@ import { TSJAIL_STOPS } from './ownStops';
 export interface WriteWatch {
   isWriteCall(syscall: string): boolean;
   predict(syscall: string, n: Notification): WriteRefusal | undefined;
+  /** Without a mount layer: tsjail's own answer to a chmod or xattr change (fsMetadata.ts); undefined: the kernel decides. */
+  perform(syscall: string, n: Notification): { errno: number } | undefined;
+  /** The jail runs without namespaces after all, under these rules (its TMPDIR writable, /tmp not). */
+  withoutNamespaces(fs: ResolvedFs): void;
 }
 
 /** The write watch of a jail with file rules; `otherMounts` are its --bind/--tmpfs destinations. */
 export function writeWatch(fs: ResolvedFs, mountLayer: boolean, otherMounts: readonly string[]): WriteWatch {
   const { isWriteCall, predictRefusal } = require('./fsWrites') as typeof import('./fsWrites');
-  return { isWriteCall, predict: (syscall, n) => predictRefusal(fs, syscall, n.args, n.pid, { mountLayer, otherMounts }) };
+  let rules = fs, mounts = mountLayer;
+  return {
+    isWriteCall,
+    predict: (syscall, n) => predictRefusal(rules, syscall, n.args, n.pid, { mountLayer: mounts, otherMounts }),
+    perform: (syscall, n) => (mounts ? undefined : (require('./fsMetadata') as typeof import('./fsMetadata')).performMetadata(rules, syscall, n.args, n.pid)),
+    withoutNamespaces: (jailRules) => { rules = jailRules; mounts = false; },
+  };
 }
 import { HANDSHAKE_NR, MAIN_NR, type Answerer } from './notifications';
 import type { Watch } from './run';
@@ -195,11 +205,12 @@ export class Supervisor {
     // A connect or send the network rules stop (also before main() with --late, and in log mode).
     if (action === SECCOMP_RET_USER_NOTIF && this.net && name && NET_CALLS.includes(name)) return this.net.handle(n, name as NetKind, answer);
     // A write through a path: predicted, reported if the kernel is about to refuse it, then let
-    // go on for the kernel (mounts, Landlock) to decide. Nothing is decided on the copy read here.
+    // go on for the kernel (mounts, Landlock) to decide. Nothing is decided on the copy read here,
+    // except where no kernel layer rules the call (a chmod without a mount layer): tsjail answers it.
     if (action === SECCOMP_RET_USER_NOTIF && this.writes && name && this.writes.isWriteCall(name)) {
       const refusal = this.writes.predict(name, n);
       if (refusal) this.reportWrite(n, refusal); // before the call fails, so the report comes first
-      answer('continue');
+      answer(this.writes.perform(name, n) ?? 'continue');
       return;
     }
     const key = `${name ?? UNKNOWN}|${JSON.stringify(decision.decider)}`;
@@ -403,6 +414,7 @@ export function supervise(
       filter: notifyingFilter(filter, 'little', [HANDSHAKE_NR, MAIN_NR]),
       handle: (n, mainPid, answer) => startup.handle(n, mainPid, answer),
     },
+    ...(options.writes ? { withoutNamespaces: (fs: ResolvedFs | undefined) => { if (fs) options.writes!.withoutNamespaces(fs); } } : {}),
     // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
     exitCode: (code) => ((supervisor.killedMain || startup.killedMain) && code === 128 + 9 ? 128 + 31 : code),
     finish: () => {

@@ -1,0 +1,143 @@
+// Red-team attacks on the file rules (issue #11) that SUCCEEDED when written; each test fails
+// while its hole is open. Root and rootless (setpriv to uid 65534 with a HOME of its own).
+// - A $HOME reached through a symlink made the home directory, as working directory, writable.
+// - Without a mount namespace Landlock alone holds the rules, and Landlock does not rule a file's
+//   mode or extended attributes: a jail could chmod (set-uid, world-writable) or set xattrs on any
+//   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { REPO_ROOT } from '../scripts/upstream';
+
+const BIN = join(REPO_ROOT, 'bin/tsjail.js');
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+// Not under /tmp: the jail's /tmp is its own.
+const base = mkdtempSync('/var/tmp/tsjail-red2-');
+chmodSync(base, 0o755);
+after(() => rmSync(base, { recursive: true, force: true }));
+
+// chmod/fchmod/fchmodat2(AT_EMPTY_PATH)/setxattr/fsetxattr on a path, each printing op=ok or
+// op=<errno>; `race A B MODE`: a thread flips the path between A and B while chmod(MODE) runs.
+const PROBE_C = `#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+static void say(const char *op, int r) { printf("%s=%s\\n", op, r ? strerrorname_np(errno) : "ok"); fflush(stdout); }
+static char buf[4096];
+static const char *paths[2];
+static volatile int stop;
+static void *flip(void *a) {
+  (void)a;
+  for (unsigned i = 0; !stop; i++) strcpy(buf, paths[i & 1]);
+  return NULL;
+}
+int main(int c, char **v) {
+  if (c < 3) return 2;
+  const char *op = v[1], *p = v[2];
+  mode_t mode = c > 3 ? (mode_t)strtol(v[3], NULL, 8) : 0;
+  if (!strcmp(op, "chmod")) say(op, chmod(p, mode));
+  else if (!strcmp(op, "fchmod")) { int fd = open(p, O_RDONLY); say(op, fd < 0 ? -1 : fchmod(fd, mode)); }
+  else if (!strcmp(op, "fchmodat2")) { int fd = open(p, O_PATH); say(op, fd < 0 ? -1 : (int)syscall(452, fd, "", mode, AT_EMPTY_PATH)); }
+  else if (!strcmp(op, "setxattr")) say(op, setxattr(p, "user.tsjail", "x", 1, 0));
+  else if (!strcmp(op, "getxattr")) { char b[8]; say(op, getxattr(p, "user.tsjail", b, sizeof b) < 0 ? -1 : 0); }
+  else if (!strcmp(op, "fsetxattr")) { int fd = open(p, O_RDONLY); say(op, fd < 0 ? -1 : fsetxattr(fd, "user.tsjail", "x", 1, 0)); }
+  else if (!strcmp(op, "race")) {
+    paths[0] = p; paths[1] = v[3]; mode = (mode_t)strtol(v[4], NULL, 8);
+    strcpy(buf, p);
+    pthread_t t;
+    pthread_create(&t, NULL, flip, NULL);
+    for (int i = 0; i < 3000; i++) chmod(buf, mode);
+    stop = 1;
+    pthread_join(t, NULL);
+    say(op, 0);
+  } else return 2;
+  return 0;
+}
+`;
+const probe = join(base, 'meta-probe');
+writeFileSync(`${probe}.c`, PROBE_C);
+execFileSync('gcc', ['-static', '-O', '-pthread', '-o', probe, `${probe}.c`]);
+chmodSync(probe, 0o755);
+
+interface Who { readonly name: string; readonly nobody: boolean; readonly uid: number }
+const WHO: readonly Who[] = [{ name: 'root', nobody: false, uid: 0 }, { name: 'nobody', nobody: true, uid: 65534 }];
+
+function tsjail(who: Who, home: string, cwd: string, args: readonly string[]): SpawnSyncReturns<string> {
+  const argv = [...(who.nobody ? NOBODY : []), process.execPath, BIN, 'run', ...args];
+  return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', cwd, input: '', timeout: 60000, env: { ...process.env, HOME: home } });
+}
+
+/** A home (owned by `who`) with a project in it and a file of `who`'s outside both. */
+function place(who: Who, name: string): { home: string; proj: string; outside: string } {
+  const home = join(base, `${who.name}-${name}`), proj = join(home, 'proj'), outside = join(base, `${who.name}-${name}-outside`);
+  mkdirSync(proj, { recursive: true });
+  mkdirSync(outside);
+  writeFileSync(join(home, '.bashrc'), '# mine\n', { mode: 0o644 });
+  copyFileSync('/bin/true', join(outside, 'victim'));
+  chmodSync(join(outside, 'victim'), 0o755);
+  if (who.nobody) execFileSync('chown', ['-R', '65534:65534', home, outside]);
+  return { home, proj, outside };
+}
+
+const mode = (path: string): string => (statSync(path).mode & 0o7777).toString(8);
+/** getxattr=ENODATA when the file has no user.tsjail attribute. */
+const xattr = (path: string): string => execFileSync(probe, ['getxattr', path], { encoding: 'utf8' });
+
+for (const who of WHO) {
+  test(`${who.name}: a $HOME that is a symlink: the home directory as working directory stays read-only`, () => {
+    const real = join(base, `${who.name}-realhome`), link = join(base, `${who.name}-homelink`);
+    mkdirSync(real);
+    writeFileSync(join(real, '.bashrc'), '# mine\n', { mode: 0o644 });
+    if (who.nobody) execFileSync('chown', ['-R', '65534:65534', real]);
+    symlinkSync(real, link);
+    const r = tsjail(who, link, real, ['--', 'sh', '-c', 'echo evil >> .bashrc; echo done']);
+    assert.equal(r.stdout, 'done\n', r.stderr);
+    assert.equal(readFileSync(join(real, '.bashrc'), 'utf8'), '# mine\n', r.stderr);
+    assert.match(r.stderr, /is your home: it stays read-only/);
+  });
+
+  test(`${who.name}: without namespaces, no chmod of a host file the jail's uid owns (chmod, fchmod of a read-only fd, fchmodat2 of an O_PATH fd)`, () => {
+    const { home, proj, outside } = place(who, 'chmod');
+    const victim = join(outside, 'victim');
+    const script = ['chmod', 'fchmod', 'fchmodat2'].map((op) => `${probe} ${op} ${victim} 777`).join('; ') + `; ${probe} chmod ${home} 777`;
+    const r = tsjail(who, home, proj, ['--no-namespaces', '--', 'sh', '-c', script]);
+    assert.equal(r.stdout, 'chmod=EACCES\nfchmod=EACCES\nfchmodat2=EACCES\nchmod=EACCES\n', r.stderr);
+    assert.equal(mode(victim), '755');
+    assert.equal(mode(home), '755');
+  });
+
+  test(`${who.name}: without namespaces, a thread racing chmod's path between the workspace and a host file never changes the host file`, () => {
+    const { home, proj, outside } = place(who, 'race');
+    const victim = join(outside, 'victim');
+    writeFileSync(join(proj, 'mine'), 'x\n');
+    if (who.nobody) execFileSync('chown', ['65534:65534', join(proj, 'mine')]);
+    const r = tsjail(who, home, proj, ['--no-namespaces', '--', probe, 'race', join(proj, 'mine'), victim, '777']);
+    assert.equal(r.stdout, 'race=ok\n', r.stderr);
+    assert.equal(mode(victim), '755');
+    assert.equal(mode(join(proj, 'mine')), '777');
+  });
+
+  test(`${who.name}: without namespaces, chmod in the workspace works; as root no set-uid file is made there`, () => {
+    const { home, proj } = place(who, 'own');
+    const r = tsjail(who, home, proj, ['--no-namespaces', '--', 'sh', '-c', `cp /bin/true ./t && chmod 700 ./t && ${probe} fchmod ./t 750 && ./t && echo ran; ${who.nobody ? '' : `${probe} chmod ./t 4755`}`]);
+    assert.equal(r.stdout, `fchmod=ok\nran\n${who.nobody ? '' : 'chmod=EPERM\n'}`, r.stderr);
+    assert.equal(mode(join(proj, 't')), '750');
+  });
+
+  test(`${who.name}: without namespaces, no extended attribute is set on a host file the jail's uid owns`, () => {
+    const { home, proj, outside } = place(who, 'xattr');
+    const victim = join(outside, 'victim');
+    const r = tsjail(who, home, proj, ['--no-namespaces', '--', 'sh', '-c', `${probe} setxattr ${victim}; ${probe} fsetxattr ${victim}`]);
+    assert.equal(r.stdout, 'setxattr=EOPNOTSUPP\nfsetxattr=EOPNOTSUPP\n', r.stderr);
+    assert.equal(xattr(victim), 'getxattr=ENODATA\n');
+  });
+}
