@@ -1,6 +1,8 @@
 // Red-team attacks on the file rules (issue #11) that SUCCEEDED when written; each test fails
 // while its hole is open. Root and rootless (setpriv to uid 65534 with a HOME of its own).
 // - A $HOME reached through a symlink made the home directory, as working directory, writable.
+// - With network rules, socket(AF_INET, SOCK_SEQPACKET, 0) was let through: that is SCTP where
+//   its module is loaded, and SCTP connects from setsockopt(SCTP_SOCKOPT_CONNECTX), which no rule sees.
 // - Without a mount namespace Landlock alone holds the rules, and Landlock does not rule a file's
 //   mode or extended attributes: a jail could chmod (set-uid, world-writable) or set xattrs on any
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
@@ -28,6 +30,7 @@ const PROBE_C = `#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -50,6 +53,7 @@ int main(int c, char **v) {
   else if (!strcmp(op, "setxattr")) say(op, setxattr(p, "user.tsjail", "x", 1, 0));
   else if (!strcmp(op, "getxattr")) { char b[8]; say(op, getxattr(p, "user.tsjail", b, sizeof b) < 0 ? -1 : 0); }
   else if (!strcmp(op, "fsetxattr")) { int fd = open(p, O_RDONLY); say(op, fd < 0 ? -1 : fsetxattr(fd, "user.tsjail", "x", 1, 0)); }
+  else if (!strcmp(op, "socket")) say(op, socket(atoi(p), atoi(v[3]), atoi(v[4])) < 0 ? -1 : 0);
   else if (!strcmp(op, "race")) {
     paths[0] = p; paths[1] = v[3]; mode = (mode_t)strtol(v[4], NULL, 8);
     strcpy(buf, p);
@@ -141,3 +145,12 @@ for (const who of WHO) {
     assert.equal(xattr(victim), 'getxattr=ENODATA\n');
   });
 }
+
+test('network rules: a SOCK_SEQPACKET inet socket (SCTP by protocol 0) is refused, as SCTP by number is', () => {
+  const who = WHO[0]!;
+  const { home, proj } = place(who, 'seqpacket');
+  // SOCK_SEQPACKET | SOCK_CLOEXEC: the type's flags do not hide it.
+  const script = [2, 10].map((family) => `${probe} socket ${family} ${5 | 0o2000000} 0`).join('; ');
+  const r = tsjail(who, home, proj, ['--allow-net', '127.0.0.1:1', '--', 'sh', '-c', `${script}; ${probe} socket 2 1 0`]);
+  assert.equal(r.stdout, 'socket=EPERM\nsocket=EPERM\nsocket=ok\n', r.stderr);
+});
