@@ -3,6 +3,8 @@
 // - A $HOME reached through a symlink made the home directory, as working directory, writable.
 // - With network rules, socket(AF_INET, SOCK_SEQPACKET, 0) was let through: that is SCTP where
 //   its module is loaded, and SCTP connects from setsockopt(SCTP_SOCKOPT_CONNECTX), which no rule sees.
+// - A policy's trace action (the call does not run without a tracer: ENOSYS) on a call that
+//   tsjail's own rules also stop (network rules, write explanations) let the call run.
 // - Without a mount namespace Landlock alone holds the rules, and Landlock does not rule a file's
 //   mode or extended attributes: a jail could chmod (set-uid, world-writable) or set xattrs on any
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
@@ -10,6 +12,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
 
@@ -30,6 +34,7 @@ const PROBE_C = `#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -54,7 +59,11 @@ int main(int c, char **v) {
   else if (!strcmp(op, "getxattr")) { char b[8]; say(op, getxattr(p, "user.tsjail", b, sizeof b) < 0 ? -1 : 0); }
   else if (!strcmp(op, "fsetxattr")) { int fd = open(p, O_RDONLY); say(op, fd < 0 ? -1 : fsetxattr(fd, "user.tsjail", "x", 1, 0)); }
   else if (!strcmp(op, "socket")) say(op, socket(atoi(p), atoi(v[3]), atoi(v[4])) < 0 ? -1 : 0);
-  else if (!strcmp(op, "race")) {
+  else if (!strcmp(op, "connect")) {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(p)), .sin_addr.s_addr = htonl(0x7f000001) };
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    say(op, connect(s, (struct sockaddr *)&a, sizeof a));
+  } else if (!strcmp(op, "race")) {
     paths[0] = p; paths[1] = v[3]; mode = (mode_t)strtol(v[4], NULL, 8);
     strcpy(buf, p);
     pthread_t t;
@@ -153,4 +162,22 @@ test('network rules: a SOCK_SEQPACKET inet socket (SCTP by protocol 0) is refuse
   const script = [2, 10].map((family) => `${probe} socket ${family} ${5 | 0o2000000} 0`).join('; ');
   const r = tsjail(who, home, proj, ['--allow-net', '127.0.0.1:1', '--', 'sh', '-c', `${script}; ${probe} socket 2 1 0`]);
   assert.equal(r.stdout, 'socket=EPERM\nsocket=EPERM\nsocket=ok\n', r.stderr);
+});
+
+test('a policy\'s trace action holds where tsjail\'s own rules stop the same call (network rules, write explanations)', async () => {
+  const who = WHO[0]!;
+  const { home, proj } = place(who, 'trace');
+  const policy = join(proj, 'trace.ts');
+  writeFileSync(policy, `import { definePolicy, trace } from 'tsjail';
+export default definePolicy({ default: 'allow', rules: [trace(0, 'mkdir', 'mkdirat', 'connect')] });
+`);
+  const server = createServer((c) => c.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const r = tsjail(who, home, proj, ['--policy', policy, '--allow-net', `127.0.0.1:${port}`, '--', 'sh', '-c', `mkdir made 2>/dev/null; test -d made && echo made; ${probe} connect ${port}`]);
+    assert.equal(r.stdout, 'connect=ENOSYS\n', r.stderr);
+  } finally {
+    server.close();
+  }
 });

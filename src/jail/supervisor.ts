@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { ABIS, type Abi } from '../arch/abi';
 import { decodeProgram, encodeProgram } from '../bpf/instruction';
 import {
-  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_USER_NOTIF,
+  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRACE, SECCOMP_RET_USER_NOTIF,
 } from '../bpf/seccomp';
 import type { Policy } from '../policy/model';
 import type { DenialExplanation } from './denial';
@@ -49,6 +49,7 @@ import { HANDSHAKE_NR, MAIN_NR, type Answerer } from './notifications';
 import type { Watch } from './run';
 
 const BPF_RET_K = 0x06;
+const ENOSYS = 38;
 
 
 /**
@@ -197,6 +198,12 @@ export class Supervisor {
     if (action === SECCOMP_RET_USER_NOTIF && decision.decider.kind === 'rule' && TSJAIL_STOPS.includes(policy.rules[decision.decider.ruleIndex]!.label ?? '')) {
       const own = evaluatePolicy(this.withoutOwnStops(), abis, data);
       const ownAction = (own.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+      // A trace rule (outranked by user_notif) hands the call to a tracer, and without one it does
+      // not run: tsjail has none to hand it to, so it fails as the kernel fails it then.
+      if (ownAction === SECCOMP_RET_TRACE) {
+        answer({ errno: ENOSYS });
+        return;
+      }
       if (ownAction === SECCOMP_RET_ERRNO || ownAction === SECCOMP_RET_KILL_PROCESS || ownAction === SECCOMP_RET_KILL_THREAD) {
         decision = own;
         action = ownAction === SECCOMP_RET_KILL_THREAD ? SECCOMP_RET_KILL_PROCESS : ownAction;
