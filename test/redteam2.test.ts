@@ -5,17 +5,21 @@
 //   its module is loaded, and SCTP connects from setsockopt(SCTP_SOCKOPT_CONNECTX), which no rule sees.
 // - A policy's trace action (the call does not run without a tracer: ENOSYS) on a call that
 //   tsjail's own rules also stop (network rules, write explanations) let the call run.
+// - The session's runtime directory /run/user/UID (its D-Bus: systemd-run --user runs a program
+//   outside the jail) and the Docker socket were reachable: a read-only file rule does not stop
+//   connect() on a socket, and a rootless jail keeps the user's uid and groups.
 // - Without a mount namespace Landlock alone holds the rules, and Landlock does not rule a file's
 //   mode or extended attributes: a jail could chmod (set-uid, world-writable) or set xattrs on any
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
+import { resolveFs } from '../src/jail/fsRules';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -37,6 +41,7 @@ const PROBE_C = `#define _GNU_SOURCE
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 static void say(const char *op, int r) { printf("%s=%s\\n", op, r ? strerrorname_np(errno) : "ok"); fflush(stdout); }
@@ -62,6 +67,11 @@ int main(int c, char **v) {
   else if (!strcmp(op, "connect")) {
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(p)), .sin_addr.s_addr = htonl(0x7f000001) };
     int s = socket(AF_INET, SOCK_STREAM, 0);
+    say(op, connect(s, (struct sockaddr *)&a, sizeof a));
+  } else if (!strcmp(op, "uconnect")) {
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    strncpy(a.sun_path, p, sizeof a.sun_path - 1);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
     say(op, connect(s, (struct sockaddr *)&a, sizeof a));
   } else if (!strcmp(op, "race")) {
     paths[0] = p; paths[1] = v[3]; mode = (mode_t)strtol(v[4], NULL, 8);
@@ -180,4 +190,31 @@ export default definePolicy({ default: 'allow', rules: [trace(0, 'mkdir', 'mkdir
   } finally {
     server.close();
   }
+});
+
+test('nobody: the session\'s runtime directory /run/user/UID is hidden: its sockets (the session bus) cannot be connected to', async () => {
+  const who = WHO[1]!;
+  const { home, proj } = place(who, 'runtime');
+  const runtime = '/run/user/65534';
+  const made = !existsSync(runtime);
+  if (made) mkdirSync(runtime, { recursive: true, mode: 0o700 });
+  execFileSync('chown', ['65534:65534', runtime]);
+  const sock = join(runtime, `tsjail-red2-${process.pid}.sock`);
+  const server: Server = createServer((c) => c.end());
+  await new Promise<void>((resolve) => server.listen(sock, () => resolve()));
+  chmodSync(sock, 0o777);
+  try {
+    const r = tsjail(who, home, proj, ['--', probe, 'uconnect', sock]);
+    assert.equal(r.stdout, 'uconnect=ENOENT\n', r.stderr);
+  } finally {
+    server.close();
+    rmSync(sock, { force: true });
+    if (made) rmSync(runtime, { recursive: true, force: true });
+  }
+});
+
+test('the Docker socket and the runtime directory are hidden by default', () => {
+  const fs = resolveFs([], { home: '/nonexistent-home', cwd: '/', root: false, uid: 1234 });
+  const hidden = fs.rules.filter((r) => r.access === 'hide').map((r) => r.path);
+  assert.ok(hidden.includes('/run/user/1234') && hidden.includes('/run/docker.sock'), hidden.join(' '));
 });

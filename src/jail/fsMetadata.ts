@@ -29,6 +29,15 @@ function errnoOf(e: unknown): number {
   return E[(e as NodeJS.ErrnoException).code as keyof typeof E] ?? E.EPERM;
 }
 
+/** The thread group of thread `pid`. */
+function tgid(pid: number): number {
+  try {
+    return Number(/^Tgid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? pid);
+  } catch {
+    return pid;
+  }
+}
+
 /** The jail thread's filesystem uid (the one the kernel checks ownership with). */
 function fsuid(pid: number): number | undefined {
   try {
@@ -60,7 +69,9 @@ export function performMetadata(fs: ResolvedFs, syscall: string, args: readonly 
     const dirfd = call.dirfd !== undefined ? int(call.dirfd) : AT_FDCWD;
     const dir = dirfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dirfd}`;
     if (path === '' && !(flags & AT_EMPTY_PATH)) return { errno: E.ENOENT };
-    where = path.startsWith('/') ? path : path === '' ? dir : `${dir}/${path}`;
+    // The jail's /proc/self is the jail's process, not tsjail.
+    const own = path.replace(/^\/proc\/(self|thread-self)(?=\/|$)/, (_m, which: string) => (which === 'self' ? `/proc/${tgid(pid)}` : `/proc/${tgid(pid)}/task/${pid}`));
+    where = own.startsWith('/') ? own : own === '' ? dir : `${dir}/${own}`;
   }
   let fd: number;
   try {

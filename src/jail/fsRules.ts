@@ -56,6 +56,8 @@ export const DEFAULT_SECRETS: readonly { readonly path: string; readonly reason:
   { path: '~/.vault-token', reason: 'a HashiCorp Vault token' },
   { path: '~/.password-store', reason: 'pass(1) password store' },
   { path: '~/.local/share/keyrings', reason: 'the desktop keyring' },
+  { path: '/run/docker.sock', reason: 'the Docker daemon: through it a member of the docker group is root' },
+  { path: '/var/run/docker.sock', reason: 'the same, by its older name' },
   { path: '/etc/shadow', reason: 'password hashes' },
   { path: '/etc/gshadow', reason: 'group password hashes' },
 ];
@@ -68,11 +70,16 @@ export interface FsContext {
   readonly cwd: string;
   /** Running as root: /root is hidden as a whole. */
   readonly root: boolean;
+  /** Whose session's runtime directory (/run/user/UID) is hidden. */
+  readonly uid?: number;
 }
 
 export function fsContext(): FsContext {
-  return { home: homedir(), cwd: process.cwd(), root: process.getuid?.() === 0 };
+  return { home: homedir(), cwd: process.cwd(), root: process.getuid?.() === 0, ...(process.getuid ? { uid: process.getuid() } : {}) };
 }
+
+/** The session's sockets: a read-only file rule does not stop connect(), so the directory is hidden. */
+const RUNTIME_DIR_REASON = 'your session\'s sockets: its D-Bus (systemd-run --user starts programs outside the jail), gpg-agent and ssh-agent, the keyring, the display';
 
 function within(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir === '/' ? '/' : dir + sep);
@@ -156,7 +163,10 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
   else if (within(home, cwd)) notes.push(`the working directory ${cwd} is ${cwd === home ? 'your home' : 'above your home'}: it stays read-only (--rw DIR to give a project directory)`);
   else if (system) notes.push(`the working directory ${cwd} is a system directory (${system}): it stays read-only (--rw ${cwd} if you mean it)`);
   else put({ path: cwd, access: 'rw', exec: true, source: 'default', reason: 'the working directory' });
-  const hidden = [...DEFAULT_SECRETS, ...(ctx.root ? [{ path: '/root', reason: 'root\'s home' }] : [])];
+  const hidden = [
+    ...DEFAULT_SECRETS, ...(ctx.root ? [{ path: '/root', reason: 'root\'s home' }] : []),
+    ...(ctx.uid !== undefined ? [{ path: `/run/user/${ctx.uid}`, reason: RUNTIME_DIR_REASON }] : []),
+  ];
   for (const s of hidden) put({ path: canonicalPath(s.path, ctx, 'default secret'), access: 'hide', exec: false, source: 'default', reason: s.reason });
   inputs.forEach((input, i) => {
     const [key, given] = inputRule(input);
