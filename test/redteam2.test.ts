@@ -8,6 +8,8 @@
 // - The session's runtime directory /run/user/UID (its D-Bus: systemd-run --user runs a program
 //   outside the jail) and the Docker socket were reachable: a read-only file rule does not stop
 //   connect() on a socket, and a rootless jail keeps the user's uid and groups.
+// - A hostile workspace's `.git -> ~/.ssh` turned `--ro .git` (the README's example) into a rule
+//   for ~/.ssh itself, replacing its hide: the secret became readable.
 // - Without a mount namespace Landlock alone holds the rules, and Landlock does not rule a file's
 //   mode or extended attributes: a jail could chmod (set-uid, world-writable) or set xattrs on any
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
@@ -116,6 +118,21 @@ const mode = (path: string): string => (statSync(path).mode & 0o7777).toString(8
 const xattr = (path: string): string => execFileSync(probe, ['getxattr', path], { encoding: 'utf8' });
 
 for (const who of WHO) {
+  test(`${who.name}: a planted symlink cannot turn --ro into un-hiding a secret (.git -> ~/.ssh)`, () => {
+    const { home, proj } = place(who, 'rolink');
+    mkdirSync(join(home, '.ssh/keys'), { recursive: true });
+    writeFileSync(join(home, '.ssh/keys/id'), 'PRIVATE KEY\n', { mode: 0o644 });
+    symlinkSync('../.ssh', join(proj, '.git'));
+    symlinkSync('../.ssh/keys', join(proj, 'keys'));
+    if (who.nobody) execFileSync('chown', ['-R', '-h', '65534:65534', home]);
+    for (const given of ['.git', 'keys']) {
+      const r = tsjail(who, home, proj, ['--ro', given, '--', 'cat', join(home, '.ssh/keys/id')]);
+      assert.equal(r.status, 125, r.stdout + r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, new RegExp(`--ro ${given}: .* leads through a symlink to ${home}/\\.ssh.*, which is hidden`));
+    }
+  });
+
   test(`${who.name}: a $HOME that is a symlink: the home directory as working directory stays read-only`, () => {
     const real = join(base, `${who.name}-realhome`), link = join(base, `${who.name}-homelink`);
     mkdirSync(real);

@@ -93,9 +93,8 @@ function within(path: string, dir: string): boolean {
  */
 export function canonicalPath(given: string, ctx: FsContext, what: string, noSymlinks = false, depth = 0): string {
   if (given === '' || given.includes('\0')) throw new JailError(`${what}: bad path ${JSON.stringify(given)}`);
-  const expanded = given === '~' ? ctx.home : given.startsWith('~/') ? join(ctx.home, given.slice(2)) : given;
   if (given.startsWith('~') && !given.startsWith('~/') && given !== '~') throw new JailError(`${what} ${given}: only ~ and ~/ are expanded (not ~user)`);
-  const lexical = normalize(isAbsolute(expanded) ? expanded : resolve(ctx.cwd, expanded));
+  const lexical = lexicalPath(given, ctx);
   let existing = lexical;
   const rest: string[] = [];
   while (!existsSync(existing) && !isSymlink(existing)) {
@@ -119,6 +118,12 @@ export function canonicalPath(given: string, ctx: FsContext, what: string, noSym
     throw new JailError(`${what} ${given}: ${existing} leads through a symlink to ${real}; name ${real} itself if that is what may be written`);
   }
   return rest.length ? join(real, ...rest) : real;
+}
+
+/** `given` with `~` expanded, made absolute and normalized: no symlink is followed. */
+function lexicalPath(given: string, ctx: FsContext): string {
+  const expanded = given === '~' ? ctx.home : given.startsWith('~/') ? join(ctx.home, given.slice(2)) : given;
+  return normalize(isAbsolute(expanded) ? expanded : resolve(ctx.cwd, expanded));
 }
 
 function isSymlink(path: string): boolean {
@@ -174,6 +179,11 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
     const what = source(i) === 'flag' ? `--${key}` : `${source(i)} ${key}`;
     const path = canonicalPath(given, ctx, what, key === 'rw');
     const earlier = byPath.get(path);
+    // A link planted in a workspace must not turn `--ro .git` into a rule for a hidden path.
+    const hiding = [...byPath.values()].find((r) => r.access === 'hide' && within(path, r.path));
+    if (key === 'ro' && hiding && path !== lexicalPath(given, ctx)) {
+      throw new JailError(`${what} ${given}: it leads through a symlink to ${path}, which is hidden (${hiding.path}, ${hiding.source}); name ${path} itself if that is what may be read`);
+    }
     if (key === 'show') {
       if (earlier?.access !== 'hide') throw new JailError(`${what} ${given}: no rule hides ${path} (hidden by default: ${hidden.map((h) => h.path).join(' ')})`);
       byPath.delete(path);
