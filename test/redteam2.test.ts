@@ -10,6 +10,8 @@
 //   connect() on a socket, and a rootless jail keeps the user's uid and groups.
 // - A hostile workspace's `.git -> ~/.ssh` turned `--ro .git` (the README's example) into a rule
 //   for ~/.ssh itself, replacing its hide: the secret became readable.
+// - --report and --pidfile followed a symlink planted in the working directory (by an earlier
+//   jail): tsjail, as root, truncated and wrote whatever file it pointed at.
 // - Without a mount namespace Landlock alone holds the rules, and Landlock does not rule a file's
 //   mode or extended attributes: a jail could chmod (set-uid, world-writable) or set xattrs on any
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
@@ -234,4 +236,23 @@ test('the Docker socket and the runtime directory are hidden by default', () => 
   const fs = resolveFs([], { home: '/nonexistent-home', cwd: '/', root: false, uid: 1234 });
   const hidden = fs.rules.filter((r) => r.access === 'hide').map((r) => r.path);
   assert.ok(hidden.includes('/run/user/1234') && hidden.includes('/run/docker.sock'), hidden.join(' '));
+});
+
+test('--report and --pidfile do not follow a symlink planted in the working directory to a file', () => {
+  const who = WHO[0]!;
+  const { home, proj, outside } = place(who, 'outputs');
+  const victim = join(outside, 'precious');
+  writeFileSync(victim, 'precious\n');
+  symlinkSync(victim, join(proj, 'report.jsonl'));
+  symlinkSync(victim, join(proj, 'pid.txt'));
+  for (const flag of ['--report', '--pidfile']) {
+    const r = tsjail(who, home, proj, [flag, flag === '--report' ? 'report.jsonl' : 'pid.txt', '--', 'true']);
+    assert.equal(r.status, 125, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot write ${flag} .*: it is a symlink to a file`));
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+  }
+  // What is not a regular file is still written through a link (/dev/stderr, here /dev/null).
+  symlinkSync('/dev/null', join(proj, 'nowhere'));
+  const r = tsjail(who, home, proj, ['--report', 'nowhere', '--', 'sh', '-c', `${probe} socket 40 1 0; echo ran`]);
+  assert.equal(r.stdout, 'socket=EPERM\nran\n', r.stderr);
 });

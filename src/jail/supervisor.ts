@@ -397,8 +397,8 @@ export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
   options: { readonly reportFile?: string; readonly name?: string; readonly net?: readonly NetRule[]; readonly writes?: WriteWatch } = {},
 ): Watch {
-  const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
-  const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
+  const { closeSync, writeSync } = require('node:fs') as typeof import('node:fs');
+  const reportFd = options.reportFile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(options.reportFile, '--report') : undefined;
   const writeReport = (line: object): void => {
     if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
   };
