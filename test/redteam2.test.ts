@@ -12,6 +12,7 @@
 //   for ~/.ssh itself, replacing its hide: the secret became readable.
 // - --report and --pidfile followed a symlink planted in the working directory (by an earlier
 //   jail): tsjail, as root, truncated and wrote whatever file it pointed at.
+//   So did `tsjail learn -o FILE` with a link the jail itself put at FILE while it ran.
 // - Without a mount namespace Landlock alone holds the rules, and Landlock does not rule a file's
 //   mode or extended attributes: a jail could chmod (set-uid, world-writable) or set xattrs on any
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
@@ -255,4 +256,16 @@ test('--report and --pidfile do not follow a symlink planted in the working dire
   symlinkSync('/dev/null', join(proj, 'nowhere'));
   const r = tsjail(who, home, proj, ['--report', 'nowhere', '--', 'sh', '-c', `${probe} socket 40 1 0; echo ran`]);
   assert.equal(r.stdout, 'socket=EPERM\nran\n', r.stderr);
+});
+
+test('tsjail learn -o does not write through a symlink the jail put at that path', () => {
+  const { home, proj, outside } = place(WHO[0]!, 'learn');
+  const victim = join(outside, 'precious');
+  writeFileSync(victim, 'precious\n');
+  const r = spawnSync(process.execPath, [BIN, 'learn', '-o', 'policy.ts', '--', 'sh', '-c', `ln -s ${victim} policy.ts`],
+    { encoding: 'utf8', cwd: proj, input: '', timeout: 60000, env: { ...process.env, HOME: home } });
+  assert.equal(r.status, 125, r.stderr);
+  assert.match(r.stderr, /cannot write --output policy\.ts: it is a symlink to a file/);
+  assert.match(r.stdout, /definePolicy/);
+  assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
 });
