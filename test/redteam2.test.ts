@@ -18,13 +18,16 @@
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
 import { resolveFs } from '../src/jail/fsRules';
+import { compileFilter } from '../src/bpf/compile';
+import { CLONE_NEWUSER } from '../src/policy/constants';
+import { definePolicy, errno, hasAll } from '../src/policy/dsl';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -269,3 +272,29 @@ test('tsjail learn -o does not write through a symlink the jail put at that path
   assert.match(r.stdout, /definePolicy/);
   assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
 });
+
+// Where user namespaces are refused (bubblewrap under a filter refusing CLONE_NEWUSER, as Docker's
+// profile does), tsjail falls back to no namespaces by itself: chmod is ruled there too.
+const refusing = join(base, 'refuse-userns.bpf');
+writeFileSync(refusing, compileFilter(definePolicy({
+  default: 'allow',
+  rules: [errno('EPERM', 'clone', { clone_flags: hasAll(CLONE_NEWUSER) }), errno('EPERM', 'unshare', { unshare_flags: hasAll(CLONE_NEWUSER) }), errno('ENOSYS', 'clone3')],
+})));
+for (const who of WHO) {
+  test(`${who.name}, where user namespaces are refused: chmod of ~/.bashrc refused, in the workspace performed`, () => {
+    const { home, proj } = place(who, 'fallback');
+    const fd = openSync(refusing, 'r');
+    try {
+      const argv = [...(who.nobody ? NOBODY : []), 'bwrap', ...(who.nobody ? ['--unshare-user'] : []), '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc',
+        '--tmpfs', '/tmp', '--tmpfs', '/run', '--bind', base, base, '--chdir', proj, '--setenv', 'HOME', home, '--seccomp', '3',
+        process.execPath, BIN, 'run', '--', 'sh', '-c', `${probe} chmod ${home}/.bashrc 666; touch mine; ${probe} chmod mine 600`];
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', fd], timeout: 60000 });
+      assert.match(r.stderr, /running WITHOUT namespaces/);
+      assert.equal(r.stdout, 'chmod=EACCES\nchmod=ok\n', r.stderr);
+      assert.equal(mode(join(home, '.bashrc')), '644');
+      assert.equal(mode(join(proj, 'mine')), '600');
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
