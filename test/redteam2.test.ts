@@ -13,6 +13,7 @@
 // - --report and --pidfile followed a symlink planted in the working directory (by an earlier
 //   jail): tsjail, as root, truncated and wrote whatever file it pointed at.
 //   So did `tsjail learn -o FILE` with a link the jail itself put at FILE while it ran.
+// - Browser profiles (session cookies: logged in as you), ~/.pgpass and shell history were readable.
 // - Without a mount namespace Landlock alone holds the rules, and Landlock does not rule a file's
 //   mode or extended attributes: a jail could chmod (set-uid, world-writable) or set xattrs on any
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
@@ -124,6 +125,20 @@ const mode = (path: string): string => (statSync(path).mode & 0o7777).toString(8
 const xattr = (path: string): string => execFileSync(probe, ['getxattr', path], { encoding: 'utf8' });
 
 for (const who of WHO) {
+  test(`${who.name}: browser cookies, ~/.pgpass and shell history are hidden`, () => {
+    const { home, proj } = place(who, 'browser');
+    const files = ['.mozilla/firefox/p.default/cookies.sqlite', '.config/google-chrome/Default/Cookies', '.pgpass', '.bash_history'];
+    for (const f of files) {
+      mkdirSync(join(home, f, '..'), { recursive: true });
+      writeFileSync(join(home, f), 'SESSION\n', { mode: 0o644 });
+    }
+    if (who.nobody) execFileSync('chown', ['-R', '65534:65534', home]);
+    for (const ns of [[], ['--no-namespaces']]) {
+      const r = tsjail(who, home, proj, [...ns, '--', 'sh', '-c', files.map((f) => `cat ${join(home, f)} 2>/dev/null`).join('; ') + '; echo end']);
+      assert.equal(r.stdout, 'end\n', r.stderr);
+    }
+  });
+
   test(`${who.name}: a planted symlink cannot turn --ro into un-hiding a secret (.git -> ~/.ssh)`, () => {
     const { home, proj } = place(who, 'rolink');
     mkdirSync(join(home, '.ssh/keys'), { recursive: true });
