@@ -61,17 +61,22 @@ export function performMetadata(fs: ResolvedFs, syscall: string, args: readonly 
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return { errno: E.EINVAL };
   const mode = Number(args[call.mode]! & 0o7777n);
   // The file as the jail names it, looked up through its own fds and working directory.
+  const fdPath = (n: number): string | undefined => { try { readlinkSync(`/proc/${pid}/fd/${n}`); return `/proc/${pid}/fd/${n}`; } catch { return undefined; } };
   let where: string;
-  if (call.fd !== undefined) where = `/proc/${pid}/fd/${int(call.fd)}`;
-  else {
+  if (call.fd !== undefined) {
+    const file = fdPath(int(call.fd));
+    if (!file) return { errno: E.EBADF };
+    where = file;
+  } else {
     const path = readJailString(pid, args[call.path!]!);
     if (path === undefined) return { errno: E.EFAULT };
     const dirfd = call.dirfd !== undefined ? int(call.dirfd) : AT_FDCWD;
-    const dir = dirfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dirfd}`;
+    const dir = dirfd === AT_FDCWD ? `/proc/${pid}/cwd` : fdPath(dirfd);
+    if (!dir && !path.startsWith('/')) return { errno: E.EBADF };
     if (path === '' && !(flags & AT_EMPTY_PATH)) return { errno: E.ENOENT };
     // The jail's /proc/self is the jail's process, not tsjail.
     const own = path.replace(/^\/proc\/(self|thread-self)(?=\/|$)/, (_m, which: string) => (which === 'self' ? `/proc/${tgid(pid)}` : `/proc/${tgid(pid)}/task/${pid}`));
-    where = own.startsWith('/') ? own : own === '' ? dir : `${dir}/${own}`;
+    where = own.startsWith('/') ? own : own === '' ? dir! : `${dir}/${own}`;
   }
   let fd: number;
   try {
