@@ -65,8 +65,9 @@ export const DEFAULT_SECRETS: readonly { readonly path: string; readonly reason:
   { path: '~/.terraform.d', reason: 'Terraform Cloud tokens' },
   { path: '~/.bash_history', reason: 'shell history: the secrets typed on command lines' },
   { path: '~/.zsh_history', reason: 'the same, for zsh' },
+  // Where /var/run is a link to /run both name one socket: the later entry's reason is kept.
+  { path: '/var/run/docker.sock', reason: 'the Docker daemon: through it a member of the docker group is root' },
   { path: '/run/docker.sock', reason: 'the Docker daemon: through it a member of the docker group is root' },
-  { path: '/var/run/docker.sock', reason: 'the same, by its older name' },
   { path: '/etc/shadow', reason: 'password hashes' },
   { path: '/etc/gshadow', reason: 'group password hashes' },
 ];
