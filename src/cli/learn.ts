@@ -1,5 +1,5 @@
 // `tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
-import { accessSync, constants as fsConstants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hostAbi, lookupAbi, ABI_NAMES, type Abi } from '../arch/abi';
 import { emptyLearned, formatRefusals, learnedToOci, learnedToTs, Learner, mergeLearned, readLearned } from '../jail/learn';
@@ -147,7 +147,11 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   if (format === 'json' && (learned.writes?.length || learned.net)) log('learn: the OCI format has no jail section: the learned fs/net rules are only in its record (use --format ts for a policy that has them)');
   const text = format === 'json' ? learnedToOci(learned) : learnedToTs(learned);
   if (out) {
-    try { writeFileSync(out, text); } catch (e) { log(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; the policy:`); process.stdout.write(text); return 125; }
+    // The jail may have written where `out` is (its working directory): never through its symlink.
+    try {
+      const fd = (require('../jail/outputFile') as typeof import('../jail/outputFile')).openOutputFile(out, '--output');
+      try { writeSync(fd, text); } finally { closeSync(fd); }
+    } catch (e) { log(`${e instanceof JailError ? e.message : `cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`}; the policy:`); process.stdout.write(text); return 125; }
   } else process.stdout.write(text);
   log(`learned ${learner.distinct()} distinct syscalls from ${learner.seen} calls${options.late ? ' after start-up (--late)' : ''}${out ? ` -> ${out}` : ''}${code ? ` (the command exited ${code})` : ''}`);
   return code;

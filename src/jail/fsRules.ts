@@ -56,6 +56,18 @@ export const DEFAULT_SECRETS: readonly { readonly path: string; readonly reason:
   { path: '~/.vault-token', reason: 'a HashiCorp Vault token' },
   { path: '~/.password-store', reason: 'pass(1) password store' },
   { path: '~/.local/share/keyrings', reason: 'the desktop keyring' },
+  { path: '~/.mozilla', reason: 'Firefox profiles: session cookies (logged in as you) and saved passwords' },
+  { path: '~/.config/google-chrome', reason: 'Chrome profiles: session cookies and saved passwords' },
+  { path: '~/.config/chromium', reason: 'Chromium profiles: session cookies and saved passwords' },
+  { path: '~/.thunderbird', reason: 'Thunderbird profiles: mail account passwords' },
+  { path: '~/.pgpass', reason: 'PostgreSQL passwords' },
+  { path: '~/.config/rclone', reason: 'rclone\'s cloud storage credentials' },
+  { path: '~/.terraform.d', reason: 'Terraform Cloud tokens' },
+  { path: '~/.bash_history', reason: 'shell history: the secrets typed on command lines' },
+  { path: '~/.zsh_history', reason: 'the same, for zsh' },
+  // Where /var/run is a link to /run both name one socket: the later entry's reason is kept.
+  { path: '/var/run/docker.sock', reason: 'the Docker daemon: through it a member of the docker group is root' },
+  { path: '/run/docker.sock', reason: 'the Docker daemon: through it a member of the docker group is root' },
   { path: '/etc/shadow', reason: 'password hashes' },
   { path: '/etc/gshadow', reason: 'group password hashes' },
 ];
@@ -68,11 +80,16 @@ export interface FsContext {
   readonly cwd: string;
   /** Running as root: /root is hidden as a whole. */
   readonly root: boolean;
+  /** Whose session's runtime directory (/run/user/UID) is hidden. */
+  readonly uid?: number;
 }
 
 export function fsContext(): FsContext {
-  return { home: homedir(), cwd: process.cwd(), root: process.getuid?.() === 0 };
+  return { home: homedir(), cwd: process.cwd(), root: process.getuid?.() === 0, ...(process.getuid ? { uid: process.getuid() } : {}) };
 }
+
+/** The session's sockets: a read-only file rule does not stop connect(), so the directory is hidden. */
+const RUNTIME_DIR_REASON = 'your session\'s sockets: its D-Bus (systemd-run --user starts programs outside the jail), gpg-agent and ssh-agent, the keyring, the display';
 
 function within(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir === '/' ? '/' : dir + sep);
@@ -86,9 +103,8 @@ function within(path: string, dir: string): boolean {
  */
 export function canonicalPath(given: string, ctx: FsContext, what: string, noSymlinks = false, depth = 0): string {
   if (given === '' || given.includes('\0')) throw new JailError(`${what}: bad path ${JSON.stringify(given)}`);
-  const expanded = given === '~' ? ctx.home : given.startsWith('~/') ? join(ctx.home, given.slice(2)) : given;
   if (given.startsWith('~') && !given.startsWith('~/') && given !== '~') throw new JailError(`${what} ${given}: only ~ and ~/ are expanded (not ~user)`);
-  const lexical = normalize(isAbsolute(expanded) ? expanded : resolve(ctx.cwd, expanded));
+  const lexical = lexicalPath(given, ctx);
   let existing = lexical;
   const rest: string[] = [];
   while (!existsSync(existing) && !isSymlink(existing)) {
@@ -112,6 +128,12 @@ export function canonicalPath(given: string, ctx: FsContext, what: string, noSym
     throw new JailError(`${what} ${given}: ${existing} leads through a symlink to ${real}; name ${real} itself if that is what may be written`);
   }
   return rest.length ? join(real, ...rest) : real;
+}
+
+/** `given` with `~` expanded, made absolute and normalized: no symlink is followed. */
+function lexicalPath(given: string, ctx: FsContext): string {
+  const expanded = given === '~' ? ctx.home : given.startsWith('~/') ? join(ctx.home, given.slice(2)) : given;
+  return normalize(isAbsolute(expanded) ? expanded : resolve(ctx.cwd, expanded));
 }
 
 function isSymlink(path: string): boolean {
@@ -150,11 +172,16 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
   put({ path: '/tmp', access: 'tmpfs', exec: true, source: 'default', reason: 'a private /tmp, empty at start, gone at the end' });
   const cwd = ctx.cwd;
   const system = SYSTEM_DIRS.find((d) => within(cwd, d));
+  // The working directory is a real path: a $HOME through a symlink is compared as its target.
+  const home = canonicalPath('~', ctx, '$HOME');
   if (cwd === '/') notes.push('the working directory is /: nothing is writable but /tmp (--rw DIR to give more)');
-  else if (within(ctx.home, cwd)) notes.push(`the working directory ${cwd} is ${cwd === ctx.home ? 'your home' : 'above your home'}: it stays read-only (--rw DIR to give a project directory)`);
+  else if (within(home, cwd)) notes.push(`the working directory ${cwd} is ${cwd === home ? 'your home' : 'above your home'}: it stays read-only (--rw DIR to give a project directory)`);
   else if (system) notes.push(`the working directory ${cwd} is a system directory (${system}): it stays read-only (--rw ${cwd} if you mean it)`);
   else put({ path: cwd, access: 'rw', exec: true, source: 'default', reason: 'the working directory' });
-  const hidden = [...DEFAULT_SECRETS, ...(ctx.root ? [{ path: '/root', reason: 'root\'s home' }] : [])];
+  const hidden = [
+    ...DEFAULT_SECRETS, ...(ctx.root ? [{ path: '/root', reason: 'root\'s home' }] : []),
+    ...(ctx.uid !== undefined ? [{ path: `/run/user/${ctx.uid}`, reason: RUNTIME_DIR_REASON }] : []),
+  ];
   for (const s of hidden) put({ path: canonicalPath(s.path, ctx, 'default secret'), access: 'hide', exec: false, source: 'default', reason: s.reason });
   inputs.forEach((input, i) => {
     const [key, given] = inputRule(input);
@@ -162,6 +189,11 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
     const what = source(i) === 'flag' ? `--${key}` : `${source(i)} ${key}`;
     const path = canonicalPath(given, ctx, what, key === 'rw');
     const earlier = byPath.get(path);
+    // A link planted in a workspace must not turn `--ro .git` into a rule for a hidden path.
+    const hiding = [...byPath.values()].find((r) => r.access === 'hide' && within(path, r.path));
+    if (key === 'ro' && hiding && path !== lexicalPath(given, ctx)) {
+      throw new JailError(`${what} ${given}: it leads through a symlink to ${path}, which is hidden (${hiding.path}, ${hiding.source}); name ${path} itself if that is what may be read`);
+    }
     if (key === 'show') {
       if (earlier?.access !== 'hide') throw new JailError(`${what} ${given}: no rule hides ${path} (hidden by default: ${hidden.map((h) => h.path).join(' ')})`);
       byPath.delete(path);

@@ -67,6 +67,12 @@ const WRITE_CALLS: Readonly<Record<string, WriteCall>> = {
   lsetxattr: { paths: [plain(0, 'exists')] },
   removexattr: { paths: [plain(0, 'exists')], follows: true },
   lremovexattr: { paths: [plain(0, 'exists')] },
+  setxattrat: { paths: [at(0, 1, 'exists')], follows: true },
+  removexattrat: { paths: [at(0, 1, 'exists')], follows: true },
+  // Through an fd: nothing to predict, but without a mount layer tsjail decides them (fsMetadata.ts).
+  fchmod: { paths: [] },
+  fsetxattr: { paths: [] },
+  fremovexattr: { paths: [] },
 };
 
 /** The filter's part: stop these calls at tsjail (opens only with write intent: O_RDONLY|O_CREAT too). */

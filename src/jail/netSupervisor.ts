@@ -17,6 +17,7 @@ import type { Answerer } from './notifications';
 import { allowUnixFlag, decideUnix, unixRefusalReason, type UnixScope } from './unixRules';
 
 const AF_UNSPEC = 0, AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16, AF_PACKET = 17;
+const SOCK_SEQPACKET = 5;
 const IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_ICMPV6 = 58;
 const SOL_SOCKET = 1, SCM_RIGHTS = 1, SCM_CREDENTIALS = 2, SOL_IP = 0, SOL_IPV6 = 41, SOL_UDP = 17;
 /** A refused connect or send fails as a local firewall makes it fail (iptables -A OUTPUT -j REJECT... gives EPERM). */
@@ -56,9 +57,14 @@ export function netPolicyRules(ip = true): Rule[] {
   return [
     ...stops,
     { syscalls: ['socket', 'socketpair'], action: refuse, conditions: [cond('family', 'eq', AF_PACKET)], label: `${LABEL}: no packet sockets` },
-    ...[AF_INET, AF_INET6].map((family): Rule => ({
-      syscalls: ['socket'], action: refuse, conditions: [cond('family', 'eq', family), ...otherProtocol], label: `${LABEL}: TCP, UDP and ICMP only`,
-    })),
+    ...[AF_INET, AF_INET6].flatMap((family): Rule[] => [
+      { syscalls: ['socket'], action: refuse, conditions: [cond('family', 'eq', family), ...otherProtocol], label: `${LABEL}: TCP, UDP and ICMP only` },
+      // Protocol 0 of a SOCK_SEQPACKET is SCTP where its module is loaded (it connects from setsockopt).
+      {
+        syscalls: ['socket'], action: refuse, label: `${LABEL}: TCP, UDP and ICMP only`,
+        conditions: [cond('family', 'eq', family), { arg: 'type', op: 'masked_eq', value: BigInt(SOCK_SEQPACKET), mask: 0xfn }],
+      },
+    ]),
     { syscalls: ['setsockopt'], action: refuse, conditions: [cond('level', 'eq', SOL_IP), cond('optname', 'eq', 4 /* IP_OPTIONS */)], label: `${LABEL}: no source routes` },
     ...[57 /* IPV6_RTHDR */, 5 /* IPV6_2292RTHDR */, 6 /* IPV6_2292PKTOPTIONS */].map((optname): Rule => ({
       syscalls: ['setsockopt'], action: refuse, conditions: [cond('level', 'eq', SOL_IPV6), cond('optname', 'eq', optname)], label: `${LABEL}: no source routes`,

@@ -65,6 +65,8 @@ export interface NoNamespaceJail {
   readonly statement: readonly string[];
   /** The run's private TMPDIR, removed by `remove`. */
   readonly tmpdir: string;
+  /** The file rules Landlock holds (/tmp read-only, TMPDIR writable); undefined with --host-fs. */
+  readonly fs: ResolvedFs | undefined;
   remove(): void;
 }
 
@@ -104,7 +106,7 @@ export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, 
       ...rest, cloneFlags: 0, mountProc: false, mountDev: false, mounts: [], env, caps,
       ...restricting(plan.ruleset),
     };
-    return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules), tmpdir, remove };
+    return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules), tmpdir, fs: rules, remove };
   } catch (e) {
     remove();
     throw e;
@@ -141,6 +143,7 @@ function statement(spec: SpawnSpec, o: JailOptions, why: string, abi: number, tm
   missing.push('no PID namespace: /proc shows the host\'s processes; a process that leaves the jail\'s process group (setsid) can outlive the jail');
   missing.push(`no mount namespace: no private /tmp (/tmp is read-only; TMPDIR=${tmpdir}, made for this run, removed at the end); /dev and /proc are the host's`);
   missing.push('no network namespace: the host\'s network');
+  if (fs) missing.push('unix sockets by path: the Landlock rules do not cover connect(), so the session bus, agents and daemons your uid may use stay reachable');
   missing.push('no IPC or UTS namespace: System V IPC and POSIX message queues are the host\'s; so is the hostname');
   missing.push(uid === 0
     ? 'no user namespace: the jail runs as the host\'s root (uid 0) without capabilities: only Landlock keeps it from files root owns'

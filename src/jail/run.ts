@@ -1,11 +1,11 @@
 // `tsjail run`: runs a spawn spec in the jail, serves its notifications, forwards signals, and
 // maps the outcome to an exit status (podman's convention: 125 tsjail failed, 126 not
 // executable, 127 not found, 128+N killed by signal N).
-import { readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
 import { execOutcome, landlockAbi, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
-import { jailFs } from './fsRules';
+import { jailFs, type ResolvedFs } from './fsRules';
 import { checkNoNamespaces, NamespacesRefused, namespacesRefused, withoutNamespaces } from './noNamespaces';
 import { withDefaultLimits } from './limits';
 import { MAIN_NR, NotificationLoop, type Answerer } from './notifications';
@@ -126,6 +126,8 @@ export interface Watch {
   exitCode?(code: number): number;
   /** Called once the jail has ended. */
   finish?(): void;
+  /** The jail runs without namespaces, under these file rules (noNamespaces.ts): before it starts. */
+  withoutNamespaces?(fs: ResolvedFs | undefined): void;
 }
 
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
@@ -179,6 +181,7 @@ async function runWithoutNamespaces(
   const built = buildSpawnSpec(command, o.insecure ? undefined : filter, { ...o, noNamespaces: true });
   const jail = withoutNamespaces(built, o, why, landlockAbi());
   for (const line of jail.statement) log(line);
+  watch?.withoutNamespaces?.(jail.fs);
   try {
     return await runSpec(command, jail.spec, o, log, watch);
   } finally {
@@ -189,9 +192,7 @@ async function runWithoutNamespaces(
 async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch): Promise<number> {
   // --late is settled first: it can still refuse, and nothing is to be cleaned up yet.
   // Files tsjail writes are checked before anything is made: a failure is a message, not a half-started jail.
-  if (o.pidfile) {
-    try { writeFileSync(o.pidfile, ''); } catch (e) { throw new JailError(`cannot write --pidfile ${o.pidfile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
-  }
+  const pidFd = o.pidfile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(o.pidfile, '--pidfile') : undefined;
   const late = o.late && watch?.late && !o.insecure ? lateSpec(command, spec0, watch.late.filter, log) : undefined;
   const limited = o.memory !== undefined || o.pids !== undefined || o.cpu !== undefined;
   const cgroups = limited
@@ -205,6 +206,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); throw e; });
   if (!started.ok) {
     cgroups?.remove();
+    if (pidFd !== undefined) closeSync(pidFd);
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (namespacesRefused(spec, started.step, started.errno)) {
       throw new NamespacesRefused(`user namespaces are refused here (${STEPS[started.step] ?? `step ${started.step}`}: ${errnoName(started.errno)})`);
@@ -212,7 +214,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     return execFailure(command, started.step, started.errno, log, spec);
   }
   const pid = started.pid;
-  if (o.pidfile) writeFileSync(o.pidfile, `${pid}\n`);
+  if (pidFd !== undefined) writeSync(pidFd, `${pid}\n`);
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(commandPid(pid) ?? pid) })}\n`);
   let mainPid: number | undefined;
   const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void | Promise<void> =>
@@ -271,6 +273,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     // Without a PID namespace what the command left running would outlive it: it goes with it.
     if (!(spec.cloneFlags & NAMESPACES.pid)) killWholeJail(pid, spec, true);
     cgroups?.remove();
+    if (pidFd !== undefined) closeSync(pidFd);
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     if (stopTimer) clearTimeout(stopTimer);

@@ -145,6 +145,8 @@ export function jailIdentity(o: JailOptions): Identity {
  * bind, a writable -r DIR, an overlay's upper directory): it then gets the set-id rules.
  */
 export function writesHostFilesAsOwner(o: JailOptions): boolean {
+  // Without namespaces a root-started jail is the host's root: what it makes is root's.
+  if (o.noNamespaces && process.getuid?.() === 0 && inInitialUserNamespace()) return true;
   if (jailIdentity(o) !== 'private-range') return false;
   const rwMount = (o.mounts ?? []).some((m) => isBindMount(m) && !(m.options ?? []).includes('ro'));
   // A writable file rule (the working directory, by default) is an idmapped bind too; '/' is not (the host's root as it is).

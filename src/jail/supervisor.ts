@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { ABIS, type Abi } from '../arch/abi';
 import { decodeProgram, encodeProgram } from '../bpf/instruction';
 import {
-  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_USER_NOTIF,
+  describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRACE, SECCOMP_RET_USER_NOTIF,
 } from '../bpf/seccomp';
 import type { Policy } from '../policy/model';
 import type { Decision } from '../policy/evaluate';
@@ -30,17 +30,28 @@ import { TSJAIL_STOPS } from './ownStops';
 export interface WriteWatch {
   isWriteCall(syscall: string): boolean;
   predict(syscall: string, n: Notification): WriteRefusal | undefined;
+  /** Without a mount layer: tsjail's own answer to a chmod or xattr change (fsMetadata.ts); undefined: the kernel decides. */
+  perform(syscall: string, n: Notification): { errno: number } | undefined;
+  /** The jail runs without namespaces after all, under these rules (its TMPDIR writable, /tmp not). */
+  withoutNamespaces(fs: ResolvedFs): void;
 }
 
 /** The write watch of a jail with file rules; `otherMounts` are its --bind/--tmpfs destinations. */
 export function writeWatch(fs: ResolvedFs, mountLayer: boolean, otherMounts: readonly string[]): WriteWatch {
   const { isWriteCall, predictRefusal } = require('./fsWrites') as typeof import('./fsWrites');
-  return { isWriteCall, predict: (syscall, n) => predictRefusal(fs, syscall, n.args, n.pid, { mountLayer, otherMounts }) };
+  let rules = fs, mounts = mountLayer;
+  return {
+    isWriteCall,
+    predict: (syscall, n) => predictRefusal(rules, syscall, n.args, n.pid, { mountLayer: mounts, otherMounts }),
+    perform: (syscall, n) => (mounts ? undefined : (require('./fsMetadata') as typeof import('./fsMetadata')).performMetadata(rules, syscall, n.args, n.pid)),
+    withoutNamespaces: (jailRules) => { rules = jailRules; mounts = false; },
+  };
 }
 import { HANDSHAKE_NR, MAIN_NR, type Answerer } from './notifications';
 import type { Watch } from './run';
 
 const BPF_RET_K = 0x06;
+const ENOSYS = 38;
 
 
 /**
@@ -197,6 +208,12 @@ export class Supervisor {
     if (action === SECCOMP_RET_USER_NOTIF && decision.decider.kind === 'rule' && TSJAIL_STOPS.includes(policy.rules[decision.decider.ruleIndex]!.label ?? '')) {
       const own = evaluatePolicy(this.withoutOwnStops(), abis, data);
       const ownAction = (own.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+      // A trace rule (outranked by user_notif) hands the call to a tracer, and without one it does
+      // not run: tsjail has none to hand it to, so it fails as the kernel fails it then.
+      if (ownAction === SECCOMP_RET_TRACE) {
+        answer({ errno: ENOSYS });
+        return;
+      }
       if (ownAction === SECCOMP_RET_ERRNO || ownAction === SECCOMP_RET_KILL_PROCESS || ownAction === SECCOMP_RET_KILL_THREAD) {
         decision = own;
         action = ownAction === SECCOMP_RET_KILL_THREAD ? SECCOMP_RET_KILL_PROCESS : ownAction;
@@ -218,11 +235,12 @@ export class Supervisor {
     // A connect or send the network rules stop (also before main() with --late, and in log mode).
     if (action === SECCOMP_RET_USER_NOTIF && this.net && name && NET_CALLS.includes(name)) return this.net.handle(n, name as NetKind, answer);
     // A write through a path: predicted, reported if the kernel is about to refuse it, then let
-    // go on for the kernel (mounts, Landlock) to decide. Nothing is decided on the copy read here.
+    // go on for the kernel (mounts, Landlock) to decide. Nothing is decided on the copy read here,
+    // except where no kernel layer rules the call (a chmod without a mount layer): tsjail answers it.
     if (action === SECCOMP_RET_USER_NOTIF && this.writes && name && this.writes.isWriteCall(name)) {
       const refusal = this.writes.predict(name, n);
       if (refusal) this.reportWrite(n, refusal); // before the call fails, so the report comes first
-      answer('continue');
+      answer(this.writes.perform(name, n) ?? 'continue');
       return;
     }
     const key = `${name ?? UNKNOWN}|${JSON.stringify(decision.decider)}`;
@@ -416,8 +434,8 @@ export function supervise(
     readonly unix?: UnixScope;
   } = {},
 ): Watch {
-  const { closeSync, openSync, writeSync } = require('node:fs') as typeof import('node:fs');
-  const reportFd = options.reportFile ? openSync(options.reportFile, 'w') : undefined;
+  const { closeSync, writeSync } = require('node:fs') as typeof import('node:fs');
+  const reportFd = options.reportFile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(options.reportFile, '--report') : undefined;
   const writeReport = (line: object): void => {
     if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
   };
@@ -440,6 +458,7 @@ export function supervise(
       filter: notifyingFilter(filter, 'little', [HANDSHAKE_NR, MAIN_NR]),
       handle: (n, mainPid, answer) => startup.handle(n, mainPid, answer),
     },
+    ...(options.writes ? { withoutNamespaces: (fs: ResolvedFs | undefined) => { if (fs) options.writes!.withoutNamespaces(fs); } } : {}),
     // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
     exitCode: (code) => ((supervisor.killedMain || startup.killedMain) && code === 128 + 9 ? 128 + 31 : code),
     finish: () => {
