@@ -211,10 +211,9 @@ export class Supervisor {
       // A trace rule (outranked by user_notif) hands the call to a tracer, and without one it does
       // not run: tsjail has none to hand it to, so it fails as the kernel fails it then.
       if (ownAction === SECCOMP_RET_TRACE) {
-        answer({ errno: ENOSYS });
-        return;
-      }
-      if (ownAction === SECCOMP_RET_ERRNO || ownAction === SECCOMP_RET_KILL_PROCESS || ownAction === SECCOMP_RET_KILL_THREAD) {
+        decision = { ...own, ret: (SECCOMP_RET_ERRNO | ENOSYS) >>> 0 };
+        action = SECCOMP_RET_ERRNO;
+      } else if (ownAction === SECCOMP_RET_ERRNO || ownAction === SECCOMP_RET_KILL_PROCESS || ownAction === SECCOMP_RET_KILL_THREAD) {
         decision = own;
         action = ownAction === SECCOMP_RET_KILL_THREAD ? SECCOMP_RET_KILL_PROCESS : ownAction;
       }
