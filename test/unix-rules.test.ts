@@ -196,6 +196,15 @@ for (const mode of MODES) {
     assert.equal(acceptsOf(REFUSED).length, refusedBefore + 1, 'reached once: with the rule');
   });
 
+  test(`${mode.name}: --log reports a refused unix socket but does not reach it (tsjail cannot connect as the jail would there)`, async () => {
+    const before = acceptsOf(REFUSED).length;
+    const r = await tsjail(['--log', '--allow-net', '127.0.0.2:1', '--', 'python3', '-c', CONNECT, REFUSED], mode.nobody);
+    assert.equal(r.stdout, `${REFUSED} Permission denied\n`, r.stderr);
+    assert.match(r.stderr, /connect\(unix socket .*\) -> EACCES/);
+    await settle();
+    assert.equal(acceptsOf(REFUSED).length, before, 'never reached');
+  });
+
   test(`${mode.name}: abstract sockets are refused unless a unix:@NAME rule allows them`, async () => {
     const before = acceptsOf(`@${ABSTRACT}`).length;
     const r = await tsjail(['--', 'python3', '-c', CONNECT, `@${ABSTRACT}`], mode.nobody);

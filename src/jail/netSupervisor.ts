@@ -273,7 +273,9 @@ export class NetSupervisor {
     try {
       if (refusal) this.refused(n, refusal);
     } finally {
-      netFinish(copy, refusal && this.logOnly ? 0 : errno);
+      // --log lets refused inet destinations through; never a unix address, a control message or
+      // another family: those tsjail cannot perform as the jail would (its view, its ids).
+      netFinish(copy, refusal && this.logOnly && refusal.protocol !== null ? 0 : errno);
     }
   }
 

@@ -288,7 +288,8 @@ export class Supervisor {
     this.count(key, n, () => {
       const explanation: DenialExplanation = { syscall, action, decidedBy, suggestion, args: [] };
       const record: DenialRecord = {
-        time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr, syscall,
+        // --log lets only inet destinations through (netSupervisor.ts): the rest is refused in it too.
+        time: new Date().toISOString(), mode: r.protocol === null ? 'enforce' : this.mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr, syscall,
         args: [], action, decidedBy, rule: null, suggestion, net,
       };
       return { record, explanation };
