@@ -143,7 +143,8 @@ function statement(spec: SpawnSpec, o: JailOptions, why: string, abi: number, tm
   missing.push('no PID namespace: /proc shows the host\'s processes; a process that leaves the jail\'s process group (setsid) can outlive the jail');
   missing.push(`no mount namespace: no private /tmp (/tmp is read-only; TMPDIR=${tmpdir}, made for this run, removed at the end); /dev and /proc are the host's`);
   missing.push('no network namespace: the host\'s network');
-  if (fs) missing.push('unix sockets by path: the Landlock rules do not cover connect(), so the session bus, agents and daemons your uid may use stay reachable');
+  // Landlock does not cover connect(): tsjail decides unix connects and sends by the file rules (unixRules.ts).
+  if (fs) holds.push('unix sockets by path: reached only under the writable paths or by a unix: rule (decided by tsjail; Landlock does not cover connect())');
   missing.push('no IPC or UTS namespace: System V IPC and POSIX message queues are the host\'s; so is the hostname');
   missing.push(uid === 0
     ? 'no user namespace: the jail runs as the host\'s root (uid 0) without capabilities: only Landlock keeps it from files root owns'
