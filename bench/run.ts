@@ -18,7 +18,8 @@ import { syscallNumber } from '../src/syscalls/table';
 import { REPO_ROOT, upstreamPath } from '../scripts/upstream';
 
 const PYTHON = '/usr/bin/python3';
-const work = mkdtempSync(join(tmpdir(), 'tsjail-bench-'));
+// Under /var/tmp: a jail's /tmp is its own, and the programs built here run in jails.
+const work = mkdtempSync(join('/var/tmp', 'tsjail-bench-'));
 const x86_64 = ABIS.x86_64;
 
 interface Case { name: string; profile: unknown }
@@ -278,20 +279,24 @@ function fsSection(): string[] {
   const lines = ['### File rules', '', '| command | wall time, median of 25 |', '|---|---:|'];
   for (const [label, cmd] of startRows) lines.push(`| ${label} | ${wallTimeMs(cmd, 25)!.toFixed(1)} ms |`);
   // A small C project built with make -j2: writes stop at tsjail (to explain refusals), reads do not.
-  const project = mkdtempSync(join('/var/tmp', 'tsjail-bench-make-'));
-  chmodSync(project, 0o777);
+  // One copy per jail: a root-started --host-fs jail leaves its files owned by its id range.
   const sources = Array.from({ length: 24 }, (_, i) => `f${i}.c`);
-  for (const [i, f] of sources.entries()) writeFileSync(join(project, f), `#include <stdio.h>\nint f${i}(int x) { return x * ${i + 1}; }\n`);
-  writeFileSync(join(project, 'main.c'), 'int main(void) { return 0; }\n');
-  writeFileSync(join(project, 'Makefile'), `OBJ = main.o ${sources.map((f) => f.replace('.c', '.o')).join(' ')}\nprog: $(OBJ)\n\tcc -o $@ $(OBJ)\n%.o: %.c\n\tcc -O2 -c $< -o $@\n`);
-  const build = (prefix: string[]): number => {
-    const cmd = [...prefix, 'sh', '-c', `cd ${project} && make -s -B -j2`];
-    return wallTimeMs(cmd, 5)!;
+  const projects: string[] = [];
+  const build = (prefix: (dir: string) => string[]): number => {
+    const project = mkdtempSync(join('/var/tmp', 'tsjail-bench-make-'));
+    projects.push(project);
+    chmodSync(project, 0o777);
+    for (const [i, f] of sources.entries()) writeFileSync(join(project, f), `#include <stdio.h>\nint f${i}(int x) { return x * ${i + 1}; }\n`);
+    writeFileSync(join(project, 'main.c'), 'int main(void) { return 0; }\n');
+    writeFileSync(join(project, 'Makefile'), `OBJ = main.o ${sources.map((f) => f.replace('.c', '.o')).join(' ')}\nprog: $(OBJ)\n\tcc -o $@ $(OBJ)\n%.o: %.c\n\tcc -O2 -c $< -o $@\n`);
+    const ms = wallTimeMs([...prefix(project), 'sh', '-c', `cd ${project} && make -s -B -j2`], 5);
+    if (ms === undefined) throw new Error(`bench: make in ${prefix(project).join(' ')} failed`);
+    return ms;
   };
-  const plain = build([]);
-  const hostFs = build([...tsjail, '--host-fs', '-d', project, '--']);
-  const ruled = build([...tsjail, '--rw', project, '--']);
-  rmSync(project, { recursive: true, force: true });
+  const plain = build(() => []);
+  const hostFs = build((dir) => [...tsjail, '--host-fs', '-d', dir, '--']);
+  const ruled = build((dir) => [...tsjail, '--rw', dir, '--']);
+  for (const p of projects) rmSync(p, { recursive: true, force: true });
   lines.push('', `\`make -s -B -j2\` of 25 small C files, median of 5:`, '', '| where | wall time | vs --host-fs |', '|---|---:|---:|',
     `| plain (no jail) | ${plain.toFixed(0)} ms | |`,
     `| \`tsjail run --host-fs\` | ${hostFs.toFixed(0)} ms | |`,

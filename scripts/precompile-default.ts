@@ -1,12 +1,14 @@
-// Compiles the built-in `tsjail run` policy for this host into dist/default-policy/ABI.bpf.
+// Compiles the built-in `tsjail run` policy for this host, in each variant, into dist/default-policy/ABI[-VARIANT].bpf.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { hostAbi } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
-import { defaultPolicy } from '../src/jail/defaultPolicy';
+import { builtinVariant, DEFAULT_VARIANTS } from '../src/jail/builtinVariants';
 import { precompiledDefaultPath } from '../src/jail/precompiled';
 
-const out = precompiledDefaultPath(hostAbi().name);
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, compileProgram(defaultPolicy()).bytes);
-console.log(`wrote ${out}`);
+for (const variant of DEFAULT_VARIANTS) {
+  const out = precompiledDefaultPath(hostAbi().name, variant);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, compileProgram(builtinVariant(variant)).bytes);
+  console.log(`wrote ${out}`);
+}

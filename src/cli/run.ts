@@ -3,6 +3,7 @@
 import arg from 'arg';
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
+import type { DefaultVariant } from '../jail/builtinVariants';
 import { precompiledDefault } from '../jail/precompiled';
 import { SANDBOX_VARIABLES } from '../jail/environment';
 import { JailError } from '../jail/errors';
@@ -294,12 +295,19 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   const ruled = options.net !== undefined && options.net !== 'host' && options.net !== 'none';
   // File rules add the write-explaining rules (fsWrites.ts): compiled too.
   const fsRuled = jailFs(options) !== undefined;
-  const wantsDefault = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !setIds && !ruled && !fsRuled;
+  // The built-in policy with what a plain run adds ships precompiled in each such variant (builtinVariants.ts).
+  const plainRun = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !ruled && !presetFlag;
+  const variant: DefaultVariant | undefined = !plainRun ? undefined : fsRuled ? (setIds ? 'file-rules-set-ids' : 'file-rules') : setIds ? undefined : 'plain';
   let fs: ResolvedFs | undefined;
   let merged: JailOptions = options;
   let netSetting: NetSetting = { kind: 'host' };
   let unix: UnixScope | undefined;
-  let filter = wantsDefault && !options.insecure ? precompiledDefault() : undefined;
+  let filter = variant && !options.insecure ? precompiledDefault(variant) : undefined;
+  if (filter && fsRuled) {
+    // What the compile below would have set up for the same rules.
+    fs = jailFs(options);
+    unix = { rules: [], ...(fs ? { fs } : {}), mounts: otherMounts(options) };
+  }
   let policy: DefinedPolicy<JailOptions> | undefined;
   const builtin = (): DefinedPolicy<JailOptions> => (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
   if (!filter && !options.insecure) {
@@ -341,7 +349,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   const supervision = require('../jail/supervisor') as typeof import('../jail/supervisor');
   const watch = filter && !options.insecure
     ? supervision.supervise(
-      filter, () => final ?? builtin(), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
+      filter, () => final ?? (require('../jail/builtinVariants') as typeof import('../jail/builtinVariants')).builtinVariant(variant ?? 'plain'), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
       {
         ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
         ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),

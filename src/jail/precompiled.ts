@@ -1,18 +1,19 @@
-// The built-in policy compiled at build time (scripts/precompile-default.ts), so a plain
-// `tsjail run` starts without loading the compiler. test/default-policy.test.ts checks the file
-// equals a fresh compile.
+// The built-in policy compiled at build time (scripts/precompile-default.ts), in each variant a
+// plain `tsjail run` uses (builtinVariants.ts), so it starts without loading the compiler.
+// test/default-policy.test.ts checks each file equals a fresh compile.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hostAbi } from '../arch/abi';
+import type { DefaultVariant } from './builtinVariants';
 
-export function precompiledDefaultPath(abiName: string): string {
-  return join(resolve(__dirname, '../..'), 'default-policy', `${abiName}.bpf`);
+export function precompiledDefaultPath(abiName: string, variant: DefaultVariant = 'plain'): string {
+  return join(resolve(__dirname, '../..'), 'default-policy', `${abiName}${variant === 'plain' ? '' : `-${variant}`}.bpf`);
 }
 
 /** The precompiled filter for this host, or undefined when the build did not make one. */
-export function precompiledDefault(): Uint8Array | undefined {
+export function precompiledDefault(variant: DefaultVariant = 'plain'): Uint8Array | undefined {
   try {
-    return new Uint8Array(readFileSync(precompiledDefaultPath(hostAbi().name)));
+    return new Uint8Array(readFileSync(precompiledDefaultPath(hostAbi().name, variant)));
   } catch {
     return undefined;
   }
