@@ -119,8 +119,8 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   let setIds: boolean;
   let fs: ResolvedFs | undefined;
   try {
-    setIds = writesHostFilesAsOwner(options);
     fs = jailFs(options);
+    setIds = writesHostFilesAsOwner(options, fs);
   } catch (e) {
     if (e instanceof JailError) { log(e.message); return 125; }
     throw e;
@@ -131,7 +131,7 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   const learner = new Learner(learned, { dangerous, abis, setIds, ...(files ? { files } : {}), ...(net ? { net } : {}) }, live);
   let code: number;
   try {
-    code = await runJailed(command, undefined, options, log, learner.watch());
+    code = await runJailed(command, undefined, options, log, learner.watch(), fs);
   } catch (e) {
     if (e instanceof JailError) { log(e.message); return 125; }
     throw e;

@@ -290,11 +290,14 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   if (presetFlag) applyPreset(presetFlag, { ...PRESET_OPTIONS, ...options }, () => undefined);
   // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
   // A jail that writes host files as their owners also refuses set-id files there (setIdRules.ts).
-  const setIds = writesHostFilesAsOwner({ ...(bundlePolicy?.jail ?? {}), ...options });
+  // The file rules are resolved once for the given options, and once more if a policy adds settings.
+  const given = { ...(bundlePolicy?.jail ?? {}), ...options };
+  const givenFs = jailFs(given);
+  const setIds = writesHostFilesAsOwner(given, givenFs);
   // Network rules add user_notif rules to the policy: it is compiled, not the precompiled one.
   const ruled = options.net !== undefined && options.net !== 'host' && options.net !== 'none';
   // File rules add the write-explaining rules (fsWrites.ts): compiled too.
-  const fsRuled = jailFs(options) !== undefined;
+  const fsRuled = givenFs !== undefined;
   // The built-in policy with what a plain run adds ships precompiled in each such variant (builtinVariants.ts).
   const plainRun = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !ruled && !presetFlag;
   const variant: DefaultVariant | undefined = !plainRun ? undefined : fsRuled ? (setIds ? 'file-rules-set-ids' : 'file-rules') : setIds ? undefined : 'plain';
@@ -305,7 +308,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   let filter = variant && !options.insecure ? precompiledDefault(variant) : undefined;
   if (filter && fsRuled) {
     // What the compile below would have set up for the same rules.
-    fs = jailFs(options);
+    fs = givenFs;
     unix = { rules: [], ...(fs ? { fs } : {}), mounts: otherMounts(options) };
   }
   let policy: DefinedPolicy<JailOptions> | undefined;
@@ -328,10 +331,10 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
     merged = { ...merged, ...(net !== undefined ? { net } : {}) };
     if (preset) merged = applyPreset(preset, merged, log);
     policy = policyWithOverrides(policy, merged);
-    if (writesHostFilesAsOwner(merged)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
-    netSetting = resolveNet(merged.net);
     // With file rules, writes stop at tsjail so that a refused one is explained (fsWrites.ts).
     fs = jailFs(merged);
+    if (writesHostFilesAsOwner(merged, fs)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
+    netSetting = resolveNet(merged.net);
     // Unix sockets are decided by the file rules and unix: rules (unixRules.ts), IP by an allowlist.
     const unixRules = (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net);
     if (fs || unixRules.length) unix = { rules: unixRules, ...(fs ? { fs } : {}), mounts: otherMounts(merged) };
@@ -357,5 +360,5 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
         ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, otherMounts(merged)) } : {}),
       })
     : undefined;
-  return await runJailed(command, filter, merged, log, watch);
+  return await runJailed(command, filter, merged, log, watch, filter ? fs : jailFs(merged));
 }

@@ -150,11 +150,12 @@ function lateSpec(command: readonly string[], spec: SpawnSpec, filter: Uint8Arra
 /** Runs a command in the jail; resolves to the exit status tsjail should exit with. */
 export async function runJailed(
   command: readonly string[], filter: Uint8Array | undefined, given: JailOptions, log: (msg: string) => void, watch?: Watch,
+  /** The file rules of `given` (jailFs), where the caller has resolved them already. */
+  fs: ResolvedFs | undefined = jailFs(given),
 ): Promise<number> {
   const o = withDefaultLimits(given, log);
   if (o.noNamespaces) return runWithoutNamespaces(command, filter, o, log, watch, '--no-namespaces');
   if (o.hostIds && process.getuid?.() === 0) log('WARNING: --host-ids: the jail runs as the host\'s root (uid 0 minus capabilities): it can read and write every file root can; unsafe for untrusted code');
-  const fs = jailFs(o);
   if (o.hostFs) log('WARNING: --host-fs: the jail shares the host\'s files as they are: it can read your secrets (~/.ssh, ~/.aws...) and write everything you can; unsafe for untrusted code');
   for (const note of fs?.notes ?? []) log(`note: ${note}`);
   // A root-started jail runs as a private id range, held while it runs.

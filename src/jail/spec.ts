@@ -144,13 +144,13 @@ export function jailIdentity(o: JailOptions): Identity {
  * True when a private-range jail may write host files as their owners (an idmapped writable
  * bind, a writable -r DIR, an overlay's upper directory): it then gets the set-id rules.
  */
-export function writesHostFilesAsOwner(o: JailOptions): boolean {
+export function writesHostFilesAsOwner(o: JailOptions, fs: ResolvedFs | undefined = jailFs(o)): boolean {
   // Without namespaces a root-started jail is the host's root: what it makes is root's.
   if (o.noNamespaces && process.getuid?.() === 0 && inInitialUserNamespace()) return true;
   if (jailIdentity(o) !== 'private-range') return false;
   const rwMount = (o.mounts ?? []).some((m) => isBindMount(m) && !(m.options ?? []).includes('ro'));
   // A writable file rule (the working directory, by default) is an idmapped bind too; '/' is not (the host's root as it is).
-  const rwRule = jailFs(o)?.rules.some((r) => r.access === 'rw' && r.path !== '/') ?? false;
+  const rwRule = fs?.rules.some((r) => r.access === 'rw' && r.path !== '/') ?? false;
   return (o.binds ?? []).some((b) => !b.readonly) || rwMount || rwRule || (o.root !== undefined && !o.readonlyRoot) || o.overlay !== undefined;
 }
 
@@ -268,7 +268,7 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   const caps = resolveCapabilities(o.capKeep, o.capabilities);
   // Through an idmapped mount a file capability written by the jail's root is stored with the
   // host's root as its owner (a v2 capability, in force on the host): SETFCAP would plant them.
-  if (privateRange && writesHostFilesAsOwner(o) && Object.values(caps).some((set) => set.includes(CAP_SETFCAP))) {
+  if (privateRange && writesHostFilesAsOwner(o, fs) && Object.values(caps).some((set) => set.includes(CAP_SETFCAP))) {
     throw new JailError('CAP_SETFCAP cannot be kept where the jail writes host files as their owners (a writable --bind, -r DIR, --overlay): the file capabilities it set would hold on the host; drop it, make the mounts read-only, or use --host-ids (unsafe)');
   }
   // Read-only flags the jail's own user namespace set are not locked: with SYS_ADMIN (and mount
