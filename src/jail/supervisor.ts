@@ -282,32 +282,29 @@ export class Supervisor {
   /** A connect or send the network rules refused: reported like a policy's denial, once per call and destination. */
   reportNet(n: Notification, r: NetRefusal): void {
     const { syscall, decidedBy, suggestion, action = 'EPERM', ...net } = r;
-    const key = `net|${syscall}|${r.destination}`;
-    const known = this.seen.entries.has(key) || this.seen.entries.size >= MAX_DISTINCT_DENIALS;
-    const inJail = known ? null : jailPid(n.pid);
-    this.count(key, n, () => {
-      const explanation: DenialExplanation = { syscall, action, decidedBy, suggestion, args: [] };
-      const record: DenialRecord = {
-        // --log lets only inet destinations through (netSupervisor.ts): the rest is refused in it too.
-        time: new Date().toISOString(), mode: r.protocol === null ? 'enforce' : this.mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr, syscall,
-        args: [], action, decidedBy, rule: null, suggestion, net,
-      };
-      return { record, explanation };
-    });
+    // --log lets only inet destinations through (netSupervisor.ts): the rest is refused in it too.
+    this.reportRefusal(n, `net|${syscall}|${r.destination}`, { syscall, action, decidedBy, suggestion }, r.protocol === null ? 'enforce' : this.mode, { net });
   }
 
   /** A write the kernel refuses by the file rules: reported once per call and path, then counted. */
   private reportWrite(n: Notification, r: WriteRefusal): void {
-    const key = `file|${r.syscall}|${r.path}`;
-    const inJail = this.seen.entries.has(key) ? null : jailPid(n.pid);
+    const decidedBy = `${r.rule.path} is ${r.rule.access === 'hide' ? 'hidden' : 'read-only'} (${r.rule.source}${r.rule.reason ? `: ${r.rule.reason}` : ''})`;
+    this.reportRefusal(n, `file|${r.syscall}|${r.path}`, { syscall: r.syscall, action: r.errno, decidedBy, suggestion: r.suggestion }, this.mode,
+      { file: { path: r.path, rule: r.rule.path, access: r.rule.access } });
+  }
+
+  /** A refusal of tsjail's own rules (network, files): a record without arguments or a policy rule, counted like a policy's denial. */
+  private reportRefusal(
+    n: Notification, key: string, e: Omit<DenialExplanation, 'args'>, mode: SupervisionMode, what: Pick<DenialRecord, 'net' | 'file'>,
+  ): void {
+    const known = this.seen.entries.has(key) || this.seen.entries.size >= MAX_DISTINCT_DENIALS;
+    const inJail = known ? null : jailPid(n.pid);
     this.count(key, n, () => {
-      const decidedBy = `${r.rule.path} is ${r.rule.access === 'hide' ? 'hidden' : 'read-only'} (${r.rule.source}${r.rule.reason ? `: ${r.rule.reason}` : ''})`;
-      const explanation: DenialExplanation = { syscall: r.syscall, action: r.errno, decidedBy, suggestion: r.suggestion, args: [] };
       const record: DenialRecord = {
-        time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr, syscall: r.syscall,
-        args: [], action: r.errno, decidedBy, rule: null, suggestion: r.suggestion, file: { path: r.path, rule: r.rule.path, access: r.rule.access },
+        time: new Date().toISOString(), mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr,
+        syscall: e.syscall, args: [], action: e.action, decidedBy: e.decidedBy, rule: null, suggestion: e.suggestion, ...what,
       };
-      return { record, explanation };
+      return { record, explanation: { ...e, args: [] } };
     });
   }
 
