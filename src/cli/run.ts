@@ -333,13 +333,14 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
     policy = policyWithOverrides(policy, merged);
     // With file rules, writes stop at tsjail so that a refused one is explained (fsWrites.ts).
     fs = jailFs(merged);
-    if (writesHostFilesAsOwner(merged, fs)) policy = (require('../jail/setIdRules') as typeof import('../jail/setIdRules')).withSetIdRules(policy);
     netSetting = resolveNet(merged.net);
     // Unix sockets are decided by the file rules and unix: rules (unixRules.ts), IP by an allowlist.
     const unixRules = (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net);
     if (fs || unixRules.length) unix = { rules: unixRules, ...(fs ? { fs } : {}), mounts: otherMounts(merged) };
-    if (netSetting.kind === 'allowlist' || unix) policy = { ...policy, rules: [...policy.rules, ...(require('../jail/netSupervisor') as typeof import('../jail/netSupervisor')).netPolicyRules(netSetting.kind === 'allowlist')] };
-    if (fs) policy = { ...policy, rules: [...policy.rules, ...(require('../jail/fsWrites') as typeof import('../jail/fsWrites')).writeIntentRules()] };
+    policy = (require('../jail/builtinVariants') as typeof import('../jail/builtinVariants')).withJailStops(policy, {
+      setIds: writesHostFilesAsOwner(merged, fs), writes: fs !== undefined,
+      ...(netSetting.kind === 'allowlist' ? { net: 'allowlist' } : unix ? { net: 'unix' } : {}),
+    });
     filter = compileProgram(policy).bytes;
   }
   if (merged.insecure && (resolveNet(merged.net).kind === 'allowlist' || (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net).length)) {

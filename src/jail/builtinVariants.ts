@@ -10,12 +10,22 @@ export type DefaultVariant = (typeof DEFAULT_VARIANTS)[number];
 
 export function builtinVariant(variant: DefaultVariant): Policy {
   const policy = defaultPolicy();
-  if (variant === 'plain') return policy;
+  return variant === 'plain' ? policy : withJailStops(policy, { setIds: variant === 'file-rules-set-ids', net: 'unix', writes: true });
+}
+
+/**
+ * A policy with the rules a jail adds to any policy, in this order: the set-id rules (a jail that
+ * writes host files as their owners), the connect/send stops (`unix`: for the unix socket rules
+ * alone; `allowlist`: network rules too) and the write stops of file rules.
+ */
+export function withJailStops<P extends Policy>(policy: P, add: { readonly setIds: boolean; readonly net?: 'unix' | 'allowlist'; readonly writes: boolean }): P {
   const { setIdRules } = require('./setIdRules') as typeof import('./setIdRules');
   const { netPolicyRules } = require('./netSupervisor') as typeof import('./netSupervisor');
   const { writeIntentRules } = require('./fsWrites') as typeof import('./fsWrites');
   return {
     ...policy,
-    rules: [...policy.rules, ...(variant === 'file-rules-set-ids' ? setIdRules() : []), ...netPolicyRules(false), ...writeIntentRules()],
+    rules: [
+      ...policy.rules, ...(add.setIds ? setIdRules() : []), ...(add.net ? netPolicyRules(add.net === 'allowlist') : []), ...(add.writes ? writeIntentRules() : []),
+    ],
   };
 }
