@@ -82,10 +82,9 @@ function sharedTmp(fs: ResolvedFs, tmpdir: string): ResolvedFs {
 
 /**
  * The spec of `spec`'s jail without namespaces (the spec was built with noNamespaces: no mounts),
- * with Landlock at `abi` holding the file rules alone; `why`: why there are no namespaces.
+ * with Landlock at `abi` holding the file rules alone (`fs`: those of `o`, where already resolved); `why`: why there are no namespaces.
  */
-export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, abi: number): NoNamespaceJail {
-  const fs = jailFs(o);
+export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, abi: number, fs: ResolvedFs | undefined = jailFs(o)): NoNamespaceJail {
   if (fs && abi < 1) {
     throw new JailError(`${why}, and this kernel has no Landlock (or it is disabled): without a mount namespace nothing would keep the jail from writing your files or reading your secrets; nothing was run (--host-fs runs it with the host's files unprotected, UNSAFE)`);
   }

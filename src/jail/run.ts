@@ -154,7 +154,7 @@ export async function runJailed(
   fs: ResolvedFs | undefined = jailFs(given),
 ): Promise<number> {
   const o = withDefaultLimits(given, log);
-  if (o.noNamespaces) return runWithoutNamespaces(command, filter, o, log, watch, '--no-namespaces');
+  if (o.noNamespaces) return runWithoutNamespaces(command, filter, o, log, watch, '--no-namespaces', fs);
   if (o.hostIds && process.getuid?.() === 0) log('WARNING: --host-ids: the jail runs as the host\'s root (uid 0 minus capabilities): it can read and write every file root can; unsafe for untrusted code');
   if (o.hostFs) log('WARNING: --host-fs: the jail shares the host\'s files as they are: it can read your secrets (~/.ssh, ~/.aws...) and write everything you can; unsafe for untrusted code');
   for (const note of fs?.notes ?? []) log(`note: ${note}`);
@@ -171,16 +171,17 @@ export async function runJailed(
   } finally {
     range?.release();
   }
-  return runWithoutNamespaces(command, filter, o, log, watch, refused.message);
+  return runWithoutNamespaces(command, filter, o, log, watch, refused.message, fs);
 }
 
 /** The jail without namespaces (noNamespaces.ts): `why` there are none starts what it says. */
 async function runWithoutNamespaces(
   command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch: Watch | undefined, why: string,
+  fs: ResolvedFs | undefined,
 ): Promise<number> {
   checkNoNamespaces(o, why);
-  const built = buildSpawnSpec(command, o.insecure ? undefined : filter, { ...o, noNamespaces: true });
-  const jail = withoutNamespaces(built, o, why, landlockAbi());
+  const built = buildSpawnSpec(command, o.insecure ? undefined : filter, { ...o, noNamespaces: true }, undefined, fs);
+  const jail = withoutNamespaces(built, o, why, landlockAbi(), fs);
   for (const line of jail.statement) log(line);
   watch?.withoutNamespaces?.(jail.fs);
   try {
