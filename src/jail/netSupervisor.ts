@@ -221,9 +221,9 @@ export function controlMessages(control: Buffer): { level: number; type: number 
   return out;
 }
 
-/** The name asked in a DNS query (the data of a UDP send to port 53), if it is one. */
+/** The name asked in a DNS query (the data of a UDP send to port 53), if it is one with one question. */
 export function dnsQueryName(data: Buffer): string | undefined {
-  if (data.length < 17 || (data[2]! & 0x80) || data.readUInt16BE(4) < 1) return undefined;
+  if (data.length < 17 || (data[2]! & 0x80) || data.readUInt16BE(4) !== 1) return undefined;
   const labels: string[] = [];
   for (let at = 12; at < data.length;) {
     const len = data[at]!;
@@ -321,14 +321,18 @@ export class NetSupervisor {
     const target = inetTarget(copy.domain, copy.name, kind, protocol);
     const peer = inetTarget(copy.domain, copy.peer, 'sendto', protocol);
     const toDns = typeof target === 'object' && 'dest' in target ? target.dest : typeof peer === 'object' && 'dest' in peer ? peer.dest : undefined;
+    let question: NetRefusal | undefined;
     if (call === 'send' && protocol === 'udp' && toDns?.port === 53) {
       const q = dnsQueryName(copy.dataStart);
       if (q) this.names.sawQuery(q);
+      question = this.refusedQuestion(q, toDns, refusal);
     }
-    if (target === 'none') return this.finish(copy, n, 0);
+    if (target === 'none') return question ? this.finish(copy, n, NET_REFUSED_ERRNO, question) : this.finish(copy, n, 0);
     if ('errno' in target) return this.finish(copy, n, target.errno);
     const d = target.dest;
     const conclude = (decision: NetDecision): void => {
+      // An allowed resolver still answers only the names the rules allow.
+      if (decision.allowed && question) return this.finish(copy, n, NET_REFUSED_ERRNO, question);
       if (decision.allowed) return this.finish(copy, n, 0);
       const name = this.names.namesOf(d.family, d.address)[0];
       this.finish(copy, n, NET_REFUSED_ERRNO, refusal(destinationText(d), `${this.describeRules()}: no rule allows it`, allowFlagFor(d, name), d, name));
@@ -337,6 +341,18 @@ export class NetSupervisor {
     if (first.allowed || !usesNames(this.rules)) return conclude(first);
     // Perhaps an allowed name resolves to it now: ask again (bounded), then decide.
     return this.names.settle().then(() => conclude(decideNet(this.rules, d, (f, a) => this.names.namesOf(f, a))));
+  }
+
+  /**
+   * Where the rules name hosts, a DNS query the jail sends (as tsjail sees it: with an address, or
+   * by sendmsg/sendmmsg) asks only for names a rule allows; anything else sent to port 53 is refused.
+   */
+  private refusedQuestion(q: string | undefined, resolver: NetDestination, refusal: (destination: string, decidedBy: string, suggestion: string, d?: NetDestination, name?: string) => NetRefusal): NetRefusal | undefined {
+    if (!usesNames(this.rules)) return undefined;
+    if (q === undefined) return refusal(`a datagram to ${destinationText(resolver)} that is not a DNS query with one question`, `${this.describeRules()}: DNS to a resolver asks for a name the rules allow`, 'send a DNS query', resolver);
+    const name = q.toLowerCase().replace(/\.$/, '');
+    if (this.rules.some((r) => nameMatches(r.target, name))) return undefined;
+    return refusal(`DNS query for ${name} to ${destinationText(resolver)}`, `${this.describeRules()}: no rule names ${name}`, `--allow-net ${name}`, resolver, name);
   }
 
   /**
