@@ -3,7 +3,7 @@
 import arg from 'arg';
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
-import type { DefaultVariant } from '../jail/builtinVariants';
+import { builtinVariant, withJailStops, type JailStops } from '../jail/builtinVariants';
 import { precompiledDefault } from '../jail/precompiled';
 import { SANDBOX_VARIABLES } from '../jail/environment';
 import { JailError } from '../jail/errors';
@@ -288,60 +288,50 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   // A preset's conflicts with the flags are known now (--insecure skips the policy below).
   const presetFlag = extra['--preset'] !== undefined ? lookupPreset(extra['--preset'] as string) : undefined;
   if (presetFlag) applyPreset(presetFlag, { ...PRESET_OPTIONS, ...options }, () => undefined);
-  // The built-in policy ships precompiled: a plain run loads the compiler only to explain a denial.
-  // A jail that writes host files as their owners also refuses set-id files there (setIdRules.ts).
-  // The file rules are resolved once for the given options, and once more if a policy adds settings.
-  const given = { ...(bundlePolicy?.jail ?? {}), ...options };
-  const givenFs = jailFs(given);
-  const setIds = writesHostFilesAsOwner(given, givenFs);
-  // Network rules add user_notif rules to the policy: it is compiled, not the precompiled one.
-  const ruled = options.net !== undefined && options.net !== 'host' && options.net !== 'none';
-  // File rules add the write-explaining rules (fsWrites.ts): compiled too.
-  const fsRuled = givenFs !== undefined;
-  // The built-in policy with what a plain run adds ships precompiled in each such variant (builtinVariants.ts).
-  const plainRun = !policyFile && !bundlePolicy && !sandbox.policy && !options.allow?.length && !options.deny?.length && !ruled && !presetFlag;
-  const variant: DefaultVariant | undefined = !plainRun ? undefined : fsRuled ? (setIds ? 'file-rules-set-ids' : 'file-rules') : setIds ? undefined : 'plain';
   let fs: ResolvedFs | undefined;
   let merged: JailOptions = options;
   let netSetting: NetSetting = { kind: 'host' };
   let unix: UnixScope | undefined;
-  let filter = variant && !options.insecure ? precompiledDefault(variant) : undefined;
-  if (filter && fsRuled) {
-    // What the compile below would have set up for the same rules.
-    fs = givenFs;
-    unix = { rules: [], ...(fs ? { fs } : {}), mounts: otherMounts(options) };
-  }
+  let filter: Uint8Array | undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
-  const builtin = (): DefinedPolicy<JailOptions> => (require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy')).defaultPolicy();
-  if (!filter && !options.insecure) {
-    const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
-    const { policyWithOverrides } = require('../jail/overrides') as typeof import('../jail/overrides');
+  let stops: JailStops = { setIds: false, writes: false };
+  if (!options.insecure) {
     if (policyFile) {
       const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
       const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {});
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
-    } else policy = bundlePolicy ?? sandbox.policy ?? builtin();
+    } else policy = bundlePolicy ?? sandbox.policy;
     // A preset, then the policy's own settings, then the flags.
-    const preset = presetFlag ?? (policy.extends !== undefined ? lookupPreset(policy.extends, `${policy.origin ?? 'the policy'}: extends`) : undefined);
+    const preset = presetFlag ?? (policy?.extends !== undefined ? lookupPreset(policy.extends, `${policy.origin ?? 'the policy'}: extends`) : undefined);
     const base = preset ? PRESET_OPTIONS : {};
-    merged = { ...base, ...(policy.jail ?? {}), ...options };
-    const net = combineNet(combineNet(base.net, policy.jail?.net, true), options.net, extra['--net'] === undefined && Boolean(extra['--allow-net']));
+    merged = { ...base, ...(policy?.jail ?? {}), ...options };
+    const net = combineNet(combineNet(base.net, policy?.jail?.net, true), options.net, extra['--net'] === undefined && Boolean(extra['--allow-net']));
     merged = { ...merged, ...(net !== undefined ? { net } : {}) };
     if (preset) merged = applyPreset(preset, merged, log);
-    policy = policyWithOverrides(policy, merged);
-    // With file rules, writes stop at tsjail so that a refused one is explained (fsWrites.ts).
+    // The file rules are resolved once per start, here.
     fs = jailFs(merged);
     netSetting = resolveNet(merged.net);
     // Unix sockets are decided by the file rules and unix: rules (unixRules.ts), IP by an allowlist.
     const unixRules = (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net);
     if (fs || unixRules.length) unix = { rules: unixRules, ...(fs ? { fs } : {}), mounts: otherMounts(merged) };
-    policy = (require('../jail/builtinVariants') as typeof import('../jail/builtinVariants')).withJailStops(policy, {
+    // With file rules writes stop at tsjail so that a refused one is explained (fsWrites.ts); a jail
+    // that writes host files as their owners also refuses set-id files there (setIdRules.ts).
+    stops = {
       setIds: writesHostFilesAsOwner(merged, fs), writes: fs !== undefined,
       ...(netSetting.kind === 'allowlist' ? { net: 'allowlist' } : unix ? { net: 'unix' } : {}),
-    });
-    filter = compileProgram(policy).bytes;
+    };
+    // The built-in policy ships precompiled with each set of stops: such a run loads the compiler
+    // only to explain a denial.
+    if (!policy && !merged.allow?.length && !merged.deny?.length) filter = precompiledDefault(stops);
+    if (!filter) {
+      const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
+      const { policyWithOverrides } = require('../jail/overrides') as typeof import('../jail/overrides');
+      const { defaultPolicy } = require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy');
+      policy = withJailStops(policyWithOverrides(policy ?? defaultPolicy(), merged), stops);
+      filter = compileProgram(policy).bytes;
+    }
   }
   if (merged.insecure && (resolveNet(merged.net).kind === 'allowlist' || (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net).length)) {
     log('network rules are enforced through the seccomp filter, and --insecure loads none: drop --insecure or the network rules');
@@ -353,7 +343,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   const supervision = require('../jail/supervisor') as typeof import('../jail/supervisor');
   const watch = filter && !options.insecure
     ? supervision.supervise(
-      filter, () => final ?? (require('../jail/builtinVariants') as typeof import('../jail/builtinVariants')).builtinVariant(variant ?? 'plain'), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
+      filter, () => final ?? builtinVariant(stops), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
       {
         ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
         ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),

@@ -1,24 +1,43 @@
-// The built-in policy as a plain `tsjail run` uses it: alone (--host-fs, -r), or with the stops
-// a jail with file rules adds (unix sockets and writes stop at tsjail; as root also the set-id
-// rules), in the order src/cli/run.ts adds them to any policy. Each variant ships precompiled
-// (scripts/precompile-default.ts), so the default jail starts without loading the compiler.
+// The built-in policy as a `tsjail run` without a policy file uses it: alone (--host-fs, -r), or
+// with the stops a jail adds (unix sockets, network rules and writes stop at tsjail; as root also
+// the set-id rules), in the order withJailStops adds them to any policy. Each variant ships
+// precompiled (scripts/precompile-default.ts), so the jail starts without loading the compiler:
+// the stops do not depend on which paths or destinations the rules name, only on which kinds apply.
 import type { Policy } from '../policy/model';
-import { defaultPolicy } from './defaultPolicy';
 
-export const DEFAULT_VARIANTS = ['plain', 'file-rules', 'file-rules-set-ids'] as const;
-export type DefaultVariant = (typeof DEFAULT_VARIANTS)[number];
+/** The rules a jail adds to a policy (withJailStops). */
+export interface JailStops {
+  /** The set-id rules: the jail writes host files as their owners. */
+  readonly setIds: boolean;
+  /** The connect/send stops: `unix` for the unix socket rules alone, `allowlist` for network rules too. */
+  readonly net?: 'unix' | 'allowlist';
+  /** The write stops of file rules. */
+  readonly writes: boolean;
+}
 
-export function builtinVariant(variant: DefaultVariant): Policy {
-  const policy = defaultPolicy();
-  return variant === 'plain' ? policy : withJailStops(policy, { setIds: variant === 'file-rules-set-ids', net: 'unix', writes: true });
+/** Every set of stops a run can add (file rules always decide unix sockets too). */
+export const DEFAULT_VARIANTS: readonly JailStops[] = [false, true].flatMap((setIds) => [
+  { setIds, writes: false }, { setIds, net: 'unix', writes: false }, { setIds, net: 'allowlist', writes: false },
+  { setIds, net: 'unix', writes: true }, { setIds, net: 'allowlist', writes: true },
+] as const);
+
+/** The variant's file name part: `plain`, `file-rules`, `file-rules-net-set-ids`... */
+export function variantName(add: JailStops): string {
+  const parts = [add.writes ? 'file-rules' : '', add.net === 'allowlist' ? 'net' : add.net === 'unix' && !add.writes ? 'unix' : '', add.setIds ? 'set-ids' : ''];
+  return parts.filter(Boolean).join('-') || 'plain';
+}
+
+export function builtinVariant(add: JailStops): Policy {
+  const { defaultPolicy } = require('./defaultPolicy') as typeof import('./defaultPolicy');
+  return withJailStops(defaultPolicy(), add);
 }
 
 /**
- * A policy with the rules a jail adds to any policy, in this order: the set-id rules (a jail that
- * writes host files as their owners), the connect/send stops (`unix`: for the unix socket rules
- * alone; `allowlist`: network rules too) and the write stops of file rules.
+ * A policy with the rules a jail adds to any policy, in this order: the set-id rules, the
+ * connect/send stops and the write stops of file rules.
  */
-export function withJailStops<P extends Policy>(policy: P, add: { readonly setIds: boolean; readonly net?: 'unix' | 'allowlist'; readonly writes: boolean }): P {
+export function withJailStops<P extends Policy>(policy: P, add: JailStops): P {
+  if (!add.setIds && !add.net && !add.writes) return policy;
   const { setIdRules } = require('./setIdRules') as typeof import('./setIdRules');
   const { netPolicyRules } = require('./netSupervisor') as typeof import('./netSupervisor');
   const { writeIntentRules } = require('./fsWrites') as typeof import('./fsWrites');

@@ -4,14 +4,15 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hostAbi } from '../arch/abi';
-import type { DefaultVariant } from './builtinVariants';
+import { variantName, type JailStops } from './builtinVariants';
 
-export function precompiledDefaultPath(abiName: string, variant: DefaultVariant = 'plain'): string {
-  return join(resolve(__dirname, '../..'), 'default-policy', `${abiName}${variant === 'plain' ? '' : `-${variant}`}.bpf`);
+export function precompiledDefaultPath(abiName: string, variant: JailStops): string {
+  const name = variantName(variant);
+  return join(resolve(__dirname, '../..'), 'default-policy', `${abiName}${name === 'plain' ? '' : `-${name}`}.bpf`);
 }
 
 /** The precompiled filter for this host, or undefined when the build did not make one. */
-export function precompiledDefault(variant: DefaultVariant = 'plain'): Uint8Array | undefined {
+export function precompiledDefault(variant: JailStops): Uint8Array | undefined {
   try {
     return new Uint8Array(readFileSync(precompiledDefaultPath(hostAbi().name, variant)));
   } catch {
