@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hostAbi } from '../src/arch/abi';
 import { builtinAllowsUnconditionally } from '../src/jail/runtimeCalls';
+import { runContainer, type ContainerRuntime } from './run-container';
 import { syscallName } from '../src/syscalls/table';
 
 const AUDIT_SECCOMP = 1326;
@@ -48,8 +49,7 @@ const SETUPS: readonly Setup[] = [
   { noNewPrivileges: true, uid: 1000 }, { noNewPrivileges: false, uid: 1000 },
 ];
 const setupName = (s: Setup): string => `${s.noNewPrivileges ? 'nnp' : 'no-nnp'} uid ${s.uid}`;
-const RUNTIMES = ['runc', 'crun'] as const;
-type Runtime = (typeof RUNTIMES)[number];
+const RUNTIMES: readonly ContainerRuntime[] = ['runc', 'crun'];
 
 const work = mkdtempSync(join(tmpdir(), 'tsjail-measure-'));
 chmodSync(work, 0o755);
@@ -77,19 +77,16 @@ function bundle(setup: Setup): string {
   return dir;
 }
 
-/** Runs the container; its pid (from --pid-file). crun 1.8 needs the cgroup workaround of test/bundle.test.ts. */
-function runContainer(runtime: Runtime, dir: string, id: string): number {
+/** Runs the container; its pid (from --pid-file). */
+function runOnce(runtime: ContainerRuntime, dir: string, id: string): number {
   const pidFile = join(dir, 'pid');
-  const r = runtime === 'runc'
-    ? spawnSync('runc', ['run', '--pid-file', pidFile, '--bundle', dir, id], { encoding: 'utf8' })
-    : spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-      'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec crun run --pid-file "$0" --bundle "$1" "$2"', pidFile, dir, id], { encoding: 'utf8' });
+  const r = runContainer(runtime, dir, id, ['--pid-file', pidFile]);
   if (r.status !== 0) throw new Error(`${runtime} failed (${r.status}): ${r.stderr}`);
   return Number(readFileSync(pidFile, 'utf8'));
 }
 
 const release = (): string => readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-const version = (runtime: Runtime): string => /version (\S+)/.exec(spawnSync(runtime, ['--version'], { encoding: 'utf8' }).stdout)![1]!;
+const version = (runtime: ContainerRuntime): string => /version (\S+)/.exec(spawnSync(runtime, ['--version'], { encoding: 'utf8' }).stdout)![1]!;
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 5);
@@ -101,13 +98,13 @@ async function main(): Promise<void> {
     lines.on('line', (l) => (l === 'ready' ? ready() : records.push(l)));
   });
   // runtime → syscall → the setups it was seen in, and in how many runs
-  const seen = new Map<Runtime, Map<string, { setups: Set<string>; runs: number }>>();
-  const containers: { runtime: Runtime; setup: string; pid: number }[] = [];
+  const seen = new Map<ContainerRuntime, Map<string, { setups: Set<string>; runs: number }>>();
+  const containers: { runtime: ContainerRuntime; setup: string; pid: number }[] = [];
   for (const runtime of RUNTIMES) {
     for (const setup of SETUPS) {
       for (let i = 0; i < runs; i++) {
         const dir = bundle(setup);
-        containers.push({ runtime, setup: setupName(setup), pid: runContainer(runtime, dir, `tsjail-measure-${process.pid}-${containers.length}`) });
+        containers.push({ runtime, setup: setupName(setup), pid: runOnce(runtime, dir, `tsjail-measure-${process.pid}-${containers.length}`) });
       }
     }
   }
