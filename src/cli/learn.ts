@@ -1,4 +1,4 @@
-// `tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
+// `tsjail learn [-o FILE] [--format ts|json [--for RUNTIME,...]] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
 import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hostAbi, lookupAbi, ABI_NAMES, type Abi } from '../arch/abi';
@@ -9,8 +9,10 @@ import { writesHostFilesAsOwner } from '../jail/spec';
 import { fsContext, jailFs, type ResolvedFs } from '../jail/fsRules';
 import { NetLearner, outermostDirectories, unlearnable } from '../jail/learnJail';
 import { parseFlags, RunUsageError } from './run';
+import { RUNTIMES, type Runtime } from '../jail/runtimeCalls';
+import { suggest } from '../syscalls/suggest';
 
-export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]
+export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json [--for runc|crun|k8s,...]] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]
 
 Runs CMD in the jail (same options as tsjail run) with every syscall observed, and writes the
 minimal allowlist policy under which it runs: TypeScript (default) or an OCI profile (json).
@@ -28,9 +30,23 @@ host's (i386 int 0x80, x32) kills its caller, as under tsjail run.
                       then targets it
   --learn-net         connects and sends are performed by tsjail (as under network rules) and their
                       destinations written as jail.net.allow: the policy then reaches only those
+  --for RUNTIME       with --format json: also allow the calls RUNTIME (runc, crun, or k8s: a
+                      kubelet localhost profile, run by containerd with runc) makes after it loads
+                      the filter, so the profile runs there (measured; see the README); repeat or
+                      comma-separate for a profile that runs under each
 Directories written outside the working directory and /tmp are written as jail.fs rw rules (never
 /, your home or a secret); such a write is refused while learning, as the default jail refuses it.
 `;
+
+/** --for: only for an OCI profile; the TypeScript policy is run by tsjail, which loads it right before execve. */
+function learnRuntimes(values: readonly string[], format: string): Runtime[] {
+  const names = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!(RUNTIMES as readonly string[]).includes(name)) throw new RunUsageError(`unknown runtime '${name}' for --for${suggest(name, RUNTIMES)} (known: ${RUNTIMES.join(', ')})`);
+  }
+  if (names.length && format !== 'json') throw new RunUsageError(`--for ${names.join(',')} adds the calls a container runtime makes after it loads the filter to an OCI profile: use it with --format json (the TypeScript policy is for tsjail run, which makes no calls between loading it and execve)`);
+  return [...new Set(names)] as Runtime[];
+}
 
 function learnAbis(names: readonly string[]): Abi[] {
   return names.map((name) => {
@@ -44,7 +60,7 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   let parsed;
   let abis: Abi[];
   try {
-    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String], '--learn-net': Boolean });
+    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String], '--learn-net': Boolean, '--for': [String] });
     abis = learnAbis(((parsed.extra['--learn-abi'] as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
   } catch (e) {
     if (e instanceof RunUsageError) { log(`${e.message}\n${LEARN_USAGE}`); return 125; }
@@ -64,6 +80,8 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   }
   const format = (extra['--format'] as string | undefined) ?? ((extra['--output'] as string | undefined)?.endsWith('.json') ? 'json' : 'ts');
   if (!command.length || !['ts', 'json'].includes(format)) { log(LEARN_USAGE); return 125; }
+  let runtimes: Runtime[];
+  try { runtimes = learnRuntimes((extra['--for'] as string[] | undefined) ?? [], format); } catch (e) { log((e as Error).message); return 125; }
   const out = extra['--output'] as string | undefined;
   // Checked before the run: a long learning run is not to be lost to an unwritable output.
   if (out) {
@@ -145,7 +163,8 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
     for (const r of await net.rules()) if (!learned.net!.includes(r)) learned.net!.push(r);
   }
   if (format === 'json' && (learned.writes?.length || learned.net)) log('learn: the OCI format has no jail section: the learned fs/net rules are only in its record (use --format ts for a policy that has them)');
-  const text = format === 'json' ? learnedToOci(learned) : learnedToTs(learned);
+  const text = format === 'json' ? learnedToOci(learned, runtimes) : learnedToTs(learned);
+  if (runtimes.length) log(`learn: --for ${runtimes.join(',')}: the profile also allows the calls ${runtimes.map((r) => (r === 'k8s' ? 'runc (which containerd runs for a kubelet)' : r)).join(' and ')} ${runtimes.length > 1 ? 'make' : 'makes'} after loading it (listed in x-tsjail-for)`);
   if (out) {
     // The jail may have written where `out` is (its working directory): never through its symlink.
     try {

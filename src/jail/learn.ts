@@ -22,6 +22,7 @@ import { learnWrites, outermostDirectories, type LearnFiles, type NetLearner } f
 import { parseNetRule } from './netRules';
 import { posix } from 'node:path';
 import type { Watch } from './run';
+import { runtimeCalls, type Runtime } from './runtimeCalls';
 
 /** Arguments whose values a learned policy pins down: [syscall, argument name]. */
 export const CONSTRAINED_ARGS: readonly (readonly [string, string])[] = [
@@ -370,16 +371,28 @@ function valueOf(text: string): number {
   return text.split(' | ').reduce((acc, part) => (acc | (/^-?\d+$|^0x/.test(part) ? Number(part) : isConstant(part) ? C_VALUES[part] as number : 0)) >>> 0, 0);
 }
 
-/** An OCI profile (`--format json`), with the raw record for --merge. */
-export function learnedToOci(l: Learned): string {
+/** The calls the runtimes make under the filter that the learned calls do not already allow unconditionally, sorted. */
+function runtimeAdditions(plain: ReadonlySet<string>, runtimes: readonly Runtime[]): string[] {
+  const calls = runtimes.flatMap((r) => { const { calls, threaded } = runtimeCalls(r); return [...calls, ...(threaded ? THREAD_TIMING_SYSCALLS : [])]; });
+  return [...new Set(calls)].filter((n) => !plain.has(n)).sort();
+}
+
+/**
+ * An OCI profile (`--format json`), with the raw record for --merge; `runtimes` (--for) adds the
+ * calls those runtimes make after they load the filter, unconditionally (a learned pin on one of
+ * them would only be shadowed), and names them in `x-tsjail-for`.
+ */
+export function learnedToOci(l: Learned, runtimes: readonly Runtime[] = []): string {
   checkLearned(l, 'the learned record');
   const arches = Object.keys(l.abis).sort();
-  const plain = new Set<string>();
+  const learnedPlain = new Set(arches.flatMap((abi) => Object.entries(withThreadTiming(l.abis[abi]!)).filter(([, e]) => !Object.keys(e.values ?? {}).length).map(([n]) => n)));
+  const added = runtimeAdditions(learnedPlain, runtimes);
+  const plain = new Set([...learnedPlain, ...added]);
   const syscalls: object[] = [];
   for (const abi of arches) {
     for (const [name, e] of Object.entries(withThreadTiming(l.abis[abi]!))) {
       const constrained = Object.entries(e.values ?? {});
-      if (!constrained.length) { plain.add(name); continue; }
+      if (!constrained.length || plain.has(name)) continue;
       const [arg, vals] = constrained[0]!;
       const index = syscallArgs(ABIS[abi as keyof typeof ABIS], name)?.find((a) => a.name === arg)?.index ?? 0;
       syscalls.push({ names: [name], action: 'SCMP_ACT_ALLOW', args: vals.map((v) => ({ index, value: valueOf(v), op: 'SCMP_CMP_EQ' })) });
@@ -391,6 +404,7 @@ export function learnedToOci(l: Learned): string {
     defaultErrnoRet: 1,
     architectures: arches.map((a) => `SCMP_ARCH_${a.toUpperCase()}`),
     syscalls: [{ names: [...plain].sort(), action: 'SCMP_ACT_ALLOW' }, ...syscalls],
+    ...(runtimes.length ? { 'x-tsjail-for': { runtimes, added } } : {}),
     'x-tsjail-learned': l,
   }, 2)}\n`;
 }
