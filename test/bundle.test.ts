@@ -1,4 +1,5 @@
 // tsjail run --bundle: an OCI bundle built from host binaries, run by tsjail and by runc.
+import { runContainer } from '../scripts/run-container';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -46,12 +47,8 @@ function bundle(args: string[], extra: Record<string, unknown> = {}): string {
 
 const viaTsjail = (dir: string) => spawnSync(process.execPath, [BIN, 'run', '--bundle', dir], { encoding: 'utf8', input: '' });
 const containerId = (): string => `tsjail-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-const viaRunc = (dir: string) => spawnSync('runc', ['run', '--bundle', dir, containerId()], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-// crun 1.8 refuses a hybrid cgroup host whose unified hierarchy has controllers (this machine's
-// has hugetlb): in a mount namespace of its own it gets the v1 hierarchies only.
-const viaCrun = (dir: string) => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-  'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec crun run --bundle "$0" "$1"', dir, containerId()],
-{ encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const viaRunc = (dir: string) => runContainer('runc', dir, containerId());
+const viaCrun = (dir: string) => runContainer('crun', dir, containerId());
 
 test('a bundle runs with its args, env, cwd, root, mounts, hostname, rlimits and seccomp profile, as under runc', { skip: onX86 }, () => {
   const show = bundle(['/bin/sh', '-c', 'echo "$GREETING $(hostname) $(ulimit -n) $(pwd)"; touch /x 2>/dev/null || echo ro; touch /tmp/y && echo tmp; ls /proc/self >/dev/null && echo proc']);
