@@ -70,6 +70,23 @@ function conjunctionOf(abi: Abi, syscall: string, rule: Rule): Conjunction | nul
   return out;
 }
 
+/** c1 ∧ c2, or null when it can never hold. */
+function both(c1: Conjunction, c2: Conjunction): Conjunction | null {
+  const merged = [...c1, ...c2.filter((c) => !c1.some((a) => key(a) === key(c)))];
+  return consistent(merged) ? merged : null;
+}
+
+/** Alternatives without repeats; more than MAX_ALTERNATIVES is an error naming the syscall. */
+function distinct(alts: readonly (Conjunction | null)[], syscall: string, rule: Rule | undefined): Conjunction[] {
+  const out = new Map<string, Conjunction>();
+  for (const alt of alts) if (alt) out.set(alt.map(key).sort().join('&'), alt);
+  if (out.size > MAX_ALTERNATIVES) {
+    throw new PolicyError(`the rules for ${syscall} are too many to tell apart in one filter (more than ${MAX_ALTERNATIVES} combinations of their argument conditions)`, rule?.source,
+      `allow ${syscall} with fewer conditions in the expected policy, or drop --enforce`);
+  }
+  return [...out.values()];
+}
+
 /** The argument conditions under which `syscall` is NOT allowed by `expected` on `abi`, as alternatives. */
 function complement(expected: Policy, abi: Abi, syscall: string): Conjunction[] {
   const rules = expected.rules.filter((r) => r.syscalls.includes(syscall));
@@ -80,20 +97,23 @@ function complement(expected: Policy, abi: Abi, syscall: string): Conjunction[] 
   // Where no allowing rule matches, the default (which does not let it run) decides: ¬(r1 ∨ r2 ...).
   let none: Conjunction[] = [[]];
   for (const { conj } of matching.filter((m) => lets(m.rule.action))) {
-    const next = new Map<string, Conjunction>();
-    for (const alt of none) {
-      for (const c of conj.flatMap(negation)) {
-        const merged = alt.some((a) => key(a) === key(c)) ? alt : [...alt, c];
-        if (consistent(merged)) next.set(merged.map(key).sort().join('&'), merged);
-      }
-    }
-    none = [...next.values()];
-    if (none.length > MAX_ALTERNATIVES) {
-      throw new PolicyError(`the expected policy's rules for ${syscall} are too many to tell apart in one filter (more than ${MAX_ALTERNATIVES} combinations of their argument conditions)`, rules[0]?.source,
-        `allow ${syscall} with fewer conditions in the expected policy, or drop --enforce`);
-    }
+    none = distinct(none.flatMap((alt) => conj.flatMap(negation).map((c) => both(alt, [c]))), syscall, rules[0]);
   }
   return [...out, ...none];
+}
+
+/**
+ * Where drift stops `syscall` on `abi`: outside what `expected` allows, and, when the enforced
+ * default refuses, only where some enforced rule that does not refuse matches (elsewhere that
+ * default decides, and drift must not outrank it).
+ */
+function driftAlternatives(expected: Policy, enforced: Policy, abi: Abi, syscall: string): Conjunction[] {
+  const outside = complement(expected, abi, syscall);
+  if (!refuses(enforced.defaultAction)) return outside;
+  const running = enforced.rules.filter((r) => r.syscalls.includes(syscall) && !refuses(r.action))
+    .map((r) => conjunctionOf(abi, syscall, r)).filter((c): c is Conjunction => c !== null);
+  if (running.some((c) => c.length === 0)) return outside;
+  return distinct(outside.flatMap((alt) => running.map((c) => both(alt, c))), syscall, undefined);
 }
 
 const fingerprint = (alts: readonly Conjunction[]): string => alts.map((a) => a.map(key).join('&')).join('|');
@@ -114,7 +134,7 @@ export function composeDrift<P extends Policy>(expected: Policy, enforced: P): P
   for (const name of [...new Set(tables.flatMap((t) => [...t.names]))].sort()) {
     // Where the enforced policy has no rule and refuses by default, the call is refused: no drift.
     if (!ruled.has(name) && refuses(enforced.defaultAction)) continue;
-    const onAbis = tables.filter((t) => t.names.has(name)).map((t) => complement(expected, t.abi, name));
+    const onAbis = tables.filter((t) => t.names.has(name)).map((t) => driftAlternatives(expected, enforced, t.abi, name));
     if (new Set(onAbis.map(fingerprint)).size > 1) {
       throw new PolicyError(`the expected policy's conditions on ${name} mean different things on ${abis.map((a) => a.name).join(' and ')}`, undefined, 'enforce a policy that targets one ABI');
     }
