@@ -239,6 +239,23 @@ export default definePolicy({ default: 'allow', rules: [errno('EPERM', 'rt_sigsu
   });
 }
 
+test('a drift stop that is also a network stop is decided by the network rules', () => {
+  const file = policyFile('noconnect.ts', `import { definePolicy, errno } from 'tsjail';
+
+export default definePolicy({ default: 'allow', rules: [errno('EPERM', 'connect')] });
+`);
+  const r = tsjail(['--policy', file, '--enforce', '@builtin', '--net', 'loopback', '--', 'python3', '-c', `import socket
+for a in ["127.0.0.1", "10.1.2.3"]:
+    s = socket.socket()
+    try: s.connect((a, 9))
+    except OSError as e: print(a, e.strerror)`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '127.0.0.1 Connection refused\n10.1.2.3 Operation not permitted\n', 'loopback reached, the rest refused');
+  assert.match(r.stderr, /drift: pid \d+ connect\(.*\) -> ran\n/);
+  assert.match(r.stderr, /connect\(10\.1\.2\.3:9\/tcp\) -> EPERM\n {8}decided by: network rules/);
+  assert.match(r.stderr, /^tsjail: drift: connect x2; add: allow\('connect'\)$/m);
+});
+
 test('drift stops are not loops: --on-repeat kill lets a drifting call repeat', () => {
   const file = policyFile('nogetpid.ts', `import { definePolicy, errno } from 'tsjail';
 
