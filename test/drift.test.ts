@@ -3,7 +3,7 @@
 // the composed filter decides as the three-way rule says; a refused call in a loop is counted and
 // --on-repeat kill ends the jail. Root and rootless.
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,15 @@ test('argument conditions are complemented exactly: the expected policy\'s pins,
   assert.equal(stops('getpid', []), true, 'no rule in the expected policy: its default refuses');
 });
 
+test('an expected policy too tangled to complement in one filter is an error naming the syscall, never a partial filter', () => {
+  const masked = (bits: bigint): Rule => ({ syscalls: ['prctl'], action: { kind: 'allow' }, conditions: [{ arg: 0, op: 'masked_eq', mask: bits, value: 0n }] });
+  const expected: Policy = {
+    defaultAction: { kind: 'errno', errno: 'EPERM' }, badArchAction: { kind: 'kill_process' }, arches: [],
+    rules: [masked(0xffn), masked(0xff00n), masked(0xff0000n), masked(0xff000000n)],
+  };
+  assert.throws(() => composeDrift(expected, defaultPolicy()), /the rules for prctl are too many to tell apart in one filter \(more than 256 combinations/);
+});
+
 // --- The jail ---
 
 const EXPECTED = policyFile('expected.ts', `import { definePolicy, errno, AF_UNIX } from 'tsjail';
@@ -256,6 +265,30 @@ for a in ["127.0.0.1", "10.1.2.3"]:
   assert.match(r.stderr, /^tsjail: drift: connect x2; add: allow\('connect'\)$/m);
 });
 
+test('escape probes stay refused under drift, whether the expected policy allows nothing or allows them', () => {
+  const probe = join(work, 'escape-probe');
+  execFileSync('cc', ['-O2', '-o', probe, join(REPO_ROOT, 'test/helpers/escape-probe.c')]);
+  const probes = ['ptrace', 'mount', 'unshare', 'clone-newuser', 'keyctl', 'bpf', 'userfaultfd', 'io_uring_setup', 'tiocsti', 'setns', 'int80-getpid', 'int80-mount'];
+  const nothing = policyFile('nothing.ts', `import { definePolicy, errno } from 'tsjail';
+
+export default definePolicy({ default: errno('EPERM'), rules: [] });
+`);
+  const everything = policyFile('everything.ts', `import { definePolicy, allow, errno } from 'tsjail';
+
+export default definePolicy({ default: errno('EPERM'), rules: [allow('ptrace', 'mount', 'unshare', 'clone', 'keyctl', 'bpf', 'userfaultfd', 'io_uring_setup', 'ioctl', 'setns')] });
+`);
+  for (const expected of [nothing, everything]) {
+    const r = tsjail(['--policy', expected, '--enforce', '@builtin', '--', 'sh', '-c', probes.map((p) => `${probe} ${p} 1; echo "${p} $?"`).join('; ')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /ESCAPED/);
+    for (const p of probes) {
+      const verdict = new RegExp(`^blocked E[A-Z]+\\n${p} 0$|^${p} (137|159)$`, 'm');
+      assert.match(r.stdout, verdict, `${p} under ${expected}:\n${r.stdout}`);
+    }
+    assert.match(r.stderr, /ptrace\(.*\) -> EPERM\n {8}decided by: rule "process inspection" of the built-in policy/);
+  }
+});
+
 test('drift stops are not loops: --on-repeat kill lets a drifting call repeat', () => {
   const file = policyFile('nogetpid.ts', `import { definePolicy, errno } from 'tsjail';
 
@@ -279,7 +312,11 @@ export default definePolicy({ default: 'allow', enforce: '@builtin', rules: [] }
 
 export default definePolicy({ default: 'allow', enforce: 42 as unknown as string, rules: [] });
 `);
+  const fifo = join(work, 'enforce.fifo');
+  execFileSync('mkfifo', [fifo]);
   const cases: [string[], RegExp][] = [
+    [['--policy', EXPECTED, '--enforce', fifo, ...run], /--enforce: .*enforce\.fifo is not a regular file/],
+    [['--policy', EXPECTED, '--enforce', work, ...run], /--enforce: .* is not a regular file/],
     [['--policy', EXPECTED, '--enforce', '@nope', ...run], /--enforce: unknown built-in policy '@nope' \(the built-in one is @builtin/],
     [['--policy', EXPECTED, '--enforce', join(work, 'missing.ts'), ...run], /cannot read policy file .*missing\.ts: ENOENT/],
     [['--policy', EXPECTED, '--enforce', nested, ...run], /--enforce: .*nested\.ts names an enforced policy of its own/],

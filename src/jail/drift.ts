@@ -1,6 +1,7 @@
 // Drift mode for `tsjail run`: the --policy file is what the program is expected to do, --enforce
 // (or the policy's `enforce:`) what is enforced. Resolves the enforced level and composes the two
 // into the one policy the filter is compiled from (policy/drift.ts).
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { composeDrift } from '../policy/drift';
 import { PolicyError } from '../policy/errors';
@@ -22,8 +23,12 @@ export function loadEnforced(value: string, base: string, what: string): Policy 
     if (value !== BUILTIN_ENFORCE) throw new PolicyError(`${what}: unknown built-in policy '${value}'`, undefined, `the built-in one is ${BUILTIN_ENFORCE}; a file is named by its path`);
     return (require('./defaultPolicy') as typeof import('./defaultPolicy')).defaultPolicy();
   }
+  const file = resolve(base, value);
+  // A FIFO or device would block the read or never end: only a regular file is a policy (a missing one is said by the loader).
+  const kind = statSync(file, { throwIfNoEntry: false });
+  if (kind && !kind.isFile()) throw new PolicyError(`${what}: ${value} is not a regular file`, undefined, 'name a policy file (.ts, .js, .json) or @builtin');
   const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
-  const loaded = loadPolicyFile(resolve(base, value)).policy;
+  const loaded = loadPolicyFile(file).policy;
   if (loaded.enforce !== undefined) throw new PolicyError(`${what}: ${value} names an enforced policy of its own (enforce: '${loaded.enforce}')`, undefined, 'the enforced level is one policy: drop its enforce');
   return loaded;
 }

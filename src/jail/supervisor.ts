@@ -183,6 +183,8 @@ export class Supervisor {
   ) {}
 
   private driftRemoved: Policy | undefined;
+  /** The expected policy's targets, for explaining drift. */
+  private expectedAbis: Abi[] | undefined;
   /** The policy without its drift rules (kept as rules that match nothing: the indexes stay). */
   private withoutDrift(): Policy {
     const { policy } = this.policy();
@@ -337,8 +339,6 @@ export class Supervisor {
       return { record, explanation: { ...explanation, decidedBy } };
     });
   }
-
-  private expectedAbis: Abi[] | undefined;
 
   /** A connect or send the network rules refused: reported like a policy's denial, once per call and destination. */
   reportNet(n: Notification, r: NetRefusal): void {

@@ -12,7 +12,7 @@ import type { Action, ArgCondition, Policy, Rule } from './model';
 import { checkSyscallNames, targetAbis } from './resolve';
 
 /** The label of the rules that stop drift: the supervisor knows them by it. */
-export const DRIFT_LABEL = 'drift';
+export const DRIFT_LABEL = 'drift (outside the expected policy)';
 
 /** Alternatives one syscall's complement may expand to (each a rule); past it the composition is refused. */
 const MAX_ALTERNATIVES = 256;
