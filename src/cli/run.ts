@@ -46,6 +46,11 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
       --rlimit NAME=N    --timeout SECONDS   --no-limits   no default limits (tasks 1024, nofile 4096,
                          core 0, memory half the host's where a cgroup can be made)
       --log              report the policy's denials but let the calls run
+      --enforce @builtin|FILE   drift mode: --policy is what the program is expected to do, this
+                         policy what is enforced; a call outside the first that the second allows
+                         runs and is reported as drift, with the line to add (README: Drift)
+      --on-repeat report|kill   a refused call retried 1000 times within 10 s: reported (the
+                         default), or kill: the jail is ended, exit status 159
       --kill-after SECONDS  after SIGTERM/SIGINT to tsjail, kill the whole jail this much later (10)
       --report FILE      also write each denial as a JSON line to FILE
       --ro-root          remount the root read-only      --pidfile FILE   the jail's pid, while it runs
@@ -256,13 +261,19 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
 async function runParsed(argv: string[], log: (msg: string) => void): Promise<number> {
   let parsed;
   try {
-    parsed = parseFlags(argv, { '--preset': String });
+    parsed = parseFlags(argv, { '--preset': String, '--enforce': String, '--on-repeat': String });
   } catch (e) {
     if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
     throw e;
   }
   const { policyFile, extra } = parsed;
   let { options, command } = parsed;
+  const onRepeat = extra['--on-repeat'] as string | undefined;
+  if (onRepeat !== undefined && onRepeat !== 'report' && onRepeat !== 'kill') { log(`bad --on-repeat '${onRepeat}': expected report or kill`); return 125; }
+  if (extra['--enforce'] !== undefined && (!policyFile || options.insecure)) {
+    log(`--enforce ${String(extra['--enforce'])} needs --policy FILE (the policy the program is expected to keep) and a filter (no --insecure)`);
+    return 125;
+  }
   let bundlePolicy: DefinedPolicy<JailOptions> | undefined;
   if (extra['--bundle']) {
     // An OCI bundle brings its command, its settings and its seccomp profile; flags override.
@@ -295,6 +306,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   let filter: Uint8Array | undefined;
   let policy: DefinedPolicy<JailOptions> | undefined;
   let stops: JailStops = { setIds: false, writes: false };
+  let drift: import('../jail/drift').DriftLevels | undefined;
   if (!options.insecure) {
     if (policyFile) {
       const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
@@ -302,6 +314,8 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
       const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {});
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
+      const composed = (require('../jail/drift') as typeof import('../jail/drift')).driftPolicy(policy, policyFile, extra['--enforce'] as string | undefined);
+      if (composed) ({ policy, levels: drift } = composed);
     } else policy = bundlePolicy ?? sandbox.policy;
     // A preset, then the policy's own settings, then the flags.
     const preset = presetFlag ?? (policy?.extends !== undefined ? lookupPreset(policy.extends, `${policy.origin ?? 'the policy'}: extends`) : undefined);
@@ -348,6 +362,8 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
         ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
         ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),
         ...(unix ? { unix } : {}),
+        ...(drift ? { drift } : {}),
+        ...(onRepeat === 'kill' ? { onRepeat } : {}),
         ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, otherMounts(merged)) } : {}),
       })
     : undefined;

@@ -124,6 +124,8 @@ export interface Watch {
   readonly late?: { readonly filter: Uint8Array; readonly handle: StoppedCallHandler };
   /** The exit status to report, given the command's. */
   exitCode?(code: number): number;
+  /** Given, once the jail runs, what ends it (all its processes). */
+  ending?(end: () => void): void;
   /** Called once the jail has ended. */
   finish?(): void;
   /** The jail runs without namespaces, under these file rules (noNamespaces.ts): before it starts. */
@@ -234,6 +236,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   }
   const serving = loop?.run();
   const killJail = (): void => killWholeJail(pid, spec);
+  watch?.ending?.(killJail);
   // SIGTERM and SIGINT ask the jail to stop; what is still running after the grace period is killed.
   let stopTimer: NodeJS.Timeout | undefined;
   let killedAfterGrace = false;

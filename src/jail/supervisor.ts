@@ -25,6 +25,8 @@ import type { UnixScope } from './unixRules';
 import type { ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
 import { TSJAIL_STOPS } from './ownStops';
+import { DRIFT_LABEL } from '../policy/drift';
+import type { DriftLevels } from './drift';
 
 /** What the supervisor needs to explain refused writes (fsWrites.ts). */
 export interface WriteWatch {
@@ -76,6 +78,8 @@ export function notifyingFilter(bytes: Uint8Array, endian: 'little' | 'big', sto
 }
 
 export type SupervisionMode = 'enforce' | 'log';
+/** What a looping refusal does: reported (counted, said at 1000, 10000...), or 'kill': the jail ends. */
+export type OnRepeat = 'report' | 'kill';
 
 /** One line of `--report`: see "Denial reports" in the README for the schema. */
 export interface DenialRecord {
@@ -95,6 +99,8 @@ export interface DenialRecord {
   readonly net?: Omit<NetRefusal, 'syscall' | 'decidedBy' | 'suggestion'>;
   /** A refused write: the path as the jail resolved it, and the file rule that decides it. */
   readonly file?: { readonly path: string; readonly rule: string; readonly access: string };
+  /** A call outside the expected policy that the enforced one let run (drift mode): the two policies. */
+  readonly drift?: { readonly expected: string; readonly enforced: string };
 }
 
 const NET_CALLS: readonly string[] = ['connect', 'sendto', 'sendmsg', 'sendmmsg'] satisfies NetKind[];
@@ -115,6 +121,9 @@ export const MAX_DISTINCT_DENIALS = 1024;
 const UNKNOWN_NUMBERS_KEPT = 8;
 /** A denial repeated this often is said once more, then at every tenfold. */
 const FIRST_REPEAT_NOTICE = 1000;
+/** A refusal repeated REPEAT_LIMIT times within REPEAT_WINDOW_MS is a loop (--on-repeat kill ends the jail then). */
+export const REPEAT_LIMIT = 1000;
+export const REPEAT_WINDOW_MS = 10_000;
 
 /** One reported (syscall, decider) pair: its first record and how often it was seen. */
 export interface SeenDenial {
@@ -127,6 +136,9 @@ export interface SeenDenial {
   nextNotice: number;
   /** For the "unknown syscalls" entry: the first numbers seen. */
   readonly numbers?: number[];
+  /** The repeats since windowStart (ms): REPEAT_LIMIT of them within REPEAT_WINDOW_MS make a loop. */
+  windowStart: number;
+  windowCount: number;
 }
 
 /** What the supervisor has seen, bounded: at most MAX_DISTINCT_DENIALS entries plus one overflow count. */
@@ -166,7 +178,18 @@ export class Supervisor {
     private readonly net?: NetSupervisor,
     /** With file rules: the writes the policy's user_notif rules stop, to explain the kernel's refusals. */
     private readonly writes?: WriteWatch,
+    /** Drift mode: the policy is composed (policy/drift.ts); the expected level explains the drift. */
+    private readonly drift?: DriftLevels,
   ) {}
+
+  private driftRemoved: Policy | undefined;
+  /** The expected policy's targets, for explaining drift. */
+  private expectedAbis: Abi[] | undefined;
+  /** The policy without its drift rules (kept as rules that match nothing: the indexes stay). */
+  private withoutDrift(): Policy {
+    const { policy } = this.policy();
+    return this.driftRemoved ??= { ...policy, rules: policy.rules.map((r) => (r.label === DRIFT_LABEL ? { ...r, syscalls: [] } : r)) };
+  }
 
   private ownStopsRemoved: Policy | undefined;
   /** The policy as given: without the rules tsjail adds to stop calls of its own. */
@@ -203,6 +226,17 @@ export class Supervisor {
     const abi = abiOfCall(abis, n.arch, n.nr) ?? abiOfCall(Object.values(ABIS), n.arch, n.nr) ?? abis[0]!;
     const name = decision.syscall ?? syscallName(abi, n.nr);
     let action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+    // Drift stops every call the expected policy does not allow: the enforced policy then decides
+    // (what it allows runs, its own stops are handled as such; a trace, tracer-less, fails).
+    const drift = this.drift !== undefined && action === SECCOMP_RET_USER_NOTIF && decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.label === DRIFT_LABEL;
+    if (drift) {
+      decision = evaluatePolicy(this.withoutDrift(), abis, data);
+      action = (decision.ret & SECCOMP_RET_ACTION_FULL) >>> 0;
+      if (action === SECCOMP_RET_TRACE) {
+        decision = { ...decision, ret: (SECCOMP_RET_ERRNO | ENOSYS) >>> 0 };
+        action = SECCOMP_RET_ERRNO;
+      }
+    }
     // tsjail's own stops (network rules, write explanations) match wherever the call is made:
     // where the policy without them refuses it, the policy's refusal holds.
     if (action === SECCOMP_RET_USER_NOTIF && decision.decider.kind === 'rule' && TSJAIL_STOPS.includes(policy.rules[decision.decider.ruleIndex]!.label ?? '')) {
@@ -218,7 +252,7 @@ export class Supervisor {
         action = ownAction === SECCOMP_RET_KILL_THREAD ? SECCOMP_RET_KILL_PROCESS : ownAction;
       }
     }
-    const result: StoppedDecision = { decision, action, abi, ...(name !== undefined ? { name } : {}) };
+    const result: StoppedDecision = { decision, action, abi, drift, ...(name !== undefined ? { name } : {}) };
     // Kept only for syscalls a targeted table names (a bounded set: a flood of unknown numbers keeps nothing).
     const named = decision.syscall;
     if (named !== undefined) this.constant.set(key, policy.rules.every((r) => r.conditions.length === 0 || !r.syscalls.includes(named)) ? result : null);
@@ -229,8 +263,14 @@ export class Supervisor {
   handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void | Promise<void> {
     const { explainDenial } = deciders();
     const { policy } = this.policy();
-    const { decision, action, abi, name } = this.decide(n);
+    const { decision, action, abi, name, drift } = this.decide(n);
     const syscall = name ?? `syscall ${n.nr}`;
+    // Drift: decided on the registers alone, so letting it go on is safe (nothing read from memory).
+    if (drift && !this.startup) this.reportDrift(n, abi, syscall);
+    if (drift && action !== SECCOMP_RET_USER_NOTIF && action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
+      answer('continue');
+      return;
+    }
     // A connect or send the network rules stop (also before main() with --late, and in log mode).
     if (action === SECCOMP_RET_USER_NOTIF && this.net && name && NET_CALLS.includes(name)) return this.net.handle(n, name as NetKind, answer);
     // A write through a path: predicted, reported if the kernel is about to refuse it, then let
@@ -279,6 +319,27 @@ export class Supervisor {
     });
   }
 
+  /** A call outside the expected policy that runs: reported once per syscall and expected rule, then counted. */
+  private reportDrift(n: Notification, abi: Abi, syscall: string): void {
+    const levels = this.drift!;
+    const { evaluatePolicy, explainDenial } = deciders();
+    const { targetAbis } = require('../policy/resolve') as typeof import('../policy/resolve');
+    const expected = evaluatePolicy(levels.expected, (this.expectedAbis ??= targetAbis(levels.expected)), { nr: n.nr, arch: n.arch, args: n.args });
+    const key = `drift|${syscall}|${JSON.stringify(expected.decider)}`;
+    const inJail = this.seen.entries.has(key) ? null : jailPid(n.pid);
+    this.count(key, n, () => {
+      const explanation = explainDenial(levels.expected, expected, abi, syscall, n.args);
+      const decidedBy = `${levels.expectedName} does not allow it (${explanation.decidedBy}); the enforced ${levels.enforcedName} does`;
+      const record: DenialRecord = {
+        time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
+        args: explanation.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
+        action: 'ran (drift)', decidedBy, rule: null, suggestion: explanation.suggestion,
+        drift: { expected: levels.expectedName, enforced: levels.enforcedName },
+      };
+      return { record, explanation: { ...explanation, decidedBy } };
+    });
+  }
+
   /** A connect or send the network rules refused: reported like a policy's denial, once per call and destination. */
   reportNet(n: Notification, r: NetRefusal): void {
     const { syscall, decidedBy, suggestion, action = 'EPERM', ...net } = r;
@@ -319,6 +380,9 @@ export class Supervisor {
         known.nextNotice *= 10;
         this.events.repeated(known);
       }
+      const now = Date.now();
+      if (now - known.windowStart > REPEAT_WINDOW_MS) { known.windowStart = now; known.windowCount = 0; }
+      if (++known.windowCount === REPEAT_LIMIT && !known.record.drift) this.events.looping?.(known);
       return;
     }
     if (full) {
@@ -326,7 +390,8 @@ export class Supervisor {
       return;
     }
     const { record, explanation, numbers } = first();
-    this.seen.entries.set(key, { record, explanation, count: 1, since: Date.now(), nextNotice: FIRST_REPEAT_NOTICE, ...(numbers ? { numbers } : {}) });
+    const since = Date.now();
+    this.seen.entries.set(key, { record, explanation, count: 1, since, nextNotice: FIRST_REPEAT_NOTICE, windowStart: since, windowCount: 1, ...(numbers ? { numbers } : {}) });
     this.events.first(record, explanation);
   }
 }
@@ -338,6 +403,8 @@ interface StoppedDecision {
   readonly action: number;
   readonly abi: Abi;
   readonly name?: string;
+  /** Stopped as drift: outside the expected policy; `decision` is then the enforced policy's. */
+  readonly drift: boolean;
 }
 
 /** What the supervisor tells: a first denial, a denial repeated past a threshold, the cap reached. */
@@ -345,6 +412,8 @@ export interface SupervisorEvents {
   first(record: DenialRecord, explanation: DenialExplanation): void;
   repeated(entry: SeenDenial): void;
   overflowed(): void;
+  /** A refusal repeated REPEAT_LIMIT times within REPEAT_WINDOW_MS (once per such window). */
+  looping?(entry: SeenDenial): void;
 }
 
 /** stderr text for a denial, as in DESIGN §5. */
@@ -359,6 +428,16 @@ export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
   ].join('\n');
 }
 
+/** stderr text for drift: the call runs, and the line that would make the expected policy expect it. */
+export function formatDrift(r: DenialRecord, e: DenialExplanation): string {
+  const who = r.jailPid !== null ? `pid ${r.jailPid}` : `host pid ${r.pid}`;
+  return [
+    `drift: ${who} ${r.syscall}(${e.args.map((a) => `${a.name}=${a.text}`).join(', ')}) -> ran`,
+    `        decided by: ${r.decidedBy}`,
+    `        to expect it, add: ${r.suggestion}`,
+  ].join('\n');
+}
+
 /** How an entry is named in notices and summaries: "unknown syscalls" list the first numbers. */
 function entryName(e: SeenDenial): string {
   if (!e.numbers) return e.record.syscall;
@@ -368,6 +447,7 @@ function entryName(e: SeenDenial): string {
 /** The line for a denial that keeps coming back: it is counted, and said at 1000, 10000, ... */
 export function formatRepeat(e: SeenDenial, now = Date.now()): string {
   const secs = Math.max(0, Math.round((now - e.since) / 1000));
+  if (e.record.drift) return `drift: ${e.record.syscall} ran ${e.count} times in ${secs} s outside the expected policy; to expect it, add: ${e.record.suggestion}`;
   const verb = e.record.mode === 'log' ? 'would have been refused' : 'refused';
   const run = e.record.mode === 'log' ? ' (log mode lets it run)' : '';
   const why = e.numbers ? 'the program tries numbers no syscall table names' : `the program retries it; to allow: ${e.record.suggestion}`;
@@ -387,7 +467,7 @@ function countLines(entries: readonly SeenDenial[]): string[] {
 
 /** The log-mode summary: what would have been denied, how often, and the lines to add. */
 export function formatLogSummary(s: Supervisor): string {
-  const entries = [...s.seen.entries.values()];
+  const entries = [...s.seen.entries.values()].filter((e) => !e.record.drift);
   if (!entries.length) return 'log mode: nothing would have been denied';
   return [
     `log mode: ${entries.length} denial${entries.length === 1 ? '' : 's'} would have happened:`,
@@ -400,9 +480,16 @@ export function formatLogSummary(s: Supervisor): string {
 
 /** The enforce-mode summary: the denials that happened more than once, with their counts; undefined if none. */
 export function formatRepeatSummary(s: Supervisor): string | undefined {
-  const entries = [...s.seen.entries.values()].filter((e) => e.count > 1);
+  const entries = [...s.seen.entries.values()].filter((e) => e.count > 1 && !e.record.drift);
   if (!entries.length && !s.seen.overflow) return undefined;
   return ['denied more than once:', ...(entries.length ? countLines(entries) : []), ...overflowLine(s.seen)].join('\n');
+}
+
+/** The drift summary: each call outside the expected policy with its count, and the lines to add; undefined if none. */
+export function formatDriftSummary(s: Supervisor): string | undefined {
+  const entries = [...s.seen.entries.values()].filter((e) => e.record.drift);
+  if (!entries.length) return undefined;
+  return `drift: ${entries.map((e) => `${e.record.syscall} x${e.count}`).join(', ')}; add: ${[...new Set(entries.map((e) => e.record.suggestion))].join(', ')}`;
 }
 
 /** The --report file's last line: every entry with its count, and the overflow count. */
@@ -411,7 +498,7 @@ function reportSummary(s: Supervisor, mode: SupervisionMode): Record<string, unk
     time: new Date().toISOString(), mode,
     summary: [...s.seen.entries.values()].map((e) => ({
       syscall: e.record.syscall, action: e.record.action, decidedBy: e.record.decidedBy, rule: e.record.rule, count: e.count,
-      ...(e.numbers ? { unknownNumbers: e.numbers } : {}),
+      ...(e.numbers ? { unknownNumbers: e.numbers } : {}), ...(e.record.drift ? { drift: true, suggestion: e.record.suggestion } : {}),
     })),
     overflow: s.seen.overflow,
   };
@@ -429,6 +516,10 @@ export function supervise(
     readonly net?: readonly NetRule[];
     /** With file rules or unix rules: unix connects and sends are decided (unixRules.ts). */
     readonly unix?: UnixScope;
+    /** Drift mode: `loadPolicy` is the composed policy (policy/drift.ts). */
+    readonly drift?: DriftLevels;
+    /** --on-repeat kill: a refusal looping (REPEAT_LIMIT within REPEAT_WINDOW_MS) ends the jail. */
+    readonly onRepeat?: OnRepeat;
   } = {},
 ): Watch {
   const { closeSync, writeSync } = require('node:fs') as typeof import('node:fs');
@@ -436,18 +527,26 @@ export function supervise(
   const writeReport = (line: object): void => {
     if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
   };
+  let endJail: (() => void) | undefined;
+  let endedByRepeat = false;
   const events: SupervisorEvents = {
-    first: (record, explanation) => { log(formatDenial(record, explanation)); writeReport(record); },
+    first: (record, explanation) => { log(record.drift ? formatDrift(record, explanation) : formatDenial(record, explanation)); writeReport(record); },
     repeated: (entry) => log(formatRepeat(entry)),
     overflowed: () => log(`more than ${MAX_DISTINCT_DENIALS} distinct calls denied: new ones are counted from now on, not explained`),
+    looping: (entry) => {
+      if (options.onRepeat !== 'kill' || endedByRepeat || !endJail) return;
+      endedByRepeat = true;
+      log(`--on-repeat kill: ${entryName(entry)} refused ${REPEAT_LIMIT} times within ${REPEAT_WINDOW_MS / 1000} s: the jail is ended (exit status 159); to allow: ${entry.record.suggestion}`);
+      endJail();
+    },
   };
   let reportNet = (_n: Notification, _r: NetRefusal): void => undefined;
   const net = options.net || options.unix
     ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log', undefined, options.unix)
     : undefined;
-  const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net, options.writes);
+  const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net, options.writes, options.drift);
   reportNet = (n, r) => supervisor.reportNet(n, r);
-  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true, net, options.writes);
+  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true, net, options.writes, options.drift);
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
@@ -456,11 +555,14 @@ export function supervise(
       handle: (n, mainPid, answer) => startup.handle(n, mainPid, answer),
     },
     ...(options.writes ? { withoutNamespaces: (fs: ResolvedFs | undefined) => { if (fs) options.writes!.withoutNamespaces(fs); } } : {}),
-    // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
-    exitCode: (code) => ((supervisor.killedMain || startup.killedMain) && code === 128 + 9 ? 128 + 31 : code),
+    ending: (end) => { endJail = end; },
+    // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would (and so a loop --on-repeat ended).
+    exitCode: (code) => (((supervisor.killedMain || startup.killedMain) && code === 128 + 9) || endedByRepeat ? 128 + 31 : code),
     finish: () => {
       if (mode === 'log') log(formatLogSummary(supervisor));
       else { const repeats = formatRepeatSummary(supervisor); if (repeats) log(repeats); }
+      const drift = formatDriftSummary(supervisor);
+      if (drift) log(drift);
       if (supervisor.seen.entries.size) writeReport(reportSummary(supervisor, mode));
       if (reportFd !== undefined) closeSync(reportFd);
     },

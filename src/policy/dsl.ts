@@ -225,11 +225,17 @@ export interface PolicySpec<J = JailOptions> {
   readonly jail?: J;
   /** A preset (presets.ts) under `jail` and the flags: 'untrusted' or 'agent'. */
   readonly extends?: PresetName;
+  /**
+   * Drift mode (`tsjail run`, as --enforce): these rules are what the program is expected to do,
+   * and this policy is what is enforced: '@builtin' or a policy file (relative to this one).
+   */
+  readonly enforce?: string;
 }
 
 export interface DefinedPolicy<J = JailOptions> extends Policy {
   readonly jail?: J;
   readonly extends?: PresetName;
+  readonly enforce?: string;
 }
 
 function flatten(rules: readonly RuleInput[], out: Rule[] = []): Rule[] {
@@ -246,6 +252,9 @@ export function definePolicy<J = JailOptions>(spec: PolicySpec<J>): DefinedPolic
   if (spec.extends !== undefined && !(PRESET_NAMES as readonly unknown[]).includes(spec.extends)) {
     throw new PolicyError(`extends: '${String(spec.extends)}' is no preset${suggest(String(spec.extends), PRESET_NAMES)}`, loc, `presets: ${PRESET_NAMES.join(', ')}`);
   }
+  if (spec.enforce !== undefined && (typeof spec.enforce !== 'string' || !spec.enforce)) {
+    throw new PolicyError(`enforce: expected '@builtin' or a policy file, not ${JSON.stringify(spec.enforce)}`, loc);
+  }
   return {
     defaultAction: toAction(spec.default ?? 'kill', loc),
     badArchAction: toAction(spec.badArch ?? 'kill', loc),
@@ -254,6 +263,7 @@ export function definePolicy<J = JailOptions>(spec: PolicySpec<J>): DefinedPolic
     ...(loc ? { origin: loc.file } : {}),
     ...(spec.jail !== undefined ? { jail: spec.jail } : {}),
     ...(spec.extends !== undefined ? { extends: spec.extends } : {}),
+    ...(spec.enforce !== undefined ? { enforce: spec.enforce } : {}),
   };
 }
 
