@@ -116,7 +116,16 @@ function positiveDefine(condition: string, option: string): boolean {
   return new RegExp(`(^|[^!])defined\\(${option}\\)`).test(condition);
 }
 
+/**
+ * The kernel names prctl's and keyctl's arguments 1-4 `arg2`-`arg5`, which a condition key `argN`
+ * (the argument at index N, for any syscall) would read as other arguments: such names become
+ * their own index's `argN`.
+ */
 function argsFor(abi: AbiName, row: TableRow, json: ArgsJson): CArg[] | null {
+  return kernelArgsFor(abi, row, json)?.map((a, i) => (/^arg[0-5]$/.test(a.name) ? { ...a, name: `arg${i}` } : a)) ?? null;
+}
+
+function kernelArgsFor(abi: AbiName, row: TableRow, json: ArgsJson): CArg[] | null {
   const { argsFamily, variantKey } = ABIS[abi];
   const keys = [row.entry ? entryKey(row.entry) : null, row.name].filter((k): k is string => k !== null);
   for (const key of keys) {

@@ -67,3 +67,16 @@ test('argument widths come from the kernel prototypes, capped on 32-bit ABIs', (
   assert.deepEqual(syscallArgs(ABIS.aarch64, 'clone')!.map((a) => a.name), ['clone_flags', 'newsp', 'parent_tidptr', 'tls', 'child_tidptr']);
   assert.equal(syscallArgs(ABIS.s390x, 'clone')![1]!.name, 'clone_flags');
 });
+
+test('an argument key argN is the argument at index N for every syscall (prctl\'s kernel names arg2-arg5 are renamed to their index)', () => {
+  for (const abi of Object.values(ABIS)) {
+    for (const e of syscallsOf(abi)) {
+      for (const a of syscallArgs(abi, e.name) ?? []) {
+        const m = /^arg([0-5])$/.exec(a.name);
+        if (m) assert.equal(Number(m[1]), a.index, `${abi.name} ${e.name}: ${a.name} is argument ${a.index}`);
+      }
+    }
+  }
+  const prctl = syscallArgs(ABIS.x86_64, 'prctl')!;
+  assert.deepEqual(prctl.map((a) => a.name), ['option', 'arg1', 'arg2', 'arg3', 'arg4']);
+});

@@ -19,7 +19,7 @@ export interface SyscallArgNames {
   "adjtimex": "txc_p";
   "afs_syscall": never;
   "alarm": "seconds";
-  "arch_prctl": "arg2" | "option";
+  "arch_prctl": "arg1" | "option";
   "arm_fadvise64_64": "advice" | "fd" | "len" | "offset";
   "arm_sync_file_range": "fd" | "flags" | "nbytes" | "offset";
   "atomic_barrier": never;
@@ -190,7 +190,7 @@ export interface SyscallArgNames {
   "kcmp": "idx1" | "idx2" | "pid1" | "pid2" | "type";
   "kexec_file_load": "cmdline_len" | "cmdline_ptr" | "flags" | "initrd_fd" | "kernel_fd";
   "kexec_load": "entry" | "flags" | "nr_segments" | "segments";
-  "keyctl": "arg2" | "arg3" | "arg4" | "arg5" | "cmd";
+  "keyctl": "arg1" | "arg2" | "arg3" | "arg4" | "cmd";
   "kill": "pid" | "sig";
   "landlock_add_rule": "flags" | "rule_attr" | "rule_type" | "ruleset_fd";
   "landlock_create_ruleset": "attr" | "flags" | "size";
@@ -293,7 +293,7 @@ export interface SyscallArgNames {
   "poll": "nfds" | "timeout" | "ufds";
   "ppoll": "nfds" | "sigmask" | "sigsetsize" | "tsp" | "ufds";
   "ppoll_time64": "nfds" | "sigmask" | "sigsetsize" | "tsp" | "ufds";
-  "prctl": "arg2" | "arg3" | "arg4" | "arg5" | "option";
+  "prctl": "arg1" | "arg2" | "arg3" | "arg4" | "option";
   "pread64": "buf" | "count" | "fd" | "pos" | "pos1" | "pos2" | "poshi" | "poslo" | "reg6" | "ubuf";
   "preadv": "fd" | "pos_h" | "pos_l" | "vec" | "vlen";
   "preadv2": "fd" | "flags" | "pos_h" | "pos_l" | "vec" | "vlen";
@@ -642,8 +642,8 @@ export const SIGNATURES: readonly (readonly (readonly [string, string, number, n
   [["flags","int",32,1]],
   [["func","int",32,1],["ptr","void __user *",64,0],["bytecount","unsigned long",64,0]],
   [["new_root","const char __user *",64,0],["put_old","const char __user *",64,0]],
-  [["option","int",32,1],["arg2","unsigned long",64,0],["arg3","unsigned long",64,0],["arg4","unsigned long",64,0],["arg5","unsigned long",64,0]],
-  [["option","int",32,1],["arg2","unsigned long",64,0]],
+  [["option","int",32,1],["arg1","unsigned long",64,0],["arg2","unsigned long",64,0],["arg3","unsigned long",64,0],["arg4","unsigned long",64,0]],
+  [["option","int",32,1],["arg1","unsigned long",64,0]],
   [["txc_p","struct __kernel_timex __user *",64,0]],
   [["name","const char __user *",64,0]],
   [["dev_name","char __user *",64,0],["dir_name","char __user *",64,0],["type","char __user *",64,0],["flags","unsigned long",64,0],["data","void __user *",64,0]],
@@ -704,7 +704,7 @@ export const SIGNATURES: readonly (readonly (readonly [string, string, number, n
   [["which","int",32,1],["pid","pid_t",32,1],["infop","struct siginfo __user *",64,0],["options","int",32,1],["ru","struct rusage __user *",64,0]],
   [["_type","const char __user *",64,0],["_description","const char __user *",64,0],["_payload","const void __user *",64,0],["plen","size_t",64,0],["destringid","key_serial_t",32,1]],
   [["_type","const char __user *",64,0],["_description","const char __user *",64,0],["_callout_info","const char __user *",64,0],["destringid","key_serial_t",32,1]],
-  [["cmd","int",32,1],["arg2","unsigned long",64,0],["arg3","unsigned long",64,0],["arg4","unsigned long",64,0],["arg5","unsigned long",64,0]],
+  [["cmd","int",32,1],["arg1","unsigned long",64,0],["arg2","unsigned long",64,0],["arg3","unsigned long",64,0],["arg4","unsigned long",64,0]],
   [["which","int",32,1],["who","int",32,1],["ioprio","int",32,1]],
   [["fd","int",32,1],["path","const char __user *",64,0],["mask","u32",32,0]],
   [["fd","int",32,1],["wd","__s32",32,1]],
