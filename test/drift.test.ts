@@ -315,8 +315,9 @@ export default definePolicy({ default: 'allow', enforce: 42 as unknown as string
   const fifo = join(work, 'enforce.fifo');
   execFileSync('mkfifo', [fifo]);
   const cases: [string[], RegExp][] = [
-    [['--policy', EXPECTED, '--enforce', fifo, ...run], /--enforce: .*enforce\.fifo is not a regular file/],
-    [['--policy', EXPECTED, '--enforce', work, ...run], /--enforce: .* is not a regular file/],
+    [['--policy', EXPECTED, '--enforce', fifo, ...run], /cannot read policy file .*enforce\.fifo: not a regular file/],
+    [['--policy', EXPECTED, '--enforce', work, ...run], /cannot read policy file .*: (not a regular file|EISDIR)/],
+    [['--policy', fifo, ...run], /cannot read policy file .*enforce\.fifo: not a regular file/],
     [['--policy', EXPECTED, '--enforce', '@nope', ...run], /--enforce: unknown built-in policy '@nope' \(the built-in one is @builtin/],
     [['--policy', EXPECTED, '--enforce', join(work, 'missing.ts'), ...run], /cannot read policy file .*missing\.ts: ENOENT/],
     [['--policy', EXPECTED, '--enforce', nested, ...run], /--enforce: .*nested\.ts names an enforced policy of its own/],

@@ -1,7 +1,6 @@
 // Drift mode for `tsjail run`: the --policy file is what the program is expected to do, --enforce
 // (or the policy's `enforce:`) what is enforced. Resolves the enforced level and composes the two
 // into the one policy the filter is compiled from (policy/drift.ts).
-import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { composeDrift } from '../policy/drift';
 import { PolicyError } from '../policy/errors';
@@ -24,9 +23,6 @@ export function loadEnforced(value: string, base: string, what: string): Policy 
     return (require('./defaultPolicy') as typeof import('./defaultPolicy')).defaultPolicy();
   }
   const file = resolve(base, value);
-  // A FIFO or device would block the read or never end: only a regular file is a policy (a missing one is said by the loader).
-  const kind = statSync(file, { throwIfNoEntry: false });
-  if (kind && !kind.isFile()) throw new PolicyError(`${what}: ${value} is not a regular file`, undefined, 'name a policy file (.ts, .js, .json) or @builtin');
   const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
   const loaded = loadPolicyFile(file).policy;
   if (loaded.enforce !== undefined) throw new PolicyError(`${what}: ${value} names an enforced policy of its own (enforce: '${loaded.enforce}')`, undefined, 'the enforced level is one policy: drop its enforce');

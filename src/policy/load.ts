@@ -3,7 +3,7 @@
 // TypeScript is turned into CommonJS by sucrase: pure JavaScript (no native binary to install),
 // it strips types without type-checking and keeps every line where it was, so a rule's stack
 // frame points at the right line of policy.ts without source maps.
-import { readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import Module from 'node:module';
 import { basename, dirname, extname, resolve } from 'node:path';
 import type { DefinedPolicy } from './dsl';
@@ -46,10 +46,17 @@ function compileTypeScript(file: string, text: string): string {
 export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}): LoadedPolicy {
   const file = resolve(path);
   let text: string;
+  let fd: number | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    // Opened without blocking (a FIFO would wait for a writer) and checked as opened: only a regular file is read.
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+    if (!fstatSync(fd).isFile()) throw new PolicyError(`cannot read policy file ${path}: not a regular file`, undefined, 'name a policy file (.ts, .js, .json, a systemd unit)');
+    text = readFileSync(fd, 'utf8');
   } catch (e) {
+    if (e instanceof PolicyError) throw e;
     throw new PolicyError(`cannot read policy file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   const ext = extname(file).toLowerCase();
   if (ext === '.json') {
