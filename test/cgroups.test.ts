@@ -10,15 +10,15 @@ const BIN = join(REPO_ROOT, 'bin/tsjail.js');
 const tsjail = (args: string[]): SpawnSyncReturns<string> => spawnSync(process.execPath, [BIN, 'run', ...args], { encoding: 'utf8', input: '', timeout: 60000 });
 
 /**
- * Jail cgroups (tsjail-PID-TIME, PID being the tsjail process's) below this process's own, in
- * every hierarchy that has one; only this file runs jails with limits.
+ * The cgroups (tsjail-PID-TIME) the tsjail process `pid` made below this process's own, in every
+ * hierarchy that has one (other test files run jails with limits at the same time).
  */
-function leftovers(): string[] {
+function leftovers(pid: number): string[] {
   const found: string[] = [];
   for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
     const [, controllers, path] = line.split(':') as [string, string, string];
     const dir = controllers === '' ? null : join('/sys/fs/cgroup', controllers.split(',')[0]!.replace(/^name=/, ''), path);
-    try { if (dir) found.push(...readdirSync(dir).filter((n) => /^tsjail-\d+-/.test(n))); } catch { /* not mounted */ }
+    try { if (dir) found.push(...readdirSync(dir).filter((n) => n.startsWith(`tsjail-${pid}-`))); } catch { /* not mounted */ }
   }
   return found;
 }
@@ -39,9 +39,10 @@ test('--pids: forks beyond the limit are refused and reported', () => {
 test('--cpu sets the quota the scheduler enforces; the cgroups are removed afterwards', () => {
   const r = tsjail(['--cpu', '0.25', '--', 'sh', '-c', 'p=$(grep -E ":cpu(,|:)" /proc/self/cgroup | cut -d: -f3); cat /sys/fs/cgroup/cpu$p/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup$(grep "^0::" /proc/self/cgroup | cut -d: -f3)/cpu.max']);
   assert.match(r.stdout, /^(25000|25000 100000)\n$/);
-  assert.deepEqual(leftovers(), []);
+  assert.deepEqual(leftovers(r.pid), []);
   // Nor is anything left when the run is refused after the limits were read.
-  assert.match(tsjail(['--memory', '64M', '--late', '--no-proc', '--', 'true']).stderr, /--late needs \/proc/);
-  assert.deepEqual(leftovers(), []);
+  const refused = tsjail(['--memory', '64M', '--late', '--no-proc', '--', 'true']);
+  assert.match(refused.stderr, /--late needs \/proc/);
+  assert.deepEqual(leftovers(refused.pid), []);
   assert.match(tsjail(['--memory', 'lots', '--', 'true']).stderr, /bad size 'lots'/);
 });
