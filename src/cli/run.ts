@@ -348,7 +348,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
         ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
         ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),
         ...(unix ? { unix } : {}),
-        ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, otherMounts(merged)) } : {}),
+        ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, otherMounts(merged)), hidden: fs } : {}),
       })
     : undefined;
   return await runJailed(command, filter, merged, log, watch, filter ? fs : jailFs(merged));

@@ -14,7 +14,7 @@ import type { LandlockRuleset } from './landlock';
 
 /**
  * A bind of a host path (then remounted with `flags`, MS_* bits, if any), a filesystem, or a
- * file rule's hide (an empty directory or /dev/null over `dst`, where it exists). `rule` names
+ * file rule's hide (an empty directory or an empty file of its own over `dst`, where it exists). `rule` names
  * the file rule a mount enforces, for messages ("hide /root/.ssh (default)"); `nofollow` opens
  * a bind's source through no symlink at all.
  */
@@ -71,6 +71,8 @@ export interface SpawnSpec {
   readonly requireFilter?: boolean;
   /** The Landlock ruleset the command is restricted by (landlock.ts); none where the kernel has no Landlock. */
   readonly landlock?: LandlockRuleset;
+  /** Reads of hidden paths reported (hiddenReads.ts): the fanotify group and the map pipe's write end the jail inherits. */
+  readonly hiddenWatch?: { readonly group: number; readonly map: number };
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -86,6 +88,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   40: 'verify that the seccomp filter is loaded', 41: 'bring up the loopback interface',
   45: 'drop the privileges of the jail\'s PID 1',
   60: 'create the Landlock ruleset', 61: 'add a Landlock rule', 62: 'restrict the command with Landlock',
+  90: 'watch a hidden path for reads (fanotify)', 91: 'cover a hidden file', 92: 'pass a hidden path\'s file id to tsjail',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -139,6 +142,8 @@ function mountKind(m: MountSpec): number {
 /** Tags the trailing Landlock sections ("LLK1", "LLN1": parse_landlock in the helper). */
 const LANDLOCK_NET_SECTION = 0x314e4c4c;
 const LANDLOCK_SECTION = 0x314b4c4c;
+/** Tags the trailing hidden-reads section ("HID1": parse_hidden in the helper). */
+const HIDDEN_SECTION = 0x31444948;
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -171,6 +176,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     // Then, where an allowlist's TCP ports are known, Landlock's connect rules ("LLN1").
     if (l.netConnectPorts) w.u32(LANDLOCK_NET_SECTION, l.netConnectPorts.length, ...l.netConnectPorts);
   }
+  if (s.hiddenWatch) w.u32(HIDDEN_SECTION, s.hiddenWatch.group, s.hiddenWatch.map);
   return w.done();
 }
 
@@ -324,6 +330,7 @@ interface Bound {
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
   killNotifier: KoffiFunction; landlockAbi: KoffiFunction; netCopy: KoffiFunction; netFinish: KoffiFunction;
   unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction; unixSameMount: KoffiFunction;
+  hiddenWatch: KoffiFunction; hiddenRead: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -374,6 +381,8 @@ function bind(): Bound {
     unixOpen: lib.func('int tsjail_unix_open(void *job, uint8_t *out, int outlen, _Out_ uint64_t *dev)'),
     notifSyncWakeup: lib.func('int tsjail_notif_sync_wakeup(int listener)'),
     unixSameMount: lib.func('int tsjail_unix_same_mount(void *job, const char *path)'),
+    hiddenWatch: lib.func('int tsjail_hidden_watch(int32_t *fds)'),
+    hiddenRead: lib.func('int tsjail_hidden_read(int group, uint8_t *out, int outlen, int timeout_ms)'),
   };
   return bound;
 }
@@ -563,4 +572,29 @@ export function unixSameMount(copy: NetCopy, path: string): boolean {
 /** The kernel wakes tsjail, and the answered thread, on the waking CPU (a no-op before Linux 6.6). */
 export function syncWakeUp(listener: number): void {
   bind().notifSyncWakeup(listener);
+}
+
+/** A fanotify id record of the helper (struct hidden_record): `what` is a mount index or an event mask. */
+export interface HiddenRecord { readonly what: number; readonly pid: number; readonly id: string }
+export const HIDDEN_RECORD_BYTES = 88;
+
+/** The record at `at` of `b`; `id` joins the filesystem id, handle type and handle bytes (empty: no id). */
+export function hiddenRecord(b: Buffer, at: number): HiddenRecord {
+  const bytes = Math.min(b.readUInt32LE(at + 8), 64);
+  const id = bytes ? `${b.subarray(at + 12, at + 20).toString('hex')}:${b.readInt32LE(at + 4)}:${b.subarray(at + 24, at + 24 + bytes).toString('hex')}` : '';
+  return { what: b.readUInt32LE(at), pid: b.readInt32LE(at + 20), id };
+}
+
+/** A fanotify group for the jail's masks and the map pipe (read end, write end); a negative errno if the kernel has none to give. */
+export function hiddenWatch(): { readonly group: number; readonly mapRead: number; readonly mapWrite: number } | number {
+  const fds = new Int32Array(3);
+  const r = bind().hiddenWatch(fds) as number;
+  return r < 0 ? r : { group: fds[0]!, mapRead: fds[1]!, mapWrite: fds[2]! };
+}
+
+/** The events waiting on `group` (none after timeoutMs); a negative errno on failure. */
+export function hiddenEvents(group: number, out: Buffer, timeoutMs: number): HiddenRecord[] | number {
+  const n = bind().hiddenRead(group, out, out.length, timeoutMs) as number;
+  if (n < 0) return n;
+  return Array.from({ length: n }, (_, i) => hiddenRecord(out, i * HIDDEN_RECORD_BYTES));
 }

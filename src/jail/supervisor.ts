@@ -22,7 +22,7 @@ import type { NetKind } from './helper';
 import type { NetRule } from './netRules';
 import type { NetRefusal, NetSupervisor } from './netSupervisor';
 import type { UnixScope } from './unixRules';
-import type { ResolvedFs } from './fsRules';
+import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
 import { TSJAIL_STOPS } from './ownStops';
 
@@ -267,7 +267,7 @@ export class Supervisor {
       if (group !== undefined && group === main) this.killedMain = true;
     }
     if (decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.quiet) return;
-    this.count(key, n, () => {
+    this.count(key, n.nr, () => {
       const explanation = explainDenial(policy, decision, abi, syscall, n.args);
       const record: DenialRecord = {
         time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
@@ -293,13 +293,31 @@ export class Supervisor {
       { file: { path: r.path, rule: r.rule.path, access: r.rule.access } });
   }
 
+  /**
+   * An open of a hidden path (hiddenReads.ts): reported once per path, then counted. It decided
+   * nothing (the program read the empty mask); `pid` is 0 where the kernel does not say who.
+   */
+  reportHiddenRead(path: string, pid: number, rule: FsRule): void {
+    const key = `file|open|${path}`;
+    const inJail = pid > 0 && !this.seen.entries.has(key) ? jailPid(pid) : null;
+    this.count(key, -1, () => {
+      const decidedBy = `${rule.path} is hidden (${rule.source}${rule.reason ? `: ${rule.reason}` : ''})`;
+      const suggestion = (require('./fsWrites') as typeof import('./fsWrites')).hideSuggestion(rule);
+      const record: DenialRecord = {
+        time: new Date().toISOString(), mode: 'enforce', pid, jailPid: inJail, abi: 'unknown', nr: -1, syscall: 'open', args: [],
+        action: 'hidden', decidedBy, rule: null, suggestion, file: { path, rule: rule.path, access: 'read' },
+      };
+      return { record, explanation: { syscall: 'open', args: [], action: 'hidden', decidedBy, suggestion } };
+    });
+  }
+
   /** A refusal of tsjail's own rules (network, files): a record without arguments or a policy rule, counted like a policy's denial. */
   private reportRefusal(
     n: Notification, key: string, e: Omit<DenialExplanation, 'args'>, mode: SupervisionMode, what: Pick<DenialRecord, 'net' | 'file'>,
   ): void {
     const known = this.seen.entries.has(key) || this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     const inJail = known ? null : jailPid(n.pid);
-    this.count(key, n, () => {
+    this.count(key, n.nr, () => {
       const record: DenialRecord = {
         time: new Date().toISOString(), mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr,
         syscall: e.syscall, args: [], action: e.action, decidedBy: e.decidedBy, rule: null, suggestion: e.suggestion, ...what,
@@ -309,12 +327,12 @@ export class Supervisor {
   }
 
   /** Counts a denial; the first of its key is explained (at most MAX_DISTINCT_DENIALS keys, then an overflow count). */
-  private count(key: string, n: Notification, first: () => { record: DenialRecord; explanation: DenialExplanation; numbers?: number[] }): void {
+  private count(key: string, nr: number, first: () => { record: DenialRecord; explanation: DenialExplanation; numbers?: number[] }): void {
     const known = this.seen.entries.get(key);
     const full = !known && this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     if (known) {
       known.count++;
-      if (known.numbers && known.numbers.length < UNKNOWN_NUMBERS_KEPT && !known.numbers.includes(n.nr)) known.numbers.push(n.nr);
+      if (known.numbers && known.numbers.length < UNKNOWN_NUMBERS_KEPT && !known.numbers.includes(nr)) known.numbers.push(nr);
       if (known.count >= known.nextNotice) {
         known.nextNotice *= 10;
         this.events.repeated(known);
@@ -349,7 +367,7 @@ export interface SupervisorEvents {
 
 /** stderr text for a denial, as in DESIGN §5. */
 export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
-  const who = r.jailPid !== null ? `pid ${r.jailPid}` : `host pid ${r.pid}`;
+  const who = r.jailPid !== null ? `pid ${r.jailPid}` : r.pid ? `host pid ${r.pid}` : 'the jail';
   const verb = r.mode === 'log' ? `would be ${r.action} (allowed: log mode)` : r.action;
   const call = r.net ? r.net.destination : r.file ? r.file.path : e.args.map((a) => `${a.name}=${a.text}`).join(', ');
   return [
@@ -425,6 +443,8 @@ export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
   options: {
     readonly reportFile?: string; readonly name?: string; readonly writes?: WriteWatch;
+    /** With file rules: opens of hidden paths are reported (hiddenReads.ts). */
+    readonly hidden?: ResolvedFs;
     /** The IP allowlist (undefined: the host's network). */
     readonly net?: readonly NetRule[];
     /** With file rules or unix rules: unix connects and sends are decided (unixRules.ts). */
@@ -455,6 +475,7 @@ export function supervise(
       filter: notifyingFilter(filter, 'little', [HANDSHAKE_NR, MAIN_NR]),
       handle: (n, mainPid, answer) => startup.handle(n, mainPid, answer),
     },
+    ...(options.hidden ? { hiddenRead: (path: string, pid: number) => supervisor.reportHiddenRead(path, pid, decidingRule(options.hidden!.rules, path)) } : {}),
     ...(options.writes ? { withoutNamespaces: (fs: ResolvedFs | undefined) => { if (fs) options.writes!.withoutNamespaces(fs); } } : {}),
     // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would.
     exitCode: (code) => ((supervisor.killedMain || startup.killedMain) && code === 128 + 9 ? 128 + 31 : code),
