@@ -730,6 +730,9 @@ static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag);
  * and the tree's fd, then TREES_DONE. */
 #define TREE_ROOT 0xffff0001u
 #define TREE_UPPER 0xffff0002u
+#define TREE_HIDDEN_GROUP 0xffff0003u /* the fanotify group for hidden reads (hidden_send_group) */
+static void hidden_take_group(int fd); /* at the end of this file */
+static int hidden_send_group(int chan, int32_t *result);
 #define TREES_DONE 0xffffffffu
 
 /* One channel message: the index as its body, room for one fd. */
@@ -781,6 +784,7 @@ static int receive_trees(int chan) {
 		memcpy(&fd, CMSG_DATA(h), sizeof fd);
 		if (t.index == TREE_ROOT) S.root_tree = fd;
 		else if (t.index == TREE_UPPER) S.upper_tree = fd;
+		else if (t.index == TREE_HIDDEN_GROUP) hidden_take_group(fd);
 		else if (t.index < S.nmounts) S.mounts[t.index].tree = fd;
 		else return -1;
 	}
@@ -1040,7 +1044,8 @@ static int take_listener(pid_t init, int fd) {
 /*
  * Starts a jailed command. Returns the pid of the jail's first process, or -1 with
  * result[0] = the failed step and result[1] = its errno. Blocks until the command has been
- * exec'd or has failed: run it on a worker thread (koffi's async call).
+ * exec'd or has failed: run it on a worker thread (koffi's async call). With a hidden-reads
+ * section, result (5 ints) [4] is the fanotify group (hidden_send_group).
  */
 int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	static uint8_t copy[1 << 24];
@@ -1086,7 +1091,7 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	}
 	int step = 0;
 	if (privileged && S.uid_map && join_cgroups(pid)) step = STEP_CGROUP;
-	if (step || (S.uid_map && map_ids(pid, &step)) || (privileged && prepare_trees(pid, chan[0], &step)) || send_tree(chan[0], TREES_DONE, -1)) {
+	if (step || (S.uid_map && map_ids(pid, &step)) || (privileged && prepare_trees(pid, chan[0], &step)) || hidden_send_group(chan[0], result) || send_tree(chan[0], TREES_DONE, -1)) {
 		result[0] = step ? step : STEP_CHANNEL; result[1] = errno;
 		close(chan[0]); close(pipefd[0]);
 		kill(pid, SIGKILL);
@@ -1297,10 +1302,8 @@ static int source_tree(const char *src, int nofollow) {
 	return tree;
 }
 
-/* Hidden reads (at the end of this file): steps 90-92 of helper.ts STEPS. */
-#define STEP_HIDDEN_MARK 90
-#define STEP_HIDDEN_MASK 91
-#define STEP_HIDDEN_MAP 92
+/* Hidden reads (at the end of this file): step 90 of helper.ts STEPS. */
+#define STEP_HIDDEN_MAP 90
 static int hidden_file_mask(uint32_t i);
 static void hidden_mark(uint32_t i, int fd);
 /*
@@ -1321,7 +1324,7 @@ static void hide_path(int rootfd, uint32_t i) {
 		hidden_mark(i, m->tree);
 	} else {
 		int mask = hidden_file_mask(i);
-		if (mask < 0 || attach(mask, fd)) fail(STEP_HIDDEN_MASK);
+		if (mask < 0 || attach(mask, fd)) fail_mount(i);
 		close(mask);
 		close(fd);
 		if ((fd = open_in_root(rootfd, m->dst)) < 0) fail_mount(i);
@@ -2005,10 +2008,11 @@ int tsjail_unix_same_mount(struct net_job *j, const char *path) {
 }
 
 /*
- * Reads of hidden paths (src/jail/hiddenReads.ts). tsjail makes a fanotify group before the jail
- * (tsjail_hidden_watch; notification class, file ids only, so rootless too) and the jail inherits
- * it: each mask hide_path makes gets an inode mark for opens, and its file id goes to tsjail on
- * the map pipe as a record {mount index, id}. tsjail reads the events (tsjail_hidden_read) and
+ * Reads of hidden paths (src/jail/hiddenReads.ts). Once the jail's namespaces exist, tsjail makes a
+ * fanotify group (notification class, file ids only, so rootless too) and sends it to the jail
+ * with the trees (made before clone, a jail without namespaces, e.g. inside another jail, would
+ * ask for it in vain): each mask hide_path makes gets an inode mark for opens, and its file id
+ * goes to tsjail on the map pipe (tsjail_hidden_map, inherited) as a record {mount index, id}. tsjail reads the events (tsjail_hidden_read) and
  * matches their ids against the map. A hidden file gets an inode of its own (an empty read-only
  * file on a private tmpfs, not the shared /dev/null), so an event names one path. Nothing here
  * decides anything: an event only becomes a report.
@@ -2031,23 +2035,36 @@ static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag) {
 	return v == tag;
 }
 
-/* The optional trailing section: the group's fd and the map pipe's write end, both inherited. */
+/* The optional trailing section: the map pipe's write end, inherited. */
 static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end) {
 	HW.present = 0; HW.group = HW.map = HW.store = -1;
 	if (p == end) return p;
-	uint32_t v[3];
-	if (!(p = u32s(p, end, v, 3)) || v[0] != HIDDEN_SECTION_TAG) return NULL;
-	HW.present = 1; HW.group = (int)v[1]; HW.map = (int)v[2];
+	uint32_t v[2];
+	if (!(p = u32s(p, end, v, 2)) || v[0] != HIDDEN_SECTION_TAG) return NULL;
+	HW.present = 1; HW.map = (int)v[1];
 	return p;
 }
 
-int tsjail_hidden_watch(int32_t *fds) {
-	int group = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
-	if (group < 0) return -errno;
+/* The map pipe: fds[0] tsjail's read end, fds[1] the write end the jail inherits. */
+int tsjail_hidden_map(int32_t *fds) {
 	int p[2];
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK)) { int e = errno; close(group); return -e; }
-	fds[0] = group; fds[1] = p[0]; fds[2] = p[1];
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK)) return -errno;
+	fds[0] = p[0]; fds[1] = p[1];
 	return 0;
+}
+
+/* Parent side: the group, kept as result[4] (-errno where the kernel gives none: the jail runs
+ * unwatched); -1 only if the channel fails. */
+static int hidden_send_group(int chan, int32_t *result) {
+	if (!HW.present) return 0;
+	int group = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
+	if (group < 0) { result[4] = -errno; return 0; }
+	result[4] = group;
+	return send_tree(chan, TREE_HIDDEN_GROUP, group);
+}
+
+static void hidden_take_group(int fd) {
+	HW.group = fd;
 }
 
 /* The file id fanotify reports for the inode at fd (AT_HANDLE_FID: the same encoding). */
@@ -2064,14 +2081,18 @@ static int hidden_id(int fd, struct hidden_record *r) {
 	return 0;
 }
 
-/* Mount i's mask (at fd) watched for opens, and its id sent to tsjail. */
+/* Mount i's mask (at fd) watched for opens, and its id sent to tsjail; where the kernel refuses
+ * the mark, a record without an id and with -errno as its handle type (tsjail says so: a report
+ * is missing, nothing is less confined). */
 static void hidden_mark(uint32_t i, int fd) {
-	if (!HW.present) return;
-	if (fanotify_mark(HW.group, FAN_MARK_ADD, FAN_OPEN | FAN_ONDIR, AT_FDCWD, fd_path(fd).s)) fail(STEP_HIDDEN_MARK);
+	if (HW.group < 0) return;
 	struct hidden_record r;
 	memset(&r, 0, sizeof r);
 	r.what = i;
-	if (hidden_id(fd, &r)) fail(STEP_HIDDEN_MARK);
+	if (fanotify_mark(HW.group, FAN_MARK_ADD, FAN_OPEN | FAN_ONDIR, AT_FDCWD, fd_path(fd).s) || hidden_id(fd, &r)) {
+		r.handle_type = -errno;
+		r.handle_bytes = 0;
+	}
 	if (write(HW.map, &r, sizeof r) != (ssize_t)sizeof r) fail(STEP_HIDDEN_MAP);
 }
 

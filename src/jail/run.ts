@@ -208,7 +208,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
-  const spec: SpawnSpec = hidden ? { ...spec2, hiddenWatch: hidden.specFields } : spec2;
+  const spec: SpawnSpec = hidden ? { ...spec2, hiddenMap: hidden.mapFd } : spec2;
   const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); throw e; });
   if (!started.ok) {
     cgroups?.remove();
@@ -238,7 +238,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     }, log);
   }
   const serving = loop?.run();
-  hidden?.takeMap(spec);
+  hidden?.started(spec, started, log);
   const drainHidden = (): void => hidden?.drain((path, who) => watch!.hiddenRead!(path, who), log);
   const hiddenTimer = hidden ? setInterval(drainHidden, 100) : undefined;
   const killJail = (): void => killWholeJail(pid, spec);
