@@ -99,6 +99,13 @@ for (const who of WHO) {
     assert.deepEqual(reported(r.stderr), []);
   });
 
+  test(`${who.name}: the command holds neither the fanotify group nor the map pipe`, () => {
+    // 0-2 are stdio, 3 is ls's own directory.
+    const r = sh(who, 'ls /proc/self/fd/ | tr "\\n" " "; ls -l /proc/self/fd/ | grep -c fanotify; cat ~/.netrc');
+    assert.equal(r.stdout, '0 1 2 3 0\n', r.stderr);
+    assert.deepEqual(reported(r.stderr), [join(who.home, '.netrc')]);
+  });
+
   test(`${who.name}: the --report record of a hidden read`, () => {
     const report = join(who.home, 'record.jsonl');
     const r = sh(who, 'cat ~/.netrc', ['--report', report]);

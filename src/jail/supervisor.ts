@@ -288,7 +288,7 @@ export class Supervisor {
 
   /** A write the kernel refuses by the file rules: reported once per call and path, then counted. */
   private reportWrite(n: Notification, r: WriteRefusal): void {
-    const decidedBy = `${r.rule.path} is ${r.rule.access === 'hide' ? 'hidden' : 'read-only'} (${r.rule.source}${r.rule.reason ? `: ${r.rule.reason}` : ''})`;
+    const decidedBy = fileRuleText(r.rule);
     this.reportRefusal(n, `file|${r.syscall}|${r.path}`, { syscall: r.syscall, action: r.errno, decidedBy, suggestion: r.suggestion }, this.mode,
       { file: { path: r.path, rule: r.rule.path, access: r.rule.access } });
   }
@@ -301,7 +301,7 @@ export class Supervisor {
     const key = `file|open|${path}`;
     const inJail = pid > 0 && !this.seen.entries.has(key) ? jailPid(pid) : null;
     this.count(key, -1, () => {
-      const decidedBy = `${rule.path} is hidden (${rule.source}${rule.reason ? `: ${rule.reason}` : ''})`;
+      const decidedBy = fileRuleText(rule);
       const suggestion = (require('./fsWrites') as typeof import('./fsWrites')).hideSuggestion(rule);
       const record: DenialRecord = {
         time: new Date().toISOString(), mode: 'enforce', pid, jailPid: inJail, abi: 'unknown', nr: -1, syscall: 'open', args: [],
@@ -363,6 +363,11 @@ export interface SupervisorEvents {
   first(record: DenialRecord, explanation: DenialExplanation): void;
   repeated(entry: SeenDenial): void;
   overflowed(): void;
+}
+
+/** "/home/me/.ssh is hidden (default: SSH keys...)": a file rule as the decider of a refusal. */
+function fileRuleText(rule: FsRule): string {
+  return `${rule.path} is ${rule.access === 'hide' ? 'hidden' : 'read-only'} (${rule.source}${rule.reason ? `: ${rule.reason}` : ''})`;
 }
 
 /** stderr text for a denial, as in DESIGN §5. */
