@@ -723,10 +723,16 @@ static void close_joins(void) {
 
 static void bring_up_loopback(void); /* at the end of this file */
 static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end); /* at the end of this file */
+static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end); /* at the end of this file */
+static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag);
+#define HIDDEN_SECTION_TAG 0x31444948u /* "HID1": parse_hidden */
 /* The parent → child channel (a SOCK_SEQPACKET pair): one message per bind tree, an index
  * and the tree's fd, then TREES_DONE. */
 #define TREE_ROOT 0xffff0001u
 #define TREE_UPPER 0xffff0002u
+#define TREE_HIDDEN_GROUP 0xffff0003u /* the fanotify group for hidden reads (hidden_send_group) */
+static void hidden_take_group(int fd); /* at the end of this file */
+static int hidden_send_group(int chan, int32_t *result);
 #define TREES_DONE 0xffffffffu
 
 /* One channel message: the index as its body, room for one fd. */
@@ -778,6 +784,7 @@ static int receive_trees(int chan) {
 		memcpy(&fd, CMSG_DATA(h), sizeof fd);
 		if (t.index == TREE_ROOT) S.root_tree = fd;
 		else if (t.index == TREE_UPPER) S.upper_tree = fd;
+		else if (t.index == TREE_HIDDEN_GROUP) hidden_take_group(fd);
 		else if (t.index < S.nmounts) S.mounts[t.index].tree = fd;
 		else return -1;
 	}
@@ -997,6 +1004,7 @@ static int parse(const uint8_t *p, size_t len) {
 	S.root_idmap = ext[0]; S.root_tmpfs = ext[1];
 	S.root_tree = S.upper_tree = -1;
 	if (!(p = parse_landlock(p, end))) return -1;
+	if (!(p = parse_hidden(p, end))) return -1;
 	return p == end ? 0 : -1;
 }
 
@@ -1036,7 +1044,8 @@ static int take_listener(pid_t init, int fd) {
 /*
  * Starts a jailed command. Returns the pid of the jail's first process, or -1 with
  * result[0] = the failed step and result[1] = its errno. Blocks until the command has been
- * exec'd or has failed: run it on a worker thread (koffi's async call).
+ * exec'd or has failed: run it on a worker thread (koffi's async call). With a hidden-reads
+ * section, result (5 ints) [4] is the fanotify group (hidden_send_group).
  */
 int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	static uint8_t copy[1 << 24];
@@ -1082,7 +1091,7 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	}
 	int step = 0;
 	if (privileged && S.uid_map && join_cgroups(pid)) step = STEP_CGROUP;
-	if (step || (S.uid_map && map_ids(pid, &step)) || (privileged && prepare_trees(pid, chan[0], &step)) || send_tree(chan[0], TREES_DONE, -1)) {
+	if (step || (S.uid_map && map_ids(pid, &step)) || (privileged && prepare_trees(pid, chan[0], &step)) || hidden_send_group(chan[0], result) || send_tree(chan[0], TREES_DONE, -1)) {
 		result[0] = step ? step : STEP_CHANNEL; result[1] = errno;
 		close(chan[0]); close(pipefd[0]);
 		kill(pid, SIGKILL);
@@ -1293,11 +1302,16 @@ static int source_tree(const char *src, int nofollow) {
 	return tree;
 }
 
+/* Hidden reads (at the end of this file): step 90 of helper.ts STEPS. */
+#define STEP_HIDDEN_MAP 90
+static int hidden_file_mask(uint32_t i);
+static void hidden_mark(uint32_t i, int fd);
 /*
  * A file rule's hide of mount i: an existing directory gets an empty tmpfs (writable until
  * seal_hidden, so that the rules beneath it get their mount points), anything else (a file, a
- * FIFO, a socket, a device) the jail's /dev/null; a missing path nothing. Opened O_PATH: a FIFO
- * never blocks, and any kind of file can be covered.
+ * FIFO, a socket, a device) an empty read-only file of its own; a missing path nothing. Opened
+ * O_PATH: a FIFO never blocks, and any kind of file can be covered. Each mask is watched for
+ * opens where tsjail reports hidden reads (hidden_mark).
  */
 static void hide_path(int rootfd, uint32_t i) {
 	struct mount_spec *m = &S.mounts[i];
@@ -1307,8 +1321,14 @@ static void hide_path(int rootfd, uint32_t i) {
 		if (mount("tmpfs", fd_path(fd).s, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k")) fail_mount(i);
 		close(fd);
 		if ((m->tree = open_in_root(rootfd, m->dst)) < 0) fail_mount(i);
+		hidden_mark(i, m->tree);
 	} else {
-		if (mount("/dev/null", fd_path(fd).s, NULL, MS_BIND, NULL)) fail_mount(i);
+		int mask = hidden_file_mask(i);
+		if (mask < 0 || attach(mask, fd)) fail_mount(i);
+		close(mask);
+		close(fd);
+		if ((fd = open_in_root(rootfd, m->dst)) < 0) fail_mount(i);
+		hidden_mark(i, fd);
 		close(fd);
 	}
 }
@@ -1376,7 +1396,7 @@ int tsjail_landlock_abi(void) {
 static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end) {
 	memset(&LL, 0, sizeof LL);
 	LL.fd = -1;
-	if (p == end) return p;
+	if (p == end || section_is(p, end, HIDDEN_SECTION_TAG)) return p;
 	uint32_t head[6];
 	if (!(p = u32s(p, end, head, 6)) || head[0] != LANDLOCK_SECTION || head[4] > MAX_LANDLOCK_RULES) return NULL;
 	LL.present = 1; LL.handled_fs = head[1]; LL.scoped = head[2]; LL.flags = head[3]; LL.nrules = head[4]; LL.stdio = head[5];
@@ -1985,4 +2005,155 @@ int tsjail_unix_same_mount(struct net_job *j, const char *path) {
 	if (r) return r;
 	if (!(a.stx_mask & b.stx_mask & STATX_MNT_ID)) return -ENOSYS;
 	return a.stx_mnt_id == b.stx_mnt_id;
+}
+
+/*
+ * Reads of hidden paths (src/jail/hiddenReads.ts). Once the jail's namespaces exist, tsjail makes a
+ * fanotify group (notification class, file ids only, so rootless too) and sends it to the jail
+ * with the trees (made before clone, a jail without namespaces, e.g. inside another jail, would
+ * ask for it in vain): each mask hide_path makes gets an inode mark for opens, and its file id
+ * goes to tsjail on the map pipe (tsjail_hidden_map, inherited) as a record {mount index, id}. tsjail reads the events (tsjail_hidden_read) and
+ * matches their ids against the map. A hidden file gets an inode of its own (an empty read-only
+ * file on a private tmpfs, not the shared /dev/null), so an event names one path. Nothing here
+ * decides anything: an event only becomes a report.
+ */
+#include <sys/fanotify.h>
+#include <sys/statfs.h>
+#ifndef AT_HANDLE_FID
+#define AT_HANDLE_FID 0x200
+#endif
+
+/* A map or event record, for JavaScript: `what` is the mount index (map) or the event mask. */
+struct hidden_record { uint32_t what; int32_t handle_type; uint32_t handle_bytes; uint32_t fsid[2]; int32_t pid; uint8_t handle[64]; };
+
+static struct { uint32_t present; int group, map, store; } HW = { 0, -1, -1, -1 };
+
+static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag) {
+	uint32_t v;
+	if (end - p < 4) return 0;
+	memcpy(&v, p, 4);
+	return v == tag;
+}
+
+/* The optional trailing section: the map pipe's write end, inherited. */
+static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end) {
+	HW.present = 0; HW.group = HW.map = HW.store = -1;
+	if (p == end) return p;
+	uint32_t v[2];
+	if (!(p = u32s(p, end, v, 2)) || v[0] != HIDDEN_SECTION_TAG) return NULL;
+	HW.present = 1; HW.map = (int)v[1];
+	return p;
+}
+
+/* The map pipe: fds[0] tsjail's read end, fds[1] the write end the jail inherits. */
+int tsjail_hidden_map(int32_t *fds) {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK)) return -errno;
+	fds[0] = p[0]; fds[1] = p[1];
+	return 0;
+}
+
+/* Parent side: the group, kept as result[4] (-errno where the kernel gives none: the jail runs
+ * unwatched); -1 only if the channel fails. */
+static int hidden_send_group(int chan, int32_t *result) {
+	if (!HW.present) return 0;
+	int group = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_FID | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
+	if (group < 0) { result[4] = -errno; return 0; }
+	result[4] = group;
+	return send_tree(chan, TREE_HIDDEN_GROUP, group);
+}
+
+static void hidden_take_group(int fd) {
+	HW.group = fd;
+}
+
+/* The file id fanotify reports for the inode at fd (AT_HANDLE_FID: the same encoding). */
+static int hidden_id(int fd, struct hidden_record *r) {
+	struct { struct file_handle h; unsigned char bytes[64]; } fh;
+	struct statfs sf;
+	int mnt;
+	fh.h.handle_bytes = sizeof fh.bytes;
+	if (syscall(SYS_name_to_handle_at, fd, "", &fh.h, &mnt, AT_EMPTY_PATH | AT_HANDLE_FID) || fstatfs(fd, &sf)) return -1;
+	r->handle_type = fh.h.handle_type;
+	r->handle_bytes = fh.h.handle_bytes;
+	memcpy(r->fsid, &sf.f_fsid, sizeof r->fsid);
+	memcpy(r->handle, fh.bytes, fh.h.handle_bytes);
+	return 0;
+}
+
+/* Mount i's mask (at fd) watched for opens, and its id sent to tsjail; where the kernel refuses
+ * the mark, a record without an id and with -errno as its handle type (tsjail says so: a report
+ * is missing, nothing is less confined). */
+static void hidden_mark(uint32_t i, int fd) {
+	if (HW.group < 0) return;
+	struct hidden_record r;
+	memset(&r, 0, sizeof r);
+	r.what = i;
+	if (fanotify_mark(HW.group, FAN_MARK_ADD, FAN_OPEN | FAN_ONDIR, AT_FDCWD, fd_path(fd).s) || hidden_id(fd, &r)) {
+		r.handle_type = -errno;
+		r.handle_bytes = 0;
+	}
+	if (write(HW.map, &r, sizeof r) != (ssize_t)sizeof r) fail(STEP_HIDDEN_MAP);
+}
+
+/* A hidden file's mask: an empty read-only file of its own on a private, detached tmpfs. */
+static int hidden_file_mask(uint32_t i) {
+	if (HW.store < 0) {
+		int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+		if (fs < 0) return -1;
+		int ok = !syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0700", 0)
+			&& !syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", "4k", 0)
+			&& !syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+		if (ok) HW.store = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		int e = errno;
+		close(fs);
+		errno = e;
+		if (HW.store < 0) return -1;
+	}
+	char name[16];
+	*fmt_u32(name, i) = 0;
+	int f = openat(HW.store, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+	if (f < 0) return -1;
+	close(f);
+	int tree = (int)syscall(SYS_open_tree, HW.store, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0) return -1;
+	if (set_attrs(tree, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, -1)) { int e = errno; close(tree); errno = e; return -1; }
+	return tree;
+}
+
+/*
+ * Up to timeout_ms for events; each one (FAN_Q_OVERFLOW too, with no id) as a record in out.
+ * Returns the number of records, or -errno. out holds at least one record per 24 bytes read.
+ */
+int tsjail_hidden_read(int group, uint8_t *out, int outlen, int timeout_ms) {
+	struct pollfd pfd = { group, POLLIN, 0 };
+	int ready = poll(&pfd, 1, timeout_ms);
+	if (ready <= 0) return ready < 0 && errno != EINTR ? -errno : 0;
+	static __thread char buf[8192] __attribute__((aligned(8)));
+	size_t cap = (size_t)(outlen > 0 ? outlen : 0) / sizeof(struct hidden_record) * sizeof(struct fanotify_event_metadata);
+	ssize_t n = read(group, buf, cap < sizeof buf ? cap : sizeof buf);
+	if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	int count = 0;
+	for (struct fanotify_event_metadata *m = (void *)buf; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+		struct hidden_record r;
+		memset(&r, 0, sizeof r);
+		r.what = (uint32_t)m->mask;
+		r.pid = m->pid;
+		for (char *at = (char *)(m + 1); at + sizeof(struct fanotify_event_info_header) <= (char *)m + m->event_len;) {
+			struct fanotify_event_info_fid *info = (void *)at;
+			if (!info->hdr.len) break;
+			struct file_handle *h = (void *)info->handle;
+			if (info->hdr.info_type == FAN_EVENT_INFO_TYPE_FID && h->handle_bytes <= sizeof r.handle
+			    && at + sizeof *info + sizeof *h + h->handle_bytes <= (char *)m + m->event_len) {
+				memcpy(r.fsid, &info->fsid, sizeof r.fsid);
+				r.handle_type = h->handle_type;
+				r.handle_bytes = h->handle_bytes;
+				memcpy(r.handle, h->f_handle, h->handle_bytes);
+			}
+			at += info->hdr.len;
+		}
+		memcpy(out + (size_t)count * sizeof r, &r, sizeof r);
+		count++;
+	}
+	return count;
 }

@@ -364,7 +364,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
         ...(unix ? { unix } : {}),
         ...(drift ? { drift } : {}),
         ...(onRepeat === 'kill' ? { onRepeat } : {}),
-        ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, otherMounts(merged)) } : {}),
+        ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, otherMounts(merged)), hidden: fs } : {}),
       })
     : undefined;
   return await runJailed(command, filter, merged, log, watch, filter ? fs : jailFs(merged));

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { JailError } from './errors';
 
 /**
- * ro: read and execute; rw: also write; hide: not there (an empty directory or /dev/null where
+ * ro: read and execute; rw: also write; hide: not there (an empty directory or an empty file where
  * it exists, unreadable where it appears later); tmpfs: a fresh, empty, writable directory.
  */
 export type FsAccess = 'ro' | 'rw' | 'hide' | 'tmpfs';

@@ -212,8 +212,13 @@ export function predictRefusal(
 
 /** The flag that allows the write: --show for a default secret, --rw for the file or its directory. */
 function suggestion(rule: FsRule, path: string, exists: boolean): string {
-  if (rule.access === 'hide') return rule.source === 'default' ? `--show ${rule.path} (${rule.reason})` : `drop ${rule.source} ${rule.path}`;
+  if (rule.access === 'hide') return hideSuggestion(rule);
   return `--rw ${exists ? path : posix.dirname(path)}`;
+}
+
+/** What shows a hidden path: --show for a default secret, else dropping the rule that hides it. */
+export function hideSuggestion(rule: FsRule): string {
+  return rule.source === 'default' ? `--show ${rule.path} (${rule.reason})` : `drop ${rule.source} ${rule.path}`;
 }
 
 /** The stderr text of a refused write. */

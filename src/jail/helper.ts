@@ -14,7 +14,7 @@ import type { LandlockRuleset } from './landlock';
 
 /**
  * A bind of a host path (then remounted with `flags`, MS_* bits, if any), a filesystem, or a
- * file rule's hide (an empty directory or /dev/null over `dst`, where it exists). `rule` names
+ * file rule's hide (an empty directory or an empty file of its own over `dst`, where it exists). `rule` names
  * the file rule a mount enforces, for messages ("hide /root/.ssh (default)"); `nofollow` opens
  * a bind's source through no symlink at all.
  */
@@ -71,6 +71,8 @@ export interface SpawnSpec {
   readonly requireFilter?: boolean;
   /** The Landlock ruleset the command is restricted by (landlock.ts); none where the kernel has no Landlock. */
   readonly landlock?: LandlockRuleset;
+  /** Reads of hidden paths reported (hiddenReads.ts): the map pipe's write end the jail inherits. */
+  readonly hiddenMap?: number;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -86,6 +88,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   40: 'verify that the seccomp filter is loaded', 41: 'bring up the loopback interface',
   45: 'drop the privileges of the jail\'s PID 1',
   60: 'create the Landlock ruleset', 61: 'add a Landlock rule', 62: 'restrict the command with Landlock',
+  90: 'pass a hidden path\'s file id to tsjail',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -139,6 +142,8 @@ function mountKind(m: MountSpec): number {
 /** Tags the trailing Landlock sections ("LLK1", "LLN1": parse_landlock in the helper). */
 const LANDLOCK_NET_SECTION = 0x314e4c4c;
 const LANDLOCK_SECTION = 0x314b4c4c;
+/** Tags the trailing hidden-reads section ("HID1": parse_hidden in the helper). */
+const HIDDEN_SECTION = 0x31444948;
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -157,7 +162,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   w.strings(s.argv).strings(s.env).strings(s.search);
   w.u32(s.mounts.length);
   for (const mt of s.mounts) {
-    w.u32(mountKind(mt), mt.flags).optString(mt.kind === 'bind' ? mt.src : mt.kind === 'fs' ? mt.fstype : '/dev/null').optString(mt.dst);
+    w.u32(mountKind(mt), mt.flags).optString(mt.kind === 'bind' ? mt.src : mt.kind === 'fs' ? mt.fstype : '').optString(mt.dst); // a hide has no source
     w.optString(mt.kind === 'fs' ? mt.data : undefined);
   }
   w.strings(s.cgroups ?? []).strings((s.join ?? []).map((j) => j.path)).u32(...(s.join ?? []).map((j) => j.type));
@@ -171,6 +176,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     // Then, where an allowlist's TCP ports are known, Landlock's connect rules ("LLN1").
     if (l.netConnectPorts) w.u32(LANDLOCK_NET_SECTION, l.netConnectPorts.length, ...l.netConnectPorts);
   }
+  if (s.hiddenMap !== undefined) w.u32(HIDDEN_SECTION, s.hiddenMap);
   return w.done();
 }
 
@@ -324,6 +330,7 @@ interface Bound {
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
   killNotifier: KoffiFunction; landlockAbi: KoffiFunction; netCopy: KoffiFunction; netFinish: KoffiFunction;
   unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction; unixSameMount: KoffiFunction;
+  hiddenMap: KoffiFunction; hiddenRead: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -374,12 +381,18 @@ function bind(): Bound {
     unixOpen: lib.func('int tsjail_unix_open(void *job, uint8_t *out, int outlen, _Out_ uint64_t *dev)'),
     notifSyncWakeup: lib.func('int tsjail_notif_sync_wakeup(int listener)'),
     unixSameMount: lib.func('int tsjail_unix_same_mount(void *job, const char *path)'),
+    hiddenMap: lib.func('int tsjail_hidden_map(int32_t *fds)'),
+    hiddenRead: lib.func('int tsjail_hidden_read(int group, uint8_t *out, int outlen, int timeout_ms)'),
   };
   return bound;
 }
 
 export type SpawnResult =
-  | { readonly ok: true; readonly pid: number; readonly listener?: number; readonly execPipe?: number }
+  | {
+    readonly ok: true; readonly pid: number; readonly listener?: number; readonly execPipe?: number;
+    /** With `hiddenMap`: the fanotify group the jail's masks are marked in, or the errno that left it unwatched. */
+    readonly hiddenGroup?: { readonly fd: number } | { readonly errno: number };
+  }
   | { readonly ok: false; readonly step: number; readonly errno: number };
 
 function promisify<T>(f: KoffiFunction, args: unknown[], map: (ret: number) => T): Promise<T> {
@@ -396,10 +409,17 @@ export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
   } catch (e) {
     return Promise.reject(e);
   }
-  const result = new Int32Array(4).fill(-1);
+  const result = new Int32Array(5).fill(-1);
   return promisify(bind().spawn, [buf, buf.length, result], (pid): SpawnResult => {
-    if (pid <= 0) return { ok: false, step: result[0]!, errno: result[1]! };
-    return { ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}) };
+    const group = result[4]!;
+    if (pid <= 0) {
+      if (group >= 0) bind().close(group);
+      return { ok: false, step: result[0]!, errno: result[1]! };
+    }
+    return {
+      ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}),
+      ...(spec.hiddenMap !== undefined ? { hiddenGroup: group >= 0 ? { fd: group } : { errno: -group } } : {}),
+    };
   });
 }
 
@@ -563,4 +583,32 @@ export function unixSameMount(copy: NetCopy, path: string): boolean {
 /** The kernel wakes tsjail, and the answered thread, on the waking CPU (a no-op before Linux 6.6). */
 export function syncWakeUp(listener: number): void {
   bind().notifSyncWakeup(listener);
+}
+
+/**
+ * A fanotify id record of the helper (struct hidden_record): `what` is a mount index or an event
+ * mask; `handleType` is -errno in a map record whose mask could not be watched (then `id` is empty).
+ */
+export interface HiddenRecord { readonly what: number; readonly pid: number; readonly id: string; readonly handleType: number }
+export const HIDDEN_RECORD_BYTES = 88;
+
+/** The record at `at` of `b`; `id` joins the filesystem id, handle type and handle bytes (empty: no id). */
+export function hiddenRecord(b: Buffer, at: number): HiddenRecord {
+  const bytes = Math.min(b.readUInt32LE(at + 8), 64);
+  const id = bytes ? `${b.subarray(at + 12, at + 20).toString('hex')}:${b.readInt32LE(at + 4)}:${b.subarray(at + 24, at + 24 + bytes).toString('hex')}` : '';
+  return { what: b.readUInt32LE(at), pid: b.readInt32LE(at + 20), id, handleType: b.readInt32LE(at + 4) };
+}
+
+/** The map pipe of a jail's masks (read end, write end); a negative errno on failure. */
+export function hiddenMap(): { readonly read: number; readonly write: number } | number {
+  const fds = new Int32Array(2);
+  const r = bind().hiddenMap(fds) as number;
+  return r < 0 ? r : { read: fds[0]!, write: fds[1]! };
+}
+
+/** The events waiting on `group` (none after timeoutMs); a negative errno on failure. */
+export function hiddenEvents(group: number, out: Buffer, timeoutMs: number): HiddenRecord[] | number {
+  const n = bind().hiddenRead(group, out, out.length, timeoutMs) as number;
+  if (n < 0) return n;
+  return Array.from({ length: n }, (_, i) => hiddenRecord(out, i * HIDDEN_RECORD_BYTES));
 }

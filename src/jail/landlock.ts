@@ -98,6 +98,10 @@ function within(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir === '/' ? '/' : dir + sep);
 }
 
+function isDirectory(path: string): boolean {
+  try { return lstatSync(path).isDirectory(); } catch { return false; }
+}
+
 function isSymlink(path: string): boolean {
   try { return lstatSync(path).isSymbolicLink(); } catch { return false; }
 }
@@ -221,7 +225,11 @@ export function jailLandlock(
   abi = landlockAbi(),
 ): { landlock?: LandlockRuleset } {
   const mounts = o.mounts.map((m) => ({ path: m.dst, writable: (m.flags & MS_RDONLY) === 0 }));
-  const ruleset = landlockPlan(fs, { abi, mounts, privateDev: o.privateDev }).ruleset;
+  const planned = landlockPlan(fs, { abi, mounts, privateDev: o.privateDev }).ruleset;
+  // A hidden file's mask (an empty file of its own, hiddenReads.ts) reads as empty, as /dev/null did;
+  // never a hidden directory's: a grant there would hold beneath it, for what a rule mounts inside.
+  const masks = planned.handledFs ? o.mounts.filter((m) => m.kind === 'hide' && !isDirectory(m.dst)) : [];
+  const ruleset = masks.length ? { ...planned, rules: [...planned.rules, ...masks.map((m) => ({ path: m.dst, rights: FS.READ_FILE }))] } : planned;
   const ports = netLayerPorts(o.tcpConnectPorts, abi);
   return restricting(ports ? { ...ruleset, netConnectPorts: ports } : ruleset);
 }

@@ -130,6 +130,8 @@ export interface Watch {
   finish?(): void;
   /** The jail runs without namespaces, under these file rules (noNamespaces.ts): before it starts. */
   withoutNamespaces?(fs: ResolvedFs | undefined): void;
+  /** A hidden path was opened (hiddenReads.ts); `pid` 0 where the kernel does not say who. */
+  hiddenRead?(path: string, pid: number): void;
 }
 
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
@@ -205,11 +207,14 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
-  const spec: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), requireFilter: !o.insecure };
+  const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
-  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); throw e; });
+  const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
+  const spec: SpawnSpec = hidden ? { ...spec2, hiddenMap: hidden.mapFd } : spec2;
+  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); throw e; });
   if (!started.ok) {
     cgroups?.remove();
+    hidden?.close();
     if (pidFd !== undefined) closeSync(pidFd);
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (namespacesRefused(spec, started.step, started.errno)) {
@@ -235,6 +240,9 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     }, log);
   }
   const serving = loop?.run();
+  hidden?.started(spec, started, log);
+  const drainHidden = (): void => hidden?.drain((path, who) => watch!.hiddenRead!(path, who), log);
+  const hiddenTimer = hidden ? setInterval(drainHidden, 100) : undefined;
   const killJail = (): void => killWholeJail(pid, spec);
   watch?.ending?.(killJail);
   // SIGTERM and SIGINT ask the jail to stop; what is still running after the grace period is killed.
@@ -259,6 +267,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   try {
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
     const status = await waitFor(pid);
+    drainHidden(); // every open the command made has its event queued by now
     if (failed) return execFailure(command, failed.step, failed.errno, log, spec);
     if (late && !mainReached) {
       log(`--late: ${command[0]} never reported main() (it does not start through glibc's __libc_start_main, or ended before main): the start-up policy, the policy plus the loader's syscalls, decided throughout`);
@@ -281,6 +290,8 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     if (pidFd !== undefined) closeSync(pidFd);
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
+    if (hiddenTimer) clearInterval(hiddenTimer);
+    hidden?.close();
     if (stopTimer) clearTimeout(stopTimer);
     for (const [sig, h] of handlers) process.off(sig, h);
     loop?.stop();

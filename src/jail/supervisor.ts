@@ -22,7 +22,7 @@ import type { NetKind } from './helper';
 import type { NetRule } from './netRules';
 import type { NetRefusal, NetSupervisor } from './netSupervisor';
 import type { UnixScope } from './unixRules';
-import type { ResolvedFs } from './fsRules';
+import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
 import { TSJAIL_STOPS } from './ownStops';
 import { DRIFT_LABEL } from '../policy/drift';
@@ -307,7 +307,7 @@ export class Supervisor {
       if (group !== undefined && group === main) this.killedMain = true;
     }
     if (decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.quiet) return;
-    this.count(key, n, () => {
+    this.count(key, n.nr, () => {
       const explanation = explainDenial(policy, decision, abi, syscall, n.args);
       const record: DenialRecord = {
         time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
@@ -349,9 +349,27 @@ export class Supervisor {
 
   /** A write the kernel refuses by the file rules: reported once per call and path, then counted. */
   private reportWrite(n: Notification, r: WriteRefusal): void {
-    const decidedBy = `${r.rule.path} is ${r.rule.access === 'hide' ? 'hidden' : 'read-only'} (${r.rule.source}${r.rule.reason ? `: ${r.rule.reason}` : ''})`;
+    const decidedBy = fileRuleText(r.rule);
     this.reportRefusal(n, `file|${r.syscall}|${r.path}`, { syscall: r.syscall, action: r.errno, decidedBy, suggestion: r.suggestion }, this.mode,
       { file: { path: r.path, rule: r.rule.path, access: r.rule.access } });
+  }
+
+  /**
+   * An open of a hidden path (hiddenReads.ts): reported once per path, then counted. It decided
+   * nothing (the program read the empty mask); `pid` is 0 where the kernel does not say who.
+   */
+  reportHiddenRead(path: string, pid: number, rule: FsRule): void {
+    const key = `file|open|${path}`;
+    const inJail = pid > 0 && !this.seen.entries.has(key) ? jailPid(pid) : null;
+    this.count(key, -1, () => {
+      const decidedBy = fileRuleText(rule);
+      const suggestion = (require('./fsWrites') as typeof import('./fsWrites')).hideSuggestion(rule);
+      const record: DenialRecord = {
+        time: new Date().toISOString(), mode: 'enforce', pid, jailPid: inJail, abi: 'unknown', nr: -1, syscall: 'open', args: [],
+        action: 'hidden', decidedBy, rule: null, suggestion, file: { path, rule: rule.path, access: 'read' },
+      };
+      return { record, explanation: { syscall: 'open', args: [], action: 'hidden', decidedBy, suggestion } };
+    });
   }
 
   /** A refusal of tsjail's own rules (network, files): a record without arguments or a policy rule, counted like a policy's denial. */
@@ -360,7 +378,7 @@ export class Supervisor {
   ): void {
     const known = this.seen.entries.has(key) || this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     const inJail = known ? null : jailPid(n.pid);
-    this.count(key, n, () => {
+    this.count(key, n.nr, () => {
       const record: DenialRecord = {
         time: new Date().toISOString(), mode, pid: n.pid, jailPid: inJail, abi: deciders().abiOfCall(Object.values(ABIS), n.arch, n.nr)?.name ?? 'unknown', nr: n.nr,
         syscall: e.syscall, args: [], action: e.action, decidedBy: e.decidedBy, rule: null, suggestion: e.suggestion, ...what,
@@ -370,12 +388,12 @@ export class Supervisor {
   }
 
   /** Counts a denial; the first of its key is explained (at most MAX_DISTINCT_DENIALS keys, then an overflow count). */
-  private count(key: string, n: Notification, first: () => { record: DenialRecord; explanation: DenialExplanation; numbers?: number[] }): void {
+  private count(key: string, nr: number, first: () => { record: DenialRecord; explanation: DenialExplanation; numbers?: number[] }): void {
     const known = this.seen.entries.get(key);
     const full = !known && this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     if (known) {
       known.count++;
-      if (known.numbers && known.numbers.length < UNKNOWN_NUMBERS_KEPT && !known.numbers.includes(n.nr)) known.numbers.push(n.nr);
+      if (known.numbers && known.numbers.length < UNKNOWN_NUMBERS_KEPT && !known.numbers.includes(nr)) known.numbers.push(nr);
       if (known.count >= known.nextNotice) {
         known.nextNotice *= 10;
         this.events.repeated(known);
@@ -416,9 +434,14 @@ export interface SupervisorEvents {
   looping?(entry: SeenDenial): void;
 }
 
+/** "/home/me/.ssh is hidden (default: SSH keys...)": a file rule as the decider of a refusal. */
+function fileRuleText(rule: FsRule): string {
+  return `${rule.path} is ${rule.access === 'hide' ? 'hidden' : 'read-only'} (${rule.source}${rule.reason ? `: ${rule.reason}` : ''})`;
+}
+
 /** stderr text for a denial, as in DESIGN §5. */
 export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
-  const who = r.jailPid !== null ? `pid ${r.jailPid}` : `host pid ${r.pid}`;
+  const who = r.jailPid !== null ? `pid ${r.jailPid}` : r.pid ? `host pid ${r.pid}` : 'the jail';
   const verb = r.mode === 'log' ? `would be ${r.action} (allowed: log mode)` : r.action;
   const call = r.net ? r.net.destination : r.file ? r.file.path : e.args.map((a) => `${a.name}=${a.text}`).join(', ');
   return [
@@ -512,6 +535,8 @@ export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
   options: {
     readonly reportFile?: string; readonly name?: string; readonly writes?: WriteWatch;
+    /** With file rules: opens of hidden paths are reported (hiddenReads.ts). */
+    readonly hidden?: ResolvedFs;
     /** The IP allowlist (undefined: the host's network). */
     readonly net?: readonly NetRule[];
     /** With file rules or unix rules: unix connects and sends are decided (unixRules.ts). */
@@ -554,6 +579,7 @@ export function supervise(
       filter: notifyingFilter(filter, 'little', [HANDSHAKE_NR, MAIN_NR]),
       handle: (n, mainPid, answer) => startup.handle(n, mainPid, answer),
     },
+    ...(options.hidden ? { hiddenRead: (path: string, pid: number) => supervisor.reportHiddenRead(path, pid, decidingRule(options.hidden!.rules, path)) } : {}),
     ...(options.writes ? { withoutNamespaces: (fs: ResolvedFs | undefined) => { if (fs) options.writes!.withoutNamespaces(fs); } } : {}),
     ending: (end) => { endJail = end; },
     // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would (and so a loop --on-repeat ended).
