@@ -327,7 +327,7 @@ export class Supervisor {
     const expected = evaluatePolicy(levels.expected, (this.expectedAbis ??= targetAbis(levels.expected)), { nr: n.nr, arch: n.arch, args: n.args });
     const key = `drift|${syscall}|${JSON.stringify(expected.decider)}`;
     const inJail = this.seen.entries.has(key) ? null : jailPid(n.pid);
-    this.count(key, n, () => {
+    this.count(key, n.nr, () => {
       const explanation = explainDenial(levels.expected, expected, abi, syscall, n.args);
       const decidedBy = `${levels.expectedName} does not allow it (${explanation.decidedBy}); the enforced ${levels.enforcedName} does`;
       const record: DenialRecord = {
