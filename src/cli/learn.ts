@@ -15,9 +15,10 @@ export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json] [--
 Runs CMD in the jail (same options as tsjail run) with every syscall observed, and writes the
 allowlist policy under which it runs: TypeScript (default) or an OCI profile (json). The policy
 generalizes: calls of the same class as one seen (poll/ppoll/epoll_wait, wait4/waitid, the stat
-family, ...), the calls timing decides (futex for threads, rt_sigsuspend for children) and terminal
-ioctls, socket families of one kind, clone without namespace flags, each added only where the
-built-in policy allows it and marked \`added:\`. --exact writes only what the run did.
+family, ...), the calls timing or the disk's state decides (futex for threads, rt_sigsuspend for
+children, rmdir and getdents64 after mkdir), terminal ioctls, socket families of one kind, and
+clone without namespace flags, each added only where the built-in policy allows it and marked
+\`added:\`. --exact writes only what the run did.
 --merge FILE widens a policy written by an earlier learn with this run. --late learns only what
 runs after start-up (from main() on), for a policy run with tsjail run --late.
 

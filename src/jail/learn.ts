@@ -322,7 +322,7 @@ function refusedComment(l: Learned): string[] {
 
 /** How a learned policy is written. */
 export interface WriteOptions {
-  /** --exact: the calls the runs made and nothing else (no classes, timing rules or widened arguments). */
+  /** --exact: the calls the runs made and nothing else (no classes, implied calls or widened arguments). */
   readonly exact?: boolean;
 }
 

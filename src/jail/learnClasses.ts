@@ -1,9 +1,9 @@
 // Learned profiles generalize: a program that used one call of a class gets the calls that do the
-// same thing with no more privilege, the calls that timing alone decides, and argument pins widened
-// where that is safe. Nothing is added that the built-in policy does not allow unconditionally on
-// that ABI (decided by the reference evaluator on defaultPolicy()), so generalizing never crosses
-// a privilege line: no class joins open with openat2, clone with unshare or clone3, and nothing of
-// the built-in's dangerous groups is ever added.
+// same thing with no more privilege, the calls that timing or the disk's state decides, and
+// argument pins widened where that is safe. Nothing is added that the built-in policy does not
+// allow unconditionally on that ABI (decided by the reference evaluator on defaultPolicy()), so
+// generalizing never crosses a privilege line: no class joins open with openat2, clone with
+// unshare or clone3, and nothing of the built-in's dangerous groups is ever added.
 import type { Abi } from '../arch/abi';
 import { SECCOMP_RET_ALLOW } from '../bpf/seccomp';
 import * as C from '../policy/constants';
@@ -63,8 +63,8 @@ export const SYSCALL_CLASSES: readonly SyscallClass[] = [
   { name: 'ending', members: ['exit', 'exit_group'], reason: 'ending a thread or the process' },
 ];
 
-/** Calls whose use depends on timing, added when what triggers them was seen. */
-export interface TimingRule {
+/** Calls a run makes or not depending on timing or the disk's state, added when what leads to them was seen. */
+export interface ImpliedCalls {
   readonly name: string;
   readonly adds: readonly string[];
   readonly reason: string;
@@ -84,13 +84,16 @@ export function learnedValue(text: string): number {
 
 const cloneFlags = (t: LearnedTable): number[] => (t.clone?.values?.clone_flags ?? []).map(learnedValue);
 
-export const TIMING_RULES: readonly TimingRule[] = [
+export const IMPLIED_CALLS: readonly ImpliedCalls[] = [
   { name: 'threads', adds: ['futex', 'sched_yield', 'nanosleep', 'clock_nanosleep', 'madvise', 'membarrier'],
     reason: 'a program that starts threads makes these or not depending on timing',
     applies: (t) => t.clone3 !== undefined || cloneFlags(t).some((f) => (f & C.CLONE_THREAD) !== 0) },
   { name: 'children', adds: ['wait4', 'waitid', 'rt_sigsuspend', 'pause', 'rt_sigtimedwait'],
     reason: 'a program that starts processes waits for them by wait4 when they already exited, else suspends until SIGCHLD',
     applies: (t) => t.fork !== undefined || t.vfork !== undefined || t.wait4 !== undefined || t.waitid !== undefined || cloneFlags(t).some((f) => (f & C.CLONE_THREAD) === 0) },
+  { name: 'disk state', adds: ['getdents64', 'unlink', 'unlinkat', 'rmdir', 'fstatfs', 'statfs'],
+    reason: 'a program that creates files finds them there on the next run, and lists and removes them (npm ci, git clone)',
+    applies: (t) => ['mkdir', 'mkdirat', 'symlink', 'symlinkat', 'rename', 'renameat', 'renameat2', 'link', 'linkat'].some((n) => t[n] !== undefined) },
 ];
 
 /** The terminal ioctls a tty program needs (never TIOCSTI or TIOCLINUX: they inject input and reach the console). */
@@ -197,7 +200,7 @@ function widenPin(abi: Abi, name: string, arg: string, seen: readonly string[]):
 
 /**
  * The calls a profile learned on this ABI allows: exactly those seen (`exact`), or generalized by
- * the timing rules, the classes and the argument widenings.
+ * the implied calls, the classes and the argument widenings.
  */
 export function profileOf(abi: Abi, table: LearnedTable, exact: boolean): ProfileCall[] {
   const calls = new Map<string, ProfileCall>();
@@ -210,7 +213,7 @@ export function profileOf(abi: Abi, table: LearnedTable, exact: boolean): Profil
   const add = (name: string, added: string): void => {
     if (!calls.has(name) && builtinAllowsUnconditionally(abi, name)) calls.set(name, { name, group: classOf(name)?.name, count: 0, added });
   };
-  for (const rule of TIMING_RULES) if (rule.applies(table)) for (const name of rule.adds) add(name, `timing (${rule.name}): ${rule.reason}`);
+  for (const rule of IMPLIED_CALLS) if (rule.applies(table)) for (const name of rule.adds) add(name, `${rule.name}: ${rule.reason}`);
   for (const from of [...calls.keys()]) {
     const cls = classOf(from);
     if (cls) for (const m of classMembersOn(abi, cls)) add(m, `same class as ${from} (${cls.name})`);
