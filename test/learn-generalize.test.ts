@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import ts from 'typescript';
 import { ABIS, hostAbi, type Abi } from '../src/arch/abi';
 import { SECCOMP_RET_ALLOW } from '../src/bpf/seccomp';
 import { DEFAULT_DENIED, defaultPolicy } from '../src/jail/defaultPolicy';
@@ -35,6 +36,17 @@ const decide = (policy: Policy, abi: Abi, name: string, args: readonly bigint[] 
   evaluatePolicy(policy, [abi], { nr: syscallNumber(abi, name)!, arch: abi.auditArch, args: Array.from({ length: 6 }, (_, i) => args[i] ?? 0n) }).ret >>> 0;
 
 const record = (table: Learned['abis'][string], commands = ['cmd']): Learned => ({ abis: { x86_64: table }, commands });
+
+/** TypeScript's diagnostics for written policies (`tsjail` resolved to this source tree). */
+function typeErrors(files: readonly string[]): string[] {
+  const program = ts.createProgram([...files], {
+    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS,
+    moduleResolution: ts.ModuleResolutionKind.Node10, baseUrl: REPO_ROOT, paths: { tsjail: ['src/index.ts'] },
+    types: ['node'], typeRoots: [join(REPO_ROOT, 'node_modules/@types')], skipLibCheck: true,
+  });
+  return ts.getPreEmitDiagnostics(program).filter((d) => files.includes(d.file?.fileName ?? ''))
+    .map((d) => `${d.file!.fileName}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+}
 
 /** The written policy, loaded by tsjail's own loader. */
 function loaded(text: string, name: string): Policy {
@@ -166,6 +178,7 @@ test('a generalized profile never allows what the built-in refuses, unless the r
   table.socket = { count: 1, values: { family: ['AF_INET'] } };
   table.prctl = { count: 1, values: { option: ['PR_SET_NAME'] } };
   const policy = loaded(learnedToTs(record(table)), 'everything');
+  assert.deepEqual(typeErrors([join(work, 'everything.ts')]), [], 'the written policy type-checks');
   let added = 0;
   for (const { name } of syscallsOf(x86_64)) {
     for (const args of ARG_PATTERNS) {
@@ -342,5 +355,14 @@ for (const asNobody of [false, true]) {
     for (const n of added.filter((x) => x !== 'clone' && x !== 'ioctl')) assert.ok(wholly.includes(n), `${n} in the summary`);
     assert.match(summary, /for some arguments: .*clone/);
     assert.match(diff.stdout, /\nexact\.ts allows beyond general\.ts: nothing\n$/);
+    // --merge with another run: counts per run, in the header's order (this run first).
+    const merged = tsjail(['learn', '--merge', 'general.ts', '-o', 'merged.ts', '--', 'ls', '-l', '/'], d, asNobody);
+    assert.equal(merged.status, 0, merged.stderr);
+    const mergedText = readFileSync(join(d, 'merged.ts'), 'utf8');
+    const both = readLearned(mergedText, 'merged.ts');
+    assert.equal(both.commands[0], 'ls -l /');
+    assert.ok(Object.values(both.abis[hostAbi().name]!).every((e) => e.runs?.length === 2 && e.runs[0]! + e.runs[1]! === e.count));
+    assert.match(mergedText, /allow\('getsid'\), \/\/ seen 1 time, only in run 2\n/);
+    assert.match(mergedText, /allow\('getdents64'\), \/\/ seen \d+ times, in every run\n/);
   });
 }
