@@ -1,6 +1,6 @@
 // Learn mode: run a command with every syscall stopping at tsjail, record what it uses per ABI
 // with counts and the argument values of the syscalls policies usually constrain, and write the
-// minimal allowlist. Calls are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) except those the
+// allowlist (generalized by learnClasses.ts unless --exact). Calls are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) except those the
 // built-in policy refuses (its dangerous groups, clone with namespace flags, clone3, calls through
 // an ABI other than the host's): those are answered as the built-in policy answers them, decided
 // by the same reference evaluator, and reported, never learned.
@@ -346,6 +346,7 @@ function pinCode(pin: ArgPin, constants: Set<string>): string {
   return `${pin.arg}: [${pin.values.map(literal).join(', ')}]`;
 }
 
+/** What a widened pin allows beyond the values seen. */
 function pinComment(pin: ArgPin | undefined): string {
   return pin?.widened ? `; widened to ${pin.widened} (seen: ${pin.seen.map(literal).join(', ')})` : '';
 }
@@ -404,7 +405,7 @@ export function learnedToTs(l: Learned, options: WriteOptions = {}): string {
     `// Learned by \`tsjail learn\` from: ${commandsText(l)}`,
     options.exact
       ? '// Review before use: it allows exactly what these runs did (--exact), and nothing else.'
-      : '// Review before use: it allows what these runs did, and calls of the same class with no more privilege\n// (each marked `added:`); tsjail learn --exact writes only what the runs did.',
+      : '// Review before use: it allows what these runs did, and what the built-in policy allows of the same class,\n// implied by timing or the disk\'s state, or widened (marked `added:`, `widened`); tsjail learn --exact writes only what the runs did.',
     ...refusedComment(l),
     `import { definePolicy, allow, errno${hasNone ? ', hasNone' : ''}${clone3 ? ', quiet' : ''}${[...constants].sort().map((c) => `, ${c}`).join('')} } from 'tsjail';`,
     '',
