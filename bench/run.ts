@@ -13,8 +13,12 @@ import { compileProgram } from '../src/bpf/compile';
 import { decodeProgram, type Instruction } from '../src/bpf/instruction';
 import { programStats, type ProgramStats } from '../src/bpf/stats';
 import { readLearned } from '../src/jail/learn';
+import { profileOf } from '../src/jail/learnClasses';
+import { defaultPolicy } from '../src/jail/defaultPolicy';
+import { evaluatePolicy } from '../src/policy/evaluate';
+import { SECCOMP_RET_ALLOW } from '../src/bpf/seccomp';
 import { importOci } from '../src/policy/oci';
-import { syscallNumber } from '../src/syscalls/table';
+import { syscallNumber, syscallsOf } from '../src/syscalls/table';
 import { REPO_ROOT, upstreamPath } from '../scripts/upstream';
 
 const PYTHON = '/usr/bin/python3';
@@ -228,6 +232,41 @@ function lateSection(): string[] {
   return [...lines, ''];
 }
 
+/** How much a generalized learned profile adds over the exact one, next to the built-in policy's size. */
+function generalizeSection(): string[] {
+  const tsjail = [process.execPath, join(REPO_ROOT, 'bin/tsjail.js')];
+  const dir = mkdtempSync(join('/var/tmp', 'tsjail-bench-generalize-'));
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'hello.c'), 'int main(void) { return 0; }\n');
+  const programs: [string, string[]][] = [
+    ['python3 -c "import json, os"', [PYTHON, '-c', 'import json, os; print(json.dumps(os.listdir(".")))']],
+    ['node -e readdirSync', [process.execPath, '-e', 'console.log(require("fs").readdirSync(".").length)']],
+    ['git init and status', ['sh', '-c', 'git init -q repo && git -C repo status --short']],
+    ['gcc -c hello.c', ['gcc', '-c', '-o', 'hello.o', 'hello.c']],
+    ['sh -c "echo hi > f; cat f"', ['sh', '-c', 'echo hi > f; cat f']],
+  ];
+  const builtin = defaultPolicy();
+  const allowedByBuiltin = syscallsOf(x86_64).filter((e) => evaluatePolicy(builtin, [x86_64], { nr: e.nr, arch: x86_64.auditArch, args: [] }).ret >>> 0 === SECCOMP_RET_ALLOW).length;
+  const lines = [
+    '### Learned profiles generalize: syscalls allowed', '',
+    `Each program learned once (\`tsjail learn\`); syscalls (x86_64) its exact profile (\`--exact\`) and its generalized profile allow, and the built-in policy (${allowedByBuiltin}).`, '',
+    '| command | exact | generalized | added | built-in |', '|---|---:|---:|---:|---:|',
+  ];
+  for (const [label, cmd] of programs) {
+    rmSync(join(dir, 'repo'), { recursive: true, force: true });
+    const file = join(dir, 'learned.ts');
+    const r = spawnSync(tsjail[0]!, [...tsjail.slice(1), 'learn', '-o', file, '--', ...cmd], { cwd: dir, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`bench: tsjail learn ${label} failed`);
+    const table = readLearned(readFileSync(file, 'utf8'), file).abis.x86_64 ?? {};
+    const exact = profileOf(x86_64, table, true).length;
+    const general = profileOf(x86_64, table, false).length;
+    lines.push(`| \`${label}\` | ${exact} | ${general} | +${general - exact} | ${allowedByBuiltin} |`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  console.log('bench: generalize done');
+  return [...lines, ''];
+}
+
 /** A supervised connect: tsjail copies the address, decides, and connects on the jail's socket. */
 function netSection(): string[] {
   const loop = join(work, 'connect-loop');
@@ -338,6 +377,7 @@ function main(): void {
     console.log(`bench: ${c.name} done`);
   }
   out.push(...lateSection());
+  out.push(...generalizeSection());
   out.push(...startupSection());
   out.push(...netSection());
   out.push(...fsSection());
@@ -357,4 +397,6 @@ function main(): void {
   console.log(doc.join('\n'));
 }
 
-main();
+// `node dist/bench/run.js generalize`: that section alone, printed (RESULTS.md untouched).
+if (process.argv[2] === 'generalize') console.log(generalizeSection().join('\n'));
+else main();

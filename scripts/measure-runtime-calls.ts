@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hostAbi } from '../src/arch/abi';
-import { builtinAllowsUnconditionally } from '../src/jail/runtimeCalls';
+import { builtinAllowsUnconditionally } from '../src/jail/learnClasses';
+import { ABIS } from '../src/arch/abi';
 import { runContainer, type ContainerRuntime } from './run-container';
 import { syscallName } from '../src/syscalls/table';
 
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
     for (const [name, e] of [...seen.get(runtime)!].sort(([a], [b]) => a.localeCompare(b))) {
       const where = `${e.runs}/${total} runs${e.setups.size === SETUPS.length ? '' : `: ${[...e.setups].join(', ')}`}`;
       // A runtime's need never adds a call the built-in policy refuses or pins.
-      console.log(builtinAllowsUnconditionally(name) ? `    '${name}', // ${where}` : `    // NOT ADDED, the built-in policy refuses it or pins its arguments: '${name}' (${where})`);
+      console.log(builtinAllowsUnconditionally(ABIS.x86_64, name) ? `    '${name}', // ${where}` : `    // NOT ADDED, the built-in policy refuses it or pins its arguments: '${name}' (${where})`);
     }
     console.log('  ],');
   }

@@ -7,8 +7,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { emptyLearned, learnedToOci, readLearned, THREAD_TIMING_SYSCALLS, type Learned } from '../src/jail/learn';
-import { builtinAllowsUnconditionally, MEASURED, RUNTIMES, runtimeCalls, type Runtime } from '../src/jail/runtimeCalls';
+import { emptyLearned, learnedToOci, readLearned, type Learned } from '../src/jail/learn';
+import { ABIS } from '../src/arch/abi';
+import { MEASURED, RUNTIMES, runtimeCalls, type Runtime } from '../src/jail/runtimeCalls';
+import { builtinAllowsUnconditionally, THREAD_TIMING_SYSCALLS } from '../src/jail/learnClasses';
 import { runContainer } from '../scripts/run-container';
 import { REPO_ROOT } from '../scripts/upstream';
 
@@ -59,8 +61,9 @@ test('learned once --for runc, the profile runs the program under runc and crun;
   assert.match(learned.stderr, /learn: --for runc: the profile also allows the calls runc makes after loading it/);
   const forRunc = readFileSync(file, 'utf8');
   const record = readLearned(forRunc, file);
-  // The program's own calls: what runc's init needs and the program never made is missing.
-  const without = learnedToOci(record);
+  // The program's own calls (--exact: the generalized profile may happen to cover runc's, fstatfs
+  // by the disk-state rule): what runc's init needs and the program never made is missing.
+  const without = learnedToOci(record, { exact: true });
   for (const nnp of [true, false]) {
     const runc = viaRunc(bundle(forRunc, nnp));
     assert.equal(runc.stdout, EXPECTED, `runc, noNewPrivileges ${nnp}: ${runc.stderr}`);
@@ -77,7 +80,7 @@ test('learned once --for runc, the profile runs the program under runc and crun;
   // Without no_new_privs crun drops capabilities and changes ids under the filter: --for crun.
   const crunOnly = viaCrun(bundle(forRunc, false));
   assert.notEqual(crunOnly.status, 0);
-  const both = learnedToOci(record, ['runc', 'crun']);
+  const both = learnedToOci(record, {}, ['runc', 'crun']);
   for (const run of [viaRunc, viaCrun]) {
     const r = run(bundle(both, false));
     assert.equal(r.stdout, EXPECTED, r.stderr);
@@ -86,24 +89,24 @@ test('learned once --for runc, the profile runs the program under runc and crun;
 
 test('k8s is runc as containerd runs it for a kubelet localhost profile: the same calls', () => {
   const record: Learned = { ...emptyLearned(), abis: { x86_64: { read: { count: 1 } } }, commands: ['x'] };
-  const forRunc = JSON.parse(learnedToOci(record, ['runc']));
-  const forK8s = JSON.parse(learnedToOci(record, ['k8s']));
+  const forRunc = JSON.parse(learnedToOci(record, {}, ['runc']));
+  const forK8s = JSON.parse(learnedToOci(record, {}, ['k8s']));
   assert.deepEqual(forK8s.syscalls, forRunc.syscalls);
   assert.deepEqual(forK8s['x-tsjail-for'], { runtimes: ['k8s'], added: forRunc['x-tsjail-for'].added });
-  assert.notDeepEqual(forRunc.syscalls, JSON.parse(learnedToOci(record, ['crun'])).syscalls);
+  assert.notDeepEqual(forRunc.syscalls, JSON.parse(learnedToOci(record, {}, ['crun'])).syscalls);
 });
 
 test('every call --for adds is one the built-in policy allows whatever its arguments; x-tsjail-for names exactly the added ones', () => {
   // The check itself can say no: for a refused call, a pinned one, a conditional one.
-  for (const name of ['mount', 'ioctl', 'clone', 'personality', 'clone3', 'no_such_call']) assert.equal(builtinAllowsUnconditionally(name), false, name);
-  assert.equal(builtinAllowsUnconditionally('read'), true);
+  for (const name of ['mount', 'ioctl', 'clone', 'personality', 'clone3', 'no_such_call']) assert.equal(builtinAllowsUnconditionally(ABIS.x86_64, name), false, name);
+  assert.equal(builtinAllowsUnconditionally(ABIS.x86_64, 'read'), true);
   for (const runtime of Object.keys(MEASURED) as (keyof typeof MEASURED)[]) {
-    for (const name of MEASURED[runtime]) assert.ok(builtinAllowsUnconditionally(name), `${runtime}: ${name}`);
+    for (const name of MEASURED[runtime]) assert.ok(builtinAllowsUnconditionally(ABIS.x86_64, name), `${runtime}: ${name}`);
   }
-  for (const name of THREAD_TIMING_SYSCALLS) assert.ok(builtinAllowsUnconditionally(name), name);
+  for (const name of THREAD_TIMING_SYSCALLS) assert.ok(builtinAllowsUnconditionally(ABIS.x86_64, name), name);
   const record: Learned = { ...emptyLearned(), abis: { x86_64: { read: { count: 1 }, write: { count: 2 }, exit_group: { count: 1 } } }, commands: ['x'] };
   for (const runtime of RUNTIMES) {
-    const profile = JSON.parse(learnedToOci(record, [runtime]));
+    const profile = JSON.parse(learnedToOci(record, { exact: true }, [runtime]));
     const allowed: string[] = profile.syscalls[0].names;
     const { calls, threaded } = runtimeCalls(runtime);
     const expected = [...new Set([...calls, ...(threaded ? THREAD_TIMING_SYSCALLS : [])])].filter((n) => !['read', 'write'].includes(n)).sort();
@@ -111,7 +114,7 @@ test('every call --for adds is one the built-in policy allows whatever its argum
     assert.deepEqual(allowed, [...new Set([...expected, 'read', 'write', 'exit_group'])].sort());
   }
   // Without --for the profile is the learned calls alone, and names no runtime.
-  const plain = JSON.parse(learnedToOci(record));
+  const plain = JSON.parse(learnedToOci(record, { exact: true }));
   assert.deepEqual(plain.syscalls[0].names, ['exit_group', 'read', 'write']);
   assert.equal(plain['x-tsjail-for'], undefined);
 });
@@ -121,10 +124,10 @@ test('--for widens a learned pin only on a call the runtime makes (prctl), never
     ...emptyLearned(), commands: ['x'],
     abis: { x86_64: { prctl: { count: 1, values: { option: ['PR_SET_NAME'] } }, ioctl: { count: 1, values: { cmd: ['TCGETS'] } } } },
   };
-  const pinned = JSON.parse(learnedToOci(record)).syscalls;
+  const pinned = JSON.parse(learnedToOci(record, { exact: true })).syscalls;
   assert.deepEqual(pinned.find((s: { names: string[] }) => s.names[0] === 'prctl').args, [{ index: 0, value: 15, op: 'SCMP_CMP_EQ' }]);
   for (const runtime of ['runc', 'crun'] as Runtime[]) {
-    const profile = JSON.parse(learnedToOci(record, [runtime]));
+    const profile = JSON.parse(learnedToOci(record, { exact: true }, [runtime]));
     assert.ok(profile.syscalls[0].names.includes('prctl'), runtime);
     assert.equal(profile.syscalls.filter((s: { names: string[] }) => s.names.includes('prctl')).length, 1, 'no rule left shadowed');
     assert.ok(profile['x-tsjail-for'].added.includes('prctl'));

@@ -1,4 +1,4 @@
-// `tsjail learn [-o FILE] [--format ts|json [--for RUNTIME,...]] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
+// `tsjail learn [-o FILE] [--format ts|json [--for RUNTIME,...]] [--merge FILE] [--exact] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
 import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hostAbi, lookupAbi, ABI_NAMES, type Abi } from '../arch/abi';
@@ -12,10 +12,15 @@ import { parseFlags, RunUsageError } from './run';
 import { RUNTIMES, type Runtime } from '../jail/runtimeCalls';
 import { suggest } from '../syscalls/suggest';
 
-export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json [--for runc|crun|k8s,...]] [--merge FILE] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]
+export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json [--for runc|crun|k8s,...]] [--merge FILE] [--exact] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]
 
 Runs CMD in the jail (same options as tsjail run) with every syscall observed, and writes the
-minimal allowlist policy under which it runs: TypeScript (default) or an OCI profile (json).
+allowlist policy under which it runs: TypeScript (default) or an OCI profile (json). The policy
+generalizes: calls of the same class as one seen (poll/ppoll/epoll_wait, wait4/waitid, the stat
+family, ...), the calls timing or the disk's state decides (futex for threads, rt_sigsuspend for
+children, rmdir and getdents64 after mkdir), terminal ioctls, socket families of one kind, and
+clone without namespace flags, each added only where the built-in policy allows it and marked
+\`added:\`. --exact writes only what the run did.
 --merge FILE widens a policy written by an earlier learn with this run. --late learns only what
 runs after start-up (from main() on), for a policy run with tsjail run --late.
 
@@ -60,7 +65,7 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   let parsed;
   let abis: Abi[];
   try {
-    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String], '--learn-net': Boolean, '--for': [String] });
+    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String], '--learn-net': Boolean, '--for': [String], '--exact': Boolean });
     abis = learnAbis(((parsed.extra['--learn-abi'] as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
   } catch (e) {
     if (e instanceof RunUsageError) { log(`${e.message}\n${LEARN_USAGE}`); return 125; }
@@ -163,7 +168,8 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
     for (const r of await net.rules()) if (!learned.net!.includes(r)) learned.net!.push(r);
   }
   if (format === 'json' && (learned.writes?.length || learned.net)) log('learn: the OCI format has no jail section: the learned fs/net rules are only in its record (use --format ts for a policy that has them)');
-  const text = format === 'json' ? learnedToOci(learned, runtimes) : learnedToTs(learned);
+  const written = { exact: extra['--exact'] === true };
+  const text = format === 'json' ? learnedToOci(learned, written, runtimes) : learnedToTs(learned, written);
   if (runtimes.length) log(`learn: --for ${runtimes.join(',')}: the profile also allows the calls ${runtimes.map((r) => (r === 'k8s' ? 'runc (which containerd runs for a kubelet)' : r)).join(' and ')} ${runtimes.length > 1 ? 'make' : 'makes'} after loading it (listed in x-tsjail-for)`);
   if (out) {
     // The jail may have written where `out` is (its working directory): never through its symlink.

@@ -198,10 +198,10 @@ function diffCommand(argv: string[]): number {
   const a = parseArgs({ '--arch': [String], '--json': Boolean, ...OCI_FLAGS }, argv);
   if (a._.length !== 2) throw new UsageError('diff needs two policies: tsjail diff A B [--arch ARCH]');
   const [pa, pb] = a._.map((p) => loadPolicyArg(p, ociOptions(a)).policy);
-  const { diffPolicies, formatDifferences } = require('../policy/diff') as typeof import('../policy/diff');
+  const { diffPolicies, formatDifferences, formatAllowedBeyond } = require('../policy/diff') as typeof import('../policy/diff');
   const diffs = diffPolicies(pa!, pb!, a['--arch']);
   if (a['--json']) process.stdout.write(`${JSON.stringify(diffs, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
-  else process.stdout.write(formatDifferences(diffs));
+  else process.stdout.write(formatDifferences(diffs) + (diffs.length ? formatAllowedBeyond(diffs, a._[0]!, a._[1]!) : ''));
   return diffs.length ? 1 : 0;
 }
 

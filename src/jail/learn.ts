@@ -1,6 +1,6 @@
 // Learn mode: run a command with every syscall stopping at tsjail, record what it uses per ABI
 // with counts and the argument values of the syscalls policies usually constrain, and write the
-// minimal allowlist. Calls are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) except those the
+// allowlist (generalized by learnClasses.ts unless --exact). Calls are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE) except those the
 // built-in policy refuses (its dangerous groups, clone with namespace flags, clone3, calls through
 // an ABI other than the host's): those are answered as the built-in policy answers them, decided
 // by the same reference evaluator, and reported, never learned.
@@ -20,6 +20,7 @@ import { isWriteCall } from './fsWrites';
 import { NET_KINDS, type NetKind } from './helper';
 import { learnWrites, outermostDirectories, type LearnFiles, type NetLearner } from './learnJail';
 import { parseNetRule } from './netRules';
+import { learnedValue, profileOf, SYSCALL_CLASSES, THREAD_TIMING_SYSCALLS, type ArgPin, type ProfileCall } from './learnClasses';
 import { posix } from 'node:path';
 import type { Watch } from './run';
 import { runtimeCalls, type Runtime } from './runtimeCalls';
@@ -29,9 +30,13 @@ export const CONSTRAINED_ARGS: readonly (readonly [string, string])[] = [
   ['socket', 'family'], ['ioctl', 'cmd'], ['prctl', 'option'], ['personality', 'personality'], ['clone', 'clone_flags'],
 ];
 
-/** What a run used: ABI → syscall → count and, for constrained arguments, the values seen. */
+/**
+ * What a run used: ABI → syscall → count and, for constrained arguments, the values seen. `runs`
+ * holds the count per run, in the order of `commands` (learn records its run as commands[0] and
+ * merges earlier records after it); records written before it existed have none.
+ */
 export interface Learned {
-  readonly abis: Record<string, Record<string, { count: number; values?: Record<string, string[]> }>>;
+  readonly abis: Record<string, Record<string, { count: number; runs?: number[]; values?: Record<string, string[]> }>>;
   readonly commands: string[];
   /** Learned with --late (from main() on): the policy needs `tsjail run --late`. */
   late?: boolean;
@@ -90,11 +95,14 @@ export class Learner {
   private readonly refusals = new Map<string, Refusal>();
   private readonly builtin: Policy;
   private readonly targets: readonly Abi[];
+  /** This run's counts are kept apart (as runs[0]): the record merged so far has per-run counts. */
+  private readonly perRun: boolean;
 
   constructor(private readonly learned: Learned, private readonly scope: LearnScope = {},
     private readonly progress?: (seen: number, distinct: number) => void) {
     this.targets = [hostAbi(), ...(scope.abis ?? []).filter((a) => a.name !== hostAbi().name)];
     this.builtin = scope.setIds ? withSetIdRules(defaultPolicy()) : defaultPolicy();
+    this.perRun = learned.commands.length > 0 && hasRunCounts(learned);
   }
 
   distinct(): number {
@@ -186,8 +194,9 @@ export class Learner {
     const name = syscallName(abi, n.nr);
     if (!name) return;
     const table = (this.learned.abis[abi.name] ??= {});
-    const entry = (table[name] ??= { count: 0 });
+    const entry = (table[name] ??= { count: 0, ...(this.perRun ? { runs: this.learned.commands.map(() => 0) } : {}) });
     entry.count++;
+    if (entry.runs) entry.runs[0]!++;
     this.seen++;
     for (const [sys, argName] of CONSTRAINED_ARGS) {
       if (sys !== name) continue;
@@ -196,7 +205,7 @@ export class Learner {
       const raw = n.args[arg.index] ?? 0n;
       const value = arg.bits === 64 ? raw : raw & ((1n << BigInt(arg.bits)) - 1n);
       const values = ((entry.values ??= {})[argName] ??= []);
-      const text = nameValue(name, argName, value, arg.signed, arg.bits);
+      const text = name === 'clone' ? cloneFlagsText(value) : nameValue(name, argName, value, arg.signed, arg.bits);
       if (!values.includes(text)) values.push(text);
     }
     this.progress?.(this.seen, this.distinct());
@@ -227,13 +236,35 @@ export function formatRefusals(refused: readonly Refusal[], host: Abi = hostAbi(
   });
 }
 
-/** Widens `into` with another run's record. */
+/** clone's flags with their low byte, the signal sent to the parent at exit, by name: `CLONE_VM | SIGCHLD`. */
+function cloneFlagsText(value: bigint): string {
+  const flags = value & ~0xffn;
+  const signal = value & 0xffn;
+  const parts = [...(flags ? [nameValue('clone', 'clone_flags', flags, false, 64)] : []), ...(signal ? [nameValue('kill', 'sig', signal, false, 32)] : [])];
+  // A value not led by a constant name stays one number, as the record's grammar has it.
+  if (!parts.length || /^\d|^0x/.test(parts[0]!)) return nameValue('clone', 'clone_flags', value, false, 64);
+  return parts.join(' | ');
+}
+
+/** Every entry of the record has its per-run counts. */
+const hasRunCounts = (l: Learned): boolean => Object.values(l.abis).every((t) => Object.values(t).every((e) => e.runs !== undefined));
+
+/** Widens `into` with another run's record; per-run counts are kept when both records have them. */
 export function mergeLearned(into: Learned, other: Learned): Learned {
+  const perRun = hasRunCounts(into) && hasRunCounts(other);
+  const [mineRuns, otherRuns] = [into.commands.length, other.commands.length];
+  for (const table of Object.values(into.abis)) {
+    for (const e of Object.values(table)) {
+      if (perRun) e.runs = [...(e.runs ?? []), ...Array<number>(otherRuns).fill(0)];
+      else delete e.runs;
+    }
+  }
   for (const [abi, table] of Object.entries(other.abis)) {
     const mine = (into.abis[abi] ??= {});
     for (const [name, e] of Object.entries(table)) {
-      const m = (mine[name] ??= { count: 0 });
+      const m = (mine[name] ??= { count: 0, ...(perRun ? { runs: Array<number>(mineRuns + otherRuns).fill(0) } : {}) });
       m.count += e.count;
+      if (perRun) m.runs!.splice(mineRuns, otherRuns, ...e.runs!);
       for (const [arg, vals] of Object.entries(e.values ?? {})) {
         const list = ((m.values ??= {})[arg] ??= []);
         for (const v of vals) if (!list.includes(v)) list.push(v);
@@ -277,21 +308,6 @@ function literal(text: string): string {
   return text;
 }
 
-/** Calls a threaded program makes or not depending on timing: added once it starts a thread. */
-export const THREAD_TIMING_SYSCALLS = ['futex', 'sched_yield', 'nanosleep', 'clock_nanosleep', 'madvise', 'membarrier'] as const;
-
-const CLONE_THREAD = 0x10000;
-
-/** Fills in the timing-dependent calls of an ABI whose program started threads. */
-function withThreadTiming(table: Learned['abis'][string]): Learned['abis'][string] {
-  const clone = table.clone?.values?.clone_flags ?? [];
-  const threads = table.clone3 !== undefined || clone.some((v) => (valueOf(v) & CLONE_THREAD) !== 0);
-  if (!threads) return table;
-  const out = { ...table };
-  for (const name of THREAD_TIMING_SYSCALLS) out[name] ??= { count: 0 };
-  return out;
-}
-
 /** clone3 was not learned (learn answered it ENOSYS): the policy answers ENOSYS too, so libc keeps falling back to clone. */
 const refusesClone3 = (l: Learned): boolean => Object.values(l.abis).every((t) => t.clone3 === undefined);
 
@@ -305,46 +321,101 @@ function refusedComment(l: Learned): string[] {
   ];
 }
 
+/** How a learned policy is written. */
+export interface WriteOptions {
+  /** --exact: the calls the runs made and nothing else (no classes, implied calls or widened arguments). */
+  readonly exact?: boolean;
+}
+
+/** A written rule: its code (`allow(...)`), the concern it is listed under, and its comment. */
+interface WrittenRule { readonly code: string; readonly group: string | undefined; readonly comment: string }
+
+const OTHER_CALLS = 'other calls';
+
+/** How often a call was seen: `seen 3 times, only in run 2` (runs counted from 1, in the header's order). */
+function seenText(count: number, runs: readonly number[] | undefined): string {
+  const times = `seen ${count} time${count === 1 ? '' : 's'}`;
+  if (!runs || runs.length < 2) return times;
+  const inRuns = runs.flatMap((n, i) => (n ? [i + 1] : []));
+  return inRuns.length === runs.length ? `${times}, in every run` : `${times}, only in run${inRuns.length > 1 ? 's' : ''} ${inRuns.join(', ')}`;
+}
+
+/** The pin of a call as the argument's condition in policy code (values checked: a record may be hostile). */
+function pinCode(pin: ArgPin, constants: Set<string>): string {
+  if ('noBitsOf' in pin) { constants.add(pin.noBitsOf); return `${pin.arg}: hasNone(${pin.noBitsOf})`; }
+  for (const v of pin.values) for (const c of v.split(' | ')) if (/^[A-Z_][A-Z0-9_]*$/.test(c)) constants.add(c);
+  return `${pin.arg}: [${pin.values.map(literal).join(', ')}]`;
+}
+
+/** What a widened pin allows beyond the values seen. */
+function pinComment(pin: ArgPin | undefined): string {
+  return pin?.widened ? `; widened to ${pin.widened} (seen: ${pin.seen.map(literal).join(', ')})` : '';
+}
+
+/** Every ABI's profile, one rule per call and pin, in the order: classes as in the table, then the other calls; by name within. */
+function writtenRules(l: Learned, exact: boolean, constants: Set<string>): WrittenRule[] {
+  const byCode = new Map<string, { call: ProfileCall; count: number; runs?: number[] }>();
+  for (const abi of Object.keys(l.abis).sort()) {
+    for (const call of profileOf(ABIS[abi as keyof typeof ABIS], l.abis[abi]!, exact)) {
+      const code = `allow('${call.name}'${call.pin ? `, { ${pinCode(call.pin, constants)} }` : ''})`;
+      const known = byCode.get(code);
+      if (!known) { byCode.set(code, { call, count: call.count, ...(call.runs ? { runs: [...call.runs] } : {}) }); continue; }
+      known.count += call.count;
+      if (known.runs && call.runs) known.runs = known.runs.map((n, i) => n + (call.runs![i] ?? 0));
+    }
+  }
+  const order = (g: string | undefined): number => (g === undefined ? SYSCALL_CLASSES.length : SYSCALL_CLASSES.findIndex((c) => c.name === g));
+  return [...byCode].map(([code, { call, count, runs }]) => ({
+    code, group: call.group,
+    comment: count || !call.added ? `${seenText(count, runs)}${pinComment(call.pin)}` : `added: ${call.added}`,
+  })).sort((a, b) => order(a.group) - order(b.group) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+}
+
+/** The rules under a heading per concern: a class with its reason, or the other calls. */
+function groupedRules(rules: readonly WrittenRule[]): string[] {
+  const lines: string[] = [];
+  let heading: string | undefined;
+  for (const r of rules) {
+    const cls = SYSCALL_CLASSES.find((c) => c.name === r.group);
+    const next = cls ? `${cls.name}: ${cls.reason}` : OTHER_CALLS;
+    if (next !== heading) lines.push(`    // ${(heading = next)}`);
+    lines.push(`    ${r.code}, // ${r.comment}`);
+  }
+  return lines;
+}
+
+/** The header's list of runs: the commands as inert JSON, numbered when there are several. */
+function commandsText(l: Learned): string {
+  const each = l.commands.map((c) => inertJson(c));
+  return each.length > 1 ? each.map((c, i) => `run ${i + 1} ${c}`).join(', ') : each.join(', ');
+}
+
 /**
  * A TypeScript policy `tsjail run --policy` accepts, with the raw record kept for --merge. Its
- * code is made only of ABI names, syscall names and values from the record, each checked; the
- * commands appear only as inert JSON in comments.
+ * code is made only of ABI names, syscall names and values from the record, each checked, and
+ * constants of the generalizing tables; the commands appear only as inert JSON in comments.
  */
-export function learnedToTs(l: Learned): string {
+export function learnedToTs(l: Learned, options: WriteOptions = {}): string {
   checkLearned(l, 'the learned record');
   const arches = Object.keys(l.abis).sort();
   const constants = new Set<string>();
-  const rules: string[] = [];
-  const plain = new Set<string>();
-  for (const abi of arches) {
-    for (const [name, e] of Object.entries(withThreadTiming(l.abis[abi]!)).sort()) {
-      const constrained = Object.entries(e.values ?? {});
-      if (!constrained.length) { plain.add(name); continue; }
-      const where = constrained.map(([arg, vals]) => {
-        for (const v of vals) for (const c of v.split(' | ')) if (/^[A-Z_][A-Z0-9_]*$/.test(c)) constants.add(c);
-        return `${arg}: [${vals.map(literal).join(', ')}]`;
-      });
-      const rule = `    allow('${name}', { ${where.join(', ')} }),`;
-      if (!rules.includes(rule)) rules.push(rule);
-    }
-  }
-  const names = [...plain].sort();
-  const chunks: string[] = [];
-  for (let i = 0; i < names.length; i += 8) chunks.push(names.slice(i, i + 8).map((n) => `'${n}'`).join(', '));
+  const rules = writtenRules(l, options.exact === true, constants);
   const clone3 = refusesClone3(l);
+  const hasNone = rules.some((r) => r.code.includes('hasNone('));
   return [
-    `// Learned by \`tsjail learn\` from: ${l.commands.map((c) => inertJson(c)).join(', ')}`,
-    '// Review before use: it allows what these runs did, and nothing else.',
+    `// Learned by \`tsjail learn\` from: ${commandsText(l)}`,
+    options.exact
+      ? '// Review before use: it allows exactly what these runs did (--exact), and nothing else.'
+      : '// Review before use: it allows what these runs did, and what the built-in policy allows of the same class,\n// implied by timing or the disk\'s state, or widened (marked `added:`, `widened`); tsjail learn --exact writes only what the runs did.',
     ...refusedComment(l),
-    `import { definePolicy, allow, errno${clone3 ? ', quiet' : ''}${[...constants].sort().map((c) => `, ${c}`).join('')} } from 'tsjail';`,
+    `import { definePolicy, allow, errno${hasNone ? ', hasNone' : ''}${clone3 ? ', quiet' : ''}${[...constants].sort().map((c) => `, ${c}`).join('')} } from 'tsjail';`,
     '',
     'export default definePolicy({',
     "  default: errno('EPERM'),",
     `  arches: [${arches.map((a) => `'${a}'`).join(', ')}],`,
     ...jailSection(l),
     '  rules: [',
-    ...(names.length ? ['    allow(', ...chunks.map((c) => `      ${c},`), '    ),'] : []),
-    ...rules,
+    ...groupedRules(rules),
     ...(clone3 ? ['    quiet(errno(\'ENOSYS\', \'clone3\')), // as the built-in policy: libc then uses clone'] : []),
     '  ],',
     '});',
@@ -366,12 +437,7 @@ function jailSection(l: Learned): string[] {
   return entries.length ? ['  jail: {', ...entries, '  },'] : [];
 }
 
-/** The number a learned value stands for: a constant, constants joined with |, or a literal. */
-function valueOf(text: string): number {
-  return text.split(' | ').reduce((acc, part) => (acc | (/^-?\d+$|^0x/.test(part) ? Number(part) : isConstant(part) ? C_VALUES[part] as number : 0)) >>> 0, 0);
-}
-
-/** The calls the runtimes make under the filter that the learned calls do not already allow unconditionally, sorted. */
+/** The calls the runtimes make under the filter that the profile does not already allow unconditionally, sorted. */
 function runtimeAdditions(plain: ReadonlySet<string>, runtimes: readonly Runtime[]): string[] {
   const calls = runtimes.flatMap((r) => { const { calls, threaded } = runtimeCalls(r); return [...calls, ...(threaded ? THREAD_TIMING_SYSCALLS : [])]; });
   return [...new Set(calls)].filter((n) => !plain.has(n)).sort();
@@ -382,20 +448,25 @@ function runtimeAdditions(plain: ReadonlySet<string>, runtimes: readonly Runtime
  * calls those runtimes make after they load the filter, unconditionally (a learned pin on one of
  * them would only be shadowed), and names them in `x-tsjail-for`.
  */
-export function learnedToOci(l: Learned, runtimes: readonly Runtime[] = []): string {
+export function learnedToOci(l: Learned, options: WriteOptions = {}, runtimes: readonly Runtime[] = []): string {
   checkLearned(l, 'the learned record');
   const arches = Object.keys(l.abis).sort();
-  const learnedPlain = new Set(arches.flatMap((abi) => Object.entries(withThreadTiming(l.abis[abi]!)).filter(([, e]) => !Object.keys(e.values ?? {}).length).map(([n]) => n)));
+  const profiles = arches.map((abi) => [abi, profileOf(ABIS[abi as keyof typeof ABIS], l.abis[abi]!, options.exact === true)] as const);
+  const learnedPlain = new Set(profiles.flatMap(([, calls]) => calls.filter((c) => !c.pin).map((c) => c.name)));
   const added = runtimeAdditions(learnedPlain, runtimes);
   const plain = new Set([...learnedPlain, ...added]);
   const syscalls: object[] = [];
-  for (const abi of arches) {
-    for (const [name, e] of Object.entries(withThreadTiming(l.abis[abi]!))) {
-      const constrained = Object.entries(e.values ?? {});
-      if (!constrained.length || plain.has(name)) continue;
-      const [arg, vals] = constrained[0]!;
-      const index = syscallArgs(ABIS[abi as keyof typeof ABIS], name)?.find((a) => a.name === arg)?.index ?? 0;
-      syscalls.push({ names: [name], action: 'SCMP_ACT_ALLOW', args: vals.map((v) => ({ index, value: valueOf(v), op: 'SCMP_CMP_EQ' })) });
+  const written = new Set<string>();
+  for (const [abi, calls] of profiles) {
+    for (const call of calls) {
+      if (!call.pin || plain.has(call.name)) continue;
+      const index = syscallArgs(ABIS[abi as keyof typeof ABIS], call.name)?.find((a) => a.name === call.pin!.arg)?.index ?? 0;
+      const args = 'noBitsOf' in call.pin
+        ? [{ index, value: C_VALUES[call.pin.noBitsOf] as number, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }]
+        : call.pin.values.map((v) => ({ index, value: learnedValue(literal(v)), op: 'SCMP_CMP_EQ' }));
+      const entry = { names: [call.name], action: 'SCMP_ACT_ALLOW', args };
+      const key = JSON.stringify(entry);
+      if (!written.has(key)) { written.add(key); syscalls.push(entry); }
     }
   }
   if (refusesClone3(l)) syscalls.push({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS });
@@ -439,6 +510,10 @@ function recordProblem(x: unknown): string | undefined {
   }
   return calls('abis', x.abis, (_abi, name, entry) => {
     if (!isObject(entry) || !isCount(entry.count)) return 'no count';
+    const runs = entry.runs;
+    if (runs !== undefined && !(Array.isArray(runs) && runs.length === (x.commands as unknown[]).length && runs.every(isCount) && runs.reduce((a: number, n: number) => a + n, 0) === entry.count)) {
+      return 'runs is not one count per command adding up to count';
+    }
     if (entry.values === undefined) return undefined;
     if (!isObject(entry.values)) return 'values is not an object';
     for (const [arg, vals] of Object.entries(entry.values)) {

@@ -3,7 +3,6 @@
 // load to the program's execve; crun's container process from its load to its execve. Without
 // no_new_privs both load the filter before they drop capabilities and change ids, so those calls
 // come under it too. `tsjail learn --format json --for RUNTIME` adds them to the learned profile.
-import { defaultPolicy } from './defaultPolicy';
 import type { SyscallName } from '../syscalls/table';
 
 /** The runtimes measured. */
@@ -60,8 +59,8 @@ const MEASURED_AS: Readonly<Record<Runtime, MeasuredRuntime>> = { runc: 'runc', 
 
 /**
  * What --for RUNTIME adds: the measured calls, and whether the runtime's threads run under the
- * filter. Those also make the timing-dependent calls of threaded programs (learn.ts
- * THREAD_TIMING_SYSCALLS) whether a measurement saw them or not (runc's futex was seen in about one
+ * filter. Those also make the timing-dependent calls of threaded programs (THREAD_TIMING_SYSCALLS
+ * in learnClasses.ts) whether a measurement saw them or not (runc's futex was seen in about one
  * run of eight): runc is a Go program; crun is single-threaded.
  */
 export function runtimeCalls(runtime: Runtime): { readonly calls: readonly SyscallName[]; readonly threaded: boolean } {
@@ -69,8 +68,3 @@ export function runtimeCalls(runtime: Runtime): { readonly calls: readonly Sysca
   return { calls: MEASURED[measured], threaded: measured === 'runc' };
 }
 
-/** The built-in policy allows the call whatever its arguments: the only calls a runtime may add. */
-export function builtinAllowsUnconditionally(name: string): boolean {
-  const rules = defaultPolicy().rules.filter((r) => r.syscalls.includes(name));
-  return rules.length > 0 && rules.every((r) => r.action.kind === 'allow' && !r.conditions.length);
-}

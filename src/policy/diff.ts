@@ -85,3 +85,35 @@ export function formatDifferences(diffs: readonly PolicyDifference[]): string {
     return `${d.abi}: ${calls || '(any call)'}${d.args.length ? ` where ${d.args.join(', ')}` : ''}: ${d.a} vs ${d.b}`;
   }).join('\n') + '\n';
 }
+
+/** Per side, the syscalls it allows where the other does not: for any arguments, or only for some. */
+export interface AllowedBeyond {
+  readonly whole: readonly string[];
+  readonly some: readonly string[];
+}
+
+/** What B allows beyond A and A beyond B, per syscall (what a new learned profile needs that the old did not). */
+export function allowedBeyond(diffs: readonly PolicyDifference[]): { readonly b: AllowedBeyond; readonly a: AllowedBeyond } {
+  const abis = new Set(diffs.map((d) => d.abi));
+  const side = (allows: (d: PolicyDifference) => boolean): AllowedBeyond => {
+    const whole = new Set<string>();
+    const some = new Set<string>();
+    for (const d of diffs.filter(allows)) {
+      for (const s of d.syscalls) (d.args.length ? some : whole).add(abis.size > 1 ? `${d.abi}:${s}` : s);
+    }
+    return { whole: [...whole].sort(), some: [...some].filter((s) => !whole.has(s)).sort() };
+  };
+  return { b: side((d) => d.b === 'ALLOW' && d.a !== 'ALLOW'), a: side((d) => d.a === 'ALLOW' && d.b !== 'ALLOW') };
+}
+
+export function formatAllowedBeyond(diffs: readonly PolicyDifference[], nameA: string, nameB: string): string {
+  const { a, b } = allowedBeyond(diffs);
+  const line = (what: AllowedBeyond): string => {
+    const parts = [
+      ...(what.whole.length ? [`${what.whole.length} syscall${what.whole.length > 1 ? 's' : ''}: ${what.whole.join(', ')}`] : []),
+      ...(what.some.length ? [`for some arguments: ${what.some.join(', ')}`] : []),
+    ];
+    return parts.length ? parts.join('; ') : 'nothing';
+  };
+  return `${nameB} allows beyond ${nameA}: ${line(b)}\n${nameA} allows beyond ${nameB}: ${line(a)}\n`;
+}
