@@ -24,6 +24,7 @@ import { REPO_ROOT, upstreamPath } from '../scripts/upstream';
 const PYTHON = '/usr/bin/python3';
 // Under /var/tmp: a jail's /tmp is its own, and the programs built here run in jails.
 const work = mkdtempSync(join('/var/tmp', 'tsjail-bench-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const x86_64 = ABIS.x86_64;
 
 interface Case { name: string; profile: unknown }
