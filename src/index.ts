@@ -1,4 +1,4 @@
-// tsjail's library API: compile policies to seccomp filters, and the tools around them.
+// tsjail's library API: compile policies to seccomp filters, the tools around them, and jails run from code.
 export { compileFilter, compileProgram, type CompileOptions, type CompiledFilter } from './bpf/compile';
 export { emulate, type EmulationResult } from './bpf/emulator';
 export { verifyProgram } from './bpf/verify';
@@ -22,3 +22,8 @@ export {
   type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup,
 } from './policy/dsl';
 export * from './policy/constants';
+export { spawn, run, JailedProcess, type SpawnOptions, type RunOptions, type RunResult, type StdioOption } from './jail/spawn';
+export { loadFilter, type LoadFilterOptions } from './jail/loadFilter';
+export type { JailOptions } from './jail/spec';
+export type { DenialRecord } from './jail/supervisor';
+export { JailError } from './jail/errors';
