@@ -165,19 +165,21 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
   }) as [number, number, number];
   const closeTheirs = (): void => { for (const fd of theirs.splice(0)) closeSync(fd); };
 
-  const timer = timeout !== undefined ? setTimeout(() => child.kill('SIGKILL'), timeout) : undefined;
+  const aborted = (): Error => Object.assign(new Error('the jail was aborted', { cause: signal?.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
   const onAbort = (): void => {
     child.kill('SIGKILL');
-    child.emit('error', Object.assign(new Error('the jail was aborted', { cause: signal?.reason }), { name: 'AbortError', code: 'ABORT_ERR' }));
+    child.emit('error', aborted());
   };
-  if (signal?.aborted) process.nextTick(onAbort);
-  else signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = timeout !== undefined && !signal?.aborted ? setTimeout(() => child.kill('SIGKILL'), timeout) : undefined;
+  if (!signal?.aborted) signal?.addEventListener('abort', onAbort, { once: true });
   const done = (): void => {
     if (timer) clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   };
   // 'close' follows 'exit' once the streams of the command's output have ended.
   const closed = (code: number | null, sig: NodeJS.Signals | null): void => {
+    // Output nobody reads is let go (as child_process does), so that it ends.
+    for (const s of [child.stdout, child.stderr]) if (s && s.readableFlowing === null) s.resume();
     const streams = [child.stdout, child.stderr].filter((s): s is Readable => s !== null && !s.readableEnded && !s.destroyed);
     let left = streams.length;
     if (!left) { child.emit('close', code, sig); return; }
@@ -187,6 +189,15 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
   process.nextTick(() => {
     listening = true;
     for (const line of queued.splice(0)) child.emit('message', line);
+    if (signal?.aborted) {
+      // Aborted before it started: nothing runs.
+      closeTheirs();
+      child.failed();
+      for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+      child.emit('error', aborted());
+      child.emit('close', null, null);
+      return;
+    }
     startJail(jail, say, {
       stdio: fds,
       spawned: closeTheirs,
