@@ -19,7 +19,7 @@ export { importSystemd, expandGroup } from './policy/systemd';
 export {
   definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named, quiet, syscallGroup,
   eq, ne, lt, le, gt, ge, maskedEq, hasAll, hasNone, noneOf,
-  type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup,
+  type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup, type ClosedJail,
 } from './policy/dsl';
 export * from './policy/constants';
 export { spawn, run, JailedProcess, type SpawnOptions, type RunOptions, type RunResult, type StdioOption } from './jail/spawn';
@@ -27,3 +27,4 @@ export { loadFilter, type LoadFilterOptions } from './jail/loadFilter';
 export type { JailOptions } from './jail/spec';
 export type { DenialRecord } from './jail/supervisor';
 export { JailError } from './jail/errors';
+export type { ErrnoName } from './policy/errno';

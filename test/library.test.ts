@@ -204,6 +204,19 @@ test(`${who}: the library jail is the CLI's: a policy object's jail settings app
   assert.deepEqual(r.denials.map((d) => d.syscall), ['mkdir']);
 });
 
+test(`${who}: a policy file importing './base.js' gets base.ts (as tsc resolves it); a FIFO there is not waited on`, async () => {
+  const dir = mkdtempSync(join(work, 'imports-'));
+  writeFileSync(join(dir, 'base.ts'), "import { errno } from 'tsjail';\nexport const noDirs = errno('EPERM', 'mkdir', 'mkdirat');\n");
+  writeFileSync(join(dir, 'policy.ts'), "import { definePolicy } from 'tsjail';\nimport { noDirs } from './base.js';\nimport { hostname } from './names';\nexport default definePolicy({ default: 'allow', rules: [noDirs], jail: { hostname } });\n");
+  writeFileSync(join(dir, 'names.ts'), "export const hostname = 'from-names';\n");
+  const r = await run('sh', ['-c', 'hostname; mkdir /tmp/d || true'], { policy: join(dir, 'policy.ts') });
+  assert.equal(r.stdout, 'from-names\n', r.stderr);
+  assert.deepEqual(r.denials.map((d) => d.syscall), ['mkdir']);
+  execFileSync('mkfifo', [join(dir, 'fifo.ts')]);
+  writeFileSync(join(dir, 'hostile.ts'), "import { definePolicy } from 'tsjail';\nimport './fifo.js';\nexport default definePolicy({ rules: [] });\n");
+  assert.throws(() => spawn('true', [], { policy: join(dir, 'hostile.ts') }), /error while loading the policy: Cannot find module '.\/fifo.js'/);
+});
+
 /** Runs a script in a Node process of its own (loadFilter filters the process it runs in). */
 function node(script: string): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(process.execPath, ['-e', `const tsjail = require(${JSON.stringify(INDEX)});\n${script}`], { encoding: 'utf8', cwd: work, timeout: 60000 });
