@@ -533,6 +533,11 @@ export function closeFd(fd: number): void {
   bind().close(fd);
 }
 
+/** The same on a worker thread: the last close of a fanotify group waits for an RCU grace period (milliseconds) that the event loop need not. */
+export function closeFdLater(fd: number): void {
+  bind().close.async(fd, () => undefined);
+}
+
 /** An exclusive, non-blocking flock on `path`: its fd, or undefined when another holds it. */
 export function tryLock(path: string): number | undefined {
   const fd = bind().tryLock(path) as number;
