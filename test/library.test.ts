@@ -217,6 +217,22 @@ test(`${who}: a policy file importing './base.js' gets base.ts (as tsc resolves 
   assert.throws(() => spawn('true', [], { policy: join(dir, 'hostile.ts') }), /error while loading the policy: Cannot find module '.\/fifo.js'/);
 });
 
+test(`${who}: drift mode: a call outside the expected policy that the enforced one allows runs, and is a 'drift' event`, async () => {
+  const expected = join(work, `expected-${process.pid}.ts`);
+  writeFileSync(expected, "import { definePolicy, errno } from 'tsjail';\nexport default definePolicy({ default: 'allow', rules: [errno('EPERM', 'mkdir', 'mkdirat')] });\n");
+  const child = spawn('sh', ['-c', 'mkdir /tmp/drifted && echo made'], { policy: expected, enforce: '@builtin', stdio: ['ignore', 'pipe', 'ignore'] });
+  const drift: DenialRecord[] = [], denials: DenialRecord[] = [];
+  child.on('drift', (r: DenialRecord) => drift.push(r));
+  child.on('denial', (r: DenialRecord) => denials.push(r));
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  assert.deepEqual(await events(child), ['spawn', 'exit 0 null', 'close 0 null']);
+  assert.equal(out, 'made\n');
+  assert.deepEqual(drift.map((r) => [r.syscall, Boolean(r.drift)]), [['mkdir', true]]);
+  assert.deepEqual(denials, []);
+  assert.throws(() => spawn('true', [], { enforce: '@builtin' }), /--enforce @builtin needs --policy FILE/);
+});
+
 /** Runs a script in a Node process of its own (loadFilter filters the process it runs in). */
 function node(script: string): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(process.execPath, ['-e', `const tsjail = require(${JSON.stringify(INDEX)});\n${script}`], { encoding: 'utf8', cwd: work, timeout: 60000 });
