@@ -22,8 +22,13 @@ export {
   type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup, type ClosedJail,
 } from './policy/dsl';
 export * from './policy/constants';
-export { spawn, run, JailedProcess, type SpawnOptions, type RunOptions, type RunResult, type StdioOption } from './jail/spawn';
-export { loadFilter, type LoadFilterOptions } from './jail/loadFilter';
+// The jail from code, loaded at the first call: a policy file's `import ... from 'tsjail'` need not load the runner.
+export type { JailedProcess, SpawnOptions, RunOptions, RunResult, StdioOption } from './jail/spawn';
+export type { LoadFilterOptions } from './jail/loadFilter';
+type SpawnModule = typeof import('./jail/spawn');
+export const spawn: SpawnModule['spawn'] = (...args) => (require('./jail/spawn') as SpawnModule).spawn(...args);
+export const run: SpawnModule['run'] = (...args) => (require('./jail/spawn') as SpawnModule).run(...args);
+export const loadFilter: typeof import('./jail/loadFilter').loadFilter = (...args) => (require('./jail/loadFilter') as typeof import('./jail/loadFilter')).loadFilter(...args);
 export type { JailOptions } from './jail/spec';
 export type { DenialRecord } from './jail/supervisor';
 export { JailError } from './jail/errors';
