@@ -7,7 +7,7 @@ import { builtinVariant, withJailStops, type JailStops } from './builtinVariants
 import { precompiledDefault } from './precompiled';
 import { SANDBOX_VARIABLES } from './environment';
 import { JailError } from './errors';
-import { runJailed, type JailHost } from './run';
+import { runJailed, type JailHost, type Watch } from './run';
 import { jailFs, type ResolvedFs } from './fsRules';
 import { combineNet, resolveNet, type NetSetting } from './netRules';
 import type { UnixScope } from './unixRules';
@@ -46,7 +46,7 @@ export interface PreparedJail {
   readonly filter: Uint8Array | undefined;
   readonly fs: ResolvedFs | undefined;
   /** Starts the denial supervisor (undefined: --insecure, nothing to watch). */
-  readonly watch: ((log: (msg: string) => void, onRecord?: (record: DenialRecord) => void) => import('./run').Watch) | undefined;
+  readonly watch: ((log: (msg: string) => void, onRecord?: (record: DenialRecord) => void) => Watch) | undefined;
 }
 
 /** The --bind/--tmpfs/mount destinations: what the user mounted in the jail beside the file rules. */
