@@ -345,7 +345,54 @@ function fsSection(): string[] {
   return lines;
 }
 
-function main(): void {
+const pss = (pid: number): number | undefined => {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) / 1024;
+  } catch {
+    return undefined;
+  }
+};
+
+/** The library from a running Node process: spawn() of /bin/true beside bwrap, and 100 jails at once. */
+async function librarySection(): Promise<string[]> {
+  const { spawn } = require('../src/jail/spawn') as typeof import('../src/jail/spawn');
+  const once = (): Promise<number> => new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn('/bin/true', [], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', (code: number) => (code === 0 ? resolve(Number(process.hrtime.bigint() - t0) / 1e6) : reject(new Error(`/bin/true: status ${code}`))));
+  });
+  for (let i = 0; i < 3; i++) await once();
+  const times: number[] = [];
+  for (let i = 0; i < 25; i++) times.push(await once());
+  const ours = median(times);
+  const bwrap = wallTimeMs(['bwrap', '--unshare-all', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true'], 25);
+  // 100 at once, each waiting on its stdin: all alive together, then let go.
+  const rssBefore = process.memoryUsage().rss;
+  const jails = Array.from({ length: 100 }, () => spawn('sh', ['-c', 'read line'], { stdio: ['pipe', 'ignore', 'ignore'] }));
+  const ended = jails.map((j) => new Promise<number | null>((resolve) => { j.on('error', () => resolve(null)); j.on('close', (code: number | null) => resolve(code)); }));
+  await Promise.all(jails.map((j) => new Promise<void>((resolve) => { if (j.pid) resolve(); else { j.on('spawn', () => resolve()); j.on('error', () => resolve()); } })));
+  const rssPeak = process.memoryUsage().rss;
+  // The jail's own process is its PID 1 (child.pid); the command (sh) is not counted.
+  const perJail = jails.map((j) => (j.pid ? pss(j.pid) : undefined)).filter((x): x is number => x !== undefined);
+  for (const j of jails) j.stdin!.end('go\n');
+  const codes = await Promise.all(ended);
+  const ok = codes.filter((c) => c === 0).length;
+  const lines = [
+    '### The library: jails from a running Node process', '',
+    '| what | figure |', '|---|---:|',
+    `| \`spawn('/bin/true')\` (default jail, from spawn() to 'close'), median of 25 | ${ours.toFixed(1)} ms |`,
+    `| \`bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true\`, median of 25, from the same process | ${bwrap === undefined ? 'not installed' : `${bwrap.toFixed(1)} ms`} |`,
+    ...(bwrap !== undefined ? [`| spawn() / bwrap | ${(ours / bwrap).toFixed(2)}x |`] : []),
+    `| 100 jails at once (\`sh -c 'read line'\`, all alive, then let go): succeeded | ${ok}/100 |`,
+    `| memory per jail: PSS of its PID 1 (the command not counted), median | ${perJail.length ? `${median(perJail).toFixed(2)} MB (${perJail.length} read)` : 'not readable'} |`,
+    `| host process RSS growth with the 100 running | ${((rssPeak - rssBefore) / 2 ** 20).toFixed(1)} MB |`, '',
+  ];
+  console.log('bench: library done');
+  return lines;
+}
+
+async function main(): Promise<void> {
   for (const [what, ok] of [['cc', spawnSync('cc', ['--version']).status === 0], ['python3-seccomp', spawnSync(PYTHON, ['-c', 'import seccomp']).status === 0]] as const) {
     if (!ok) { console.error(`bench: ${what} is missing (apt-get install libseccomp-dev python3-seccomp gcc)`); process.exit(1); }
   }
@@ -380,6 +427,7 @@ function main(): void {
   out.push(...lateSection());
   out.push(...generalizeSection());
   out.push(...startupSection());
+  out.push(...await librarySection());
   out.push(...netSection());
   out.push(...fsSection());
   const libseccompVersion = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libseccomp2'], { encoding: 'utf8' }).stdout || 'unknown';
@@ -399,5 +447,7 @@ function main(): void {
 }
 
 // `node dist/bench/run.js generalize`: that section alone, printed (RESULTS.md untouched).
+// `node dist/bench/run.js library`: the same for the library's section.
 if (process.argv[2] === 'generalize') console.log(generalizeSection().join('\n'));
-else main();
+else if (process.argv[2] === 'library') void librarySection().then((lines) => console.log(lines.join('\n')));
+else void main();

@@ -581,9 +581,11 @@ static void exec_command(void) {
 
 /* Everything from here on concerns only the command's process. */
 static void verify_filter(void); /* at the end of this file */
+static void given_stdio(void); /* at the end of this file */
 static void landlock_prepare(void), landlock_restrict(void); /* at the end of this file */
 static void become_command(void) {
 	if (S.new_session && setsid() < 0) fail(STEP_SETSID);
+	given_stdio();
 	prepare_stdio();
 	close_other_fds();
 	if (S.late_library) hand_over("tsjail-preload", S.late_library, S.late_library_len, LATE_LIBRARY_FD);
@@ -725,6 +727,7 @@ static void bring_up_loopback(void); /* at the end of this file */
 static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag);
+static const uint8_t *parse_stdio(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 #define HIDDEN_SECTION_TAG 0x31444948u /* "HID1": parse_hidden */
 /* The parent → child channel (a SOCK_SEQPACKET pair): one message per bind tree, an index
  * and the tree's fd, then TREES_DONE. */
@@ -1005,6 +1008,7 @@ static int parse(const uint8_t *p, size_t len) {
 	S.root_tree = S.upper_tree = -1;
 	if (!(p = parse_landlock(p, end))) return -1;
 	if (!(p = parse_hidden(p, end))) return -1;
+	if (!(p = parse_stdio(p, end))) return -1;
 	return p == end ? 0 : -1;
 }
 
@@ -2038,7 +2042,7 @@ static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag) {
 /* The optional trailing section: the map pipe's write end, inherited. */
 static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end) {
 	HW.present = 0; HW.group = HW.map = HW.store = -1;
-	if (p == end) return p;
+	if (!section_is(p, end, HIDDEN_SECTION_TAG)) return p;
 	uint32_t v[2];
 	if (!(p = u32s(p, end, v, 2)) || v[0] != HIDDEN_SECTION_TAG) return NULL;
 	HW.present = 1; HW.map = (int)v[1];
@@ -2156,4 +2160,113 @@ int tsjail_hidden_read(int group, uint8_t *out, int outlen, int timeout_ms) {
 		count++;
 	}
 	return count;
+}
+
+/* ---- The library (src/index.ts spawn, loadFilter): given stdio, readiness without worker threads, loading a filter here. */
+
+#include <pthread.h>
+#include <sys/epoll.h>
+
+/* "STD1" and the three fds the command gets as 0, 1, 2 (-1: the helper's own, inherited). */
+#define STDIO_SECTION_TAG 0x31445453u
+static int32_t given_fds[3] = { -1, -1, -1 };
+
+static const uint8_t *parse_stdio(const uint8_t *p, const uint8_t *end) {
+	given_fds[0] = given_fds[1] = given_fds[2] = -1;
+	if (p == end) return p;
+	uint32_t v[4];
+	if (!(p = u32s(p, end, v, 4)) || v[0] != STDIO_SECTION_TAG) return NULL;
+	for (int i = 0; i < 3; i++) given_fds[i] = (int32_t)v[i + 1];
+	return p;
+}
+
+/* Moved out of the way first (above 2), so that a given fd 1 as stdout of another is not lost to a dup2 before it. */
+static void given_stdio(void) {
+	int moved[3];
+	for (int i = 0; i < 3; i++) {
+		moved[i] = given_fds[i] < 0 ? -1 : fcntl(given_fds[i], F_DUPFD_CLOEXEC, 3);
+		if (given_fds[i] >= 0 && moved[i] < 0) fail(STEP_STDIO);
+	}
+	for (int i = 0; i < 3; i++) {
+		if (moved[i] < 0) continue;
+		if (dup2(moved[i], i) < 0) fail(STEP_STDIO);
+		close(moved[i]);
+	}
+}
+
+/* A pipe for a jail's stdio: fds[0] the read end, fds[1] the write end, both close-on-exec. */
+int tsjail_pipe(int32_t *fds) {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC)) return -errno;
+	fds[0] = p[0]; fds[1] = p[1];
+	return 0;
+}
+
+int tsjail_pidfd(int pid) {
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+/* One thread waits for every fd tsjail watches (listeners, exec pipes, pidfds) and writes each
+ * ready one's 8-byte token to a pipe Node reads on its event loop: however many jails run,
+ * none holds one of Node's few worker threads while it waits. */
+static int poller_epoll = -1, poller_pipe = -1;
+
+static void *poller_main(void *unused) {
+	(void)unused;
+	struct epoll_event ev[64];
+	for (;;) {
+		int n = epoll_wait(poller_epoll, ev, 64, -1);
+		for (int i = 0; i < n; i++) {
+			for (ssize_t w; (w = write(poller_pipe, &ev[i].data.u64, 8)) < 0 && errno == EINTR;) {}
+		}
+	}
+	return NULL;
+}
+
+/* Starts the poller; returns the read end of its token pipe, or -errno. */
+int tsjail_poller_start(void) {
+	int p[2];
+	if ((poller_epoll = epoll_create1(EPOLL_CLOEXEC)) < 0) return -errno;
+	if (pipe2(p, O_CLOEXEC)) return -errno;
+	poller_pipe = p[1];
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* Every signal blocked: they are Node's to take. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int r = pthread_create(&t, &attr, poller_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (r) { close(p[0]); close(p[1]); return -r; }
+	return p[0];
+}
+
+/* Tells the poller to report `token` once, when `fd` is next readable (or hung up). */
+int tsjail_poller_add(int fd, uint64_t token) {
+	struct epoll_event ev = { EPOLLIN | EPOLLONESHOT, { .u64 = token } };
+	if (epoll_ctl(poller_epoll, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
+	if (errno == EEXIST && epoll_ctl(poller_epoll, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+	return -errno;
+}
+
+/* Steps of tsjail_load_filter (src/jail/helper.ts STEPS; 100 is STEP_LISTENER's). */
+#define STEP_LOAD_NNP 101
+#define STEP_LOAD_FILTER 102
+#define STEP_LOAD_TSYNC 103
+
+/* no_new_privs, then the filter, into the calling process (every thread with `tsync`). Returns
+ * 0, or -1 with result[0] = step and result[1] = errno; with TSYNC refused, result[1] is the
+ * id of the thread that could not be synchronized. */
+int tsjail_load_filter(const uint8_t *prog, size_t len, int tsync, int32_t *result) {
+	struct sock_fprog p = { (unsigned short)(len / sizeof(struct sock_filter)), (struct sock_filter *)prog };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) { result[0] = STEP_LOAD_NNP; result[1] = errno; return -1; }
+	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0, &p);
+	if (r < 0) { result[0] = STEP_LOAD_FILTER; result[1] = errno; return -1; }
+	if (r > 0) { result[0] = STEP_LOAD_TSYNC; result[1] = (int32_t)r; return -1; }
+	return 0;
 }

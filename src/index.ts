@@ -1,4 +1,4 @@
-// tsjail's library API: compile policies to seccomp filters, and the tools around them.
+// tsjail's library API: compile policies to seccomp filters, the tools around them, and jails run from code.
 export { compileFilter, compileProgram, type CompileOptions, type CompiledFilter } from './bpf/compile';
 export { emulate, type EmulationResult } from './bpf/emulator';
 export { verifyProgram } from './bpf/verify';
@@ -19,6 +19,17 @@ export { importSystemd, expandGroup } from './policy/systemd';
 export {
   definePolicy, allow, errno, kill, killProcess, killThread, log, trap, trace, userNotif, rule, named, quiet, syscallGroup,
   eq, ne, lt, le, gt, ge, maskedEq, hasAll, hasNone, noneOf,
-  type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup,
+  type Predicate, type Where, type PolicySpec, type DefinedPolicy, type RuleGroup, type ClosedJail,
 } from './policy/dsl';
 export * from './policy/constants';
+// The jail from code, loaded at the first call: a policy file's `import ... from 'tsjail'` need not load the runner.
+export type { JailedProcess, SpawnOptions, RunOptions, RunResult, StdioOption } from './jail/spawn';
+export type { LoadFilterOptions } from './jail/loadFilter';
+type SpawnModule = typeof import('./jail/spawn');
+export const spawn: SpawnModule['spawn'] = (...args) => (require('./jail/spawn') as SpawnModule).spawn(...args);
+export const run: SpawnModule['run'] = (...args) => (require('./jail/spawn') as SpawnModule).run(...args);
+export const loadFilter: typeof import('./jail/loadFilter').loadFilter = (...args) => (require('./jail/loadFilter') as typeof import('./jail/loadFilter')).loadFilter(...args);
+export type { JailOptions } from './jail/spec';
+export type { DenialRecord } from './jail/supervisor';
+export { JailError } from './jail/errors';
+export type { ErrnoName } from './policy/errno';

@@ -8,6 +8,7 @@ import { BPF_ABS, BPF_LD, BPF_W } from '../src/bpf/instruction';
 import { SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS, describeRet, type SeccompData } from '../src/bpf/seccomp';
 import { verifyProgram } from '../src/bpf/verify';
 import { allow, definePolicy, eq, errno, ge, hasNone, kill, maskedEq, trace } from '../src/policy/dsl';
+import type { ErrnoName } from '../src/policy/errno';
 import { PolicyError } from '../src/policy/errors';
 import { evaluatePolicy } from '../src/policy/evaluate';
 import { loadPolicyFile } from '../src/policy/load';
@@ -127,7 +128,7 @@ test('errors name the place and give a hint', () => {
   assert.throws(() => compileProgram(definePolicy({ rules: [allow('opena' as 'open')] })),
     /compiler\.test\.js:\d+: unknown syscall 'opena' — did you mean 'open' or 'openat'/);
   assert.throws(() => compileProgram(definePolicy({ rules: [errno(4096, 'read')] })), /errno 4096 is out of range \(the kernel takes 0 to 4095/);
-  assert.throws(() => compileProgram(definePolicy({ rules: [errno('EFOO', 'read')] })), /unknown errno 'EFOO'/);
+  assert.throws(() => compileProgram(definePolicy({ rules: [errno('EFOO' as ErrnoName, 'read')] })), /unknown errno 'EFOO'/);
   assert.throws(() => compileProgram(definePolicy({ rules: [trace(70000, 'read')] })), /trace data 70000 is out of range/);
   assert.throws(() => compileProgram(definePolicy({ rules: [allow('read', { arg4: 1 })] }), { arch: 'x86_64' }), /'read' has 3 arguments, so argument 4 does not exist/);
   assert.throws(() => compileProgram(definePolicy({ rules: [allow('read', { flags: 1 } as never)] }), { arch: 'x86_64' }), /'read' has no argument named 'flags' \(its arguments: fd, buf, count\)/);

@@ -2,6 +2,7 @@
 // foreign, symlinked or damaged library is refused and rebuilt (or tsjail stops, 125), never
 // used; the helper proves before exec that its filter is in force (step 40).
 import assert from 'node:assert/strict';
+import { whenReadable } from '../src/jail/readiness';
 import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import {
   chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync,
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
 import {
-  answerNotification, closeFd, encodeSpec, execOutcome, libraryFile, nativeSource, receiveNotification, spawnJailed, STEPS, waitFor, type SpawnSpec,
+  answerNotification, closeFd, encodeSpec, execOutcome, libraryFile, nativeSource, receiveNotificationNow, spawnJailed, STEPS, waitFor, type SpawnSpec,
 } from '../src/jail/helper';
 import { HANDSHAKE_ERRNO, HANDSHAKE_NR } from '../src/jail/notifications';
 import { buildSpawnSpec } from '../src/jail/spec';
@@ -202,7 +203,8 @@ test('the helper proves its filter is in force before exec: a filter that hides 
   for (const [answer, runs] of [[38, false], [HANDSHAKE_ERRNO, true]] as const) {
     const started = await spawnJailed({ ...base, filter: stopHandshake(), notify: true });
     assert.ok(started.ok && started.listener !== undefined && started.execPipe !== undefined, JSON.stringify(started));
-    const n = await receiveNotification(started.listener, 10000);
+    assert.ok(await whenReadable(started.listener, 10000));
+    const n = receiveNotificationNow(started.listener, 0);
     assert.ok(n && n !== 'gone' && n.nr === HANDSHAKE_NR, String(n));
     answerNotification(started.listener, n.id, { errno: answer });
     assert.deepEqual(await execOutcome(started.execPipe), runs ? undefined : { step: 40, errno: 38 });

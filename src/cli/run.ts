@@ -3,17 +3,12 @@
 import arg from 'arg';
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
-import { builtinVariant, withJailStops, type JailStops } from '../jail/builtinVariants';
-import { precompiledDefault } from '../jail/precompiled';
-import { SANDBOX_VARIABLES } from '../jail/environment';
 import { JailError } from '../jail/errors';
-import { runJailed } from '../jail/run';
-import { jailFs, type FsRuleInput, type ResolvedFs } from '../jail/fsRules';
-import { combineNet, netFromFlags, resolveNet, type NetOption, type NetSetting } from '../jail/netRules';
-import type { UnixScope } from '../jail/unixRules';
-import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
+import { prepareJail, startJail } from '../jail/prepare';
+import type { FsRuleInput } from '../jail/fsRules';
+import { netFromFlags, type NetOption } from '../jail/netRules';
+import { NAMESPACES, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
-import { applyPreset, lookupPreset, PRESET_OPTIONS } from '../jail/presets';
 
 export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]
 
@@ -245,9 +240,6 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._, extra: a };
 }
 
-/** The --bind/--tmpfs/mount destinations: what the user mounted in the jail beside the file rules. */
-const otherMounts = (o: JailOptions): string[] => [...(o.binds ?? []).map((b) => b.dst), ...(o.tmpfs ?? []), ...(o.mounts ?? []).map((m) => m.destination)];
-
 export async function runCommand(argv: string[], log: (msg: string) => void): Promise<number> {
   try {
     return await runParsed(argv, log);
@@ -270,10 +262,6 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   let { options, command } = parsed;
   const onRepeat = extra['--on-repeat'] as string | undefined;
   if (onRepeat !== undefined && onRepeat !== 'report' && onRepeat !== 'kill') { log(`bad --on-repeat '${onRepeat}': expected report or kill`); return 125; }
-  if (extra['--enforce'] !== undefined && (!policyFile || options.insecure)) {
-    log(`--enforce ${String(extra['--enforce'])} needs --policy FILE (the policy the program is expected to keep) and a filter (no --insecure)`);
-    return 125;
-  }
   let bundlePolicy: DefinedPolicy<JailOptions> | undefined;
   if (extra['--bundle']) {
     // An OCI bundle brings its command, its settings and its seccomp profile; flags override.
@@ -285,87 +273,14 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
     if (bundle.policy) bundlePolicy = bundle.policy;
   }
   if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
-  // cloudflare sandbox's variables replace the built-in policy; they cannot replace one given explicitly.
-  // (overrides.ts loads the syscall table: only when one of them is set.)
-  const sandbox = SANDBOX_VARIABLES.some((k) => process.env[k] !== undefined)
-    ? (require('../jail/overrides') as typeof import('../jail/overrides')).sandboxVariables(process.env)
-    : { log: false, messages: [] as string[], policy: undefined };
-  for (const m of sandbox.messages) log(m);
-  if (sandbox.policy && (policyFile || bundlePolicy || options.insecure)) {
-    log(`${sandbox.policy.origin} gives the whole policy (cloudflare sandbox semantics), and so does ${policyFile ? '--policy' : bundlePolicy ? "the bundle's seccomp" : '--insecure (none)'}: unset ${sandbox.policy.origin} or drop the other`);
-    return 125;
-  }
-  if (sandbox.log) options = { ...options, log: true };
-  // A preset's conflicts with the flags are known now (--insecure skips the policy below).
-  const presetFlag = extra['--preset'] !== undefined ? lookupPreset(extra['--preset'] as string) : undefined;
-  if (presetFlag) applyPreset(presetFlag, { ...PRESET_OPTIONS, ...options }, () => undefined);
-  let fs: ResolvedFs | undefined;
-  let merged: JailOptions = options;
-  let netSetting: NetSetting = { kind: 'host' };
-  let unix: UnixScope | undefined;
-  let filter: Uint8Array | undefined;
-  let policy: DefinedPolicy<JailOptions> | undefined;
-  let stops: JailStops = { setIds: false, writes: false };
-  let drift: import('../jail/drift').DriftLevels | undefined;
-  if (!options.insecure) {
-    if (policyFile) {
-      const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
-      const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
-      const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {});
-      for (const w of loaded.warnings) log(formatWarning(w));
-      policy = loaded.policy as DefinedPolicy<JailOptions>;
-      const composed = (require('../jail/drift') as typeof import('../jail/drift')).driftPolicy(policy, policyFile, extra['--enforce'] as string | undefined);
-      if (composed) ({ policy, levels: drift } = composed);
-    } else policy = bundlePolicy ?? sandbox.policy;
-    // A preset, then the policy's own settings, then the flags.
-    const preset = presetFlag ?? (policy?.extends !== undefined ? lookupPreset(policy.extends, `${policy.origin ?? 'the policy'}: extends`) : undefined);
-    const base = preset ? PRESET_OPTIONS : {};
-    merged = { ...base, ...(policy?.jail ?? {}), ...options };
-    const net = combineNet(combineNet(base.net, policy?.jail?.net, true), options.net, extra['--net'] === undefined && Boolean(extra['--allow-net']));
-    merged = { ...merged, ...(net !== undefined ? { net } : {}) };
-    if (preset) merged = applyPreset(preset, merged, log);
-    // The file rules are resolved once per start, here.
-    fs = jailFs(merged);
-    netSetting = resolveNet(merged.net);
-    // Unix sockets are decided by the file rules and unix: rules (unixRules.ts), IP by an allowlist.
-    const unixRules = (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net);
-    if (fs || unixRules.length) unix = { rules: unixRules, ...(fs ? { fs } : {}), mounts: otherMounts(merged) };
-    // With file rules writes stop at tsjail so that a refused one is explained (fsWrites.ts); a jail
-    // that writes host files as their owners also refuses set-id files there (setIdRules.ts).
-    stops = {
-      setIds: writesHostFilesAsOwner(merged, fs), writes: fs !== undefined,
-      ...(netSetting.kind === 'allowlist' ? { net: 'allowlist' } : unix ? { net: 'unix' } : {}),
-    };
-    // The built-in policy ships precompiled with each set of stops: such a run loads the compiler
-    // only to explain a denial.
-    if (!policy && !merged.allow?.length && !merged.deny?.length) filter = precompiledDefault(stops);
-    if (!filter) {
-      const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
-      const { policyWithOverrides } = require('../jail/overrides') as typeof import('../jail/overrides');
-      const { defaultPolicy } = require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy');
-      policy = withJailStops(policyWithOverrides(policy ?? defaultPolicy(), merged), stops);
-      filter = compileProgram(policy).bytes;
-    }
-  }
-  if (merged.insecure && (resolveNet(merged.net).kind === 'allowlist' || (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net).length)) {
-    log('network rules are enforced through the seccomp filter, and --insecure loads none: drop --insecure or the network rules');
-    return 125;
-  }
-  if (merged.inheritEnv) log('note: --inherit-env: the jail gets tsjail\'s whole environment, tokens and keys included');
-  const final = policy;
-  // Every denial is explained: the supervisor (loaded only here) watches the jail.
-  const supervision = require('../jail/supervisor') as typeof import('../jail/supervisor');
-  const watch = filter && !options.insecure
-    ? supervision.supervise(
-      filter, () => final ?? builtinVariant(stops), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
-      {
-        ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
-        ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),
-        ...(unix ? { unix } : {}),
-        ...(drift ? { drift } : {}),
-        ...(onRepeat === 'kill' ? { onRepeat } : {}),
-        ...(fs ? { writes: supervision.writeWatch(fs, !merged.noNamespaces, otherMounts(merged)), hidden: fs } : {}),
-      })
-    : undefined;
-  return await runJailed(command, filter, merged, log, watch, filter ? fs : jailFs(merged));
+  const jail = prepareJail({
+    command, options, sandboxEnvironment: process.env,
+    ...(policyFile ? { policyFile } : {}), ...(bundlePolicy ? { policy: bundlePolicy, policyName: "the bundle's seccomp" } : {}),
+    ...(extra['--procd'] ? { procd: true } : {}),
+    ...(extra['--enforce'] !== undefined ? { enforce: extra['--enforce'] as string } : {}),
+    ...(onRepeat === 'kill' ? { onRepeat } : {}),
+    ...(extra['--preset'] !== undefined ? { preset: extra['--preset'] as string } : {}),
+    addNetRules: extra['--net'] === undefined && Boolean(extra['--allow-net']),
+  }, log);
+  return await startJail(jail, log);
 }

@@ -73,6 +73,8 @@ export interface SpawnSpec {
   readonly landlock?: LandlockRuleset;
   /** Reads of hidden paths reported (hiddenReads.ts): the map pipe's write end the jail inherits. */
   readonly hiddenMap?: number;
+  /** The fds the command gets as its stdin, stdout and stderr (-1: tsjail's own); the library's `stdio`. */
+  readonly stdio?: readonly [number, number, number];
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -89,6 +91,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   45: 'drop the privileges of the jail\'s PID 1',
   60: 'create the Landlock ruleset', 61: 'add a Landlock rule', 62: 'restrict the command with Landlock',
   90: 'pass a hidden path\'s file id to tsjail',
+  101: 'set no_new_privs', 102: 'load the seccomp filter into this process', 103: 'synchronize the filter to every thread (TSYNC)',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -144,6 +147,8 @@ const LANDLOCK_NET_SECTION = 0x314e4c4c;
 const LANDLOCK_SECTION = 0x314b4c4c;
 /** Tags the trailing hidden-reads section ("HID1": parse_hidden in the helper). */
 const HIDDEN_SECTION = 0x31444948;
+/** Tags the trailing stdio section ("STD1": parse_stdio in the helper). */
+const STDIO_SECTION = 0x31445453;
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -177,6 +182,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     if (l.netConnectPorts) w.u32(LANDLOCK_NET_SECTION, l.netConnectPorts.length, ...l.netConnectPorts);
   }
   if (s.hiddenMap !== undefined) w.u32(HIDDEN_SECTION, s.hiddenMap);
+  if (s.stdio) w.u32(STDIO_SECTION, ...s.stdio);
   return w.done();
 }
 
@@ -331,6 +337,7 @@ interface Bound {
   killNotifier: KoffiFunction; landlockAbi: KoffiFunction; netCopy: KoffiFunction; netFinish: KoffiFunction;
   unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction; unixSameMount: KoffiFunction;
   hiddenMap: KoffiFunction; hiddenRead: KoffiFunction;
+  pipe: KoffiFunction; pidfd: KoffiFunction; pollerStart: KoffiFunction; pollerAdd: KoffiFunction; loadFilter: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -383,6 +390,11 @@ function bind(): Bound {
     unixSameMount: lib.func('int tsjail_unix_same_mount(void *job, const char *path)'),
     hiddenMap: lib.func('int tsjail_hidden_map(int32_t *fds)'),
     hiddenRead: lib.func('int tsjail_hidden_read(int group, uint8_t *out, int outlen, int timeout_ms)'),
+    pipe: lib.func('int tsjail_pipe(int32_t *fds)'),
+    pidfd: lib.func('int tsjail_pidfd(int pid)'),
+    pollerStart: lib.func('int tsjail_poller_start(void)'),
+    pollerAdd: lib.func('int tsjail_poller_add(int fd, uint64_t token)'),
+    loadFilter: lib.func('int tsjail_load_filter(const uint8_t *prog, size_t len, int tsync, int32_t *result)'),
   };
   return bound;
 }
@@ -401,6 +413,9 @@ function promisify<T>(f: KoffiFunction, args: unknown[], map: (ret: number) => T
   });
 }
 
+/** The helper parses a spec into one static copy: jails started from one process start one at a time. */
+let spawning: Promise<unknown> = Promise.resolve();
+
 /** Starts the jail; resolves once the command has been exec'd (or, with a listener, is about to be). */
 export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
   let buf: Buffer;
@@ -410,7 +425,7 @@ export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
     return Promise.reject(e);
   }
   const result = new Int32Array(5).fill(-1);
-  return promisify(bind().spawn, [buf, buf.length, result], (pid): SpawnResult => {
+  const started = spawning.then(() => promisify(bind().spawn, [buf, buf.length, result], (pid): SpawnResult => {
     const group = result[4]!;
     if (pid <= 0) {
       if (group >= 0) bind().close(group);
@@ -420,21 +435,65 @@ export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
       ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}),
       ...(spec.hiddenMap !== undefined ? { hiddenGroup: group >= 0 ? { fd: group } : { errno: -group } } : {}),
     };
-  });
+  }));
+  spawning = started.catch(() => undefined);
+  return started;
+}
+
+/** Resolves once `fd` is readable or hung up (the helper's poller thread watches it, not one of Node's workers). */
+function readable(fd: number): Promise<boolean> {
+  const { whenReadable } = require('./readiness') as typeof import('./readiness');
+  return whenReadable(fd);
 }
 
 /** The exec outcome of a jail started with a listener: undefined when the command runs. */
-export function execOutcome(execPipe: number): Promise<{ step: number; errno: number } | undefined> {
+export async function execOutcome(execPipe: number): Promise<{ step: number; errno: number } | undefined> {
   const result = new Int32Array(2);
-  return promisify(bind().execResult, [execPipe, result], (r) => (r === 1 ? { step: result[0]!, errno: result[1]! } : undefined));
+  await readable(execPipe);
+  return bind().execResult(execPipe, result) === 1 ? { step: result[0]!, errno: result[1]! } : undefined;
 }
 
-/** Waits for a process on a worker thread; resolves to its raw wait status. */
-export function waitFor(pid: number): Promise<number> {
-  return promisify(bind().wait, [pid], (status) => {
-    if (status < 0) throw new Error(`waitpid: errno ${-status}`);
-    return status;
-  });
+/** Waits for a process (its pidfd watched by the poller); resolves to its raw wait status. */
+export async function waitFor(pid: number): Promise<number> {
+  const pidfd = bind().pidfd(pid) as number;
+  if (pidfd < 0) throw new Error(`pidfd_open ${pid}: errno ${-pidfd}`);
+  try {
+    await readable(pidfd);
+  } finally {
+    bind().close(pidfd);
+  }
+  // It has ended: waitpid returns at once.
+  const status = bind().wait(pid) as number;
+  if (status < 0) throw new Error(`waitpid: errno ${-status}`);
+  return status;
+}
+
+/** The poller's token pipe (read end), started once per process. */
+export function startPoller(): number {
+  const fd = bind().pollerStart() as number;
+  if (fd < 0) throw new Error(`cannot start tsjail's poller thread: errno ${-fd}`);
+  return fd;
+}
+
+/** Has the poller report `token` once `fd` is next readable. */
+export function watchFd(fd: number, token: bigint): void {
+  const r = bind().pollerAdd(fd, token) as number;
+  if (r < 0) throw new Error(`cannot watch fd ${fd}: errno ${-r}`);
+}
+
+/** A close-on-exec pipe for a jail's stdio: [read end, write end]. */
+export function stdioPipe(): [number, number] {
+  const fds = new Int32Array(2);
+  const r = bind().pipe(fds) as number;
+  if (r < 0) throw new Error(`pipe: errno ${-r}`);
+  return [fds[0]!, fds[1]!];
+}
+
+/** no_new_privs and `filter` into this process (every thread with `tsync`); the failed step, or undefined. */
+export function loadFilterHere(filter: Uint8Array, tsync: boolean): { readonly step: number; readonly errno: number } | undefined {
+  const result = new Int32Array(2);
+  const r = bind().loadFilter(Buffer.from(filter), filter.length, tsync ? 1 : 0, result) as number;
+  return r < 0 ? { step: result[0]!, errno: result[1]! } : undefined;
 }
 
 export interface Notification {
@@ -456,15 +515,9 @@ function decodeNotification(r: number, out: Uint8Array): Notification | null | '
   };
 }
 
-/** The next notification, null after a timeout, or 'gone' when no process uses the filter. */
-export function receiveNotification(listener: number, timeoutMs: number): Promise<Notification | null | 'gone'> {
-  const out = new Uint8Array(88);
-  return promisify(bind().notifRecv, [listener, out, timeoutMs], (r) => decodeNotification(r, out));
-}
-
 /**
- * The same on this thread, waiting at most `timeoutMs` (kept to a millisecond or two): a call
- * that follows an answered one within that time is taken without a trip through a worker thread.
+ * The next notification, on this thread, waiting at most `timeoutMs` (kept to a millisecond or
+ * two; 0 once readiness.ts says one waits): null after the timeout, or 'gone' when no process uses the filter.
  */
 export function receiveNotificationNow(listener: number, timeoutMs: number): Notification | null | 'gone' {
   const out = new Uint8Array(88);
@@ -478,6 +531,11 @@ export function answerNotification(listener: number, id: bigint, answer: { errno
 
 export function closeFd(fd: number): void {
   bind().close(fd);
+}
+
+/** The same on a worker thread: the last close of a fanotify group waits for an RCU grace period (milliseconds) that the event loop need not. */
+export function closeFdLater(fd: number): void {
+  bind().close.async(fd, () => undefined);
 }
 
 /** An exclusive, non-blocking flock on `path`: its fd, or undefined when another holds it. */

@@ -11,7 +11,7 @@
 // the mask, ENOENT, and a failed lookup makes no event) and a read Landlock refuses (a secret
 // created during the run): see the README's "Files".
 import { readSync } from 'node:fs';
-import { closeFd, hiddenEvents, hiddenMap, hiddenRecord, HIDDEN_RECORD_BYTES, type SpawnResult, type SpawnSpec } from './helper';
+import { closeFd, closeFdLater, hiddenEvents, hiddenMap, hiddenRecord, HIDDEN_RECORD_BYTES, type SpawnResult, type SpawnSpec } from './helper';
 import { errnoName } from '../policy/errno';
 
 const FAN_Q_OVERFLOW = 0x4000;
@@ -93,7 +93,7 @@ export class HiddenReads {
   close(): void {
     this.closeMapWrite();
     closeFd(this.mapRead);
-    if (this.group !== undefined) closeFd(this.group);
+    if (this.group !== undefined) closeFdLater(this.group);
     this.group = undefined;
   }
 

@@ -3,7 +3,8 @@
 // must answer it. The first call is the helper's
 // handshake (tsjail now holds the listener): it is answered here.
 import { constants as osConstants } from 'node:os';
-import { answerNotification, closeFd, killNotifier, receiveNotification, receiveNotificationNow, syncWakeUp, type Notification } from './helper';
+import { answerNotification, closeFd, killNotifier, receiveNotificationNow, syncWakeUp, type Notification } from './helper';
+import { whenReadable } from './readiness';
 
 /** The helper's first call under a listener (HANDSHAKE_NR in helper/tsjail-helper.c). */
 export const HANDSHAKE_NR = 0x3ff7a11;
@@ -35,7 +36,8 @@ export class NotificationLoop {
     syncWakeUp(this.listener);
     let next: Notification | null | 'gone' = null;
     for (let burst = 0; this.running; burst++) {
-      const n = next ?? (await receiveNotification(this.listener, 100));
+      // Waited for on the event loop (readiness.ts), not on a worker thread: many jails may run at once.
+      const n = next ?? ((await whenReadable(this.listener, 100)) ? receiveNotificationNow(this.listener, 0) : null);
       next = null;
       if (n === 'gone') break;
       if (!n) { burst = 0; continue; }

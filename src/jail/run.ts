@@ -134,6 +134,19 @@ export interface Watch {
   hiddenRead?(path: string, pid: number): void;
 }
 
+/**
+ * A process that runs jails for its own ends (the library's spawn): the jail's stdio, and what it
+ * is told. Its own signals stay its own (a `tsjail run` forwards SIGINT and SIGTERM to the jail).
+ */
+export interface JailHost {
+  /** The fds the command gets as stdin, stdout, stderr (-1: this process's own). */
+  readonly stdio?: readonly [number, number, number];
+  /** The helper has started the jail (the fds it was given may be closed now), or failed to. */
+  spawned?(): void;
+  /** The command runs (its exec succeeded): the jail's first process, and how to signal the jail. */
+  started(pid: number, kill: (signal: NodeJS.Signals) => void): void;
+}
+
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
 export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: Answerer) => void | Promise<void>;
 
@@ -156,9 +169,10 @@ export async function runJailed(
   command: readonly string[], filter: Uint8Array | undefined, given: JailOptions, log: (msg: string) => void, watch?: Watch,
   /** The file rules of `given` (jailFs), where the caller has resolved them already. */
   fs: ResolvedFs | undefined = jailFs(given),
+  host?: JailHost,
 ): Promise<number> {
   const o = withDefaultLimits(given, log);
-  if (o.noNamespaces) return runWithoutNamespaces(command, filter, o, log, watch, '--no-namespaces', fs);
+  if (o.noNamespaces) return runWithoutNamespaces(command, filter, o, log, watch, '--no-namespaces', fs, host);
   if (o.hostIds && process.getuid?.() === 0) log('WARNING: --host-ids: the jail runs as the host\'s root (uid 0 minus capabilities): it can read and write every file root can; unsafe for untrusted code');
   if (o.hostFs) log('WARNING: --host-fs: the jail shares the host\'s files as they are: it can read your secrets (~/.ssh, ~/.aws...) and write everything you can; unsafe for untrusted code');
   for (const note of fs?.notes ?? []) log(`note: ${note}`);
@@ -168,20 +182,20 @@ export async function runJailed(
   try {
     const spec = buildSpawnSpec(command, o.insecure ? undefined : filter, o, range?.base, fs);
     if (!spec.landlock?.handledFs && fs) log('Landlock is not available on this kernel: the mount layer alone hides secrets, so one created during the run (~/.aws/credentials made later) is not hidden');
-    return await runSpec(command, spec, o, log, watch);
+    return await runSpec(command, spec, o, log, watch, host);
   } catch (e) {
     if (!(e instanceof NamespacesRefused)) throw e;
     refused = e;
   } finally {
     range?.release();
   }
-  return runWithoutNamespaces(command, filter, o, log, watch, refused.message, fs);
+  return runWithoutNamespaces(command, filter, o, log, watch, refused.message, fs, host);
 }
 
 /** The jail without namespaces (noNamespaces.ts): `why` there are none starts what it says. */
 async function runWithoutNamespaces(
   command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch: Watch | undefined, why: string,
-  fs: ResolvedFs | undefined,
+  fs: ResolvedFs | undefined, host: JailHost | undefined,
 ): Promise<number> {
   checkNoNamespaces(o, why);
   const built = buildSpawnSpec(command, o.insecure ? undefined : filter, { ...o, noNamespaces: true }, undefined, fs);
@@ -189,13 +203,13 @@ async function runWithoutNamespaces(
   for (const line of jail.statement) log(line);
   watch?.withoutNamespaces?.(jail.fs);
   try {
-    return await runSpec(command, jail.spec, o, log, watch);
+    return await runSpec(command, jail.spec, o, log, watch, host);
   } finally {
     jail.remove();
   }
 }
 
-async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch): Promise<number> {
+async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch, host?: JailHost): Promise<number> {
   // --late is settled first: it can still refuse, and nothing is to be cleaned up yet.
   // Files tsjail writes are checked before anything is made: a failure is a message, not a half-started jail.
   const pidFd = o.pidfile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(o.pidfile, '--pidfile') : undefined;
@@ -207,11 +221,12 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
-  const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), requireFilter: !o.insecure };
+  const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
   const spec: SpawnSpec = hidden ? { ...spec2, hiddenMap: hidden.mapFd } : spec2;
-  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); throw e; });
+  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); host?.spawned?.(); throw e; });
+  host?.spawned?.();
   if (!started.ok) {
     cgroups?.remove();
     hidden?.close();
@@ -249,7 +264,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   let stopTimer: NodeJS.Timeout | undefined;
   let killedAfterGrace = false;
   const grace = o.killAfterSeconds ?? DEFAULT_KILL_AFTER_SECONDS;
-  const handlers = FORWARDED.map((sig) => {
+  const handlers = host ? [] : FORWARDED.map((sig) => {
     const h = (): void => {
       try { process.kill(pid, sig); } catch { /* already gone */ }
       if ((sig === 'SIGTERM' || sig === 'SIGINT') && !stopTimer) {
@@ -266,7 +281,11 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   }, o.timeoutSeconds * 1000) : undefined;
   try {
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
+    // A signal other than SIGKILL goes to the jail's PID 1, which forwards it to the command.
+    let reaped = false;
+    if (!failed) host?.started(pid, (sig) => { if (reaped) return; if (sig === 'SIGKILL') killJail(); else try { process.kill(pid, sig); } catch { /* already gone */ } });
     const status = await waitFor(pid);
+    reaped = true;
     drainHidden(); // every open the command made has its event queued by now
     if (failed) return execFailure(command, failed.step, failed.errno, log, spec);
     if (late && !mainReached) {

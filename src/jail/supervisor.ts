@@ -545,6 +545,8 @@ export function supervise(
     readonly drift?: DriftLevels;
     /** --on-repeat kill: a refusal looping (REPEAT_LIMIT within REPEAT_WINDOW_MS) ends the jail. */
     readonly onRepeat?: OnRepeat;
+    /** Given each first denial (and drift) record, as --report writes it (the library's 'denial' events). */
+    readonly onRecord?: (record: DenialRecord) => void;
   } = {},
 ): Watch {
   const { closeSync, writeSync } = require('node:fs') as typeof import('node:fs');
@@ -555,7 +557,7 @@ export function supervise(
   let endJail: (() => void) | undefined;
   let endedByRepeat = false;
   const events: SupervisorEvents = {
-    first: (record, explanation) => { log(record.drift ? formatDrift(record, explanation) : formatDenial(record, explanation)); writeReport(record); },
+    first: (record, explanation) => { log(record.drift ? formatDrift(record, explanation) : formatDenial(record, explanation)); writeReport(record); options.onRecord?.(record); },
     repeated: (entry) => log(formatRepeat(entry)),
     overflowed: () => log(`more than ${MAX_DISTINCT_DENIALS} distinct calls denied: new ones are counted from now on, not explained`),
     looping: (entry) => {

@@ -9,6 +9,7 @@ import { suggest } from '../syscalls/suggest';
 import type { SyscallArgNames, SyscallName } from '../syscalls/table.generated';
 import { PolicyError } from './errors';
 import type { Action, ArgCondition, CompareOp, Policy, Rule, SourceLocation } from './model';
+import type { ErrnoName } from './errno';
 
 /** An argument comparison built by `eq`, `masked`, `hasNone`, ... */
 export interface Predicate {
@@ -165,9 +166,9 @@ export const trap = builder({ kind: 'trap' });
 export const userNotif = builder({ kind: 'user_notif' });
 
 /** errno(code, ...syscalls): code is a number (0–4095) or a name such as 'EPERM'. */
-export function errno<N extends SyscallName>(code: number | string, name: N, where: Where<N>): RuleGroup;
-export function errno(code: number | string, ...names: RuleArgs): RuleGroup;
-export function errno(code: number | string, ...args: unknown[]): RuleGroup {
+export function errno<N extends SyscallName>(code: number | ErrnoName, name: N, where: Where<N>): RuleGroup;
+export function errno(code: number | ErrnoName, ...names: RuleArgs): RuleGroup;
+export function errno(code: number | ErrnoName, ...args: unknown[]): RuleGroup {
   return group({ kind: 'errno', errno: code }, args as (NameArg | WhereAny)[], callerLocation());
 }
 
@@ -246,7 +247,11 @@ function flatten(rules: readonly RuleInput[], out: Rule[] = []): Rule[] {
   return out;
 }
 
-export function definePolicy<J = JailOptions>(spec: PolicySpec<J>): DefinedPolicy<J> {
+/** A `jail:` section as given, with no key JailOptions lacks (a misspelled one is a compile-time error naming it). */
+export type ClosedJail<J> = J & { readonly [K in Exclude<keyof J, keyof JailOptions>]: never };
+
+/** The policy; its `jail:` keeps the literal types it was given (`network: false` stays `false`). */
+export function definePolicy<const J extends JailOptions = JailOptions>(spec: PolicySpec<J> & { readonly jail?: ClosedJail<J> }): DefinedPolicy<J> {
   const loc = callerLocation();
   if (!spec || !Array.isArray(spec.rules)) throw new PolicyError('definePolicy needs { rules: [...] }', loc);
   if (spec.extends !== undefined && !(PRESET_NAMES as readonly unknown[]).includes(spec.extends)) {

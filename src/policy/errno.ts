@@ -1,6 +1,6 @@
 // Linux errno names → numbers (include/uapi/asm-generic/errno-base.h and errno.h). Names 1–34
 // are the same on every ABI; above that MIPS and PA-RISC differ, see errnoNumber().
-export const GENERIC_ERRNO: Readonly<Record<string, number>> = {
+const ERRNO_NUMBERS = {
   EPERM: 1,
   ENOENT: 2,
   ESRCH: 3,
@@ -132,7 +132,11 @@ export const GENERIC_ERRNO: Readonly<Record<string, number>> = {
   ENOTRECOVERABLE: 131,
   EDEADLOCK: 35,
   EWOULDBLOCK: 11,
-};
+} as const;
+
+/** An errno name tsjail knows ('EPERM', 'ENOSYS', ...): the DSL's errno() takes these, so a misspelled one is a compile-time error. */
+export type ErrnoName = keyof typeof ERRNO_NUMBERS;
+export const GENERIC_ERRNO: Readonly<Record<string, number>> = ERRNO_NUMBERS;
 
 /** ENOSYS on the ABIs whose errno numbering differs from asm-generic above 34. */
 const ENOSYS_BY_FAMILY: Readonly<Record<string, number>> = { mips: 89, parisc: 251 };

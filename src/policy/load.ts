@@ -3,9 +3,9 @@
 // TypeScript is turned into CommonJS by sucrase: pure JavaScript (no native binary to install),
 // it strips types without type-checking and keeps every line where it was, so a rule's stack
 // frame points at the right line of policy.ts without source maps.
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import Module from 'node:module';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { DefinedPolicy } from './dsl';
 import { PolicyError, type Warning } from './errors';
 import type { Policy } from './model';
@@ -21,13 +21,40 @@ function isPolicy(x: unknown): x is Policy {
   return typeof x === 'object' && x !== null && 'defaultAction' in x && Array.isArray((x as Policy).rules);
 }
 
-function evaluateModule(file: string, source: string): unknown {
+/** A regular file at `path` (not a directory, FIFO or device). */
+function isFile(path: string): boolean {
+  try { return statSync(path).isFile(); } catch { return false; }
+}
+
+/**
+ * The TypeScript file a relative import names as tsc resolves it ('./base.js' or './base' is
+ * base.ts when no base.js is there); undefined for anything else (Node resolves it).
+ */
+function typeScriptImport(id: string, dir: string): string | undefined {
+  if (!id.startsWith('./') && !id.startsWith('../')) return undefined;
+  const path = resolve(dir, id);
+  if (isFile(path)) return /\.[mc]?ts$/.test(path) ? path : undefined;
+  return [path.replace(/\.([mc]?)js$/, '.$1ts'), `${path}.ts`, join(path, 'index.ts')].find(isFile);
+}
+
+/** The modules of one policy load, by file: each evaluated once, and an import cycle gets the exports so far (as Node's own). */
+type LoadedModules = Map<string, Module>;
+
+function evaluateModule(file: string, source: string, modules: LoadedModules = new Map()): unknown {
   const mod = new Module(file, module);
   mod.filename = file;
   mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(dirname(file));
+  modules.set(file, mod);
   const ownRequire = mod.require.bind(mod);
-  // `import ... from 'tsjail'` resolves to this copy of tsjail, installed or not.
-  mod.require = Object.assign((id: string) => (id === 'tsjail' ? require('../index') : ownRequire(id)), ownRequire);
+  const requireFrom = (id: string): unknown => {
+    // `import ... from 'tsjail'` resolves to this copy of tsjail, installed or not.
+    if (id === 'tsjail') return require('../index');
+    const imported = typeScriptImport(id, dirname(file));
+    if (!imported) return ownRequire(id);
+    const seen = modules.get(imported);
+    return seen ? seen.exports : evaluateModule(imported, compileTypeScript(imported, readFileSync(imported, 'utf8')), modules);
+  };
+  mod.require = Object.assign(requireFrom, ownRequire);
   (mod as unknown as { _compile(code: string, file: string): void })._compile(source, file);
   return mod.exports;
 }
