@@ -724,6 +724,9 @@ static void close_joins(void) {
 static void bring_up_loopback(void); /* at the end of this file */
 static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end); /* at the end of this file */
+static const uint8_t *parse_keeper(const uint8_t *p, const uint8_t *end); /* at the end of this file */
+static void run_keeper(void);
+static uint32_t keeper_present;
 static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag);
 #define HIDDEN_SECTION_TAG 0x31444948u /* "HID1": parse_hidden */
 /* The parent → child channel (a SOCK_SEQPACKET pair): one message per bind tree, an index
@@ -903,6 +906,7 @@ static void child_main(int chan) {
 	setup_filesystem();
 	if (S.hostname && sethostname(S.hostname, strlen(S.hostname))) fail(STEP_HOSTNAME);
 	if (S.clone_flags & CLONE_NEWPID) run_init();
+	if (keeper_present) run_keeper();
 	become_command();
 }
 
@@ -1005,12 +1009,13 @@ static int parse(const uint8_t *p, size_t len) {
 	S.root_tree = S.upper_tree = -1;
 	if (!(p = parse_landlock(p, end))) return -1;
 	if (!(p = parse_hidden(p, end))) return -1;
+	if (!(p = parse_keeper(p, end))) return -1;
 	return p == end ? 0 : -1;
 }
 
 /* The command's process: init's first child when there is a PID namespace. */
 static pid_t command_of(pid_t init) {
-	if (!(S.clone_flags & CLONE_NEWPID)) return init;
+	if (!(S.clone_flags & CLONE_NEWPID) && !keeper_present) return init;
 	char path[64] = "/proc/", *p = fmt_u32(path + 6, (uint32_t)init);
 	memcpy(p, "/task/", 6); p = fmt_u32(p + 6, (uint32_t)init);
 	memcpy(p, "/children", 10);
@@ -2038,9 +2043,9 @@ static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag) {
 /* The optional trailing section: the map pipe's write end, inherited. */
 static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end) {
 	HW.present = 0; HW.group = HW.map = HW.store = -1;
-	if (p == end) return p;
+	if (p == end || !section_is(p, end, HIDDEN_SECTION_TAG)) return p;
 	uint32_t v[2];
-	if (!(p = u32s(p, end, v, 2)) || v[0] != HIDDEN_SECTION_TAG) return NULL;
+	if (!(p = u32s(p, end, v, 2))) return NULL;
 	HW.present = 1; HW.map = (int)v[1];
 	return p;
 }
@@ -2156,4 +2161,161 @@ int tsjail_hidden_read(int group, uint8_t *out, int outlen, int timeout_ms) {
 		count++;
 	}
 	return count;
+}
+
+/*
+ * Without a PID namespace nothing ends a process the command left behind (setsid, a double
+ * fork) when the command ends. The keeper holds the tree instead: it is a child subreaper, so
+ * every orphan of the jail becomes its child, and when the command has exited (or tsjail ends
+ * the jail with KEEPER_END_SIGNAL, or dies) it kills its children until it has none left. A
+ * process cannot leave the tree: its orphans come to the nearest subreaper, the keeper at most.
+ * The keeper is outside the command's Landlock domain (no ptrace; no signal where Landlock
+ * scopes signals) and not dumpable.
+ */
+#define KEEPER_SECTION_TAG 0x3150454bu /* "KEP1": the spec's keeper section */
+#define KEEPER_END_SIGNAL SIGPWR       /* from tsjail (src/jail/run.ts), and as the keeper's parent-death signal */
+#define STEP_KEEPER 105
+
+static const uint8_t *parse_keeper(const uint8_t *p, const uint8_t *end) {
+	keeper_present = 0;
+	if (p == end || !section_is(p, end, KEEPER_SECTION_TAG)) return p;
+	keeper_present = 1;
+	return p + 4;
+}
+
+static volatile sig_atomic_t keeper_ending;
+/* The command is killed here, so a wait already begun returns; the rest follows it. */
+static void keeper_end(int sig) { (void)sig; keeper_ending = 1; if (command_pid > 0) kill(command_pid, SIGKILL); }
+
+/* SIGKILL to each of the keeper's children: listed by /proc/thread-self/children, else found by
+ * their PPid in /proc. Each is an unreaped child, so its pid cannot be another process's. */
+static void keeper_kill_children(void) {
+	static char buf[1 << 16];
+	int fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n;
+		size_t have = 0;
+		while ((n = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+			have += (size_t)n;
+			buf[have] = 0;
+			/* Kill every complete number; a partial last one waits for the next read. */
+			char *at = buf, *next;
+			for (long pid; (pid = strtol(at, &next, 10)) > 0 && *next == ' '; at = next + 1) kill((pid_t)pid, SIGKILL);
+			have = strlen(at);
+			memmove(buf, at, have + 1);
+			if (have == sizeof buf - 1) have = 0;
+		}
+		close(fd);
+		return;
+	}
+	/* No children file (CONFIG_PROC_CHILDREN): every process whose parent is the keeper. */
+	int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) return;
+	pid_t self = getpid();
+	for (;;) {
+		long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
+		if (got <= 0) break;
+		for (long off = 0; off < got;) {
+			struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d = (void *)(buf + off);
+			off += d->reclen;
+			char *end;
+			long pid = strtol(d->name, &end, 10);
+			if (pid <= 0 || *end) continue;
+			char path[64], stat[512];
+			snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+			int sfd = open(path, O_RDONLY | O_CLOEXEC);
+			if (sfd < 0) continue;
+			ssize_t n = read(sfd, stat, sizeof stat - 1);
+			close(sfd);
+			if (n <= 0) continue;
+			stat[n] = 0;
+			char *after = strrchr(stat, ')'); /* the name may hold anything; the fields follow its last ')' */
+			long ppid;
+			if (after && sscanf(after, ") %*c %ld", &ppid) == 1 && ppid == self) kill((pid_t)pid, SIGKILL);
+		}
+	}
+	close(dir);
+}
+
+/* Kills the keeper's children until it has none, keeping the command's status once reaped. */
+static void keeper_end_tree(pid_t command, int *status) {
+	for (;;) {
+		keeper_kill_children();
+		int st;
+		pid_t done = waitpid(-1, &st, __WALL);
+		if (done < 0 && errno == EINTR) continue;
+		if (done < 0) return; /* ECHILD: no process of the jail is left */
+		if (done == command) *status = st;
+	}
+}
+
+/* As drop_init_privileges, where the keeper may hold nothing to drop (rootless, or a root without
+ * CAP_SETPCAP in an outer jail): the bounding set only where it can be changed (with no_new_privs
+ * nothing is gained from it). */
+static void keeper_drop_privileges(pid_t command) {
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	int ok = !syscall(SYS_capget, &hdr, data);
+	if (ok && (data[0].effective >> CAP_SETPCAP) & 1) {
+		drop_init_privileges(command);
+		return;
+	}
+	uint64_t keep = S.set_user && S.uid != (uint32_t)getuid() ? 1ULL << CAP_KILL : 0;
+	memset(data, 0, sizeof data);
+	data[0].permitted = data[0].effective = (uint32_t)keep;
+	if (ok && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) ok = 0;
+	if (ok && syscall(SYS_capset, &hdr, data)) ok = 0;
+	if (ok && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) ok = 0;
+	if (ok && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) ok = 0;
+	if (!ok) {
+		report(STEP_INIT_DROP, errno);
+		kill(command, SIGKILL);
+		_exit(125);
+	}
+}
+
+static void run_keeper(void) {
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) fail(STEP_KEEPER);
+	pid_t keeper = getpid();
+	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (pid < 0) fail(STEP_FORK);
+	if (pid == 0) {
+		for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) signal(forwarded[i], SIG_DFL);
+		/* The command dies with its keeper, as it would with tsjail. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) fail(STEP_PARENT_DEATH);
+		if (getppid() != keeper) _exit(125);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		become_command();
+	}
+	command_pid = pid;
+	keeper_drop_privileges(pid);
+	close(err_fd);
+	err_fd = -1;
+	if (syscall(SYS_close_range, 0, ~0U, 0)) for (int fd = 0; fd < 65536; fd++) close(fd);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
+	/* Ending interrupts the wait (no SA_RESTART). If tsjail dies the keeper ends the tree (not
+	 * SIGKILL: that would leave the tree behind). */
+	sa.sa_handler = keeper_end;
+	sa.sa_flags = 0;
+	sigaction(KEEPER_END_SIGNAL, &sa, NULL);
+	if (S.die_with_parent && (prctl(PR_SET_PDEATHSIG, KEEPER_END_SIGNAL, 0, 0, 0) || getppid() != (pid_t)S.parent_pid)) keeper_ending = 1;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	int status = SIGKILL; /* as if killed, should the command be reaped by no one (it cannot) */
+	while (!keeper_ending) {
+		int st;
+		pid_t done = waitpid(-1, &st, __WALL);
+		if (done < 0 && errno == EINTR) continue;
+		if (done < 0) break;
+		if (done == pid) { status = st; break; }
+	}
+	keeper_end_tree(pid, &status);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }

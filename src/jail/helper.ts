@@ -73,6 +73,11 @@ export interface SpawnSpec {
   readonly landlock?: LandlockRuleset;
   /** Reads of hidden paths reported (hiddenReads.ts): the map pipe's write end the jail inherits. */
   readonly hiddenMap?: number;
+  /**
+   * Without a PID namespace: the jail's first process is a keeper, a child subreaper that
+   * outlives the command and kills what it left running (run_keeper in the helper).
+   */
+  readonly keeper?: boolean;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -89,6 +94,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   45: 'drop the privileges of the jail\'s PID 1',
   60: 'create the Landlock ruleset', 61: 'add a Landlock rule', 62: 'restrict the command with Landlock',
   90: 'pass a hidden path\'s file id to tsjail',
+  105: 'make the jail\'s keeper a child subreaper',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -144,6 +150,10 @@ const LANDLOCK_NET_SECTION = 0x314e4c4c;
 const LANDLOCK_SECTION = 0x314b4c4c;
 /** Tags the trailing hidden-reads section ("HID1": parse_hidden in the helper). */
 const HIDDEN_SECTION = 0x31444948;
+/** Tags the trailing keeper section ("KEP1": parse_keeper in the helper). */
+const KEEPER_SECTION = 0x3150454b;
+/** What ends a jail held by a keeper: the keeper kills its whole tree, then exits as the command did. */
+export const KEEPER_END_SIGNAL = 'SIGPWR';
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -177,6 +187,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     if (l.netConnectPorts) w.u32(LANDLOCK_NET_SECTION, l.netConnectPorts.length, ...l.netConnectPorts);
   }
   if (s.hiddenMap !== undefined) w.u32(HIDDEN_SECTION, s.hiddenMap);
+  if (s.keeper) w.u32(KEEPER_SECTION);
   return w.done();
 }
 

@@ -102,7 +102,7 @@ export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, 
     // Without CAP_SETPCAP the bounding set cannot be changed (and with no_new_privs nothing can be gained from it).
     const caps = mayDropBounding() ? spec.caps : { ...spec.caps, bounding: Array.from({ length: 64 }, (_, i) => i) };
     const jailSpec: SpawnSpec = {
-      ...rest, cloneFlags: 0, mountProc: false, mountDev: false, mounts: [], env, caps,
+      ...rest, cloneFlags: 0, mountProc: false, mountDev: false, mounts: [], env, caps, keeper: true,
       ...restricting(plan.ruleset),
     };
     return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules), tmpdir, fs: rules, remove };
