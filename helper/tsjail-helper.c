@@ -2319,3 +2319,12 @@ static void run_keeper(void) {
 	keeper_end_tree(pid, &status);
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
+
+/* Sets the times of the file tsjail opened as `fd` (O_PATH: a symlink itself, where it is one):
+ * `times` is atime then mtime as seconds and nanoseconds (UTIME_NOW, UTIME_OMIT as the kernel
+ * takes them), NULL for now. Returns 0 or -errno. (src/jail/fsMetadata.ts decides.) */
+int tsjail_utimens(int fd, const int64_t *times) {
+	struct timespec ts[2];
+	if (times) for (int i = 0; i < 2; i++) { ts[i].tv_sec = (time_t)times[2 * i]; ts[i].tv_nsec = (long)times[2 * i + 1]; }
+	return utimensat(fd, "", times ? ts : NULL, AT_EMPTY_PATH) ? -errno : 0;
+}

@@ -341,7 +341,7 @@ interface Bound {
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
   killNotifier: KoffiFunction; landlockAbi: KoffiFunction; netCopy: KoffiFunction; netFinish: KoffiFunction;
   unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction; unixSameMount: KoffiFunction;
-  hiddenMap: KoffiFunction; hiddenRead: KoffiFunction;
+  hiddenMap: KoffiFunction; hiddenRead: KoffiFunction; utimens: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -394,6 +394,7 @@ function bind(): Bound {
     unixSameMount: lib.func('int tsjail_unix_same_mount(void *job, const char *path)'),
     hiddenMap: lib.func('int tsjail_hidden_map(int32_t *fds)'),
     hiddenRead: lib.func('int tsjail_hidden_read(int group, uint8_t *out, int outlen, int timeout_ms)'),
+    utimens: lib.func('int tsjail_utimens(int fd, const int64_t *times)'),
   };
   return bound;
 }
@@ -622,4 +623,12 @@ export function hiddenEvents(group: number, out: Buffer, timeoutMs: number): Hid
   const n = bind().hiddenRead(group, out, out.length, timeoutMs) as number;
   if (n < 0) return n;
   return Array.from({ length: n }, (_, i) => hiddenRecord(out, i * HIDDEN_RECORD_BYTES));
+}
+
+/**
+ * Sets the access and modification times of the file tsjail opened as `fd` (O_PATH will do):
+ * [atime s, ns, mtime s, ns] (UTIME_NOW, UTIME_OMIT as nanoseconds), undefined for now. Gives 0 or the errno.
+ */
+export function setFileTimes(fd: number, times: readonly bigint[] | undefined): number {
+  return -(bind().utimens(fd, times ? BigInt64Array.from(times) : null) as number);
 }
