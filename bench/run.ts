@@ -397,6 +397,7 @@ function main(): void {
   console.log(doc.join('\n'));
 }
 
-// `node dist/bench/run.js generalize`: that section alone, printed (RESULTS.md untouched).
+// `node dist/bench/run.js generalize` (or `net`): that section alone, printed (RESULTS.md untouched).
 if (process.argv[2] === 'generalize') console.log(generalizeSection().join('\n'));
+else if (process.argv[2] === 'net') console.log(netSection().join('\n'));
 else main();

@@ -1495,6 +1495,8 @@ struct net_job {
 	char *data;
 	size_t datalen;
 	int cut; /* the send was longer than NET_DATA_CAP */
+	int type; /* the socket's type (SOCK_STREAM...) */
+	int connecting; /* a blocking connect tried at once is in progress: the pool thread waits for it */
 	char control[NET_CONTROL_CAP];
 	size_t controllen;
 	int domain;
@@ -1506,6 +1508,9 @@ struct net_job {
 struct net_ids;
 static int net_ids_read(struct net_job *j);
 static long net_perform_unix(struct net_job *j, long (*call)(struct net_job *));
+
+static long net_connect_wait(struct net_job *j); /* at the end of this file */
+static int net_at_once(struct net_job *j);
 
 static void net_free(struct net_job *j) {
 	if (j->fd >= 0) close(j->fd);
@@ -1618,6 +1623,7 @@ struct net_job *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, co
 	sl = sizeof protocol;
 	if (!r && getsockopt(j->fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &sl)) r = -1;
 	j->domain = domain;
+	j->type = type;
 	if (!r && domain == AF_UNIX) r = net_ids_read(j);
 	if (!r && !empty) r = net_copy_call(j, args);
 	/* A stream takes a short write; a datagram cut short would be another message. */
@@ -1680,7 +1686,7 @@ static long net_call(struct net_job *j) {
 	long r;
 	int e = 0;
 	if (j->kind == NET_CONNECT) {
-		r = connect(j->fd, (struct sockaddr *)&j->name, j->namelen);
+		r = j->connecting ? net_connect_wait(j) : connect(j->fd, (struct sockaddr *)&j->name, j->namelen);
 	} else {
 		int taken[253 * 4], ntaken = 0;
 		struct iovec iov = { j->data, j->datalen };
@@ -1798,6 +1804,10 @@ int tsjail_net_finish(struct net_job *j, int error, int inline_ok) {
 		return 0;
 	}
 	/* Node's own thread never takes on other ids. */
+	if (!inline_ok && !j->ids && (j->domain == AF_INET || j->domain == AF_INET6) && net_at_once(j)) {
+		net_free(j);
+		return 0;
+	}
 	if (inline_ok && !j->ids) {
 		net_perform(j);
 		net_free(j);
@@ -2327,4 +2337,59 @@ int tsjail_utimens(int fd, const int64_t *times) {
 	struct timespec ts[2];
 	if (times) for (int i = 0; i < 2; i++) { ts[i].tv_sec = (time_t)times[2 * i]; ts[i].tv_nsec = (long)times[2 * i + 1]; }
 	return utimensat(fd, "", times ? ts : NULL, AT_EMPTY_PATH) ? -errno : 0;
+}
+
+/*
+ * A blocking inet call, tried at once on Node's thread without blocking (a handover to a pool
+ * thread costs more than the call): a connect with the socket made non-blocking for the moment
+ * (on loopback it is done by the time it returns), a datagram send with MSG_DONTWAIT (all or nothing). Returns
+ * 1 when it is answered; 0 when it would block: the pool thread then waits for a connect in
+ * progress (net_connect_wait), or sends as asked. A stream send is never tried: done at once it
+ * could be short, where the blocking one the jail made would not.
+ */
+static int net_at_once(struct net_job *j) {
+	long r;
+	int e;
+	if (j->kind == NET_CONNECT) {
+		int fl = fcntl(j->fd, F_GETFL);
+		if (fl < 0 || fcntl(j->fd, F_SETFL, fl | O_NONBLOCK)) return 0;
+		r = connect(j->fd, (struct sockaddr *)&j->name, j->namelen);
+		e = errno;
+		fcntl(j->fd, F_SETFL, fl);
+		/* On loopback the handshake is done once the connect has let go of the socket. */
+		struct pollfd p = { j->fd, POLLOUT, 0 };
+		if (r < 0 && e == EINPROGRESS && poll(&p, 1, 0) != 1) { j->connecting = 1; return 0; }
+		if (r < 0 && e == EINPROGRESS) {
+			r = net_connect_wait(j);
+			e = errno;
+		}
+	} else {
+		if (j->type != SOCK_DGRAM) return 0;
+		int flags = j->flags;
+		j->flags |= MSG_DONTWAIT;
+		r = net_call(j);
+		e = errno;
+		j->flags = flags;
+		if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK)) return 0;
+	}
+	net_answer(j, r < 0 ? 0 : r, r < 0 ? e : 0);
+	return 1;
+}
+
+/* The end of a connect begun at once, as the blocking connect gives it: 0, its error, or
+ * EINPROGRESS when the socket's own send timeout (SO_SNDTIMEO) ends first. */
+static long net_connect_wait(struct net_job *j) {
+	struct timeval tv = { 0, 0 };
+	socklen_t tl = sizeof tv;
+	getsockopt(j->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl);
+	long ms = tv.tv_sec || tv.tv_usec ? tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000 : -1;
+	struct pollfd p = { j->fd, POLLOUT, 0 };
+	int ready;
+	while ((ready = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms)) < 0 && errno == EINTR) {}
+	if (ready <= 0) { errno = ready ? errno : EINPROGRESS; return -1; }
+	int err = 0;
+	socklen_t el = sizeof err;
+	if (getsockopt(j->fd, SOL_SOCKET, SO_ERROR, &err, &el)) return -1;
+	if (err) { errno = err; return -1; }
+	return 0;
 }
