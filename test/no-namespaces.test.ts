@@ -81,6 +81,7 @@ for (const asNobody of [false, true]) {
       new RegExp(`holds: +files, by Landlock \\(ABI \\d+\\): the host read-only; writable only ${dirs.ws}, /tmp/tsjail-\\w+; \\d+ secret paths unreadable`),
       /holds: +signals and abstract unix sockets reach only the jail's own processes/,
       /missing: no PID namespace: \/proc shows the host's processes/,
+      /holds: +processes: what the command leaves running \(setsid, double fork\) is killed when it ends \(a keeper, a child subreaper, holds the tree\)/,
       /missing: no mount namespace: no private \/tmp \(\/tmp is read-only; TMPDIR=\/tmp\/tsjail-\w+/,
       /missing: no network namespace/,
       asNobody ? /missing: no user namespace: the jail runs as your own uid 65534/ : /missing: no user namespace: the jail runs as the host's root \(uid 0\) without capabilities/,
