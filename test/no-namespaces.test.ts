@@ -178,6 +178,14 @@ for (const asNobody of [false, true]) {
     assert.deepEqual(running(marker), []);
   });
 
+  test(`${who}, --no-namespaces: the jail cannot kill its keeper (Landlock scopes signals) to let its processes escape`, { skip: noLandlock }, () => {
+    const marker = `311.${process.pid}${asNobody ? 1 : 0}`;
+    const r = run(`kill -KILL $PPID 2>/dev/null; echo kill=$?; kill -PWR $PPID 2>/dev/null; echo pwr=$?; setsid sleep ${marker} & sleep 0.2`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'kill=1\npwr=1\n');
+    assert.deepEqual(running(marker), []);
+  });
+
   test(`${who}, --no-namespaces: a process forking orphans in a loop while the jail ends does not escape it`, { skip: noLandlock }, () => {
     const marker = `317.${process.pid}${asNobody ? 1 : 0}`;
     // Each round leaves an orphan (its subshell exits at once), so new ones keep coming while the jail is being ended.
