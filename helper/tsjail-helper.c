@@ -2359,9 +2359,11 @@ static int net_at_once(struct net_job *j) {
 		/* On loopback the handshake is done once the connect has let go of the socket. */
 		struct pollfd p = { j->fd, POLLOUT, 0 };
 		if (r < 0 && e == EINPROGRESS && poll(&p, 1, 0) != 1) { j->connecting = 1; return 0; }
+		int err = 0;
+		socklen_t el = sizeof err;
 		if (r < 0 && e == EINPROGRESS) {
-			r = net_connect_wait(j);
-			e = errno;
+			r = getsockopt(j->fd, SOL_SOCKET, SO_ERROR, &err, &el) || err ? -1 : 0;
+			e = err ? err : errno;
 		}
 	} else {
 		if (j->type != SOCK_DGRAM) return 0;
