@@ -146,6 +146,20 @@ for (const who of WHO) {
     assert.ok(statSync(mine).mtimeMs > Date.now() - 600_000, 'touched: the time is now');
   });
 
+  test(`${who.name}, without namespaces: another's file in the workspace: touched only where its mode lets the jail write, never given times or a group`, () => {
+    const { home, proj } = place(who, 'other');
+    for (const [name, mode] of [['open', 0o666], ['closed', 0o644]] as const) {
+      writeFileSync(join(proj, name), 'x\n');
+      chmodSync(join(proj, name), mode);
+      execFileSync('chown', ['4242:4242', join(proj, name)]);
+    }
+    const before = marks(join(proj, 'closed'));
+    const r = tsjail(who, home, proj, `${probe} touch open; ${probe} utimensat open; ${probe} chown open -1 ${who.uid}; ${probe} touch closed; ${probe} futimens closed`);
+    assert.equal(r.stdout, 'touch=ok\nutimensat=EPERM\nchown=EPERM\ntouch=EACCES\nfutimens=EPERM\n', r.stderr);
+    assert.equal(marks(join(proj, 'closed')), before);
+    assert.equal(statSync(join(proj, 'open')).gid, 4242);
+  });
+
   test(`${who.name}, without namespaces: a symlink in the workspace to a host file: utimes through it refused, lchown of the link itself performed`, () => {
     const { home, proj, victim } = place(who, 'link');
     symlinkSync(victim, join(proj, 'out'));
