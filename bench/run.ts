@@ -446,8 +446,8 @@ async function main(): Promise<void> {
   console.log(doc.join('\n'));
 }
 
-// `node dist/bench/run.js generalize`: that section alone, printed (RESULTS.md untouched).
-// `node dist/bench/run.js library`: the same for the library's section.
+// `node dist/bench/run.js generalize|library|net`: that section alone, printed (RESULTS.md untouched).
 if (process.argv[2] === 'generalize') console.log(generalizeSection().join('\n'));
 else if (process.argv[2] === 'library') void librarySection().then((lines) => console.log(lines.join('\n')));
+else if (process.argv[2] === 'net') console.log(netSection().join('\n'));
 else void main();

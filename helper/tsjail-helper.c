@@ -726,6 +726,9 @@ static void close_joins(void) {
 static void bring_up_loopback(void); /* at the end of this file */
 static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end); /* at the end of this file */
+static const uint8_t *parse_keeper(const uint8_t *p, const uint8_t *end); /* at the end of this file */
+static void run_keeper(void);
+static uint32_t keeper_present;
 static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag);
 static const uint8_t *parse_stdio(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 #define HIDDEN_SECTION_TAG 0x31444948u /* "HID1": parse_hidden */
@@ -906,6 +909,7 @@ static void child_main(int chan) {
 	setup_filesystem();
 	if (S.hostname && sethostname(S.hostname, strlen(S.hostname))) fail(STEP_HOSTNAME);
 	if (S.clone_flags & CLONE_NEWPID) run_init();
+	if (keeper_present) run_keeper();
 	become_command();
 }
 
@@ -1009,12 +1013,13 @@ static int parse(const uint8_t *p, size_t len) {
 	if (!(p = parse_landlock(p, end))) return -1;
 	if (!(p = parse_hidden(p, end))) return -1;
 	if (!(p = parse_stdio(p, end))) return -1;
+	if (!(p = parse_keeper(p, end))) return -1;
 	return p == end ? 0 : -1;
 }
 
 /* The command's process: init's first child when there is a PID namespace. */
 static pid_t command_of(pid_t init) {
-	if (!(S.clone_flags & CLONE_NEWPID)) return init;
+	if (!(S.clone_flags & CLONE_NEWPID) && !keeper_present) return init;
 	char path[64] = "/proc/", *p = fmt_u32(path + 6, (uint32_t)init);
 	memcpy(p, "/task/", 6); p = fmt_u32(p + 6, (uint32_t)init);
 	memcpy(p, "/children", 10);
@@ -1494,6 +1499,8 @@ struct net_job {
 	char *data;
 	size_t datalen;
 	int cut; /* the send was longer than NET_DATA_CAP */
+	int type; /* the socket's type (SOCK_STREAM...) */
+	int connecting; /* a blocking connect tried at once is in progress: the pool thread waits for it */
 	char control[NET_CONTROL_CAP];
 	size_t controllen;
 	int domain;
@@ -1505,6 +1512,9 @@ struct net_job {
 struct net_ids;
 static int net_ids_read(struct net_job *j);
 static long net_perform_unix(struct net_job *j, long (*call)(struct net_job *));
+
+static long net_connect_wait(struct net_job *j); /* at the end of this file */
+static int net_at_once(struct net_job *j);
 
 static void net_free(struct net_job *j) {
 	if (j->fd >= 0) close(j->fd);
@@ -1617,6 +1627,7 @@ struct net_job *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, co
 	sl = sizeof protocol;
 	if (!r && getsockopt(j->fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &sl)) r = -1;
 	j->domain = domain;
+	j->type = type;
 	if (!r && domain == AF_UNIX) r = net_ids_read(j);
 	if (!r && !empty) r = net_copy_call(j, args);
 	/* A stream takes a short write; a datagram cut short would be another message. */
@@ -1679,7 +1690,7 @@ static long net_call(struct net_job *j) {
 	long r;
 	int e = 0;
 	if (j->kind == NET_CONNECT) {
-		r = connect(j->fd, (struct sockaddr *)&j->name, j->namelen);
+		r = j->connecting ? net_connect_wait(j) : connect(j->fd, (struct sockaddr *)&j->name, j->namelen);
 	} else {
 		int taken[253 * 4], ntaken = 0;
 		struct iovec iov = { j->data, j->datalen };
@@ -1797,6 +1808,10 @@ int tsjail_net_finish(struct net_job *j, int error, int inline_ok) {
 		return 0;
 	}
 	/* Node's own thread never takes on other ids. */
+	if (!inline_ok && !j->ids && (j->domain == AF_INET || j->domain == AF_INET6) && net_at_once(j)) {
+		net_free(j);
+		return 0;
+	}
 	if (inline_ok && !j->ids) {
 		net_perform(j);
 		net_free(j);
@@ -2042,9 +2057,9 @@ static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag) {
 /* The optional trailing section: the map pipe's write end, inherited. */
 static const uint8_t *parse_hidden(const uint8_t *p, const uint8_t *end) {
 	HW.present = 0; HW.group = HW.map = HW.store = -1;
-	if (!section_is(p, end, HIDDEN_SECTION_TAG)) return p;
+	if (p == end || !section_is(p, end, HIDDEN_SECTION_TAG)) return p;
 	uint32_t v[2];
-	if (!(p = u32s(p, end, v, 2)) || v[0] != HIDDEN_SECTION_TAG) return NULL;
+	if (!(p = u32s(p, end, v, 2))) return NULL;
 	HW.present = 1; HW.map = (int)v[1];
 	return p;
 }
@@ -2173,9 +2188,9 @@ static int32_t given_fds[3] = { -1, -1, -1 };
 
 static const uint8_t *parse_stdio(const uint8_t *p, const uint8_t *end) {
 	given_fds[0] = given_fds[1] = given_fds[2] = -1;
-	if (p == end) return p;
+	if (p == end || !section_is(p, end, STDIO_SECTION_TAG)) return p;
 	uint32_t v[4];
-	if (!(p = u32s(p, end, v, 4)) || v[0] != STDIO_SECTION_TAG) return NULL;
+	if (!(p = u32s(p, end, v, 4))) return NULL;
 	for (int i = 0; i < 3; i++) given_fds[i] = (int32_t)v[i + 1];
 	return p;
 }
@@ -2268,5 +2283,228 @@ int tsjail_load_filter(const uint8_t *prog, size_t len, int tsync, int32_t *resu
 	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0, &p);
 	if (r < 0) { result[0] = STEP_LOAD_FILTER; result[1] = errno; return -1; }
 	if (r > 0) { result[0] = STEP_LOAD_TSYNC; result[1] = (int32_t)r; return -1; }
+	return 0;
+}
+
+/*
+ * Without a PID namespace nothing ends a process the command left behind (setsid, a double
+ * fork) when the command ends. The keeper holds the tree instead: it is a child subreaper, so
+ * every orphan of the jail becomes its child, and when the command has exited (or tsjail ends
+ * the jail with KEEPER_END_SIGNAL, or dies) it kills its children until it has none left. A
+ * process cannot leave the tree: its orphans come to the nearest subreaper, the keeper at most.
+ * The keeper is outside the command's Landlock domain (no ptrace; no signal where Landlock
+ * scopes signals) and not dumpable.
+ */
+#define KEEPER_SECTION_TAG 0x3150454bu /* "KEP1": the spec's keeper section */
+#define KEEPER_END_SIGNAL SIGPWR       /* from tsjail (src/jail/run.ts), and as the keeper's parent-death signal */
+#define STEP_KEEPER 105
+
+static const uint8_t *parse_keeper(const uint8_t *p, const uint8_t *end) {
+	keeper_present = 0;
+	if (p == end || !section_is(p, end, KEEPER_SECTION_TAG)) return p;
+	keeper_present = 1;
+	return p + 4;
+}
+
+static volatile sig_atomic_t keeper_ending;
+/* The command is killed here, so a wait already begun returns; the rest follows it. */
+static void keeper_end(int sig) { (void)sig; keeper_ending = 1; if (command_pid > 0) kill(command_pid, SIGKILL); }
+
+/* SIGKILL to each of the keeper's children: listed by /proc/thread-self/children, else found by
+ * their PPid in /proc. Each is an unreaped child, so its pid cannot be another process's. */
+static void keeper_kill_children(void) {
+	static char buf[1 << 16];
+	int fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n;
+		size_t have = 0;
+		while ((n = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+			have += (size_t)n;
+			buf[have] = 0;
+			/* Kill every complete number; a partial last one waits for the next read. */
+			char *at = buf, *next;
+			for (long pid; (pid = strtol(at, &next, 10)) > 0 && *next == ' '; at = next + 1) kill((pid_t)pid, SIGKILL);
+			have = strlen(at);
+			memmove(buf, at, have + 1);
+			if (have == sizeof buf - 1) have = 0;
+		}
+		close(fd);
+		return;
+	}
+	/* No children file (CONFIG_PROC_CHILDREN): every process whose parent is the keeper. */
+	int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) return;
+	pid_t self = getpid();
+	for (;;) {
+		long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
+		if (got <= 0) break;
+		for (long off = 0; off < got;) {
+			struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d = (void *)(buf + off);
+			off += d->reclen;
+			char *end;
+			long pid = strtol(d->name, &end, 10);
+			if (pid <= 0 || *end) continue;
+			char path[64], stat[512];
+			snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+			int sfd = open(path, O_RDONLY | O_CLOEXEC);
+			if (sfd < 0) continue;
+			ssize_t n = read(sfd, stat, sizeof stat - 1);
+			close(sfd);
+			if (n <= 0) continue;
+			stat[n] = 0;
+			char *after = strrchr(stat, ')'); /* the name may hold anything; the fields follow its last ')' */
+			long ppid;
+			if (after && sscanf(after, ") %*c %ld", &ppid) == 1 && ppid == self) kill((pid_t)pid, SIGKILL);
+		}
+	}
+	close(dir);
+}
+
+/* Kills the keeper's children until it has none, keeping the command's status once reaped. */
+static void keeper_end_tree(pid_t command, int *status) {
+	for (;;) {
+		keeper_kill_children();
+		int st;
+		pid_t done = waitpid(-1, &st, __WALL);
+		if (done < 0 && errno == EINTR) continue;
+		if (done < 0) return; /* ECHILD: no process of the jail is left */
+		if (done == command) *status = st;
+	}
+}
+
+/* As drop_init_privileges, where the keeper may hold nothing to drop (rootless, or a root without
+ * CAP_SETPCAP in an outer jail): the bounding set only where it can be changed (with no_new_privs
+ * nothing is gained from it). */
+static void keeper_drop_privileges(pid_t command) {
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	int ok = !syscall(SYS_capget, &hdr, data);
+	if (ok && (data[0].effective >> CAP_SETPCAP) & 1) {
+		drop_init_privileges(command);
+		return;
+	}
+	uint64_t keep = S.set_user && S.uid != (uint32_t)getuid() ? 1ULL << CAP_KILL : 0;
+	memset(data, 0, sizeof data);
+	data[0].permitted = data[0].effective = (uint32_t)keep;
+	if (ok && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) ok = 0;
+	if (ok && syscall(SYS_capset, &hdr, data)) ok = 0;
+	if (ok && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) ok = 0;
+	if (ok && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) ok = 0;
+	if (!ok) {
+		report(STEP_INIT_DROP, errno);
+		kill(command, SIGKILL);
+		_exit(125);
+	}
+}
+
+static void run_keeper(void) {
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) fail(STEP_KEEPER);
+	pid_t keeper = getpid();
+	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (pid < 0) fail(STEP_FORK);
+	if (pid == 0) {
+		for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) signal(forwarded[i], SIG_DFL);
+		/* The command dies with its keeper, as it would with tsjail. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) fail(STEP_PARENT_DEATH);
+		if (getppid() != keeper) _exit(125);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		become_command();
+	}
+	command_pid = pid;
+	keeper_drop_privileges(pid);
+	close(err_fd);
+	err_fd = -1;
+	if (syscall(SYS_close_range, 0, ~0U, 0)) for (int fd = 0; fd < 65536; fd++) close(fd);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++) sigaction(forwarded[i], &sa, NULL);
+	/* Ending interrupts the wait (no SA_RESTART). If tsjail dies the keeper ends the tree (not
+	 * SIGKILL: that would leave the tree behind). */
+	sa.sa_handler = keeper_end;
+	sa.sa_flags = 0;
+	sigaction(KEEPER_END_SIGNAL, &sa, NULL);
+	if (S.die_with_parent && (prctl(PR_SET_PDEATHSIG, KEEPER_END_SIGNAL, 0, 0, 0) || getppid() != (pid_t)S.parent_pid)) keeper_ending = 1;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	int status = SIGKILL; /* as if killed, should the command be reaped by no one (it cannot) */
+	while (!keeper_ending) {
+		int st;
+		pid_t done = waitpid(-1, &st, __WALL);
+		if (done < 0 && errno == EINTR) continue;
+		if (done < 0) break;
+		if (done == pid) { status = st; break; }
+	}
+	keeper_end_tree(pid, &status);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+/* Sets the times of the file tsjail opened as `fd` (O_PATH: a symlink itself, where it is one):
+ * `times` is atime then mtime as seconds and nanoseconds (UTIME_NOW, UTIME_OMIT as the kernel
+ * takes them), NULL for now. Returns 0 or -errno. (src/jail/fsMetadata.ts decides.) */
+int tsjail_utimens(int fd, const int64_t *times) {
+	struct timespec ts[2];
+	if (times) for (int i = 0; i < 2; i++) { ts[i].tv_sec = (time_t)times[2 * i]; ts[i].tv_nsec = (long)times[2 * i + 1]; }
+	return utimensat(fd, "", times ? ts : NULL, AT_EMPTY_PATH) ? -errno : 0;
+}
+
+/*
+ * A blocking inet call, tried at once on Node's thread without blocking (a handover to a pool
+ * thread costs more than the call): a connect with the socket made non-blocking for the moment
+ * (on loopback it is done by the time it returns), a datagram send with MSG_DONTWAIT (all or nothing). Returns
+ * 1 when it is answered; 0 when it would block: the pool thread then waits for a connect in
+ * progress (net_connect_wait), or sends as asked. A stream send is never tried: done at once it
+ * could be short, where the blocking one the jail made would not.
+ */
+static int net_at_once(struct net_job *j) {
+	long r;
+	int e;
+	if (j->kind == NET_CONNECT) {
+		int fl = fcntl(j->fd, F_GETFL);
+		if (fl < 0 || fcntl(j->fd, F_SETFL, fl | O_NONBLOCK)) return 0;
+		r = connect(j->fd, (struct sockaddr *)&j->name, j->namelen);
+		e = errno;
+		fcntl(j->fd, F_SETFL, fl);
+		/* On loopback the handshake is done once the connect has let go of the socket. */
+		struct pollfd p = { j->fd, POLLOUT, 0 };
+		if (r < 0 && e == EINPROGRESS && poll(&p, 1, 0) != 1) { j->connecting = 1; return 0; }
+		int err = 0;
+		socklen_t el = sizeof err;
+		if (r < 0 && e == EINPROGRESS) {
+			r = getsockopt(j->fd, SOL_SOCKET, SO_ERROR, &err, &el) || err ? -1 : 0;
+			e = err ? err : errno;
+		}
+	} else {
+		if (j->type != SOCK_DGRAM) return 0;
+		int flags = j->flags;
+		j->flags |= MSG_DONTWAIT;
+		r = net_call(j);
+		e = errno;
+		j->flags = flags;
+		if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK)) return 0;
+	}
+	net_answer(j, r < 0 ? 0 : r, r < 0 ? e : 0);
+	return 1;
+}
+
+/* The end of a connect begun at once, as the blocking connect gives it: 0, its error, or
+ * EINPROGRESS when the socket's own send timeout (SO_SNDTIMEO) ends first. */
+static long net_connect_wait(struct net_job *j) {
+	struct timeval tv = { 0, 0 };
+	socklen_t tl = sizeof tv;
+	getsockopt(j->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl);
+	long ms = tv.tv_sec || tv.tv_usec ? tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000 : -1;
+	struct pollfd p = { j->fd, POLLOUT, 0 };
+	int ready;
+	while ((ready = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms)) < 0 && errno == EINTR) {}
+	if (ready <= 0) { errno = ready ? errno : EINPROGRESS; return -1; }
+	int err = 0;
+	socklen_t el = sizeof err;
+	if (getsockopt(j->fd, SOL_SOCKET, SO_ERROR, &err, &el)) return -1;
+	if (err) { errno = err; return -1; }
 	return 0;
 }

@@ -4,7 +4,7 @@
 // refuse what it cannot give.
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { compileFilter } from '../src/bpf/compile';
@@ -81,6 +81,7 @@ for (const asNobody of [false, true]) {
       new RegExp(`holds: +files, by Landlock \\(ABI \\d+\\): the host read-only; writable only ${dirs.ws}, /tmp/tsjail-\\w+; \\d+ secret paths unreadable`),
       /holds: +signals and abstract unix sockets reach only the jail's own processes/,
       /missing: no PID namespace: \/proc shows the host's processes/,
+      /holds: +processes: what the command leaves running \(setsid, double fork\) is killed when it ends \(a keeper, a child subreaper, holds the tree\)/,
       /missing: no mount namespace: no private \/tmp \(\/tmp is read-only; TMPDIR=\/tmp\/tsjail-\w+/,
       /missing: no network namespace/,
       asNobody ? /missing: no user namespace: the jail runs as your own uid 65534/ : /missing: no user namespace: the jail runs as the host's root \(uid 0\) without capabilities/,
@@ -145,3 +146,61 @@ test('--no-namespaces: the private TMPDIR is gone at the end, and so is what the
   try { state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]; } catch { /* gone */ }
   assert.ok(state === undefined || state === 'Z', `the jail's background sleep (pid ${pid}) was killed with it: state ${state}`);
 });
+
+/** Processes whose command line holds `marker` (a sleep's unique duration), with their state. */
+function running(marker: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(marker)) continue;
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];
+      if (state !== 'Z') out.push(`${pid} (${state})`);
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+for (const asNobody of [false, true]) {
+  const who = asNobody ? 'rootless' : 'as root';
+  // --no-limits: no cgroup either (its cgroup.kill would end the tree too): the keeper alone holds it.
+  const run = (script: string, extra: readonly string[] = []): SpawnSyncReturns<string> => {
+    const ws = mkdtempSync(join(base, 'tree-'));
+    chmodSync(ws, 0o777);
+    const argv = [...(asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--no-namespaces', '--no-limits', ...extra, '--', 'sh', '-c', script];
+    return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', cwd: ws, input: '', timeout: 60000 });
+  };
+
+  test(`${who}, --no-namespaces: a setsid'd or double-forked process does not outlive the jail`, { skip: noLandlock }, () => {
+    const marker = `313.${process.pid}${asNobody ? 1 : 0}`;
+    const r = run(`setsid sleep ${marker} & (setsid sh -c 'sleep ${marker} & sleep ${marker}' &) ; (sleep ${marker} &); sleep 0.2; echo started`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'started\n');
+    assert.deepEqual(running(marker), []);
+  });
+
+  test(`${who}, --no-namespaces: the jail cannot kill its keeper (Landlock scopes signals) to let its processes escape`, { skip: noLandlock }, () => {
+    const marker = `311.${process.pid}${asNobody ? 1 : 0}`;
+    const r = run(`kill -KILL $PPID 2>/dev/null; echo kill=$?; kill -PWR $PPID 2>/dev/null; echo pwr=$?; setsid sleep ${marker} & sleep 0.2`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'kill=1\npwr=1\n');
+    assert.deepEqual(running(marker), []);
+  });
+
+  test(`${who}, --no-namespaces: a process forking orphans in a loop while the jail ends does not escape it`, { skip: noLandlock }, () => {
+    const marker = `317.${process.pid}${asNobody ? 1 : 0}`;
+    // Each round leaves an orphan (its subshell exits at once), so new ones keep coming while the jail is being ended.
+    const r = run(`setsid sh -c 'while :; do (sleep ${marker} &); done' & sleep 0.5; echo started`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'started\n');
+    assert.deepEqual(running(marker), []);
+  });
+
+  test(`${who}, --no-namespaces: a jail ended by --timeout takes its escaped processes with it; the exit status still passes through`, { skip: noLandlock }, () => {
+    const marker = `319.${process.pid}${asNobody ? 1 : 0}`;
+    const r = run(`setsid sleep ${marker} & sleep ${marker}`, ['--timeout', '1']);
+    assert.equal(r.status, 124, r.stderr);
+    assert.deepEqual(running(marker), []);
+    assert.equal(run('exit 7').status, 7);
+    assert.equal(run('kill -9 $$').status, 128 + 9);
+  });
+}

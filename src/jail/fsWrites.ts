@@ -71,6 +71,7 @@ const WRITE_CALLS: Readonly<Record<string, WriteCall>> = {
   removexattrat: { paths: [at(0, 1, 'exists')], follows: true },
   // Through an fd: nothing to predict, but without a mount layer tsjail decides them (fsMetadata.ts).
   fchmod: { paths: [] },
+  fchown: { paths: [] },
   fsetxattr: { paths: [] },
   fremovexattr: { paths: [] },
 };

@@ -75,6 +75,11 @@ export interface SpawnSpec {
   readonly hiddenMap?: number;
   /** The fds the command gets as its stdin, stdout and stderr (-1: tsjail's own); the library's `stdio`. */
   readonly stdio?: readonly [number, number, number];
+  /**
+   * Without a PID namespace: the jail's first process is a keeper, a child subreaper that
+   * outlives the command and kills what it left running (run_keeper in the helper).
+   */
+  readonly keeper?: boolean;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -92,6 +97,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   60: 'create the Landlock ruleset', 61: 'add a Landlock rule', 62: 'restrict the command with Landlock',
   90: 'pass a hidden path\'s file id to tsjail',
   101: 'set no_new_privs', 102: 'load the seccomp filter into this process', 103: 'synchronize the filter to every thread (TSYNC)',
+  105: 'make the jail\'s keeper a child subreaper',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -149,6 +155,10 @@ const LANDLOCK_SECTION = 0x314b4c4c;
 const HIDDEN_SECTION = 0x31444948;
 /** Tags the trailing stdio section ("STD1": parse_stdio in the helper). */
 const STDIO_SECTION = 0x31445453;
+/** Tags the trailing keeper section ("KEP1": parse_keeper in the helper). */
+const KEEPER_SECTION = 0x3150454b;
+/** What ends a jail held by a keeper: the keeper kills its whole tree, then exits as the command did. */
+export const KEEPER_END_SIGNAL = 'SIGPWR';
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -183,6 +193,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   }
   if (s.hiddenMap !== undefined) w.u32(HIDDEN_SECTION, s.hiddenMap);
   if (s.stdio) w.u32(STDIO_SECTION, ...s.stdio);
+  if (s.keeper) w.u32(KEEPER_SECTION);
   return w.done();
 }
 
@@ -336,8 +347,8 @@ interface Bound {
   notifRecv: KoffiFunction; notifSend: KoffiFunction; close: KoffiFunction; tryLock: KoffiFunction;
   killNotifier: KoffiFunction; landlockAbi: KoffiFunction; netCopy: KoffiFunction; netFinish: KoffiFunction;
   unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction; unixSameMount: KoffiFunction;
-  hiddenMap: KoffiFunction; hiddenRead: KoffiFunction;
   pipe: KoffiFunction; pidfd: KoffiFunction; pollerStart: KoffiFunction; pollerAdd: KoffiFunction; loadFilter: KoffiFunction;
+  hiddenMap: KoffiFunction; hiddenRead: KoffiFunction; utimens: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -395,6 +406,7 @@ function bind(): Bound {
     pollerStart: lib.func('int tsjail_poller_start(void)'),
     pollerAdd: lib.func('int tsjail_poller_add(int fd, uint64_t token)'),
     loadFilter: lib.func('int tsjail_load_filter(const uint8_t *prog, size_t len, int tsync, int32_t *result)'),
+    utimens: lib.func('int tsjail_utimens(int fd, const int64_t *times)'),
   };
   return bound;
 }
@@ -669,4 +681,12 @@ export function hiddenEvents(group: number, out: Buffer, timeoutMs: number): Hid
   const n = bind().hiddenRead(group, out, out.length, timeoutMs) as number;
   if (n < 0) return n;
   return Array.from({ length: n }, (_, i) => hiddenRecord(out, i * HIDDEN_RECORD_BYTES));
+}
+
+/**
+ * Sets the access and modification times of the file tsjail opened as `fd` (O_PATH will do):
+ * [atime s, ns, mtime s, ns] (UTIME_NOW, UTIME_OMIT as nanoseconds), undefined for now. Gives 0 or the errno.
+ */
+export function setFileTimes(fd: number, times: readonly bigint[] | undefined): number {
+  return -(bind().utimens(fd, times ? BigInt64Array.from(times) : null) as number);
 }

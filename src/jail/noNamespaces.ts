@@ -102,7 +102,7 @@ export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, 
     // Without CAP_SETPCAP the bounding set cannot be changed (and with no_new_privs nothing can be gained from it).
     const caps = mayDropBounding() ? spec.caps : { ...spec.caps, bounding: Array.from({ length: 64 }, (_, i) => i) };
     const jailSpec: SpawnSpec = {
-      ...rest, cloneFlags: 0, mountProc: false, mountDev: false, mounts: [], env, caps,
+      ...rest, cloneFlags: 0, mountProc: false, mountDev: false, mounts: [], env, caps, keeper: true,
       ...restricting(plan.ruleset),
     };
     return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules), tmpdir, fs: rules, remove };
@@ -136,10 +136,12 @@ function statement(spec: SpawnSpec, o: JailOptions, why: string, abi: number, tm
   } else {
     missing.push('files: --host-fs: the host\'s files are shared as they are (read-write)');
   }
-  if (spec.landlock && (spec.landlock.scoped & SCOPE.SIGNAL)) holds.push('signals and abstract unix sockets reach only the jail\'s own processes (Landlock scopes)');
+  const scoped = spec.landlock !== undefined && (spec.landlock.scoped & SCOPE.SIGNAL) !== 0;
+  if (scoped) holds.push('signals and abstract unix sockets reach only the jail\'s own processes (Landlock scopes)');
   else missing.push(`signals and abstract unix sockets are not scoped (Landlock ABI ${abi} < 6): the jail can signal your other processes`);
   const uid = process.getuid?.() ?? 0;
-  missing.push('no PID namespace: /proc shows the host\'s processes; a process that leaves the jail\'s process group (setsid) can outlive the jail');
+  holds.push(`processes: what the command leaves running (setsid, double fork) is killed when it ends (a keeper, a child subreaper, holds the tree${scoped ? '' : '; the jail can kill it, as signals are not scoped'})`);
+  missing.push('no PID namespace: /proc shows the host\'s processes');
   missing.push(`no mount namespace: no private /tmp (/tmp is read-only; TMPDIR=${tmpdir}, made for this run, removed at the end); /dev and /proc are the host's`);
   missing.push('no network namespace: the host\'s network');
   // Landlock does not cover connect(): tsjail decides unix connects and sends by the file rules (unixRules.ts).

@@ -4,7 +4,7 @@
 import { closeSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
-import { execOutcome, landlockAbi, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
+import { execOutcome, KEEPER_END_SIGNAL, landlockAbi, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
 import { jailFs, type ResolvedFs } from './fsRules';
 import { checkNoNamespaces, NamespacesRefused, namespacesRefused, withoutNamespaces } from './noNamespaces';
 import { withDefaultLimits } from './limits';
@@ -35,12 +35,12 @@ export const DEFAULT_KILL_AFTER_SECONDS = 10;
 
 /**
  * SIGKILL to everything in the jail. With a PID namespace (every `tsjail run` has one) the
- * death of its PID 1 ends all its processes; without, its cgroups are killed, and its process
- * group (the command leads a session of its own), which is all a descendant cannot leave.
+ * death of its PID 1 ends all its processes; without, its keeper ends its whole tree (the
+ * helper's run_keeper), and its cgroups are killed.
  */
 function killWholeJail(pid: number, spec: SpawnSpec, reaped = false): void {
   // Once reaped, its pid may be another process's; its process group's number is not reused while the group lives.
-  if (!reaped) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  if (!reaped) try { process.kill(pid, spec.keeper ? KEEPER_END_SIGNAL : 'SIGKILL'); } catch { /* already gone */ }
   if (spec.cloneFlags & NAMESPACES.pid) return;
   for (const procs of spec.cgroups ?? []) {
     try {
@@ -50,7 +50,8 @@ function killWholeJail(pid: number, spec: SpawnSpec, reaped = false): void {
       try { for (const p of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
     }
   }
-  try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+  // (A keeper exits only when no process of the jail is left.)
+  if (!spec.keeper) try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
 }
 
 /**
