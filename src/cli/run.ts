@@ -6,6 +6,7 @@ import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jai
 import { builtinVariant, withJailStops, type JailStops } from '../jail/builtinVariants';
 import { precompiledDefault } from '../jail/precompiled';
 import { SANDBOX_VARIABLES } from '../jail/environment';
+import { cacheDebug, cacheWanted } from '../policy/cacheSettings';
 import { JailError } from '../jail/errors';
 import { runJailed } from '../jail/run';
 import { jailFs, type FsRuleInput, type ResolvedFs } from '../jail/fsRules';
@@ -68,6 +69,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
                          read-only, workspace and /tmp writable, secrets hidden, no network (agent:
                          only --allow-net RULE), default environment and limits; flags that would
                          undo them are errors
+      --no-cache         compile --policy FILE afresh, not from the cache (~/.cache/tsjail; also
+                         TSJAIL_CACHE=0; TSJAIL_DEBUG=cache tells hits and misses: README: Cache)
       --late             the policy alone decides from main() on (dynamic glibc programs): it need
                          not allow the loader; until main() its calls are let through too
 `;
@@ -261,7 +264,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
 async function runParsed(argv: string[], log: (msg: string) => void): Promise<number> {
   let parsed;
   try {
-    parsed = parseFlags(argv, { '--preset': String, '--enforce': String, '--on-repeat': String });
+    parsed = parseFlags(argv, { '--preset': String, '--enforce': String, '--on-repeat': String, '--no-cache': Boolean });
   } catch (e) {
     if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
     throw e;
@@ -307,11 +310,16 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   let policy: DefinedPolicy<JailOptions> | undefined;
   let stops: JailStops = { setIds: false, writes: false };
   let drift: import('../jail/drift').DriftLevels | undefined;
+  let cached: import('../policy/filterCache').CachedPolicyFile | undefined;
+  let explained: (() => DefinedPolicy<JailOptions>) | undefined;
   if (!options.insecure) {
     if (policyFile) {
-      const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
-      const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {});
+      const ociOptions = extra['--procd'] ? { procd: true } : {};
+      // Drift mode composes two policies: not cached.
+      const loaded = cacheWanted(Boolean(extra['--no-cache']) || extra['--enforce'] !== undefined)
+        ? cached = (require('../policy/filterCache') as typeof import('../policy/filterCache')).loadPolicyCached(policyFile, ociOptions, cacheDebug(log))
+        : (require('../policy/load') as typeof import('../policy/load')).loadPolicyFile(policyFile, ociOptions);
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
       const composed = (require('../jail/drift') as typeof import('../jail/drift')).driftPolicy(policy, policyFile, extra['--enforce'] as string | undefined);
@@ -340,11 +348,16 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
     // only to explain a denial.
     if (!policy && !merged.allow?.length && !merged.deny?.length) filter = precompiledDefault(stops);
     if (!filter) {
-      const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
-      const { policyWithOverrides } = require('../jail/overrides') as typeof import('../jail/overrides');
-      const { defaultPolicy } = require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy');
-      policy = withJailStops(policyWithOverrides(policy ?? defaultPolicy(), merged), stops);
-      filter = compileProgram(policy).bytes;
+      const given = policy;
+      const compose = (): DefinedPolicy<JailOptions> => {
+        const { policyWithOverrides } = require('../jail/overrides') as typeof import('../jail/overrides');
+        const { defaultPolicy } = require('../jail/defaultPolicy') as typeof import('../jail/defaultPolicy');
+        return withJailStops(policyWithOverrides(given ?? defaultPolicy(), merged), stops);
+      };
+      const compile = (): Uint8Array => (require('../bpf/compile') as typeof import('../bpf/compile')).compileProgram(policy = compose()).bytes;
+      // A cached filter needs neither the policy's module nor the compiler until a denial is explained.
+      filter = cached ? cached.filter({ stops, allow: merged.allow ?? [], deny: merged.deny ?? [] }, compile) : compile();
+      if (policy === given) explained = compose;
     }
   }
   if (merged.insecure && (resolveNet(merged.net).kind === 'allowlist' || (require('../jail/unixRules') as typeof import('../jail/unixRules')).unixRulesOf(merged.net).length)) {
@@ -357,7 +370,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   const supervision = require('../jail/supervisor') as typeof import('../jail/supervisor');
   const watch = filter && !options.insecure
     ? supervision.supervise(
-      filter, () => final ?? builtinVariant(stops), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
+      filter, explained ?? (() => final ?? builtinVariant(stops)), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
       {
         ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
         ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),

@@ -6,6 +6,7 @@
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { cacheDir } from '../policy/cacheSettings';
 import { JailError } from './errors';
 
 /**
@@ -181,6 +182,7 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
   const hidden = [
     ...DEFAULT_SECRETS, ...(ctx.root ? [{ path: '/root', reason: 'root\'s home' }] : []),
     ...(ctx.uid !== undefined ? [{ path: `/run/user/${ctx.uid}`, reason: RUNTIME_DIR_REASON }] : []),
+    { path: cacheDir(process.env, ctx.home, ctx.root), reason: 'tsjail\'s compiled filters: a jail must not plant one for the next run' },
   ];
   for (const s of hidden) put({ path: canonicalPath(s.path, ctx, 'default secret'), access: 'hide', exec: false, source: 'default', reason: s.reason });
   inputs.forEach((input, i) => {

@@ -5,23 +5,38 @@
 // frame points at the right line of policy.ts without source maps.
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import Module from 'node:module';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { basename, dirname, extname, resolve, sep } from 'node:path';
 import type { DefinedPolicy } from './dsl';
 import { PolicyError, type Warning } from './errors';
 import type { Policy } from './model';
-import { importOci, type OciImportOptions } from './oci';
+import type { OciImportOptions } from './oci';
 
 export interface LoadedPolicy {
   readonly policy: DefinedPolicy;
   readonly warnings: readonly Warning[];
   readonly format: 'ts' | 'js' | 'oci' | 'systemd';
+  /** The files a .ts/.js policy imported (tsjail's own excluded): what a cached filter also depends on. */
+  readonly imports?: readonly string[];
 }
 
 function isPolicy(x: unknown): x is Policy {
   return typeof x === 'object' && x !== null && 'defaultAction' in x && Array.isArray((x as Policy).rules);
 }
 
-function evaluateModule(file: string, source: string): unknown {
+/** tsjail's own compiled files: a policy's imports among them are tsjail, not the policy. */
+const OWN_CODE = resolve(__dirname, '..');
+
+/** Every file `mod` loaded, directly or through its imports. */
+function importsOf(mod: Module): string[] {
+  const seen = new Set<Module>();
+  const visit = (m: Module): void => {
+    for (const child of m.children) if (!seen.has(child)) { seen.add(child); visit(child); }
+  };
+  visit(mod);
+  return [...seen].map((m) => m.filename).filter((f) => f !== mod.filename && !f.startsWith(OWN_CODE + sep));
+}
+
+function evaluateModule(file: string, source: string): { exports: unknown; imports: string[] } {
   const mod = new Module(file, module);
   mod.filename = file;
   mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(dirname(file));
@@ -29,7 +44,7 @@ function evaluateModule(file: string, source: string): unknown {
   // `import ... from 'tsjail'` resolves to this copy of tsjail, installed or not.
   mod.require = Object.assign((id: string) => (id === 'tsjail' ? require('../index') : ownRequire(id)), ownRequire);
   (mod as unknown as { _compile(code: string, file: string): void })._compile(source, file);
-  return mod.exports;
+  return { exports: mod.exports, imports: importsOf(mod) };
 }
 
 function compileTypeScript(file: string, text: string): string {
@@ -44,6 +59,11 @@ function compileTypeScript(file: string, text: string): string {
 }
 
 export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}): LoadedPolicy {
+  return policyFromText(path, readPolicyText(path), ociOptions);
+}
+
+/** The policy file's text, read only from a regular file. */
+export function readPolicyText(path: string): string {
   const file = resolve(path);
   let text: string;
   let fd: number | undefined;
@@ -58,6 +78,12 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  return text;
+}
+
+/** The policy in `text`, read from `path` (which names its format and where its imports are). */
+export function policyFromText(path: string, text: string, ociOptions: OciImportOptions = {}): LoadedPolicy {
+  const file = resolve(path);
   const ext = extname(file).toLowerCase();
   if (ext === '.json') {
     let json: unknown;
@@ -71,6 +97,7 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
       const { policy, warnings } = importProcd(json, path);
       return { policy, warnings, format: 'oci' };
     }
+    const { importOci } = require('./oci') as typeof import('./oci');
     const { policy, warnings } = importOci(json, { file: path, ...ociOptions });
     return { policy, warnings, format: 'oci' };
   }
@@ -84,8 +111,9 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
   }
   const code = isTs || ext === '.mjs' ? compileTypeScript(file, text) : text;
   let exported: unknown;
+  let imports: string[];
   try {
-    exported = evaluateModule(file, code);
+    ({ exports: exported, imports } = evaluateModule(file, code));
   } catch (e) {
     if (e instanceof PolicyError) throw e;
     const frame = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec((e as Error).stack ?? '');
@@ -96,5 +124,5 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
   if (!policy) {
     throw new PolicyError('the file does not export a policy', { file: path, line: 0 }, 'write `export default definePolicy({ ... })`');
   }
-  return { policy: policy as DefinedPolicy, warnings: [], format: isTs ? 'ts' : 'js' };
+  return { policy: policy as DefinedPolicy, warnings: [], format: isTs ? 'ts' : 'js', imports };
 }
