@@ -59,7 +59,8 @@ function openCacheDir(debug: (msg: string) => void): number | undefined {
     }
     return fd;
   } catch (e) {
-    debug(`not used: ${dir}: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'a symlink' : (e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    debug(`not used: ${dir}: ${code === 'ELOOP' || code === 'ENOTDIR' ? 'a symlink or not a directory' : code ?? (e as Error).message}`);
     if (fd !== undefined) closeSync(fd);
     return undefined;
   }
