@@ -23,7 +23,7 @@ function place(asNobody: boolean): Place {
   writePolicy(policy, marker, 'first');
   if (asNobody) chownSync(dir, 65534, 65534);
   for (const f of readdirSync(dir)) if (asNobody) chownSync(join(dir, f), 65534, 65534);
-  return { dir, policy, marker, cache: join(dir, 'xdg', 'tsjail'), asNobody };
+  return { dir, policy, marker, cache: join(dir, 'xdg', 'tsjail', 'filters'), asNobody };
 }
 
 function writePolicy(file: string, marker: string, version: string): void {

@@ -69,7 +69,7 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
                          read-only, workspace and /tmp writable, secrets hidden, no network (agent:
                          only --allow-net RULE), default environment and limits; flags that would
                          undo them are errors
-      --no-cache         compile --policy FILE afresh, not from the cache (~/.cache/tsjail; also
+      --no-cache         compile --policy FILE afresh, not from the cache (~/.cache/tsjail/filters; also
                          TSJAIL_CACHE=0; TSJAIL_DEBUG=cache tells hits and misses: README: Cache)
       --late             the policy alone decides from main() on (dynamic glibc programs): it need
                          not allow the loader; until main() its calls are let through too

@@ -3,11 +3,15 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 
-/** $XDG_CACHE_HOME/tsjail, else ~/.cache/tsjail (/var/cache/tsjail as root). */
+/**
+ * $XDG_CACHE_HOME/tsjail/filters, else ~/.cache/tsjail/filters (/var/cache/tsjail/filters as root):
+ * a directory of its own, beside the helper libraries built from source (helper.ts), which a jail
+ * may need to read.
+ */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env, home = homedir(), root = process.geteuid?.() === 0): string {
   const xdg = env.XDG_CACHE_HOME;
-  if (xdg && isAbsolute(xdg)) return join(xdg, 'tsjail');
-  return root ? '/var/cache/tsjail' : join(home, '.cache', 'tsjail');
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'tsjail', 'filters');
+  return root ? '/var/cache/tsjail/filters' : join(home, '.cache', 'tsjail', 'filters');
 }
 
 /** Off with --no-cache or TSJAIL_CACHE=0. */
