@@ -23,9 +23,17 @@ interface PathState {
 const INITIAL: PathState = { acc: null, ranges: new Map() };
 const accKey = (offset: number, mask: number): string => `${offset}&${mask >>> 0}`;
 
+/** Path states are never changed once made: each one's key is made once. */
+const stateKeys = new WeakMap<PathState, string>();
+
 function stateKey(s: PathState): string {
-  const ranges = [...s.ranges].sort((a, b) => a[0] - b[0]).map(([o, [lo, hi]]) => `${o}:${lo}-${hi}`).join(',');
-  return `${s.acc}|${ranges}`;
+  let key = stateKeys.get(s);
+  if (key === undefined) {
+    const ranges = [...s.ranges].sort((a, b) => a[0] - b[0]).map(([o, [lo, hi]]) => `${o}:${lo}-${hi}`).join(',');
+    key = `${s.acc}|${ranges}`;
+    stateKeys.set(s, key);
+  }
+  return key;
 }
 
 function withRange(s: PathState, offset: number, lo: number, hi: number): PathState {
@@ -87,7 +95,7 @@ export class LadderBuilder {
       onFalse = withRange(s, offset, ...r.onFalse);
     }
     const want = accKey(offset, mask);
-    const test = this.f.jump(op, k, t({ ...onTrue, acc: want }), e({ ...onFalse, acc: want }));
+    const test = this.f.jump(op, k, t({ acc: want, ranges: onTrue.ranges }), e({ acc: want, ranges: onFalse.ranges }));
     if (s.acc === want) return test;
     return this.f.load(offset, whole ? test : this.f.and(mask, test));
   }

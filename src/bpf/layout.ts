@@ -19,7 +19,8 @@ interface Slot {
 function order(root: Node): Node[] {
   const nodes = reachable(root);
   const preds = new Map<number, number>();
-  for (const n of nodes) for (const s of new Set(successors(n))) preds.set(s.id, (preds.get(s.id) ?? 0) + 1);
+  // A jump's two branches are never one node (NodeFactory folds those): successors are distinct.
+  for (const n of nodes) for (const s of successors(n)) preds.set(s.id, (preds.get(s.id) ?? 0) + 1);
   const placed: Node[] = [];
   const ready: Node[] = [root];
   const fallThrough = (n: Node): Node | undefined => (n.kind === 'jmp' ? n.jf : n.kind === 'ret' ? undefined : n.next);
@@ -37,7 +38,8 @@ function order(root: Node): Node[] {
     placed.push(n);
     last = n;
     const succ = successors(n);
-    for (const s of [...new Set(succ)].reverse()) {
+    for (let i = succ.length - 1; i >= 0; i--) {
+      const s = succ[i]!;
       const left = preds.get(s.id)! - 1;
       preds.set(s.id, left);
       if (left === 0) ready.push(s);
