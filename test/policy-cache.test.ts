@@ -213,3 +213,22 @@ test('as root: a foreign-owned entry, or a cache directory that is not root\'s a
   assert.equal(loads(p), 6);
   rmSync(p.dir, { recursive: true, force: true });
 });
+
+test('as root: a cache under a directory others cannot search does not stop any jail, and stays out of reach', () => {
+  // mkdtemp made p.dir 0700; from / nothing of it is bound into the jail: its private id range cannot get there.
+  const p = place(false);
+  const jail = (args: string[]): SpawnSyncReturns<string> => spawnSync(process.execPath, [BIN, 'run', ...args], {
+    encoding: 'utf8', cwd: '/', env: { ...process.env, XDG_CACHE_HOME: join(p.dir, 'xdg'), TSJAIL_DEBUG: 'cache' },
+  });
+  const script = ['--', 'sh', '-c', `echo "$GREETING"; ls ${p.cache} || echo unreachable; echo x > ${p.cache}/planted && echo wrote; true`];
+  const first = jail(['--policy', p.policy, ...script]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(first.stdout, 'from the import\nunreachable\n');
+  const second = jail(['--policy', p.policy, ...script]);
+  assert.equal(second.stdout, 'from the import\nunreachable\n', second.stderr);
+  assert.match(second.stderr, /hit: the filter/);
+  assert.ok(!existsSync(join(p.cache, 'planted')));
+  const plain = jail(['--', 'true']);
+  assert.equal(plain.status, 0, plain.stderr);
+  rmSync(p.dir, { recursive: true, force: true });
+});

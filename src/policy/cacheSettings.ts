@@ -23,3 +23,4 @@ export function cacheWanted(noCacheFlag: boolean, env: NodeJS.ProcessEnv = proce
 export function cacheDebug(log: (msg: string) => void, env: NodeJS.ProcessEnv = process.env): (msg: string) => void {
   return (env.TSJAIL_DEBUG ?? '').split(',').includes('cache') ? (msg) => log(`cache: ${msg}`) : () => undefined;
 }
+
