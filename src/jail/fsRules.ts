@@ -212,7 +212,8 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
   const rules = [...byPath.values()].sort((a, b) => (a.path === b.path ? 0 : a.path === '/' ? -1 : b.path === '/' ? 1 : a.path < b.path ? -1 : 1));
   for (const r of rules) {
     if (r.access === 'rw' || r.access === 'tmpfs') {
-      const covered = rules.filter((h) => h.access === 'hide' && h.path !== r.path && within(h.path, r.path));
+      // (Not the filter cache: it exists when it matters, and is no secret of the user's to warn about.)
+      const covered = rules.filter((h) => h.access === 'hide' && h.path !== r.path && within(h.path, r.path) && h.reason !== CACHE_REASON);
       for (const h of covered) notes.push(`${h.path} is hidden inside writable ${r.path}: hidden if it exists at start (not if created later)`);
     }
   }
