@@ -322,7 +322,10 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
         : (require('../policy/load') as typeof import('../policy/load')).loadPolicyFile(policyFile, ociOptions);
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
-      const composed = (require('../jail/drift') as typeof import('../jail/drift')).driftPolicy(policy, policyFile, extra['--enforce'] as string | undefined);
+      // Only in drift mode: jail/drift.ts loads the syscall table, which a cached policy does without.
+      const composed = extra['--enforce'] !== undefined || policy.enforce !== undefined
+        ? (require('../jail/drift') as typeof import('../jail/drift')).driftPolicy(policy, policyFile, extra['--enforce'] as string | undefined)
+        : undefined;
       if (composed) ({ policy, levels: drift } = composed);
     } else policy = bundlePolicy ?? sandbox.policy;
     // A preset, then the policy's own settings, then the flags.
