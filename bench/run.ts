@@ -169,7 +169,9 @@ function startupSection(): string[] {
     ['`node -e 0` (Node\'s own start, the floor for a Node tool)', [process.execPath, '-e', '0']],
     ['`tsjail run -- /bin/true` (default jail: user (a private id range as root), pid, mount, ipc, uts, cgroup namespaces, /proc with masks, minimal /dev, default limits, caps dropped, seccomp)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--', '/bin/true']],
     ['`tsjail run --host-ids -- /bin/true` (as root: the host\'s ids, no user namespace)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--host-ids', '--', '/bin/true']],
-    ['`tsjail run --policy bench/strict.json -- /bin/true` (a policy compiled at start)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'bench/strict.json'), '--', '/bin/true']],
+    ['`tsjail run --policy bench/strict.json --no-cache -- /bin/true` (an OCI policy compiled at start)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'bench/strict.json'), '--no-cache', '--', '/bin/true']],
+    ['`tsjail run --policy fixtures/bench-strict.ts --no-cache -- /bin/true` (the same in TypeScript, loaded and compiled at start)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'fixtures/bench-strict.ts'), '--no-cache', '--', '/bin/true']],
+    ['`tsjail run --policy fixtures/bench-strict.ts -- /bin/true` (its filter and settings from the cache: every run after the first)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--policy', join(REPO_ROOT, 'fixtures/bench-strict.ts'), '--', '/bin/true']],
     ['`tsjail run --preset untrusted -- /bin/true` (the default jail with network rules from nothing: compiled at start, connects and sends stopped)', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--preset', 'untrusted', '--', '/bin/true']],
     ['`tsjail run --late -- /bin/true` (built-in policy; start-up calls decided by tsjail until main())', [process.execPath, join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--late', '--', '/bin/true']],
     ['`bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true`', ['bwrap', '--unshare-all', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']],
@@ -446,8 +448,22 @@ async function main(): Promise<void> {
   console.log(doc.join('\n'));
 }
 
-// `node dist/bench/run.js generalize|library|net`: that section alone, printed (RESULTS.md untouched).
-if (process.argv[2] === 'generalize') console.log(generalizeSection().join('\n'));
-else if (process.argv[2] === 'library') void librarySection().then((lines) => console.log(lines.join('\n')));
-else if (process.argv[2] === 'net') console.log(netSection().join('\n'));
+/** Compile times alone, tsjail beside libseccomp (the tables' compile column). */
+function compileSection(): string[] {
+  const lines = ['| profile | tsjail | libseccomp | libseccomp OPTIMIZE=2 | tsjail / libseccomp |', '|---|---:|---:|---:|---:|'];
+  for (const c of CASES) {
+    const ours = timeTsjail(c.profile, 200).ms;
+    const { binary } = libseccompHarness(c.profile);
+    const [one, two] = ([1, 2] as const).map((opt) => timeLibseccomp(binary, opt, 200).ms);
+    lines.push(`| ${c.name} | ${ours.toFixed(3)} ms | ${one!.toFixed(3)} ms | ${two!.toFixed(3)} ms | ${(ours / one!).toFixed(1)}x |`);
+  }
+  return lines;
+}
+
+// `node dist/bench/run.js generalize|startup|compile|net|library`: that section alone, printed (RESULTS.md untouched).
+const SECTIONS: Record<string, () => string[] | Promise<string[]>> = {
+  generalize: generalizeSection, startup: startupSection, compile: compileSection, net: netSection, library: librarySection,
+};
+const only = process.argv[2] !== undefined ? SECTIONS[process.argv[2]] : undefined;
+if (only) void Promise.resolve(only()).then((lines) => console.log(lines.join('\n')));
 else void main();

@@ -4,7 +4,7 @@
 import type { AbiPolicy } from '../policy/resolve';
 import { NodeFactory, type Node } from './dag';
 import { LadderBuilder } from './ladder';
-import { decisionKey, sectionRanges, type Decision, type SyscallRange } from './ranges';
+import { decisionKey, sameDecision, sectionRanges, type Decision, type SyscallRange } from './ranges';
 import { SECCOMP_DATA_ARCH, SECCOMP_DATA_NR } from './seccomp';
 
 /** A range tested with one jge boundary, plus single numbers inside it decided apart (jeq). */
@@ -26,12 +26,13 @@ export function segments(ranges: readonly SyscallRange[]): Segment[] {
   // One pass with a stack: after each push, fold `A [n] A` at the top as long as one forms.
   const out: Segment[] = [];
   for (const r of ranges) {
-    out.push({ ...r, exceptions: [] });
+    out.push({ lo: r.lo, hi: r.hi, decision: r.decision, exceptions: [] }); // not `...r`: a spread copies slowly here
     while (out.length >= 3) {
-      const [a, s, b] = out.slice(-3) as [Segment, Segment, Segment];
-      if (s.lo !== s.hi || s.exceptions.length || decisionKey(a.decision) !== decisionKey(b.decision)) break;
-      if (a.exceptions.length + b.exceptions.length + 1 > MAX_EXCEPTIONS) break;
-      out.splice(-3, 3, { lo: a.lo, hi: b.hi, decision: a.decision, exceptions: [...a.exceptions, { nr: s.lo, decision: s.decision }, ...b.exceptions] });
+      const n = out.length;
+      const a = out[n - 3]!, s = out[n - 2]!, b = out[n - 1]!;
+      if (s.lo !== s.hi || s.exceptions.length || a.exceptions.length + b.exceptions.length + 1 > MAX_EXCEPTIONS || !sameDecision(a.decision, b.decision)) break;
+      out.length = n - 3;
+      out.push({ lo: a.lo, hi: b.hi, decision: a.decision, exceptions: [...a.exceptions, { nr: s.lo, decision: s.decision }, ...b.exceptions] });
     }
   }
   return out;

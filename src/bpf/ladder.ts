@@ -18,20 +18,24 @@ interface PathState {
   readonly acc: string | null;
   /** Known [min, max] of whole (unmasked) words, by offset. */
   readonly ranges: ReadonlyMap<number, readonly [number, number]>;
+  /** `ranges` as text, and the whole state's: equal keys, equal states (made with the state: most are looked up). */
+  readonly rangesKey: string;
+  readonly key: string;
 }
 
-const INITIAL: PathState = { acc: null, ranges: new Map() };
+function pathState(acc: string | null, ranges: ReadonlyMap<number, readonly [number, number]>, rangesKey?: string): PathState {
+  const known = rangesKey ?? [...ranges].sort((a, b) => a[0] - b[0]).map(([o, [lo, hi]]) => `${o}:${lo}-${hi}`).join(',');
+  return { acc, ranges, rangesKey: known, key: `${acc}|${known}` };
+}
+
+const INITIAL: PathState = pathState(null, new Map());
 const accKey = (offset: number, mask: number): string => `${offset}&${mask >>> 0}`;
-
-function stateKey(s: PathState): string {
-  const ranges = [...s.ranges].sort((a, b) => a[0] - b[0]).map(([o, [lo, hi]]) => `${o}:${lo}-${hi}`).join(',');
-  return `${s.acc}|${ranges}`;
-}
+const stateKey = (s: PathState): string => s.key;
 
 function withRange(s: PathState, offset: number, lo: number, hi: number): PathState {
   const ranges = new Map(s.ranges);
   ranges.set(offset, [lo, hi]);
-  return { acc: s.acc, ranges };
+  return pathState(s.acc, ranges);
 }
 
 type Cont = (s: PathState) => Node;
@@ -87,7 +91,7 @@ export class LadderBuilder {
       onFalse = withRange(s, offset, ...r.onFalse);
     }
     const want = accKey(offset, mask);
-    const test = this.f.jump(op, k, t({ ...onTrue, acc: want }), e({ ...onFalse, acc: want }));
+    const test = this.f.jump(op, k, t(pathState(want, onTrue.ranges, onTrue.rangesKey)), e(pathState(want, onFalse.ranges, onFalse.rangesKey)));
     if (s.acc === want) return test;
     return this.f.load(offset, whole ? test : this.f.and(mask, test));
   }
@@ -149,7 +153,7 @@ export class LadderBuilder {
     // never recurses through later links).
     const entry: Map<string, PathState>[] = [new Map([[stateKey(INITIAL), INITIAL]])];
     const scratch = this.f.ret(0);
-    const forget = (s: PathState): PathState => ({ acc: s.acc, ranges: new Map() });
+    const forget = (s: PathState): PathState => pathState(s.acc, new Map(), '');
     for (let i = 0; i < links.length; i++) {
       const next = new Map<string, PathState>();
       for (const s of entry[i]!.values()) {

@@ -18,8 +18,10 @@ interface Slot {
 
 function order(root: Node): Node[] {
   const nodes = reachable(root);
-  const preds = new Map<number, number>();
-  for (const n of nodes) for (const s of new Set(successors(n))) preds.set(s.id, (preds.get(s.id) ?? 0) + 1);
+  // Unplaced predecessors, by node id (ids are dense: NodeFactory numbers nodes as it makes them).
+  const preds = new Int32Array(nodes.reduce((m, n) => Math.max(m, n.id), 0) + 1);
+  // A jump's two branches are never one node (NodeFactory folds those): successors are distinct.
+  for (const n of nodes) for (const s of successors(n)) preds[s.id]!++;
   const placed: Node[] = [];
   const ready: Node[] = [root];
   const fallThrough = (n: Node): Node | undefined => (n.kind === 'jmp' ? n.jf : n.kind === 'ret' ? undefined : n.next);
@@ -28,7 +30,8 @@ function order(root: Node): Node[] {
     // Prefer the fall-through successor of the last placed node; then the most recently
     // readied non-return (depth-first keeps subtrees together); returns go last, shared.
     const ft = last && fallThrough(last);
-    let idx = ft ? ready.indexOf(ft) : -1;
+    // A fall-through successor readied just now is the last one readied.
+    let idx = !ft ? -1 : ready[ready.length - 1] === ft ? ready.length - 1 : ready.indexOf(ft);
     if (idx < 0) {
       for (let i = ready.length - 1; i >= 0; i--) if (ready[i]!.kind !== 'ret') { idx = i; break; }
     }
@@ -37,10 +40,9 @@ function order(root: Node): Node[] {
     placed.push(n);
     last = n;
     const succ = successors(n);
-    for (const s of [...new Set(succ)].reverse()) {
-      const left = preds.get(s.id)! - 1;
-      preds.set(s.id, left);
-      if (left === 0) ready.push(s);
+    for (let i = succ.length - 1; i >= 0; i--) {
+      const s = succ[i]!;
+      if (--preds[s.id]! === 0) ready.push(s);
     }
   }
   return placed;

@@ -17,6 +17,13 @@ const MAX_NR = 0xffffffff;
 
 const chainKeys = new WeakMap<SyscallChain, string>();
 
+/** decisionKey, without building a key where the kinds or return values already tell. */
+export function sameDecision(a: Decision, b: Decision): boolean {
+  if (a === b) return true;
+  if (a.kind === 'ret' || b.kind === 'ret') return a.kind === b.kind && (a as { k: number }).k === (b as { k: number }).k;
+  return a.defaultRet === b.defaultRet && decisionKey(a) === decisionKey(b);
+}
+
 /** Equal keys ⇔ the decisions compile to the same code. */
 export function decisionKey(d: Decision): string {
   if (d.kind === 'ret') return `r${d.k}`;
@@ -69,8 +76,8 @@ function merge(spans: Span[]): SyscallRange[] {
   const out: Span[] = [];
   for (const s of spans) {
     const prev = out[out.length - 1];
-    if (prev && prev.hi + 1 === s.lo && decisionKey(prev.decision) === decisionKey(s.decision)) prev.hi = s.hi;
-    else out.push({ ...s });
+    if (prev && prev.hi + 1 === s.lo && sameDecision(prev.decision, s.decision)) prev.hi = s.hi;
+    else out.push({ lo: s.lo, hi: s.hi, decision: s.decision });
   }
   return out;
 }

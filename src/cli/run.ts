@@ -63,6 +63,8 @@ export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [AR
                          read-only, workspace and /tmp writable, secrets hidden, no network (agent:
                          only --allow-net RULE), default environment and limits; flags that would
                          undo them are errors
+      --no-cache         compile --policy FILE afresh, not from the cache (~/.cache/tsjail/filters; also
+                         TSJAIL_CACHE=0; TSJAIL_DEBUG=cache tells hits and misses: README: Cache)
       --late             the policy alone decides from main() on (dynamic glibc programs): it need
                          not allow the loader; until main() its calls are let through too
 `;
@@ -253,7 +255,7 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
 async function runParsed(argv: string[], log: (msg: string) => void): Promise<number> {
   let parsed;
   try {
-    parsed = parseFlags(argv, { '--preset': String, '--enforce': String, '--on-repeat': String });
+    parsed = parseFlags(argv, { '--preset': String, '--enforce': String, '--on-repeat': String, '--no-cache': Boolean });
   } catch (e) {
     if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
     throw e;
@@ -276,7 +278,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   const jail = prepareJail({
     command, options, sandboxEnvironment: process.env,
     ...(policyFile ? { policyFile } : {}), ...(bundlePolicy ? { policy: bundlePolicy, policyName: "the bundle's seccomp" } : {}),
-    ...(extra['--procd'] ? { procd: true } : {}),
+    ...(extra['--procd'] ? { procd: true } : {}), ...(extra['--no-cache'] ? { noCache: true } : {}),
     ...(extra['--enforce'] !== undefined ? { enforce: extra['--enforce'] as string } : {}),
     ...(onRepeat === 'kill' ? { onRepeat } : {}),
     ...(extra['--preset'] !== undefined ? { preset: extra['--preset'] as string } : {}),

@@ -3,9 +3,10 @@
 // --ro/--rw/--hide/--show/--noexec flags, resolved once at start into one list of rules on
 // canonical paths. The mount layer (spec.ts → helper) and Landlock (landlock.ts) both enforce
 // this list; nothing else decides file access.
-import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { cacheDir } from '../policy/cacheSettings';
 import { JailError } from './errors';
 
 /**
@@ -181,6 +182,8 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
   const hidden = [
     ...DEFAULT_SECRETS, ...(ctx.root ? [{ path: '/root', reason: 'root\'s home' }] : []),
     ...(ctx.uid !== undefined ? [{ path: `/run/user/${ctx.uid}`, reason: RUNTIME_DIR_REASON }] : []),
+    // Read-only in the jail like the rest of the host, and hidden too (unless the jail cannot reach it: see below).
+    { path: cacheDir(process.env, ctx.home, ctx.root), reason: CACHE_REASON },
   ];
   for (const s of hidden) put({ path: canonicalPath(s.path, ctx, 'default secret'), access: 'hide', exec: false, source: 'default', reason: s.reason });
   inputs.forEach((input, i) => {
@@ -204,14 +207,40 @@ export function resolveFs(inputs: readonly FsRuleInput[], ctx: FsContext, source
       put({ path, access: key, exec: key !== 'hide', source: what });
     }
   });
+  const cache = [...byPath.values()].find((r) => r.reason === CACHE_REASON && r.source === 'default');
+  if (cache && !cacheReachable(cache.path, byPath, ctx.root)) byPath.delete(cache.path);
   const rules = [...byPath.values()].sort((a, b) => (a.path === b.path ? 0 : a.path === '/' ? -1 : b.path === '/' ? 1 : a.path < b.path ? -1 : 1));
   for (const r of rules) {
     if (r.access === 'rw' || r.access === 'tmpfs') {
-      const covered = rules.filter((h) => h.access === 'hide' && h.path !== r.path && within(h.path, r.path));
+      // (Not the filter cache: it exists when it matters, and is no secret of the user's to warn about.)
+      const covered = rules.filter((h) => h.access === 'hide' && h.path !== r.path && within(h.path, r.path) && h.reason !== CACHE_REASON);
       for (const h of covered) notes.push(`${h.path} is hidden inside writable ${r.path}: hidden if it exists at start (not if created later)`);
     }
   }
   return { rules, notes };
+}
+
+const CACHE_REASON = 'tsjail\'s compiled filters (filterCache.ts): a jail must not plant one for the next run';
+
+/**
+ * Whether the jail reaches the cache directory, so that hiding it can work. Beneath the deepest
+ * rule above it: a private tmpfs or a hidden directory, no (it is not there); a bind (ro or rw),
+ * yes (as root an id-mapped one: the jail owns what the user owns); the host's root itself, as
+ * root only through directories others may search (the jail is a private id range there). Where
+ * it cannot reach the directory, the hide mount would fail on the way (EACCES).
+ */
+function cacheReachable(path: string, rules: ReadonlyMap<string, FsRule>, root: boolean): boolean {
+  let searchable = true;
+  for (let up = dirname(path); ; up = dirname(up)) {
+    const rule = rules.get(up);
+    if (rule && up !== '/') return rule.access === 'ro' || rule.access === 'rw';
+    if (root && searchable) {
+      try {
+        searchable = (statSync(up).mode & 0o001) !== 0;
+      } catch { /* not made yet: filterCache.ts makes it searchable */ }
+    }
+    if (up === '/') return searchable;
+  }
 }
 
 /** The rule that decides `path`: the one for the deepest directory containing it (or the path itself). */

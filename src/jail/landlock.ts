@@ -13,7 +13,7 @@
 // - a refusal inside a writable directory (--hide or --ro beneath --rw): a grant to write
 //   beneath P is a grant for everything beneath P, so such a rule is reported in `uncarved`.
 import { lstatSync, readdirSync } from 'node:fs';
-import { join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { JailError } from './errors';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 import { landlockAbi, type MountSpec } from './helper';
@@ -106,9 +106,12 @@ function isSymlink(path: string): boolean {
   try { return lstatSync(path).isSymbolicLink(); } catch { return false; }
 }
 
-function hostList(dir: string): readonly string[] {
+/** The names in `dir`; the symlinks among them added to `links` (from the directory entries: no lstat each). */
+function hostList(dir: string, links: Set<string>): readonly string[] {
   try {
-    return readdirSync(dir);
+    const entries = readdirSync(dir, { withFileTypes: true });
+    for (const e of entries) if (e.isSymbolicLink()) links.add(join(dir, e.name));
+    return entries.map((e) => e.name);
   } catch {
     return []; // unreadable: its unknown entries get no grant (fail closed)
   }
@@ -121,7 +124,7 @@ function hostList(dir: string): readonly string[] {
  */
 function carve(
   rules: readonly FsRule[], allowed: (r: FsRule) => boolean, rights: number, chainRights: number,
-  list: (dir: string) => readonly string[], grant: (path: string, rights: number) => void,
+  list: (dir: string) => readonly string[], isLink: (path: string) => boolean, grant: (path: string, rights: number) => void,
   uncarved: (path: string, inside: string) => void,
 ): void {
   const exact = new Map(rules.map((r) => [r.path, r]));
@@ -144,7 +147,7 @@ function carve(
         const path = join(dir, name);
         const own = exact.get(path);
         if (own || below.some((r) => within(r.path, path))) visit(path, own ?? rule);
-        else if (!isSymlink(path)) grant(path, rights); // a symlink: its target's rules decide
+        else if (!isLink(path)) grant(path, rights); // a symlink: its target's rules decide
       }
     } else {
       // Refused here: only the rules beneath that decide their own subtree can grant.
@@ -186,21 +189,29 @@ export function landlockPlan(fs: ResolvedFs | undefined, inputs: LandlockInputs)
   const uncarved = new Map<string, string>();
   const note = (path: string, inside: string): void => { uncarved.set(path, inside); };
   const listed = new Map<string, readonly string[]>();
+  const links = new Set<string>();
   const list = (dir: string): readonly string[] => {
-    if (!listed.has(dir)) listed.set(dir, (inputs.list ?? hostList)(dir));
+    if (!listed.has(dir)) listed.set(dir, inputs.list ? inputs.list(dir) : hostList(dir, links));
     return listed.get(dir)!;
   };
-  carve(rules, (r) => r.access !== 'hide', READ, FS.READ_DIR, list, grant, note);
-  carve(rules, (r) => r.access !== 'hide' && r.exec, FS.EXECUTE, 0, list, grant, note);
-  carve(rules, writable, WRITE, 0, list, grant, note);
+  // Every path carve asks about is in a directory it listed: the host's listing knows its links.
+  const isLink = inputs.list ? isSymlink : (path: string): boolean => links.has(path);
+  carve(rules, (r) => r.access !== 'hide', READ, FS.READ_DIR, list, isLink, grant, note);
+  carve(rules, (r) => r.access !== 'hide' && r.exec, FS.EXECUTE, 0, list, isLink, grant, note);
+  carve(rules, writable, WRITE, 0, list, isLink, grant, note);
   for (const d of deviceGrants(inputs.privateDev)) grant(d.path, d.rights);
   const sorted = [...rights.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   // A rule that grants nothing its ancestors' rules do not is dropped.
   const kept: LandlockRule[] = [];
+  const keptRights = new Map<string, number>();
   for (const [path, r] of sorted) {
-    const inherited = kept.filter((k) => k.path !== path && within(path, k.path)).reduce((m, k) => m | k.rights, 0);
+    let inherited = 0;
+    for (let up = path; up !== '/';) {
+      up = dirname(up);
+      inherited |= keptRights.get(up) ?? 0;
+    }
     const masked = r & handledFs;
-    if (masked & ~inherited) kept.push({ path, rights: masked });
+    if (masked & ~inherited) { kept.push({ path, rights: masked }); keptRights.set(path, masked); }
   }
   if (kept.length > MAX_RULES) {
     const busiest = [...new Set(kept.map((k) => k.path.slice(0, k.path.lastIndexOf('/')) || '/'))]

@@ -4,3 +4,5 @@
 export const NET_STOP_LABEL = 'network rules';
 export const WRITE_INTENT_LABEL = 'file writes (explained by tsjail, decided by the kernel)';
 export const TSJAIL_STOPS: readonly string[] = [NET_STOP_LABEL, WRITE_INTENT_LABEL];
+/** The label of the rules that stop drift (policy/drift.ts). Here, not there: a run without drift loads no syscall table for it. */
+export const DRIFT_LABEL = 'drift (outside the expected policy)';

@@ -28,6 +28,8 @@ export interface JailRequest {
   readonly policyName?: string;
   /** A JSON policy file is read as OpenWrt procd reads it. */
   readonly procd?: boolean;
+  /** `--no-cache`: the policy file is loaded and compiled, never taken from the filter cache (filterCache.ts). */
+  readonly noCache?: boolean;
   /** Drift mode: the policy enforced (`--enforce`); the policy file is then what is expected. */
   readonly enforce?: string;
   readonly onRepeat?: OnRepeat;
@@ -82,14 +84,23 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
   let policy: DefinedPolicy<JailOptions> | undefined;
   let stops: JailStops = { setIds: false, writes: false };
   let drift: import('./drift').DriftLevels | undefined;
+  let cached: import('../policy/filterCache').CachedPolicyFile | undefined;
+  let explained: (() => DefinedPolicy<JailOptions>) | undefined;
   if (!options.insecure) {
     if (policyFile) {
-      const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
-      const loaded = loadPolicyFile(policyFile, request.procd ? { procd: true } : {});
+      const { cacheDebug, cacheWanted } = require('../policy/cacheSettings') as typeof import('../policy/cacheSettings');
+      const ociOptions = request.procd ? { procd: true } : {};
+      // Drift mode composes two policies: not cached.
+      const loaded = cacheWanted(Boolean(request.noCache) || request.enforce !== undefined)
+        ? cached = (require('../policy/filterCache') as typeof import('../policy/filterCache')).loadPolicyCached(policyFile, ociOptions, cacheDebug(log))
+        : (require('../policy/load') as typeof import('../policy/load')).loadPolicyFile(policyFile, ociOptions);
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
-      const composed = (require('./drift') as typeof import('./drift')).driftPolicy(policy, policyFile, request.enforce);
+      // Only in drift mode: jail/drift.ts loads the syscall table, which a cached policy does without.
+      const composed = request.enforce !== undefined || policy.enforce !== undefined
+        ? (require('./drift') as typeof import('./drift')).driftPolicy(policy, policyFile, request.enforce)
+        : undefined;
       if (composed) ({ policy, levels: drift } = composed);
     } else policy = request.policy ?? sandbox.policy;
     if (policy?.jail !== undefined) checkJailOptions(policy.jail, `${policy.origin ?? 'the policy'}: jail`);
@@ -116,11 +127,16 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
     // only to explain a denial.
     if (!policy && !merged.allow?.length && !merged.deny?.length) filter = precompiledDefault(stops);
     if (!filter) {
-      const { compileProgram } = require('../bpf/compile') as typeof import('../bpf/compile');
-      const { policyWithOverrides } = require('./overrides') as typeof import('./overrides');
-      const { defaultPolicy } = require('./defaultPolicy') as typeof import('./defaultPolicy');
-      policy = withJailStops(policyWithOverrides(policy ?? defaultPolicy(), merged), stops);
-      filter = compileProgram(policy).bytes;
+      const given = policy;
+      const compose = (): DefinedPolicy<JailOptions> => {
+        const { policyWithOverrides } = require('./overrides') as typeof import('./overrides');
+        const { defaultPolicy } = require('./defaultPolicy') as typeof import('./defaultPolicy');
+        return withJailStops(policyWithOverrides(given ?? defaultPolicy(), merged), stops);
+      };
+      const compile = (): Uint8Array => (require('../bpf/compile') as typeof import('../bpf/compile')).compileProgram(policy = compose()).bytes;
+      // A cached filter needs neither the policy's module nor the compiler until a denial is explained.
+      filter = cached ? cached.filter({ stops, allow: merged.allow ?? [], deny: merged.deny ?? [] }, compile) : compile();
+      if (policy === given) explained = compose;
     }
   }
   if (merged.insecure && (resolveNet(merged.net).kind === 'allowlist' || (require('./unixRules') as typeof import('./unixRules')).unixRulesOf(merged.net).length)) {
@@ -134,7 +150,7 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
       // Every denial is explained: the supervisor (loaded only here) watches the jail.
       const supervision = require('./supervisor') as typeof import('./supervisor');
       return supervision.supervise(
-        filter!, () => final ?? builtinVariant(stops), jailOptions.log ? 'log' : 'enforce', jailOptions.name ? (m) => say(`[${jailOptions.name}] ${m}`) : say,
+        filter!, explained ?? (() => final ?? builtinVariant(stops)), jailOptions.log ? 'log' : 'enforce', jailOptions.name ? (m) => say(`[${jailOptions.name}] ${m}`) : say,
         {
           ...(jailOptions.report ? { reportFile: jailOptions.report } : {}), ...(jailOptions.name ? { name: jailOptions.name } : {}),
           ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),

@@ -12,7 +12,6 @@ import { jailFs, type FsRuleInput, type ResolvedFs } from './fsRules';
 import { jailLandlock } from './landlock';
 import { resolveNet, tcpConnectPorts, type NetOption } from './netRules';
 import { RANGE_SIZE } from './idRange';
-import { stagedMounts } from './stage';
 import { resolveGroup, resolveUser } from './users';
 import { inInitialUserNamespace } from './userns';
 
@@ -224,7 +223,8 @@ export function buildSpawnSpec(command: readonly string[], filter: Uint8Array | 
   });
   if (o.stage?.length && o.root) throw new JailError('--stage builds its own root: give it without --root');
   // A staged root: a fresh tmpfs (made in the jail: nothing on the host) with each staged file bound into it.
-  const staged: MountSpec[] = o.stage?.length ? stagedMounts(o.stage) : [];
+  // stage.ts reads ELF files: loaded only for --stage.
+  const staged: MountSpec[] = o.stage?.length ? (require('./stage') as typeof import('./stage')).stagedMounts(o.stage) : [];
   const given = o.root ? resolve(o.root) : undefined;
   const user = o.user !== undefined ? resolveUser(o.user, given ?? '/') : undefined;
   if (privateRange && user && (user.uid >= RANGE_SIZE || user.gid >= RANGE_SIZE || user.groups.some((g) => g >= RANGE_SIZE))) {

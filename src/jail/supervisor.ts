@@ -24,8 +24,7 @@ import type { NetRefusal, NetSupervisor } from './netSupervisor';
 import type { UnixScope } from './unixRules';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
-import { TSJAIL_STOPS } from './ownStops';
-import { DRIFT_LABEL } from '../policy/drift';
+import { DRIFT_LABEL, TSJAIL_STOPS } from './ownStops';
 import type { DriftLevels } from './drift';
 
 /** What the supervisor needs to explain refused writes (fsWrites.ts). */

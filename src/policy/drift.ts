@@ -10,9 +10,9 @@ import { resolveCondition, widthMask, type ResolvedCondition } from './condition
 import { PolicyError } from './errors';
 import type { Action, ArgCondition, Policy, Rule } from './model';
 import { checkSyscallNames, targetAbis } from './resolve';
+import { DRIFT_LABEL } from '../jail/ownStops';
 
-/** The label of the rules that stop drift: the supervisor knows them by it. */
-export const DRIFT_LABEL = 'drift (outside the expected policy)';
+export { DRIFT_LABEL };
 
 /** Alternatives one syscall's complement may expand to (each a rule); past it the composition is refused. */
 const MAX_ALTERNATIVES = 256;

@@ -5,16 +5,18 @@
 // frame points at the right line of policy.ts without source maps.
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import Module from 'node:module';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import type { DefinedPolicy } from './dsl';
 import { PolicyError, type Warning } from './errors';
 import type { Policy } from './model';
-import { importOci, type OciImportOptions } from './oci';
+import type { OciImportOptions } from './oci';
 
 export interface LoadedPolicy {
   readonly policy: DefinedPolicy;
   readonly warnings: readonly Warning[];
   readonly format: 'ts' | 'js' | 'oci' | 'systemd';
+  /** The files a .ts/.js policy imported (tsjail's own excluded): what a cached filter also depends on. */
+  readonly imports?: readonly string[];
 }
 
 function isPolicy(x: unknown): x is Policy {
@@ -39,6 +41,19 @@ function typeScriptImport(id: string, dir: string): string | undefined {
 
 /** The modules of one policy load, by file: each evaluated once, and an import cycle gets the exports so far (as Node's own). */
 type LoadedModules = Map<string, Module>;
+
+/** tsjail's own compiled files: a policy's imports among them are tsjail, not the policy. */
+const OWN_CODE = resolve(__dirname, '..');
+
+/** Every file one policy load read besides `file`: its TypeScript imports and what Node loaded for them. */
+function importsOf(file: string, modules: LoadedModules): string[] {
+  const seen = new Set<Module>();
+  const visit = (m: Module): void => {
+    for (const child of m.children) if (!seen.has(child)) { seen.add(child); visit(child); }
+  };
+  for (const m of modules.values()) { seen.add(m); visit(m); }
+  return [...new Set([...seen].map((m) => m.filename))].filter((f) => f !== file && !f.startsWith(OWN_CODE + sep)).sort();
+}
 
 function evaluateModule(file: string, source: string, modules: LoadedModules = new Map()): unknown {
   const mod = new Module(file, module);
@@ -71,6 +86,11 @@ function compileTypeScript(file: string, text: string): string {
 }
 
 export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}): LoadedPolicy {
+  return policyFromText(path, readPolicyText(path), ociOptions);
+}
+
+/** The policy file's text, read only from a regular file. */
+export function readPolicyText(path: string): string {
   const file = resolve(path);
   let text: string;
   let fd: number | undefined;
@@ -85,6 +105,12 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  return text;
+}
+
+/** The policy in `text`, read from `path` (which names its format and where its imports are). */
+export function policyFromText(path: string, text: string, ociOptions: OciImportOptions = {}): LoadedPolicy {
+  const file = resolve(path);
   const ext = extname(file).toLowerCase();
   if (ext === '.json') {
     let json: unknown;
@@ -98,6 +124,7 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
       const { policy, warnings } = importProcd(json, path);
       return { policy, warnings, format: 'oci' };
     }
+    const { importOci } = require('./oci') as typeof import('./oci');
     const { policy, warnings } = importOci(json, { file: path, ...ociOptions });
     return { policy, warnings, format: 'oci' };
   }
@@ -111,8 +138,11 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
   }
   const code = isTs || ext === '.mjs' ? compileTypeScript(file, text) : text;
   let exported: unknown;
+  let imports: string[];
   try {
-    exported = evaluateModule(file, code);
+    const modules: LoadedModules = new Map();
+    exported = evaluateModule(file, code, modules);
+    imports = importsOf(file, modules);
   } catch (e) {
     if (e instanceof PolicyError) throw e;
     const frame = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+)`).exec((e as Error).stack ?? '');
@@ -123,5 +153,5 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
   if (!policy) {
     throw new PolicyError('the file does not export a policy', { file: path, line: 0 }, 'write `export default definePolicy({ ... })`');
   }
-  return { policy: policy as DefinedPolicy, warnings: [], format: isTs ? 'ts' : 'js' };
+  return { policy: policy as DefinedPolicy, warnings: [], format: isTs ? 'ts' : 'js', imports };
 }

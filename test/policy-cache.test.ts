@@ -1,0 +1,234 @@
+// The compiled-filter cache of `tsjail run --policy FILE` (src/policy/filterCache.ts): a second
+// run loads no policy module (the policy writes a marker file when it is loaded), an edit of the
+// policy or of an import is seen, an entry that is not the user's own regular, intact file is
+// ignored and replaced, and the jail can neither read nor write the cache. As root and rootless.
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { REPO_ROOT } from '../scripts/upstream';
+
+const BIN = join(REPO_ROOT, 'bin/tsjail.js');
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+interface Place { dir: string; policy: string; marker: string; cache: string; asNobody: boolean }
+
+/** A policy that says it was loaded (a marker file), takes a setting from an import, refuses mkdir. */
+function place(asNobody: boolean): Place {
+  const dir = mkdtempSync(join('/var/tmp', 'tsjail-cache-'));
+  const policy = join(dir, 'policy.ts');
+  const marker = join(dir, 'loaded');
+  writeFileSync(join(dir, 'settings.js'), "exports.greeting = 'from the import';\n");
+  writePolicy(policy, marker, 'first');
+  if (asNobody) chownSync(dir, 65534, 65534);
+  for (const f of readdirSync(dir)) if (asNobody) chownSync(join(dir, f), 65534, 65534);
+  return { dir, policy, marker, cache: join(dir, 'xdg', 'tsjail', 'filters'), asNobody };
+}
+
+function writePolicy(file: string, marker: string, version: string): void {
+  writeFileSync(file, `import { definePolicy, errno } from 'tsjail';
+import { appendFileSync } from 'node:fs';
+import { greeting } from './settings.js';
+appendFileSync(${JSON.stringify(marker)}, 'loaded\\n');
+export default definePolicy({
+  default: 'allow',
+  rules: [errno('EPERM', 'mkdir', 'mkdirat')],
+  jail: { env: { GREETING: greeting, VERSION: '${version}' }, rlimits: { nofile: 321n } },
+});
+`);
+}
+
+function run(p: Place, extra: string[] = [], env: Record<string, string> = {}, script = 'echo "$GREETING $VERSION $(ulimit -n)"'): SpawnSyncReturns<string> {
+  const argv = [...(p.asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--policy', p.policy, ...extra, '--', 'sh', '-c', script];
+  return spawnSync(argv[0]!, argv.slice(1), {
+    encoding: 'utf8', cwd: p.dir, input: '', timeout: 30000,
+    env: { ...process.env, XDG_CACHE_HOME: join(p.dir, 'xdg'), TSJAIL_DEBUG: 'cache', ...(p.asNobody ? { HOME: p.dir } : {}), ...env },
+  });
+}
+
+/** How many times the policy module was evaluated so far. */
+const loads = (p: Place): number => (existsSync(p.marker) ? readFileSync(p.marker, 'utf8').split('\n').length - 1 : 0);
+
+function ok(r: SpawnSyncReturns<string>, version = 'first', greeting = 'from the import'): void {
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${greeting} ${version} 321\n`, 'the jail settings are the policy\'s');
+}
+
+/** The filter is the policy's: mkdir refused. (A denial is explained from the policy: that loads it.) */
+function refuses(p: Place): void {
+  const r = run(p, [], {}, 'mkdir /tmp/d 2>/dev/null || echo refused');
+  assert.equal(r.stdout, 'refused\n', r.stderr);
+  assert.match(r.stderr, /mkdir(at)?\(.*-> EPERM\n\s+decided by: a rule \(policy\.ts:7\)/);
+}
+
+/** The cache's entries: the policy's (JSON) and its filters'. */
+const entries = (p: Place): string[] => readdirSync(p.cache).filter((f) => !f.startsWith('.')).map((f) => join(p.cache, f));
+
+for (const asNobody of [false, true]) {
+  const who = asNobody ? 'rootless' : 'as root';
+
+  test(`${who}: the second run takes the filter and the jail settings from the cache, without loading the policy`, () => {
+    const p = place(asNobody);
+    ok(run(p));
+    assert.equal(loads(p), 1);
+    const second = run(p);
+    ok(second);
+    assert.equal(loads(p), 1, 'the policy module was not evaluated again');
+    assert.match(second.stderr, /cache: hit: .*policy\.ts \(not loaded\)/);
+    assert.match(second.stderr, /cache: hit: the filter/);
+    const st = lstatSync(p.cache);
+    assert.ok(st.isDirectory() && (st.mode & 0o777) === 0o700, `the cache is 0700, not ${(st.mode & 0o777).toString(8)}`);
+    assert.equal(st.uid, asNobody ? 65534 : 0);
+    // Other stops are another filter: --host-fs (no file rules) misses the filter, not the settings.
+    const hostFs = run(p, ['--host-fs']);
+    ok(hostFs);
+    assert.equal(loads(p), 2, 'a new filter is compiled from the loaded policy');
+    assert.match(hostFs.stderr, /hit: .*\(not loaded\)/);
+    // A denial is explained from the policy, loaded for it.
+    refuses(p);
+    assert.equal(loads(p), 3);
+    rmSync(p.dir, { recursive: true, force: true });
+  });
+
+  test(`${who}: an edit of the policy or of an import is a miss; --no-cache and TSJAIL_CACHE=0 load it`, () => {
+    const p = place(asNobody);
+    ok(run(p));
+    writePolicy(p.policy, p.marker, 'second');
+    ok(run(p), 'second');
+    assert.equal(loads(p), 2);
+    writeFileSync(join(p.dir, 'settings.js'), "exports.greeting = 'edited';\n");
+    const edited = run(p);
+    ok(edited, 'second', 'edited');
+    assert.match(edited.stderr, /miss: an import of .*policy\.ts changed/);
+    assert.equal(loads(p), 3);
+    ok(run(p), 'second', 'edited');
+    assert.equal(loads(p), 3);
+    ok(run(p, ['--no-cache']), 'second', 'edited');
+    ok(run(p, [], { TSJAIL_CACHE: '0' }), 'second', 'edited');
+    assert.equal(loads(p), 5);
+    rmSync(p.dir, { recursive: true, force: true });
+  });
+
+  test(`${who}: a symlinked, corrupt or swapped entry is ignored and replaced`, () => {
+    const p = place(asNobody);
+    ok(run(p));
+    const elsewhere = join(p.dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    // A symlink to an intact copy of the entry is still not the entry.
+    for (const e of entries(p)) {
+      const copy = join(elsewhere, e.slice(e.lastIndexOf('/') + 1));
+      renameSync(e, copy);
+      symlinkSync(copy, e);
+    }
+    const linked = run(p);
+    ok(linked);
+    assert.match(linked.stderr, /ignored entry \w+: a symlink/);
+    assert.equal(loads(p), 2);
+    for (const e of entries(p)) assert.ok(lstatSync(e).isFile(), `${e} was written again`);
+    // A filter entry with a byte changed (say, an errno made an allow) fails its digest.
+    for (const e of entries(p)) {
+      const data = readFileSync(e);
+      data[data.length - 4] ^= 0xff;
+      writeFileSync(e, data);
+    }
+    const corrupt = run(p);
+    ok(corrupt);
+    assert.match(corrupt.stderr, /ignored entry \w+: corrupt/);
+    assert.equal(loads(p), 3);
+    refuses(p);
+    assert.equal(loads(p), 4);
+    // Entries are bound to their names: a filter renamed to another key is not taken.
+    const [a, b] = entries(p);
+    const swap = join(elsewhere, 'swap');
+    renameSync(a!, swap); renameSync(b!, a!); renameSync(swap, b!);
+    ok(run(p));
+    assert.equal(loads(p), 5);
+    // A FIFO where an entry was: not opened for long, not trusted.
+    const [first] = entries(p);
+    rmSync(first!);
+    spawnSync('mkfifo', [first!]);
+    if (asNobody) chownSync(first!, 65534, 65534);
+    ok(run(p));
+    assert.equal(loads(p), 6);
+    rmSync(p.dir, { recursive: true, force: true });
+  });
+
+  test(`${who}: the jail can neither read nor write the cache`, () => {
+    const p = place(asNobody);
+    ok(run(p));
+    const planted = join(p.cache, 'planted');
+    const names = entries(p);
+    const before = names.map((n) => readFileSync(n, 'hex'));
+    const r = run(p, [], {}, `ls -a ${p.cache}; cat ${names.join(' ')}; echo x > ${planted} && echo wrote; for f in ${names.join(' ')}; do echo x >> "$f" && echo appended; done; true`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /wrote|appended|tsjail-cache/);
+    for (const n of names) assert.ok(!r.stdout.includes(n.slice(n.lastIndexOf('/') + 1)), 'the entries are not even listed');
+    assert.ok(!existsSync(planted));
+    assert.deepEqual(names.map((n) => readFileSync(n, 'hex')), before, 'the entries are as they were');
+    assert.deepEqual(entries(p), names);
+    const after = run(p);
+    ok(after);
+    assert.match(after.stderr, /hit: the filter/);
+    // --rw over the cache's parent (the working directory is writable by default too) does not uncover it.
+    const rw = run(p, ['--rw', join(p.dir, 'xdg')], {}, `echo x > ${planted} && echo wrote; true`);
+    assert.equal(rw.status, 0, rw.stderr);
+    assert.doesNotMatch(rw.stdout, /wrote/);
+    assert.ok(!existsSync(planted));
+    rmSync(p.dir, { recursive: true, force: true });
+  });
+}
+
+test('as root: a foreign-owned entry, or a cache directory that is not root\'s alone, is not used', () => {
+  const p = place(false);
+  ok(run(p));
+  for (const e of entries(p)) chownSync(e, 65534, 65534);
+  const foreign = run(p);
+  ok(foreign);
+  assert.match(foreign.stderr, /ignored entry \w+: not a file of yours alone/);
+  assert.equal(loads(p), 2);
+  // Group-writable entries are not the user's alone either.
+  for (const e of entries(p)) chmodSync(e, 0o660);
+  ok(run(p));
+  assert.equal(loads(p), 3);
+  // A directory others may write: nothing is read from it, nothing written.
+  chmodSync(p.cache, 0o777);
+  const open = run(p);
+  ok(open);
+  assert.match(open.stderr, /not used: .* is not yours alone/);
+  assert.equal(loads(p), 4);
+  chmodSync(p.cache, 0o700);
+  chownSync(p.cache, 65534, 65534);
+  ok(run(p));
+  assert.equal(loads(p), 5);
+  // A symlink in place of the directory, even to one of root's own 0700 directories.
+  const real = join(p.dir, 'real-cache');
+  mkdirSync(real, { mode: 0o700 });
+  rmSync(p.cache, { recursive: true });
+  symlinkSync(real, p.cache);
+  const linked = run(p);
+  ok(linked);
+  assert.match(linked.stderr, /not used: .*: a symlink or not a directory/);
+  assert.deepEqual(readdirSync(real), [], 'nothing written through the link');
+  assert.equal(loads(p), 6);
+  rmSync(p.dir, { recursive: true, force: true });
+});
+
+test('as root: a cache under a directory others cannot search does not stop any jail, and stays out of reach', () => {
+  // mkdtemp made p.dir 0700; from / nothing of it is bound into the jail: its private id range cannot get there.
+  const p = place(false);
+  const jail = (args: string[]): SpawnSyncReturns<string> => spawnSync(process.execPath, [BIN, 'run', ...args], {
+    encoding: 'utf8', cwd: '/', env: { ...process.env, XDG_CACHE_HOME: join(p.dir, 'xdg'), TSJAIL_DEBUG: 'cache' },
+  });
+  const script = ['--', 'sh', '-c', `echo "$GREETING"; ls ${p.cache} || echo unreachable; echo x > ${p.cache}/planted && echo wrote; true`];
+  const first = jail(['--policy', p.policy, ...script]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(first.stdout, 'from the import\nunreachable\n');
+  const second = jail(['--policy', p.policy, ...script]);
+  assert.equal(second.stdout, 'from the import\nunreachable\n', second.stderr);
+  assert.match(second.stderr, /hit: the filter/);
+  assert.ok(!existsSync(join(p.cache, 'planted')));
+  const plain = jail(['--', 'true']);
+  assert.equal(plain.status, 0, plain.stderr);
+  rmSync(p.dir, { recursive: true, force: true });
+});
