@@ -232,3 +232,19 @@ test('as root: a cache under a directory others cannot search does not stop any 
   assert.equal(plain.status, 0, plain.stderr);
   rmSync(p.dir, { recursive: true, force: true });
 });
+
+test('a policy\'s imports, as the cache keys them: TypeScript modules found as tsc finds them (./base.js is base.ts), their own imports, and plain JavaScript', () => {
+  const { loadPolicyFile } = require('../src/policy/load') as typeof import('../src/policy/load');
+  const dir = mkdtempSync(join('/tmp', 'tsjail-imports-'));
+  writeFileSync(join(dir, 'leaf.ts'), 'export const errnoName = \'EPERM\' as const;\n');
+  writeFileSync(join(dir, 'base.ts'), "import { errnoName } from './leaf.js';\nexport const code = errnoName;\n");
+  writeFileSync(join(dir, 'plain.js'), 'exports.name = "mkdir";\n');
+  writeFileSync(join(dir, 'policy.ts'), `import { definePolicy, errno } from 'tsjail';
+import { code } from './base.js';
+import { name } from './plain.js';
+export default definePolicy({ default: 'allow', rules: [errno(code, name)] });
+`);
+  const loaded = loadPolicyFile(join(dir, 'policy.ts'));
+  assert.deepEqual(loaded.imports, ['base.ts', 'leaf.ts', 'plain.js'].map((f) => join(dir, f)));
+  rmSync(dir, { recursive: true, force: true });
+});
