@@ -1,7 +1,7 @@
 // `tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]`: flags → JailOptions, merged over a
 // policy file's `jail` section; the built-in default policy when no file is given.
 import arg from 'arg';
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
 import { builtinVariant, withJailStops, type JailStops } from '../jail/builtinVariants';
 import { precompiledDefault } from '../jail/precompiled';
@@ -14,65 +14,11 @@ import type { UnixScope } from '../jail/unixRules';
 import { NAMESPACES, writesHostFilesAsOwner, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
 import { applyPreset, lookupPreset, PRESET_OPTIONS } from '../jail/presets';
+import { helpHint, UsageError, usageErrorOf } from './usage';
 
-export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]
 
-  -p, --policy FILE      seccomp policy (.ts/.js, OCI/Docker .json, systemd SystemCallFilter=);
-                         default: the built-in one; --procd reads JSON as OpenWrt procd does
-      --allow A,B        also allow these syscalls        --deny A,B   refuse these with EPERM
-                         (SECCOMP_SYSCALL_ALLOW=a:b / SECCOMP_SYSCALL_DENY=a:b in the environment
-                         REPLACE the policy, with cloudflare sandbox's meaning: see the README)
-  -n, --no-network       a network namespace of its own: only lo, up
-      --ro PATH  --rw PATH  --hide PATH  --show PATH  --noexec PATH   file rules (repeatable, ~
-                         expanded; a later one for the same path wins). Default: the host read-only,
-                         the working directory writable, a private /tmp, secrets hidden (README: Files)
-      --host-fs          share the host's files as they are, secrets too (UNSAFE for untrusted code)
-  -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
-  -u, --user USER        run as USER (name or uid; its gid and groups follow)   -g, --group GROUP
-      --cap-keep CAP,... keep these capabilities in every set (default: all dropped)
-      --cap-{bounding,permitted,effective,inheritable,ambient} CAP,...   keep them in that set
-      --caps FILE        the five sets from a JSON file (ujail -C, OCI process.capabilities)
-  -I, --insecure         no seccomp filter (loud)
-      --unshare-{user,pid,net,ipc,uts,mount,cgroup}       more namespaces
-      --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --proc/--no-proc
-      --host-dev         the host's /dev instead of the jail's minimal one (--dev, the default)
-      --host-ids         as root: run as the host's root minus capabilities, not a private id
-                         range (UNSAFE for untrusted code: it can read and write what root can)
-      --no-namespaces    no namespaces (as where user namespaces are refused, which tsjail detects):
-                         Landlock, seccomp, no_new_privs and limits; says at start what does not hold
-      --env K=V          set K in the jail  --keep-env K|PREFIX*   also pass K from tsjail's environment
-                         (default: only PATH HOME USER LOGNAME LANG LANGUAGE LC_* TERM COLORTERM TZ)
-      --clear-env        pass nothing but PATH          --inherit-env   pass everything (secrets too)
-      --rlimit NAME=N    --timeout SECONDS   --no-limits   no default limits (tasks 1024, nofile 4096,
-                         core 0, memory half the host's where a cgroup can be made)
-      --log              report the policy's denials but let the calls run
-      --enforce @builtin|FILE   drift mode: --policy is what the program is expected to do, this
-                         policy what is enforced; a call outside the first that the second allows
-                         runs and is reported as drift, with the line to add (README: Drift)
-      --on-repeat report|kill   a refused call retried 1000 times within 10 s: reported (the
-                         default), or kill: the jail is ended, exit status 159
-      --kill-after SECONDS  after SIGTERM/SIGINT to tsjail, kill the whole jail this much later (10)
-      --report FILE      also write each denial as a JSON line to FILE
-      --ro-root          remount the root read-only      --pidfile FILE   the jail's pid, while it runs
-      --name NAME        shown in reports                --json-status-fd FD   bwrap-style status lines
-      --memory SIZE  --pids N  --cpu CPUS                cgroup limits (v2 where delegated, else v1)
-      --bundle DIR       run an OCI bundle (config.json + rootfs); unsupported fields are errors
-      --overlay DIR | --tmp-overlay SIZE   with -r: writes to the root persist in DIR / vanish
-      --stage PATH  --stage-rw PATH                a fresh root with only these (ELF: + loader, libraries)
-      --net none|loopback|host   none: own network namespace, only lo (as -n); loopback: the host's
-                         127.0.0.0/8 and ::1 only; host: unrestricted (the default)
-      --allow-net RULE   connect/send only where a rule allows (repeatable; adds to --net loopback):
-                         HOST[:PORT[-PORT]][/tcp|/udp], HOST = 1.2.3.4, [::1], 10.0.0.0/8, name, *.name
-      --join-ns TYPE=PATH  join an existing net, ipc, uts or cgroup namespace (e.g. net=/run/netns/blue)
-      --preset untrusted|agent   jail settings for code you do not trust (README: Presets): host
-                         read-only, workspace and /tmp writable, secrets hidden, no network (agent:
-                         only --allow-net RULE), default environment and limits; flags that would
-                         undo them are errors
-      --late             the policy alone decides from main() on (dynamic glibc programs): it need
-                         not allow the loader; until main() its calls are let through too
-`;
-
-export class RunUsageError extends Error {}
+/** A bad flag or value of run/learn: exit 2. */
+export class RunUsageError extends UsageError {}
 
 function splitList(values: readonly string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(/[,:]/)).map((s) => s.trim()).filter(Boolean);
@@ -147,10 +93,10 @@ export function fsFlagsInOrder(argv: readonly string[], spec: arg.Spec, parsed: 
   return out;
 }
 
-export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: JailOptions; policyFile?: string; command: string[]; extra: Record<string, unknown> } {
+/** The flags of run and learn (the jail's settings) with a subcommand's `extra`, as arg reads them. */
+export function jailFlagSpec(extra: arg.Spec = {}) {
   const unshareFlags = Object.fromEntries(Object.keys(NAMESPACES).map((n) => [`--unshare-${n}`, Boolean]));
-  let a;
-  const spec = {
+  return {
       '--policy': String, '-p': '--policy', '--allow': [String], '--deny': [String],
       '--no-network': Boolean, '-n': '--no-network', '--root': String, '-r': '--root', '--user': String, '-u': '--user',
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
@@ -161,16 +107,25 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
       '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String, '--join-ns': [String],
+      '--policy-format': String, '--report-fd': Number, '--quiet': Boolean, '-q': '--quiet',
       '--host-ids': Boolean, '--host-dev': Boolean, '--no-namespaces': Boolean, '--net': String, '--allow-net': [String],
       ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
       '--ro': [String], '--rw': [String], '--hide': [String], '--show': [String], '--noexec': [String], '--host-fs': Boolean,
       ...unshareFlags,
       ...extra,
     } satisfies arg.Spec;
+}
+
+/** run's own flags beside the jail's. */
+export const RUN_FLAGS = { '--preset': String, '--enforce': String, '--on-repeat': String } satisfies arg.Spec;
+
+export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: JailOptions; policyFile?: string; command: string[]; extra: Record<string, unknown> } {
+  const spec = jailFlagSpec(extra);
+  let a;
   try {
     a = arg(spec, { argv, stopAtPositional: true });
   } catch (e) {
-    throw new RunUsageError((e as Error).message);
+    throw new RunUsageError(usageErrorOf(e, spec).message);
   }
   const env: Record<string, string> = {};
   for (const kv of a['--env'] ?? []) {
@@ -240,6 +195,8 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--late'] ? { late: true } : {}),
     ...(a['--join-ns'] ? { join: Object.fromEntries(a['--join-ns'].map(parseJoin)) } : {}),
   };
+  if (a['--policy-format'] !== undefined && a['--policy'] !== '-') throw new RunUsageError(`--policy-format ${a['--policy-format']} names the format of a policy read from stdin: use it with --policy -`);
+  if (a['--report-fd'] !== undefined && !(Number.isInteger(a['--report-fd']) && a['--report-fd'] >= 0)) throw new RunUsageError(`bad --report-fd '${a['--report-fd']}': expected an open file descriptor number`);
   if (options.pids !== undefined && !(Number.isInteger(options.pids) && options.pids > 0)) throw new RunUsageError('--pids takes a positive whole number');
   if (options.cpu !== undefined && !(options.cpu > 0)) throw new RunUsageError('--cpu takes a positive number of CPUs (e.g. 0.5)');
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._, extra: a };
@@ -247,6 +204,19 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
 
 /** The --bind/--tmpfs/mount destinations: what the user mounted in the jail beside the file rules. */
 const otherMounts = (o: JailOptions): string[] => [...(o.binds ?? []).map((b) => b.dst), ...(o.tmpfs ?? []), ...(o.mounts ?? []).map((m) => m.destination)];
+
+/**
+ * --report FILE, or an inherited fd: --report-fd N, or --report /dev/fd/N, which is written as
+ * fd N itself. Reopening /dev/fd/N fails for a socket (ENXIO), and a socketpair is what Node
+ * gives a child for stdio 'pipe'.
+ */
+function reportTarget(report: string | undefined, reportFd: number | undefined): { reportFile?: string; reportFd?: number } {
+  const inherited = reportFd ?? (report !== undefined ? /^\/(?:dev|proc\/self)\/fd\/(\d+)$/.exec(report)?.[1] : undefined);
+  if (inherited === undefined) return report !== undefined ? { reportFile: report } : {};
+  const fd = Number(inherited);
+  try { fstatSync(fd); } catch (e) { throw new JailError(`cannot write ${reportFd !== undefined ? `--report-fd ${fd}` : `--report ${report}`}: fd ${fd} is not open in tsjail (${(e as NodeJS.ErrnoException).code}): open it for tsjail, e.g. 3>report.jsonl or a pipe`); }
+  return { reportFd: fd };
+}
 
 export async function runCommand(argv: string[], log: (msg: string) => void): Promise<number> {
   try {
@@ -261,30 +231,30 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
 async function runParsed(argv: string[], log: (msg: string) => void): Promise<number> {
   let parsed;
   try {
-    parsed = parseFlags(argv, { '--preset': String, '--enforce': String, '--on-repeat': String });
+    parsed = parseFlags(argv, RUN_FLAGS);
   } catch (e) {
-    if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
+    if (e instanceof RunUsageError) { log(`${e.message}\n${helpHint('run')}`); return 2; }
     throw e;
   }
   const { policyFile, extra } = parsed;
   let { options, command } = parsed;
   const onRepeat = extra['--on-repeat'] as string | undefined;
-  if (onRepeat !== undefined && onRepeat !== 'report' && onRepeat !== 'kill') { log(`bad --on-repeat '${onRepeat}': expected report or kill`); return 125; }
+  if (onRepeat !== undefined && onRepeat !== 'report' && onRepeat !== 'kill') { log(`bad --on-repeat '${onRepeat}': expected report or kill`); return 2; }
   if (extra['--enforce'] !== undefined && (!policyFile || options.insecure)) {
     log(`--enforce ${String(extra['--enforce'])} needs --policy FILE (the policy the program is expected to keep) and a filter (no --insecure)`);
-    return 125;
+    return 2;
   }
   let bundlePolicy: DefinedPolicy<JailOptions> | undefined;
   if (extra['--bundle']) {
     // An OCI bundle brings its command, its settings and its seccomp profile; flags override.
     const { loadBundle } = require('../jail/bundle') as typeof import('../jail/bundle');
     const bundle = loadBundle(extra['--bundle'] as string);
-    if (command.length) { log('--bundle runs the bundle\'s process.args: give no command'); return 125; }
+    if (command.length) { log('--bundle runs the bundle\'s process.args: give no command'); return 2; }
     command = bundle.command;
     options = { ...bundle.options, ...options };
     if (bundle.policy) bundlePolicy = bundle.policy;
   }
-  if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
+  if (!command.length) { log(`no command given: tsjail run [OPTIONS] -- CMD [ARGS...]\n${helpHint('run')}`); return 2; }
   // cloudflare sandbox's variables replace the built-in policy; they cannot replace one given explicitly.
   // (overrides.ts loads the syscall table: only when one of them is set.)
   const sandbox = SANDBOX_VARIABLES.some((k) => process.env[k] !== undefined)
@@ -311,7 +281,7 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
     if (policyFile) {
       const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
-      const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {});
+      const loaded = loadPolicyFile(policyFile, extra['--procd'] ? { procd: true } : {}, extra['--policy-format'] as string | undefined);
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
       const composed = (require('../jail/drift') as typeof import('../jail/drift')).driftPolicy(policy, policyFile, extra['--enforce'] as string | undefined);
@@ -357,9 +327,9 @@ async function runParsed(argv: string[], log: (msg: string) => void): Promise<nu
   const supervision = require('../jail/supervisor') as typeof import('../jail/supervisor');
   const watch = filter && !options.insecure
     ? supervision.supervise(
-      filter, () => final ?? builtinVariant(stops), merged.log ? 'log' : 'enforce', merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
+      filter, () => final ?? builtinVariant(stops), merged.log ? 'log' : 'enforce', extra['--quiet'] ? () => undefined : merged.name ? (m) => log(`[${merged.name}] ${m}`) : log,
       {
-        ...(merged.report ? { reportFile: merged.report } : {}), ...(merged.name ? { name: merged.name } : {}),
+        ...reportTarget(merged.report, extra['--report-fd'] as number | undefined), ...(merged.name ? { name: merged.name } : {}),
         ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),
         ...(unix ? { unix } : {}),
         ...(drift ? { drift } : {}),

@@ -223,7 +223,6 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     return execFailure(command, started.step, started.errno, log, spec);
   }
   const pid = started.pid;
-  if (pidFd !== undefined) writeSync(pidFd, `${pid}\n`);
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(commandPid(pid) ?? pid) })}\n`);
   let mainPid: number | undefined;
   const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void | Promise<void> =>
@@ -266,6 +265,9 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   }, o.timeoutSeconds * 1000) : undefined;
   try {
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
+    // --pidfile holds the command's pid (ujail's meaning), not its init's: known once it has exec'd.
+    const commandsPid = spec.cloneFlags & NAMESPACES.pid ? commandPid(pid) : pid;
+    if (pidFd !== undefined && !failed && commandsPid !== undefined) writeSync(pidFd, `${commandsPid}\n`);
     const status = await waitFor(pid);
     drainHidden(); // every open the command made has its event queued by now
     if (failed) return execFailure(command, failed.step, failed.errno, log, spec);

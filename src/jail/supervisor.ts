@@ -535,6 +535,8 @@ export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
   options: {
     readonly reportFile?: string; readonly name?: string; readonly writes?: WriteWatch;
+    /** An inherited fd the report is written to (and left open), instead of reportFile. */
+    readonly reportFd?: number;
     /** With file rules: opens of hidden paths are reported (hiddenReads.ts). */
     readonly hidden?: ResolvedFs;
     /** The IP allowlist (undefined: the host's network). */
@@ -548,7 +550,8 @@ export function supervise(
   } = {},
 ): Watch {
   const { closeSync, writeSync } = require('node:fs') as typeof import('node:fs');
-  const reportFd = options.reportFile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(options.reportFile, '--report') : undefined;
+  const ownReportFd = options.reportFile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(options.reportFile, '--report') : undefined;
+  const reportFd = ownReportFd ?? options.reportFd;
   const writeReport = (line: object): void => {
     if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
   };
@@ -590,7 +593,7 @@ export function supervise(
       const drift = formatDriftSummary(supervisor);
       if (drift) log(drift);
       if (supervisor.seen.entries.size) writeReport(reportSummary(supervisor, mode));
-      if (reportFd !== undefined) closeSync(reportFd);
+      if (ownReportFd !== undefined) closeSync(ownReportFd);
     },
   };
 }

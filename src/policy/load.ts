@@ -43,7 +43,31 @@ function compileTypeScript(file: string, text: string): string {
   }
 }
 
-export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}): LoadedPolicy {
+/** What `--policy-format` names: the format of a policy read from stdin. */
+export const STDIN_FORMATS = ['ts', 'js', 'json', 'systemd'] as const;
+export type StdinFormat = typeof STDIN_FORMATS[number];
+
+/** A policy on stdin (`-`): `format`, else JSON when it starts with `{`, systemd when it has SystemCallFilter= lines, else TypeScript. */
+function readStdinPolicy(format: string | undefined): { text: string; ext: string } {
+  if (format !== undefined && !(STDIN_FORMATS as readonly string[]).includes(format)) {
+    throw new PolicyError(`unknown --policy-format '${format}'`, undefined, `use one of ${STDIN_FORMATS.join(', ')}`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(0, 'utf8');
+  } catch (e) {
+    throw new PolicyError(`cannot read the policy from stdin (--policy -): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const sniffed = /^\s*\{/.test(text) ? 'json' : /^\s*SystemCallFilter\s*=/m.test(text) ? 'systemd' : 'ts';
+  return { text, ext: `.${format ?? sniffed}` };
+}
+
+/** `path` `-` reads stdin, in `stdinFormat` or as sniffed (readStdinPolicy). */
+export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}, stdinFormat?: string): LoadedPolicy {
+  if (path === '-') {
+    const { text, ext } = readStdinPolicy(stdinFormat);
+    return policyFromText(resolve(`<stdin>${ext}`), '<stdin>', ext, text, ociOptions);
+  }
   const file = resolve(path);
   let text: string;
   let fd: number | undefined;
@@ -58,7 +82,11 @@ export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}):
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  const ext = extname(file).toLowerCase();
+  return policyFromText(file, path, extname(file).toLowerCase(), text, ociOptions);
+}
+
+/** The policy in `text`, read from `file` (named `path` in messages), in the format `ext` says. */
+function policyFromText(file: string, path: string, ext: string, text: string, ociOptions: OciImportOptions): LoadedPolicy {
   if (ext === '.json') {
     let json: unknown;
     try {
