@@ -94,7 +94,8 @@ function zshFlag(flag: FlagDoc): string[] {
   const kind = valueKind(flag);
   const action = !flag.value ? '' : kind === 'file' ? ':_files' : kind === 'dir' ? ':_files -/' : Array.isArray(kind) ? `:(${kind.join(' ')})` : ': ';
   const text = zshText(flag.text.split(/[;:(]/)[0]!.trim());
-  return flag.names.map((n) => `'*${n}${flag.value ? '=-' : ''}[${text}]${flag.value ? `:${zshText(flag.value)}${action}` : ''}'`);
+  // A long flag's value follows in the next word or after =, a short one's in the next word or the same.
+  return flag.names.map((n) => `'*${n}${flag.value ? (n.startsWith('--') ? '=' : '+') : ''}[${text}]${flag.value ? `:${zshText(flag.value)}${action}` : ''}'`);
 }
 
 function zshCompletion(): string {
@@ -109,7 +110,7 @@ function zshCompletion(): string {
 _tsjail() {
   local -a commands
   commands=(
-${COMMANDS.map((c) => `    '${c.name}:${zshText(c.summary)}'`).join('\n')}
+${COMMANDS.map((c) => `    '${c.name}:${c.summary.replace(/'/g, "'\\''").replace(/:/g, '\\:')}'`).join('\n')}
   )
   if (( CURRENT == 2 )); then
     _describe -t commands 'tsjail command' commands

@@ -53,12 +53,12 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   // The learner answers every stopped call itself: network rules would not be enforced (fail closed).
   if (options.net !== undefined && options.net !== 'host' && options.net !== 'none') {
     log('tsjail learn does not enforce network rules (--net loopback, --allow-net): learn without them, or with --net none');
-    return 125;
+    return 2;
   }
   const learnNet = extra['--learn-net'] === true;
   if (learnNet && (options.net === 'none' || options.network === false)) {
     log('--learn-net learns where the command connects: with --net none / -n it reaches nothing; drop one');
-    return 125;
+    return 2;
   }
   const format = (extra['--format'] as string | undefined) ?? ((extra['--output'] as string | undefined)?.endsWith('.json') ? 'json' : 'ts');
   if (!['ts', 'json'].includes(format)) { log(`unknown --format '${format}': use ts or json\n${helpHint('learn')}`); return 2; }

@@ -15,8 +15,11 @@ function asksHelp(argv: readonly string[], spec?: arg.Spec): boolean {
     const end = argv.indexOf('--');
     return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
   }
-  const a = arg({ ...spec, '--help': Boolean, '-h': '--help' }, { argv: [...argv], permissive: true, stopAtPositional: true });
-  return a['--help'] === true;
+  try {
+    return arg({ ...spec, '--help': Boolean, '-h': '--help' }, { argv: [...argv], permissive: true, stopAtPositional: true })['--help'] === true;
+  } catch {
+    return false; // a flag without its value: the parse proper says so
+  }
 }
 
 /** `run` and `learn`: their own errors exit 125 (podman's convention), the command's status passes through. */

@@ -241,6 +241,8 @@ export function mainUsage(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`),
     '',
     'tsjail help COMMAND (or tsjail COMMAND --help) shows its options. Exit status: 2 for a usage error.',
+    `ARCH is one of: ${ABI_NAMES.join(', ')} (default: the host's).`,
+    'FILE may be @builtin (the built-in policy of tsjail run) or - (stdin).',
     '',
   ].join('\n');
 }

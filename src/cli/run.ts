@@ -1,7 +1,7 @@
 // `tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]`: flags → JailOptions, merged over a
 // policy file's `jail` section; the built-in default policy when no file is given.
 import arg from 'arg';
-import { fstatSync, readFileSync } from 'node:fs';
+import { constants as fsConstants, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
 import { builtinVariant, withJailStops, type JailStops } from '../jail/builtinVariants';
 import { precompiledDefault } from '../jail/precompiled';
@@ -210,11 +210,25 @@ const otherMounts = (o: JailOptions): string[] => [...(o.binds ?? []).map((b) =>
  * fd N itself. Reopening /dev/fd/N fails for a socket (ENXIO), and a socketpair is what Node
  * gives a child for stdio 'pipe'.
  */
+const linkOf = (path: string): string | undefined => { try { return readlinkSync(path); } catch { return undefined; } };
+
 function reportTarget(report: string | undefined, reportFd: number | undefined): { reportFile?: string; reportFd?: number } {
   const inherited = reportFd ?? (report !== undefined ? /^\/(?:dev|proc\/self)\/fd\/(\d+)$/.exec(report)?.[1] : undefined);
   if (inherited === undefined) return report !== undefined ? { reportFile: report } : {};
   const fd = Number(inherited);
-  try { fstatSync(fd); } catch (e) { throw new JailError(`cannot write ${reportFd !== undefined ? `--report-fd ${fd}` : `--report ${report}`}: fd ${fd} is not open in tsjail (${(e as NodeJS.ErrnoException).code}): open it for tsjail, e.g. 3>report.jsonl or a pipe`); }
+  const what = reportFd !== undefined ? `--report-fd ${fd}` : `--report ${report}`;
+  let flags: number;
+  let target: string;
+  try {
+    flags = parseInt(/^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+    target = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    throw new JailError(`cannot write ${what}: fd ${fd} is not open: open it for tsjail, e.g. ${fd}>report.jsonl or a pipe`);
+  }
+  // Node's own fds (its event loop's epoll and eventfd, its self-pipes) are never a report's.
+  const ownPipe = target.startsWith('pipe:') && readdirSync('/proc/self/fd').some((o) => Number(o) !== fd && linkOf(`/proc/self/fd/${o}`) === target);
+  if (target.startsWith('anon_inode:') || ownPipe) throw new JailError(`cannot write ${what}: fd ${fd} is tsjail's own (${target}), not one given to it: open it for tsjail, e.g. ${fd}>report.jsonl or a pipe`);
+  if ((flags & 3) === fsConstants.O_RDONLY) throw new JailError(`cannot write ${what}: fd ${fd} is open only for reading`);
   return { reportFd: fd };
 }
 

@@ -103,7 +103,9 @@ function execFailure(command: readonly string[], step: number, errno: number, lo
   }
   const name = STEPS[step] ?? `step ${step}`;
   const hint = name === 'load the seccomp filter' && errno !== osConstants.errno.EINVAL ? undefined : HINTS[name];
-  log(`cannot ${name}: ${errnoName(errno)}${hint ? ` (${hint})` : ''}`);
+  // The step's object, where the message would not name it otherwise.
+  const object = name === 'change directory' && spec?.cwd !== undefined ? ` to ${spec.cwd} (-d, in the jail)` : '';
+  log(`cannot ${name}${object}: ${errnoName(errno)}${hint ? ` (${hint})` : ''}`);
   return 125;
 }
 

@@ -552,8 +552,16 @@ export function supervise(
   const { closeSync, writeSync } = require('node:fs') as typeof import('node:fs');
   const ownReportFd = options.reportFile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(options.reportFile, '--report') : undefined;
   const reportFd = ownReportFd ?? options.reportFd;
+  let reportFailed = false;
   const writeReport = (line: object): void => {
-    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
+    if (reportFd === undefined || reportFailed) return;
+    try {
+      writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
+    } catch (e) {
+      // A reader gone (EPIPE) or a full non-blocking pipe ends the report, not the jail's supervision.
+      reportFailed = true;
+      log(`cannot write the denial report (${options.reportFile ?? `fd ${reportFd}`}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; no further records are written`);
+    }
   };
   let endJail: (() => void) | undefined;
   let endedByRepeat = false;
