@@ -196,7 +196,9 @@ for (const asNobody of [false, true]) {
     const look = setInterval(() => {
       if (!out.includes('fds')) return;
       clearInterval(look);
-      hostFds = readdirSync(`/proc/${readFileSync(pidfile, 'utf8').trim()}/fd`);
+      // The pidfile holds the command's pid; PID 1 is its parent.
+      const init = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${readFileSync(pidfile, 'utf8').trim()}/status`, 'utf8'))![1];
+      hostFds = readdirSync(`/proc/${init}/fd`);
     }, 20);
     const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     clearInterval(look);

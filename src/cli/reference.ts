@@ -90,6 +90,7 @@ const JAIL_FLAGS: readonly FlagDoc[] = [
   f('--tmp-overlay', 'SIZE', 'with -r: writes to the root vanish'),
   f('--stage', 'PATH', 'a fresh root with only these (ELF: + loader, libraries)', 'file'),
   f('--stage-rw', 'PATH', 'as --stage, writable', 'file'),
+  f(['--tty', '-t'], undefined, 'a pseudo-terminal of the jail\'s own, relayed to this one (interactive shells, job control; the jail holds no fd of this terminal, so TIOCSTI cannot reach it)'),
   f('--late', undefined, 'the policy alone decides from main() on (dynamic glibc programs): it need not allow the loader; until main() its calls are let through too'),
 ];
 

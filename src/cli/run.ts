@@ -107,7 +107,7 @@ export function jailFlagSpec(extra: arg.Spec = {}) {
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
       '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String, '--join-ns': [String],
-      '--policy-format': String, '--report-fd': Number, '--quiet': Boolean, '-q': '--quiet',
+      '--policy-format': String, '--report-fd': Number, '--tty': Boolean, '-t': '--tty', '--quiet': Boolean, '-q': '--quiet',
       '--host-ids': Boolean, '--host-dev': Boolean, '--no-namespaces': Boolean, '--net': String, '--allow-net': [String],
       ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
       '--ro': [String], '--rw': [String], '--hide': [String], '--show': [String], '--noexec': [String], '--host-fs': Boolean,
@@ -193,6 +193,7 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--pids'] !== undefined ? { pids: a['--pids'] } : {}),
     ...(a['--cpu'] !== undefined ? { cpu: a['--cpu'] } : {}),
     ...(a['--late'] ? { late: true } : {}),
+    ...(a['--tty'] ? { tty: true } : {}),
     ...(a['--join-ns'] ? { join: Object.fromEntries(a['--join-ns'].map(parseJoin)) } : {}),
   };
   if (a['--policy-format'] !== undefined && a['--policy'] !== '-') throw new RunUsageError(`--policy-format ${a['--policy-format']} names the format of a policy read from stdin: use it with --policy -`);

@@ -73,6 +73,8 @@ export interface SpawnSpec {
   readonly landlock?: LandlockRuleset;
   /** Reads of hidden paths reported (hiddenReads.ts): the map pipe's write end the jail inherits. */
   readonly hiddenMap?: number;
+  /** --tty: the pty slave that becomes the command's stdio and controlling terminal (terminal.ts). */
+  readonly ttySlave?: number;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -144,6 +146,8 @@ const LANDLOCK_NET_SECTION = 0x314e4c4c;
 const LANDLOCK_SECTION = 0x314b4c4c;
 /** Tags the trailing hidden-reads section ("HID1": parse_hidden in the helper). */
 const HIDDEN_SECTION = 0x31444948;
+/** Tags the trailing --tty section ("TTY1": parse_tty in the helper). */
+const TTY_SECTION = 0x31595454;
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -177,6 +181,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     if (l.netConnectPorts) w.u32(LANDLOCK_NET_SECTION, l.netConnectPorts.length, ...l.netConnectPorts);
   }
   if (s.hiddenMap !== undefined) w.u32(HIDDEN_SECTION, s.hiddenMap);
+  if (s.ttySlave !== undefined) w.u32(TTY_SECTION, s.ttySlave);
   return w.done();
 }
 

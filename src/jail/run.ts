@@ -212,9 +212,12 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
-  const spec: SpawnSpec = hidden ? { ...spec2, hiddenMap: hidden.mapFd } : spec2;
-  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); throw e; });
+  const terminal = o.tty ? (require('./terminal') as typeof import('./terminal')).JailTerminal.open() : undefined;
+  const spec: SpawnSpec = { ...spec2, ...(hidden ? { hiddenMap: hidden.mapFd } : {}), ...(terminal ? { ttySlave: terminal.slave } : {}) };
+  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); void terminal?.finish(); throw e; });
+  if (started.ok) terminal?.relay();
   if (!started.ok) {
+    await terminal?.finish();
     cgroups?.remove();
     hidden?.close();
     if (pidFd !== undefined) closeSync(pidFd);
@@ -291,6 +294,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     // Without a PID namespace what the command left running would outlive it: it goes with it.
     if (!(spec.cloneFlags & NAMESPACES.pid)) killWholeJail(pid, spec, true);
     cgroups?.remove();
+    await terminal?.finish();
     if (pidFd !== undefined) closeSync(pidFd);
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
