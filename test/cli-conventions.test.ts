@@ -287,3 +287,58 @@ for (const who of WHO) {
     assert.ok(!existsSync(pidfile));
   });
 }
+
+/** Runs argv on a pty of the test's (the caller's terminal), types `line` at the first prompt; what came back. */
+const PTY_DRIVER = String.raw`
+import json, os, select, struct, subprocess, sys, fcntl, termios
+master, slave = os.openpty()
+caller = os.ttyname(slave)
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 33, 111, 0, 0))
+def own_terminal():
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+p = subprocess.Popen(json.loads(sys.argv[1]), stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal, cwd=sys.argv[3])
+os.close(slave)
+out, sent = b'', False
+while True:
+    r, _, _ = select.select([master], [], [], 60)
+    if not r: break
+    try: d = os.read(master, 4096)
+    except OSError: break
+    if not d: break
+    out += d
+    if not sent and (out.endswith(b'$ ') or out.endswith(b'# ')):
+        os.write(master, sys.argv[2].encode() + b'\r'); sent = True
+print(json.dumps({'caller': caller, 'rdev': os.stat(caller).st_rdev, 'out': out.decode(errors='replace'), 'status': p.wait()}))
+`;
+
+for (const who of WHO) {
+  test(`${who.name}: --tty gives the jail a pty of its own: prompt, output, job control, window size; no fd of the caller's terminal, TIOCSTI refused`, () => {
+    const line = [
+      'echo hi-$((40+2))',
+      'for f in 0 1 2; do readlink /proc/self/fd/$f; done',
+      'echo tty_nr $(cut -d" " -f7 /proc/self/stat)',
+      'stty size',
+      "/usr/bin/python3 -c 'import fcntl,termios; fcntl.ioctl(0, termios.TIOCSTI, b\"x\")' 2>&1 | tail -1",
+      'sleep 100 & jobs; kill %1',
+      'exit 3',
+    ].join('; ');
+    const argv = [...(who.asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--tty', '--', 'sh', '-i'];
+    const driver = join(work, 'pty-driver.py');
+    writeFileSync(driver, PTY_DRIVER);
+    const r = JSON.parse(execFileSync('python3', [driver, JSON.stringify(argv), line, writable], { encoding: 'utf8', timeout: 90000 })) as { caller: string; rdev: number; out: string; status: number };
+    assert.equal(r.status, 3, r.out);
+    assert.match(r.out, /^[$#] echo hi/, 'the prompt, then what was typed, echoed by the jail\'s terminal');
+    assert.match(r.out, /\r\nhi-42\r\n/);
+    const fds = [...r.out.matchAll(/^(\/dev\/pts\/\d+)\r$/gm)].map((m) => m[1]!);
+    assert.equal(fds.length, 3, r.out);
+    assert.equal(new Set(fds).size, 1, 'stdin, stdout and stderr are the jail\'s terminal');
+    assert.notEqual(fds[0], r.caller, 'not the caller\'s');
+    const ttyNr = Number(/tty_nr (\d+)/.exec(r.out)![1]);
+    assert.equal(ttyNr, (136 << 8) | Number(fds[0]!.split('/').at(-1)), 'its controlling terminal is the jail\'s');
+    assert.notEqual(ttyNr, r.rdev);
+    assert.match(r.out, /\r\n33 111\r\n/, 'stty size: the caller\'s window size');
+    assert.match(r.out, /PermissionError: \[Errno 1\] Operation not permitted/, 'TIOCSTI is refused');
+    assert.match(r.out, /\[1\] \+ Running +sleep 100/, 'job control');
+  });
+}
