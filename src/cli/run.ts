@@ -16,7 +16,6 @@ import type { DefinedPolicy } from '../policy/dsl';
 import { applyPreset, lookupPreset, PRESET_OPTIONS } from '../jail/presets';
 import { helpHint, UsageError, usageErrorOf } from './usage';
 
-
 /** A bad flag or value of run/learn: exit 2. */
 export class RunUsageError extends UsageError {}
 
@@ -206,13 +205,13 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
 /** The --bind/--tmpfs/mount destinations: what the user mounted in the jail beside the file rules. */
 const otherMounts = (o: JailOptions): string[] => [...(o.binds ?? []).map((b) => b.dst), ...(o.tmpfs ?? []), ...(o.mounts ?? []).map((m) => m.destination)];
 
+const linkOf = (path: string): string | undefined => { try { return readlinkSync(path); } catch { return undefined; } };
+
 /**
  * --report FILE, or an inherited fd: --report-fd N, or --report /dev/fd/N, which is written as
  * fd N itself. Reopening /dev/fd/N fails for a socket (ENXIO), and a socketpair is what Node
  * gives a child for stdio 'pipe'.
  */
-const linkOf = (path: string): string | undefined => { try { return readlinkSync(path); } catch { return undefined; } };
-
 function reportTarget(report: string | undefined, reportFd: number | undefined): { reportFile?: string; reportFd?: number } {
   const inherited = reportFd ?? (report !== undefined ? /^\/(?:dev|proc\/self)\/fd\/(\d+)$/.exec(report)?.[1] : undefined);
   if (inherited === undefined) return report !== undefined ? { reportFile: report } : {};

@@ -228,6 +228,16 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     return execFailure(command, started.step, started.errno, log, spec);
   }
   const pid = started.pid;
+  // --pidfile holds the command's pid (ujail's meaning), not its init's. Where a listener was
+  // handed over the command exists already (and waits for tsjail on its first stopped call);
+  // else it is known once it has exec'd.
+  const commandsPid = (): number | undefined => (spec.cloneFlags & NAMESPACES.pid ? commandPid(pid) : pid);
+  let pidWritten = false;
+  const writePid = (): void => {
+    const p = pidFd !== undefined && !pidWritten ? commandsPid() : undefined;
+    if (p !== undefined) { writeSync(pidFd!, `${p}\n`); pidWritten = true; }
+  };
+  if (started.listener !== undefined) writePid();
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(commandPid(pid) ?? pid) })}\n`);
   let mainPid: number | undefined;
   const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void | Promise<void> =>
@@ -270,9 +280,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   }, o.timeoutSeconds * 1000) : undefined;
   try {
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
-    // --pidfile holds the command's pid (ujail's meaning), not its init's: known once it has exec'd.
-    const commandsPid = spec.cloneFlags & NAMESPACES.pid ? commandPid(pid) : pid;
-    if (pidFd !== undefined && !failed && commandsPid !== undefined) writeSync(pidFd, `${commandsPid}\n`);
+    if (!failed) writePid();
     const status = await waitFor(pid);
     drainHidden(); // every open the command made has its event queued by now
     if (failed) return execFailure(command, failed.step, failed.errno, log, spec);

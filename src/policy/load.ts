@@ -44,8 +44,7 @@ function compileTypeScript(file: string, text: string): string {
 }
 
 /** What `--policy-format` names: the format of a policy read from stdin. */
-export const STDIN_FORMATS = ['ts', 'js', 'json', 'systemd'] as const;
-export type StdinFormat = typeof STDIN_FORMATS[number];
+const STDIN_FORMATS = ['ts', 'js', 'json', 'systemd'] as const;
 
 /** A policy on stdin (`-`): `format`, else JSON when it starts with `{`, systemd when it has SystemCallFilter= lines, else TypeScript. */
 function readStdinPolicy(format: string | undefined): { text: string; ext: string } {
