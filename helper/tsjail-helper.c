@@ -583,9 +583,11 @@ static void exec_command(void) {
 static void verify_filter(void); /* at the end of this file */
 static void given_stdio(void); /* at the end of this file */
 static void landlock_prepare(void), landlock_restrict(void); /* at the end of this file */
+static void take_tty(void); /* at the end of this file */
 static void become_command(void) {
 	if (S.new_session && setsid() < 0) fail(STEP_SETSID);
 	given_stdio();
+	take_tty();
 	prepare_stdio();
 	close_other_fds();
 	if (S.late_library) hand_over("tsjail-preload", S.late_library, S.late_library_len, LATE_LIBRARY_FD);
@@ -732,6 +734,8 @@ static uint32_t keeper_present;
 static int section_is(const uint8_t *p, const uint8_t *end, uint32_t tag);
 static const uint8_t *parse_stdio(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 #define HIDDEN_SECTION_TAG 0x31444948u /* "HID1": parse_hidden */
+#define TTY_SECTION_TAG 0x31595454u /* "TTY1": parse_tty */
+static const uint8_t *parse_tty(const uint8_t *p, const uint8_t *end); /* at the end of this file */
 /* The parent → child channel (a SOCK_SEQPACKET pair): one message per bind tree, an index
  * and the tree's fd, then TREES_DONE. */
 #define TREE_ROOT 0xffff0001u
@@ -1014,6 +1018,7 @@ static int parse(const uint8_t *p, size_t len) {
 	if (!(p = parse_hidden(p, end))) return -1;
 	if (!(p = parse_stdio(p, end))) return -1;
 	if (!(p = parse_keeper(p, end))) return -1;
+	if (!(p = parse_tty(p, end))) return -1;
 	return p == end ? 0 : -1;
 }
 
@@ -1405,7 +1410,8 @@ int tsjail_landlock_abi(void) {
 static const uint8_t *parse_landlock(const uint8_t *p, const uint8_t *end) {
 	memset(&LL, 0, sizeof LL);
 	LL.fd = -1;
-	if (p == end || section_is(p, end, HIDDEN_SECTION_TAG)) return p;
+	/* Each trailing section starts with its tag: one that is not there is skipped. */
+	if (p == end || !section_is(p, end, LANDLOCK_SECTION)) return p;
 	uint32_t head[6];
 	if (!(p = u32s(p, end, head, 6)) || head[0] != LANDLOCK_SECTION || head[4] > MAX_LANDLOCK_RULES) return NULL;
 	LL.present = 1; LL.handled_fs = head[1]; LL.scoped = head[2]; LL.flags = head[3]; LL.nrules = head[4]; LL.stdio = head[5];
@@ -2507,4 +2513,25 @@ static long net_connect_wait(struct net_job *j) {
 	if (getsockopt(j->fd, SOL_SOCKET, SO_ERROR, &err, &el)) return -1;
 	if (err) { errno = err; return -1; }
 	return 0;
+}
+
+/* --tty: the jail's own pseudo-terminal. The slave tsjail opened becomes the command's stdio and
+ * the controlling terminal of its new session (so job control works and the caller's terminal is
+ * not among its fds). */
+static struct { int fd; } TTY = { -1 };
+
+static const uint8_t *parse_tty(const uint8_t *p, const uint8_t *end) {
+	TTY.fd = -1;
+	if (p == end || !section_is(p, end, TTY_SECTION_TAG)) return p;
+	uint32_t v[2];
+	if (!(p = u32s(p, end, v, 2))) return NULL;
+	TTY.fd = (int)v[1];
+	return p;
+}
+
+static void take_tty(void) {
+	if (TTY.fd < 0) return;
+	for (int fd = 0; fd <= 2; fd++) if (dup2(TTY.fd, fd) < 0) fail(STEP_STDIO);
+	if (TTY.fd > 2) close(TTY.fd);
+	if (ioctl(0, TIOCSCTTY, 0)) fail(STEP_STDIO);
 }

@@ -130,7 +130,7 @@ test('a user namespace with the bundle\'s uid/gid mappings (0 -> 100000, 65536 i
 test('fields tsjail cannot carry out are an error that names them', () => {
   const r = viaTsjail(bundle(['/bin/true'], { linux: { namespaces: [{ type: 'pid', path: '/proc/1/ns/pid' }], intelRdt: {}, resources: { devices: [{ allow: true, access: 'rwm' }] } } }));
   assert.equal(r.status, 125);
-  assert.match(r.stderr, /the bundle uses what tsjail does not support: linux\.intelRdt, linux\.resources\.devices \(rules other than deny-all.*\), linux\.namespaces\[pid\]\.path \(joining a pid namespace; joinable: network, ipc, uts, cgroup\)/);
+  assert.match(r.stderr, /config\.json uses what tsjail does not support: linux\.intelRdt, linux\.resources\.devices \(rules other than deny-all.*\), linux\.namespaces\[pid\]\.path \(joining a pid namespace; joinable: network, ipc, uts, cgroup\)/);
   const shared = viaTsjail(bundle(['/bin/true'], { mounts: [{ destination: '/mnt', type: 'bind', source: '/tmp', options: ['rbind', 'rshared'] }, { destination: '/x', type: 'nfs', source: 'h:/x' }] }));
   assert.match(shared.stderr, /mounts\[\/mnt\]: propagation 'rshared' is not supported.*mounts\[\/x\]: filesystem type 'nfs' is not supported/);
   assert.match(viaTsjail(join(work, 'missing')).stderr, /cannot read .*config\.json: ENOENT/);

@@ -155,7 +155,7 @@ test('mounts: --ro-bind is read-only, --bind is writable, --tmpfs is empty, --de
 test('--hostname, -d, --env, --clear-env, --keep-env, --rlimit', () => {
   assert.equal(tsjail(['--hostname', 'jailed', '--', 'hostname']).stdout, 'jailed\n');
   assert.equal(tsjail(['-d', '/usr/share', '--', 'pwd']).stdout, '/usr/share\n');
-  assert.match(tsjail(['-d', '/no/such/dir', '--', 'pwd']).stderr, /tsjail: cannot change directory: ENOENT/);
+  assert.match(tsjail(['-d', '/no/such/dir', '--', 'pwd']).stderr, /tsjail: cannot change directory to \/no\/such\/dir \(-d, in the jail\): ENOENT/);
   assert.equal(tsjail(['--env', 'GREETING=hi there', '--', 'sh', '-c', 'echo "$GREETING"']).stdout, 'hi there\n');
   const cleared = tsjail(['--clear-env', '--keep-env', 'HOME', '--env', 'A=1', '--', 'env']).stdout.split('\n').filter(Boolean).sort();
   assert.deepEqual(cleared.map((l) => l.split('=')[0]), ['A', 'HOME', 'PATH']);

@@ -136,21 +136,21 @@ test('--for widens a learned pin only on a call the runtime makes (prctl), never
   }
 });
 
-test('--for is refused before anything runs: with the TypeScript format (a hint), an unknown runtime (did you mean), hostile names', () => {
+test('--for is refused before anything runs (a usage error, 2): with the TypeScript format (a hint), an unknown runtime (did you mean), hostile names', () => {
   for (const asNobody of [false, true]) {
     const ts = tsjail(['learn', '--for', 'runc', '--', 'sh', '-c', 'echo RAN'], asNobody);
-    assert.equal(ts.status, 125);
+    assert.equal(ts.status, 2);
     assert.equal(ts.stdout, '');
     assert.match(ts.stderr, /--for runc adds the calls a container runtime makes after it loads the filter to an OCI profile: use it with --format json \(the TypeScript policy is for tsjail run/);
     const byName = tsjail(['learn', '-o', join(work, 'p.ts'), '--for', 'crun', '--', 'true'], asNobody);
-    assert.equal(byName.status, 125);
+    assert.equal(byName.status, 2);
     assert.match(byName.stderr, /use it with --format json/);
     const typo = tsjail(['learn', '--format', 'json', '--for', 'runc,crum', '--', 'sh', '-c', 'echo RAN'], asNobody);
-    assert.equal(typo.status, 125);
+    assert.equal(typo.status, 2);
     assert.equal(typo.stdout, '');
     assert.match(typo.stderr, /unknown runtime 'crum' for --for — did you mean 'crun'\? \(known: runc, crun, k8s\)/);
     const hostile = tsjail(['learn', '--format', 'json', '--for', '../runc', '--for', '', '--', 'true'], asNobody);
-    assert.equal(hostile.status, 125);
+    assert.equal(hostile.status, 2);
     assert.match(hostile.stderr, /unknown runtime '\.\.\/runc' for --for/);
   }
   // Rootless, --for works as learning does (the runtimes are only needed to run the profile).

@@ -173,7 +173,7 @@ for (const asNobody of [false, true]) {
 
 test('--learn-abi with an unknown ABI is a usage error naming it', () => {
   const r = tsjail(['learn', '--learn-abi', 'x86,vax', '--', 'true']);
-  assert.equal(r.status, 125);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown ABI 'vax' for --learn-abi \(known: x86_64, x86, x32/);
 });
 

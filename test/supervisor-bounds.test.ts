@@ -196,7 +196,9 @@ for (const asNobody of [false, true]) {
     const look = setInterval(() => {
       if (!out.includes('fds')) return;
       clearInterval(look);
-      hostFds = readdirSync(`/proc/${readFileSync(pidfile, 'utf8').trim()}/fd`);
+      // The pidfile holds the command's pid; PID 1 is its parent.
+      const init = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${readFileSync(pidfile, 'utf8').trim()}/status`, 'utf8'))![1];
+      hostFds = readdirSync(`/proc/${init}/fd`);
     }, 20);
     const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     clearInterval(look);
@@ -230,6 +232,6 @@ test('as root with --user: PID 1 keeps CAP_KILL alone, so it still forwards sign
 
 test('--kill-after takes a number of seconds', () => {
   const r = tsjail(['--kill-after', '-1', '--', 'true']);
-  assert.equal(r.status, 125);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /--kill-after takes a number of seconds \(0 or more\), not '-1'/);
 });

@@ -7,9 +7,10 @@ import type { JailOptions } from '../jail/spec';
 import { loadPolicyFile } from '../policy/load';
 import { PolicyError } from '../policy/errors';
 import { fsFlagsInOrder } from './run';
-import { UsageError } from './usage';
+import { usageErrorOf } from './usage';
 
-const SPEC = {
+/** explain --fs's flags, as arg reads them. */
+export const EXPLAIN_FS_FLAGS = {
   '--fs': Boolean, '--policy': String, '-p': '--policy', '--host-fs': Boolean,
   '--ro': [String], '--rw': [String], '--hide': [String], '--show': [String], '--noexec': [String],
 } satisfies arg.Spec;
@@ -18,12 +19,12 @@ const SPEC = {
 export function explainFs(argv: string[]): string[] {
   let a;
   try {
-    a = arg(SPEC, { argv });
+    a = arg(EXPLAIN_FS_FLAGS, { argv });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw usageErrorOf(e, EXPLAIN_FS_FLAGS);
   }
   const policyFs = a['--policy'] ? (loadPolicyFile(a['--policy']).policy.jail as JailOptions | undefined)?.fs : undefined;
-  const fsFlags: FsRuleInput[] = fsFlagsInOrder(argv, SPEC, a);
+  const fsFlags: FsRuleInput[] = fsFlagsInOrder(argv, EXPLAIN_FS_FLAGS, a);
   try {
     const fs = jailFs({ ...(policyFs ? { fs: policyFs } : {}), fsFlags, ...(a['--host-fs'] ? { hostFs: true } : {}) });
     if (!fs) return ['--host-fs: no file rules (the host\'s files are shared as they are)'];

@@ -1,4 +1,5 @@
 // `tsjail learn [-o FILE] [--format ts|json [--for RUNTIME,...]] [--merge FILE] [--exact] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
+import type arg from 'arg';
 import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hostAbi, lookupAbi, ABI_NAMES, type Abi } from '../arch/abi';
@@ -11,37 +12,13 @@ import { NetLearner, outermostDirectories, unlearnable } from '../jail/learnJail
 import { parseFlags, RunUsageError } from './run';
 import { RUNTIMES, type Runtime } from '../jail/runtimeCalls';
 import { suggest } from '../syscalls/suggest';
+import { helpHint } from './usage';
 
-export const LEARN_USAGE = `usage: tsjail learn [-o FILE] [--format ts|json [--for runc|crun|k8s,...]] [--merge FILE] [--exact] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]
-
-Runs CMD in the jail (same options as tsjail run) with every syscall observed, and writes the
-allowlist policy under which it runs: TypeScript (default) or an OCI profile (json). The policy
-generalizes: calls of the same class as one seen (poll/ppoll/epoll_wait, wait4/waitid, the stat
-family, ...), the calls timing or the disk's state decides (futex for threads, rt_sigsuspend for
-children, rmdir and getdents64 after mkdir), terminal ioctls, socket families of one kind, and
-clone without namespace flags, each added only where the built-in policy allows it and marked
-\`added:\`. --exact writes only what the run did.
---merge FILE widens a policy written by an earlier learn with this run. --late learns only what
-runs after start-up (from main() on), for a policy run with tsjail run --late.
-
-What the built-in policy refuses stays refused while learning, answered as tsjail run answers
-it, reported, and left out of the policy: ptrace and process inspection, mounts and roots,
-namespaces (unshare, setns, clone with namespace flags; clone3 gets ENOSYS so libc uses clone),
-keyrings, bpf, io_uring, userfaultfd, perf_event_open, file handles, modules and kexec, host
-administration, terminal injection, odd personalities. A call through another ABI than the
-host's (i386 int 0x80, x32) kills its caller, as under tsjail run.
-  --learn-dangerous   let those refused calls run and learn them too (only for a program you trust)
-  --learn-abi ABI     also learn calls through ABI (x86, x32; repeat or comma-separate); the policy
-                      then targets it
-  --learn-net         connects and sends are performed by tsjail (as under network rules) and their
-                      destinations written as jail.net.allow: the policy then reaches only those
-  --for RUNTIME       with --format json: also allow the calls RUNTIME (runc, crun, or k8s: a
-                      kubelet localhost profile, run by containerd with runc) makes after it loads
-                      the filter, so the profile runs there (measured; see the README); repeat or
-                      comma-separate for a profile that runs under each
-Directories written outside the working directory and /tmp are written as jail.fs rw rules (never
-/, your home or a secret); such a write is refused while learning, as the default jail refuses it.
-`;
+/** learn's own flags beside the jail's (run's). */
+export const LEARN_FLAGS = {
+  '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String],
+  '--learn-net': Boolean, '--for': [String], '--exact': Boolean,
+} satisfies arg.Spec;
 
 /** --for: only for an OCI profile; the TypeScript policy is run by tsjail, which loads it right before execve. */
 function learnRuntimes(values: readonly string[], format: string): Runtime[] {
@@ -65,10 +42,10 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   let parsed;
   let abis: Abi[];
   try {
-    parsed = parseFlags(argv, { '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String], '--learn-net': Boolean, '--for': [String], '--exact': Boolean });
+    parsed = parseFlags(argv, LEARN_FLAGS);
     abis = learnAbis(((parsed.extra['--learn-abi'] as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
   } catch (e) {
-    if (e instanceof RunUsageError) { log(`${e.message}\n${LEARN_USAGE}`); return 125; }
+    if (e instanceof RunUsageError) { log(`${e.message}\n${helpHint('learn')}`); return 2; }
     throw e;
   }
   const { command, extra } = parsed;
@@ -76,18 +53,20 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   // The learner answers every stopped call itself: network rules would not be enforced (fail closed).
   if (options.net !== undefined && options.net !== 'host' && options.net !== 'none') {
     log('tsjail learn does not enforce network rules (--net loopback, --allow-net): learn without them, or with --net none');
-    return 125;
+    return 2;
   }
   const learnNet = extra['--learn-net'] === true;
   if (learnNet && (options.net === 'none' || options.network === false)) {
     log('--learn-net learns where the command connects: with --net none / -n it reaches nothing; drop one');
-    return 125;
+    return 2;
   }
   const format = (extra['--format'] as string | undefined) ?? ((extra['--output'] as string | undefined)?.endsWith('.json') ? 'json' : 'ts');
-  if (!command.length || !['ts', 'json'].includes(format)) { log(LEARN_USAGE); return 125; }
+  if (!['ts', 'json'].includes(format)) { log(`unknown --format '${format}': use ts or json\n${helpHint('learn')}`); return 2; }
+  if (!command.length) { log(`no command given: tsjail learn [OPTIONS] -- CMD [ARGS...]\n${helpHint('learn')}`); return 2; }
   let runtimes: Runtime[];
-  try { runtimes = learnRuntimes((extra['--for'] as string[] | undefined) ?? [], format); } catch (e) { log((e as Error).message); return 125; }
-  const out = extra['--output'] as string | undefined;
+  try { runtimes = learnRuntimes((extra['--for'] as string[] | undefined) ?? [], format); } catch (e) { log(`${(e as Error).message}\n${helpHint('learn')}`); return 2; }
+  // -o - is stdout, as no -o.
+  const out = extra['--output'] === '-' ? undefined : extra['--output'] as string | undefined;
   // Checked before the run: a long learning run is not to be lost to an unwritable output.
   if (out) {
     const target = existsSync(out) ? out : dirname(resolve(out));

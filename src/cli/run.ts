@@ -9,67 +9,10 @@ import type { FsRuleInput } from '../jail/fsRules';
 import { netFromFlags, type NetOption } from '../jail/netRules';
 import { NAMESPACES, type JailOptions, type NamespaceName } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
+import { helpHint, UsageError, usageErrorOf } from './usage';
 
-export const RUN_USAGE = `usage: tsjail run [OPTIONS] [--policy FILE] -- CMD [ARGS...]
-
-  -p, --policy FILE      seccomp policy (.ts/.js, OCI/Docker .json, systemd SystemCallFilter=);
-                         default: the built-in one; --procd reads JSON as OpenWrt procd does
-      --allow A,B        also allow these syscalls        --deny A,B   refuse these with EPERM
-                         (SECCOMP_SYSCALL_ALLOW=a:b / SECCOMP_SYSCALL_DENY=a:b in the environment
-                         REPLACE the policy, with cloudflare sandbox's meaning: see the README)
-  -n, --no-network       a network namespace of its own: only lo, up
-      --ro PATH  --rw PATH  --hide PATH  --show PATH  --noexec PATH   file rules (repeatable, ~
-                         expanded; a later one for the same path wins). Default: the host read-only,
-                         the working directory writable, a private /tmp, secrets hidden (README: Files)
-      --host-fs          share the host's files as they are, secrets too (UNSAFE for untrusted code)
-  -r, --root DIR         pivot_root into DIR              -d, --cwd DIR  working directory in the jail
-  -u, --user USER        run as USER (name or uid; its gid and groups follow)   -g, --group GROUP
-      --cap-keep CAP,... keep these capabilities in every set (default: all dropped)
-      --cap-{bounding,permitted,effective,inheritable,ambient} CAP,...   keep them in that set
-      --caps FILE        the five sets from a JSON file (ujail -C, OCI process.capabilities)
-  -I, --insecure         no seccomp filter (loud)
-      --unshare-{user,pid,net,ipc,uts,mount,cgroup}       more namespaces
-      --hostname NAME    --bind SRC[:DST]  --ro-bind SRC[:DST]  --tmpfs DST  --proc/--no-proc
-      --host-dev         the host's /dev instead of the jail's minimal one (--dev, the default)
-      --host-ids         as root: run as the host's root minus capabilities, not a private id
-                         range (UNSAFE for untrusted code: it can read and write what root can)
-      --no-namespaces    no namespaces (as where user namespaces are refused, which tsjail detects):
-                         Landlock, seccomp, no_new_privs and limits; says at start what does not hold
-      --env K=V          set K in the jail  --keep-env K|PREFIX*   also pass K from tsjail's environment
-                         (default: only PATH HOME USER LOGNAME LANG LANGUAGE LC_* TERM COLORTERM TZ)
-      --clear-env        pass nothing but PATH          --inherit-env   pass everything (secrets too)
-      --rlimit NAME=N    --timeout SECONDS   --no-limits   no default limits (tasks 1024, nofile 4096,
-                         core 0, memory half the host's where a cgroup can be made)
-      --log              report the policy's denials but let the calls run
-      --enforce @builtin|FILE   drift mode: --policy is what the program is expected to do, this
-                         policy what is enforced; a call outside the first that the second allows
-                         runs and is reported as drift, with the line to add (README: Drift)
-      --on-repeat report|kill   a refused call retried 1000 times within 10 s: reported (the
-                         default), or kill: the jail is ended, exit status 159
-      --kill-after SECONDS  after SIGTERM/SIGINT to tsjail, kill the whole jail this much later (10)
-      --report FILE      also write each denial as a JSON line to FILE
-      --ro-root          remount the root read-only      --pidfile FILE   the jail's pid, while it runs
-      --name NAME        shown in reports                --json-status-fd FD   bwrap-style status lines
-      --memory SIZE  --pids N  --cpu CPUS                cgroup limits (v2 where delegated, else v1)
-      --bundle DIR       run an OCI bundle (config.json + rootfs); unsupported fields are errors
-      --overlay DIR | --tmp-overlay SIZE   with -r: writes to the root persist in DIR / vanish
-      --stage PATH  --stage-rw PATH                a fresh root with only these (ELF: + loader, libraries)
-      --net none|loopback|host   none: own network namespace, only lo (as -n); loopback: the host's
-                         127.0.0.0/8 and ::1 only; host: unrestricted (the default)
-      --allow-net RULE   connect/send only where a rule allows (repeatable; adds to --net loopback):
-                         HOST[:PORT[-PORT]][/tcp|/udp], HOST = 1.2.3.4, [::1], 10.0.0.0/8, name, *.name
-      --join-ns TYPE=PATH  join an existing net, ipc, uts or cgroup namespace (e.g. net=/run/netns/blue)
-      --preset untrusted|agent   jail settings for code you do not trust (README: Presets): host
-                         read-only, workspace and /tmp writable, secrets hidden, no network (agent:
-                         only --allow-net RULE), default environment and limits; flags that would
-                         undo them are errors
-      --no-cache         compile --policy FILE afresh, not from the cache (~/.cache/tsjail/filters; also
-                         TSJAIL_CACHE=0; TSJAIL_DEBUG=cache tells hits and misses: README: Cache)
-      --late             the policy alone decides from main() on (dynamic glibc programs): it need
-                         not allow the loader; until main() its calls are let through too
-`;
-
-export class RunUsageError extends Error {}
+/** A bad flag or value of run/learn: exit 2. */
+export class RunUsageError extends UsageError {}
 
 function splitList(values: readonly string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(/[,:]/)).map((s) => s.trim()).filter(Boolean);
@@ -144,10 +87,10 @@ export function fsFlagsInOrder(argv: readonly string[], spec: arg.Spec, parsed: 
   return out;
 }
 
-export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: JailOptions; policyFile?: string; command: string[]; extra: Record<string, unknown> } {
+/** The flags of run and learn (the jail's settings) with a subcommand's `extra`, as arg reads them. */
+export function jailFlagSpec(extra: arg.Spec = {}) {
   const unshareFlags = Object.fromEntries(Object.keys(NAMESPACES).map((n) => [`--unshare-${n}`, Boolean]));
-  let a;
-  const spec = {
+  return {
       '--policy': String, '-p': '--policy', '--allow': [String], '--deny': [String],
       '--no-network': Boolean, '-n': '--no-network', '--root': String, '-r': '--root', '--user': String, '-u': '--user',
       '--cwd': String, '-d': '--cwd', '--insecure': Boolean, '-I': '--insecure', '--hostname': String,
@@ -158,16 +101,25 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
       '--ro-root': Boolean, '--pidfile': String, '--name': String, '--json-status-fd': Number,
       '--memory': String, '--pids': Number, '--cpu': Number, '--bundle': String, '--overlay': String, '--tmp-overlay': String,
       '--stage': [String], '--stage-rw': [String], '--late': Boolean, '--caps': String, '--join-ns': [String],
+      '--policy-format': String, '--report-fd': Number, '--tty': Boolean, '-t': '--tty', '--quiet': Boolean, '-q': '--quiet',
       '--host-ids': Boolean, '--host-dev': Boolean, '--no-namespaces': Boolean, '--net': String, '--allow-net': [String],
       ...Object.fromEntries(CAPABILITY_SETS.map((set) => [`--cap-${set}`, [String]])),
       '--ro': [String], '--rw': [String], '--hide': [String], '--show': [String], '--noexec': [String], '--host-fs': Boolean,
       ...unshareFlags,
       ...extra,
     } satisfies arg.Spec;
+}
+
+/** run's own flags beside the jail's. */
+export const RUN_FLAGS = { '--preset': String, '--enforce': String, '--on-repeat': String, '--no-cache': Boolean } satisfies arg.Spec;
+
+export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: JailOptions; policyFile?: string; command: string[]; extra: Record<string, unknown> } {
+  const spec = jailFlagSpec(extra);
+  let a;
   try {
     a = arg(spec, { argv, stopAtPositional: true });
   } catch (e) {
-    throw new RunUsageError((e as Error).message);
+    throw new RunUsageError(usageErrorOf(e, spec).message);
   }
   const env: Record<string, string> = {};
   for (const kv of a['--env'] ?? []) {
@@ -235,8 +187,11 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--pids'] !== undefined ? { pids: a['--pids'] } : {}),
     ...(a['--cpu'] !== undefined ? { cpu: a['--cpu'] } : {}),
     ...(a['--late'] ? { late: true } : {}),
+    ...(a['--tty'] ? { tty: true } : {}),
     ...(a['--join-ns'] ? { join: Object.fromEntries(a['--join-ns'].map(parseJoin)) } : {}),
   };
+  if (a['--policy-format'] !== undefined && a['--policy'] !== '-') throw new RunUsageError(`--policy-format ${a['--policy-format']} names the format of a policy read from stdin: use it with --policy -`);
+  if (a['--report-fd'] !== undefined && !(Number.isInteger(a['--report-fd']) && a['--report-fd'] >= 0)) throw new RunUsageError(`bad --report-fd '${a['--report-fd']}': expected an open file descriptor number`);
   if (options.pids !== undefined && !(Number.isInteger(options.pids) && options.pids > 0)) throw new RunUsageError('--pids takes a positive whole number');
   if (options.cpu !== undefined && !(options.cpu > 0)) throw new RunUsageError('--cpu takes a positive number of CPUs (e.g. 0.5)');
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._, extra: a };
@@ -255,33 +210,40 @@ export async function runCommand(argv: string[], log: (msg: string) => void): Pr
 async function runParsed(argv: string[], log: (msg: string) => void): Promise<number> {
   let parsed;
   try {
-    parsed = parseFlags(argv, { '--preset': String, '--enforce': String, '--on-repeat': String, '--no-cache': Boolean });
+    parsed = parseFlags(argv, RUN_FLAGS);
   } catch (e) {
-    if (e instanceof RunUsageError) { log(`${e.message}\n${RUN_USAGE}`); return 125; }
+    if (e instanceof RunUsageError) { log(`${e.message}\n${helpHint('run')}`); return 2; }
     throw e;
   }
   const { policyFile, extra } = parsed;
   let { options, command } = parsed;
   const onRepeat = extra['--on-repeat'] as string | undefined;
-  if (onRepeat !== undefined && onRepeat !== 'report' && onRepeat !== 'kill') { log(`bad --on-repeat '${onRepeat}': expected report or kill`); return 125; }
+  if (onRepeat !== undefined && onRepeat !== 'report' && onRepeat !== 'kill') { log(`bad --on-repeat '${onRepeat}': expected report or kill`); return 2; }
+  if (extra['--enforce'] !== undefined && (!policyFile || options.insecure)) {
+    log(`--enforce ${String(extra['--enforce'])} needs --policy FILE (the policy the program is expected to keep) and a filter (no --insecure)`);
+    return 2;
+  }
   let bundlePolicy: DefinedPolicy<JailOptions> | undefined;
   if (extra['--bundle']) {
     // An OCI bundle brings its command, its settings and its seccomp profile; flags override.
     const { loadBundle } = require('../jail/bundle') as typeof import('../jail/bundle');
     const bundle = loadBundle(extra['--bundle'] as string);
-    if (command.length) { log('--bundle runs the bundle\'s process.args: give no command'); return 125; }
+    if (command.length) { log('--bundle runs the bundle\'s process.args: give no command'); return 2; }
     command = bundle.command;
     options = { ...bundle.options, ...options };
     if (bundle.policy) bundlePolicy = bundle.policy;
   }
-  if (!command.length) { log(`no command given\n${RUN_USAGE}`); return 125; }
+  if (!command.length) { log(`no command given: tsjail run [OPTIONS] -- CMD [ARGS...]\n${helpHint('run')}`); return 2; }
   const jail = prepareJail({
     command, options, sandboxEnvironment: process.env,
     ...(policyFile ? { policyFile } : {}), ...(bundlePolicy ? { policy: bundlePolicy, policyName: "the bundle's seccomp" } : {}),
     ...(extra['--procd'] ? { procd: true } : {}), ...(extra['--no-cache'] ? { noCache: true } : {}),
+    ...(extra['--policy-format'] !== undefined ? { policyFormat: extra['--policy-format'] as string } : {}),
     ...(extra['--enforce'] !== undefined ? { enforce: extra['--enforce'] as string } : {}),
     ...(onRepeat === 'kill' ? { onRepeat } : {}),
     ...(extra['--preset'] !== undefined ? { preset: extra['--preset'] as string } : {}),
+    ...(extra['--quiet'] ? { quiet: true } : {}),
+    ...(extra['--report-fd'] !== undefined ? { reportFd: extra['--report-fd'] as number } : {}),
     addNetRules: extra['--net'] === undefined && Boolean(extra['--allow-net']),
   }, log);
   return await startJail(jail, log);

@@ -9,7 +9,7 @@ import { compileProgram, type CompiledFilter } from '../bpf/compile';
 import { disassemble, formatDisassembly } from '../bpf/disasm';
 import { decodeProgram } from '../bpf/instruction';
 import { PolicyError, formatWarning } from '../policy/errors';
-import { UsageError } from './usage';
+import { UsageError, usageErrorOf } from './usage';
 import { explainCall } from '../policy/explain';
 import { loadPolicyFile } from '../policy/load';
 import type { OciImportOptions } from '../policy/oci';
@@ -38,12 +38,28 @@ function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
   try {
     return arg(spec, { argv });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw usageErrorOf(e, spec);
   }
 }
 
+/** Each tool's flags, as arg reads them (explain --fs: explainFs.ts). */
+export const TOOL_FLAGS = {
+  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
+  disasm: { '--arch': String },
+  explain: { '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS },
+  lint: { '--policy': String, '-p': '--policy', '--arch': [String], '--json': Boolean, ...OCI_FLAGS },
+  diff: { '--arch': [String], '--json': Boolean, ...OCI_FLAGS },
+  syscalls: { '--arch': String },
+} as const satisfies Record<string, arg.Spec>;
+
+/** -o OUT, or stdout for none or -. */
+function writeOutput(out: string | undefined, data: string | Uint8Array): void {
+  if (!out || out === '-') { process.stdout.write(data); return; }
+  try { writeFileSync(out, data); } catch (e) { throw new PolicyError(`cannot write -o ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, undefined, 'choose another -o, or -o - for stdout'); }
+}
+
 function compileCommand(argv: string[]): void {
-  const a = parseArgs({ '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS }, argv);
+  const a = parseArgs(TOOL_FLAGS.compile, argv);
   if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
   const format = a['--format'] ?? 'raw';
   if (!['raw', 'c', 'disasm', 'json', 'oci', 'k8s', 'systemd'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json, oci, k8s or systemd`);
@@ -51,8 +67,7 @@ function compileCommand(argv: string[]): void {
   if (format === 'systemd') {
     const { exportSystemd } = require('../policy/systemdExport') as typeof import('../policy/systemdExport');
     const text = exportSystemd(loaded.policy, a['--arch']);
-    if (a['--output']) writeFileSync(a['--output'], text);
-    else process.stdout.write(text);
+    writeOutput(a['--output'], text);
     return;
   }
   if (format === 'oci' || format === 'k8s') {
@@ -65,21 +80,19 @@ function compileCommand(argv: string[]): void {
       apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1', kind: 'SeccompProfile', metadata: { name }, spec: profile,
     };
     const text = `${JSON.stringify(doc, null, 2)}\n`;
-    if (a['--output']) writeFileSync(a['--output'], text);
-    else process.stdout.write(text);
+    writeOutput(a['--output'], text);
     return;
   }
   const compiled = compileProgram(loaded.policy, a['--arch'] ? { arch: a['--arch'] } : {});
   for (const w of [...loaded.warnings, ...compiled.warnings]) process.stderr.write(`tsjail: ${formatWarning(w)}\n`);
   let out: string | Uint8Array;
   if (format === 'raw') {
-    if (!a['--output'] && process.stdout.isTTY) throw new UsageError('refusing to write a binary filter to a terminal: use -o FILE or --format disasm');
+    if ((!a['--output'] || a['--output'] === '-') && process.stdout.isTTY) throw new UsageError('refusing to write a binary filter to a terminal: use -o FILE or --format disasm');
     out = compiled.bytes;
   } else if (format === 'disasm') out = formatDisassembly(disassemble(compiled.instructions, { endian: compiled.endian, abis: compiled.abis }));
   else if (format === 'c') out = formatC(compiled);
   else out = JSON.stringify(jsonReport(compiled), null, 2) + '\n';
-  if (a['--output']) writeFileSync(a['--output'], out);
-  else process.stdout.write(out);
+  writeOutput(a['--output'], out);
   if (a['--stats']) process.stderr.write(statsLine(compiled) + '\n');
 }
 
@@ -103,7 +116,7 @@ function jsonReport(c: CompiledFilter): object {
 }
 
 function disasmCommand(argv: string[]): void {
-  const a = parseArgs({ '--arch': String }, argv);
+  const a = parseArgs(TOOL_FLAGS.disasm, argv);
   const file = a._[0];
   if (!file) throw new UsageError('disasm needs a file: tsjail disasm FILE.bpf [--arch ARCH]');
   const abi = abiOf(a['--arch']);
@@ -128,7 +141,7 @@ function explainCommand(argv: string[]): void {
     process.stdout.write(`${explainFs(argv).join('\n')}\n`);
     return;
   }
-  const a = parseArgs({ '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS }, argv);
+  const a = parseArgs(TOOL_FLAGS.explain, argv);
   if (!a['--policy'] || !a._[0]) throw new UsageError('explain needs --policy FILE and a syscall: tsjail explain --policy p.ts openat 0 0');
   const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
   const [syscall, ...rest] = a._;
@@ -145,7 +158,7 @@ function explainCommand(argv: string[]): void {
 }
 
 function syscallsCommand(argv: string[]): void {
-  const a = parseArgs({ '--arch': String }, argv);
+  const a = parseArgs(TOOL_FLAGS.syscalls, argv);
   const abi = abiOf(a['--arch']);
   const query = a._[0];
   const describe = (name: string, nr: number): string => {
@@ -182,7 +195,7 @@ function loadPolicyArg(path: string, oci: OciImportOptions): ReturnType<typeof l
 }
 
 function lintCommand(argv: string[]): number {
-  const a = parseArgs({ '--policy': String, '-p': '--policy', '--arch': [String], '--json': Boolean, ...OCI_FLAGS }, argv);
+  const a = parseArgs(TOOL_FLAGS.lint, argv);
   if (!a['--policy']) throw new UsageError('lint needs --policy FILE');
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   const { lintPolicy } = require('../policy/lint') as typeof import('../policy/lint');
@@ -195,7 +208,7 @@ function lintCommand(argv: string[]): number {
 }
 
 function diffCommand(argv: string[]): number {
-  const a = parseArgs({ '--arch': [String], '--json': Boolean, ...OCI_FLAGS }, argv);
+  const a = parseArgs(TOOL_FLAGS.diff, argv);
   if (a._.length !== 2) throw new UsageError('diff needs two policies: tsjail diff A B [--arch ARCH]');
   const [pa, pb] = a._.map((p) => loadPolicyArg(p, ociOptions(a)).policy);
   const { diffPolicies, formatDifferences, formatAllowedBeyond } = require('../policy/diff') as typeof import('../policy/diff');

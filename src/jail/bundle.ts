@@ -103,7 +103,7 @@ export function loadBundle(dir: string): BundleRun {
   for (const m of mounts) {
     try { ociMount(m, dir); } catch (e) { if (e instanceof JailError) unsupported.push(`mounts[${m.destination}]: ${e.message.replace(/^mount \S+: /, '')}`); else throw e; }
   }
-  if (unsupported.length) throw new JailError(`the bundle uses what tsjail does not support: ${unsupported.join(', ')}`);
+  if (unsupported.length) throw new JailError(`${join(dir, 'config.json')} uses what tsjail does not support: ${unsupported.join(', ')}`);
   const res = c.linux?.resources;
   const rlimits: Record<string, bigint> = {};
   for (const r of p.rlimits ?? []) rlimits[r.type.replace(/^RLIMIT_/, '').toLowerCase()] = BigInt(Math.min(r.soft, r.hard));

@@ -80,6 +80,8 @@ export interface SpawnSpec {
    * outlives the command and kills what it left running (run_keeper in the helper).
    */
   readonly keeper?: boolean;
+  /** --tty: the pty slave that becomes the command's stdio and controlling terminal (terminal.ts). */
+  readonly ttySlave?: number;
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -159,6 +161,8 @@ const STDIO_SECTION = 0x31445453;
 const KEEPER_SECTION = 0x3150454b;
 /** What ends a jail held by a keeper: the keeper kills its whole tree, then exits as the command did. */
 export const KEEPER_END_SIGNAL = 'SIGPWR';
+/** Tags the trailing --tty section ("TTY1": parse_tty in the helper). */
+const TTY_SECTION = 0x31595454;
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -194,6 +198,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   if (s.hiddenMap !== undefined) w.u32(HIDDEN_SECTION, s.hiddenMap);
   if (s.stdio) w.u32(STDIO_SECTION, ...s.stdio);
   if (s.keeper) w.u32(KEEPER_SECTION);
+  if (s.ttySlave !== undefined) w.u32(TTY_SECTION, s.ttySlave);
   return w.done();
 }
 

@@ -15,6 +15,7 @@ import type { DenialRecord, OnRepeat } from './supervisor';
 import { writesHostFilesAsOwner, type JailOptions } from './spec';
 import type { DefinedPolicy } from '../policy/dsl';
 import { applyPreset, lookupPreset, PRESET_OPTIONS } from './presets';
+import { reportTarget } from './reportTarget';
 
 /** What a jail is asked to be. */
 export interface JailRequest {
@@ -28,6 +29,12 @@ export interface JailRequest {
   readonly policyName?: string;
   /** A JSON policy file is read as OpenWrt procd reads it. */
   readonly procd?: boolean;
+  /** The format of a policy read from stdin (`--policy -`): ts, js, json or systemd; else sniffed. */
+  readonly policyFormat?: string;
+  /** `--quiet`: no denial reports on stderr (still in the report). */
+  readonly quiet?: boolean;
+  /** `--report-fd N`: the records go to this inherited fd. */
+  readonly reportFd?: number;
   /** `--no-cache`: the policy file is loaded and compiled, never taken from the filter cache (filterCache.ts). */
   readonly noCache?: boolean;
   /** Drift mode: the policy enforced (`--enforce`); the policy file is then what is expected. */
@@ -91,10 +98,10 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
       const { cacheDebug, cacheWanted } = require('../policy/cacheSettings') as typeof import('../policy/cacheSettings');
       const ociOptions = request.procd ? { procd: true } : {};
-      // Drift mode composes two policies: not cached.
-      const loaded = cacheWanted(Boolean(request.noCache) || request.enforce !== undefined)
+      // Drift mode composes two policies, and stdin is read once: neither is cached.
+      const loaded = cacheWanted(Boolean(request.noCache) || request.enforce !== undefined || policyFile === '-')
         ? cached = (require('../policy/filterCache') as typeof import('../policy/filterCache')).loadPolicyCached(policyFile, ociOptions, cacheDebug(log))
-        : (require('../policy/load') as typeof import('../policy/load')).loadPolicyFile(policyFile, ociOptions);
+        : (require('../policy/load') as typeof import('../policy/load')).loadPolicyFile(policyFile, ociOptions, request.policyFormat);
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
       // Only in drift mode: jail/drift.ts loads the syscall table, which a cached policy does without.
@@ -150,9 +157,9 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
       // Every denial is explained: the supervisor (loaded only here) watches the jail.
       const supervision = require('./supervisor') as typeof import('./supervisor');
       return supervision.supervise(
-        filter!, explained ?? (() => final ?? builtinVariant(stops)), jailOptions.log ? 'log' : 'enforce', jailOptions.name ? (m) => say(`[${jailOptions.name}] ${m}`) : say,
+        filter!, explained ?? (() => final ?? builtinVariant(stops)), jailOptions.log ? 'log' : 'enforce', request.quiet ? () => undefined : jailOptions.name ? (m) => say(`[${jailOptions.name}] ${m}`) : say,
         {
-          ...(jailOptions.report ? { reportFile: jailOptions.report } : {}), ...(jailOptions.name ? { name: jailOptions.name } : {}),
+          ...reportTarget(jailOptions.report, request.reportFd), ...(jailOptions.name ? { name: jailOptions.name } : {}),
           ...(netSetting.kind === 'allowlist' ? { net: netSetting.rules } : {}),
           ...(unix ? { unix } : {}),
           ...(drift ? { drift } : {}),
@@ -177,7 +184,7 @@ const JAIL_OPTION_KEYS = {
   rlimits: true, noLimits: true, timeoutSeconds: true, killAfterSeconds: true, allow: true, deny: true, capKeep: true, capabilities: true,
   group: true, log: true, report: true, readonlyRoot: true, pidfile: true, name: true, jsonStatusFd: true, overlay: true, tmpOverlay: true,
   stage: true, memory: true, pids: true, cpu: true, late: true, mounts: true, sysctl: true, maskedPaths: true, readonlyPaths: true,
-  groups: true, uidMap: true, gidMap: true, join: true, hostIds: true,
+  groups: true, uidMap: true, gidMap: true, join: true, hostIds: true, tty: true,
 } as const satisfies Record<keyof JailOptions, true>; // (satisfies: no key missing, none extra)
 
 /** Refuses keys JailOptions does not have (a .js policy, a caller without types), naming them. */

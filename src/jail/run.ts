@@ -104,7 +104,9 @@ function execFailure(command: readonly string[], step: number, errno: number, lo
   }
   const name = STEPS[step] ?? `step ${step}`;
   const hint = name === 'load the seccomp filter' && errno !== osConstants.errno.EINVAL ? undefined : HINTS[name];
-  log(`cannot ${name}: ${errnoName(errno)}${hint ? ` (${hint})` : ''}`);
+  // The step's object, where the message would not name it otherwise.
+  const object = name === 'change directory' && spec?.cwd !== undefined ? ` to ${spec.cwd} (-d, in the jail)` : '';
+  log(`cannot ${name}${object}: ${errnoName(errno)}${hint ? ` (${hint})` : ''}`);
   return 125;
 }
 
@@ -225,10 +227,13 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
-  const spec: SpawnSpec = hidden ? { ...spec2, hiddenMap: hidden.mapFd } : spec2;
-  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); host?.spawned?.(); throw e; });
+  const terminal = o.tty ? (require('./terminal') as typeof import('./terminal')).JailTerminal.open() : undefined;
+  const spec: SpawnSpec = { ...spec2, ...(hidden ? { hiddenMap: hidden.mapFd } : {}), ...(terminal ? { ttySlave: terminal.slave } : {}) };
+  const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); void terminal?.finish(); host?.spawned?.(); throw e; });
   host?.spawned?.();
+  if (started.ok) terminal?.relay();
   if (!started.ok) {
+    await terminal?.finish();
     cgroups?.remove();
     hidden?.close();
     if (pidFd !== undefined) closeSync(pidFd);
@@ -239,7 +244,16 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     return execFailure(command, started.step, started.errno, log, spec);
   }
   const pid = started.pid;
-  if (pidFd !== undefined) writeSync(pidFd, `${pid}\n`);
+  // --pidfile holds the command's pid (ujail's meaning), not its init's. Where a listener was
+  // handed over the command exists already (and waits for tsjail on its first stopped call);
+  // else it is known once it has exec'd.
+  const commandsPid = (): number | undefined => (spec.cloneFlags & NAMESPACES.pid ? commandPid(pid) : pid);
+  let pidWritten = false;
+  const writePid = (): void => {
+    const p = pidFd !== undefined && !pidWritten ? commandsPid() : undefined;
+    if (p !== undefined) { writeSync(pidFd!, `${p}\n`); pidWritten = true; }
+  };
+  if (started.listener !== undefined) writePid();
   if (o.jsonStatusFd !== undefined) writeSync(o.jsonStatusFd, `${JSON.stringify({ 'child-pid': pid, ...namespaceIds(commandPid(pid) ?? pid) })}\n`);
   let mainPid: number | undefined;
   const serve = (handle: StoppedCallHandler) => (n: Notification, answer: Answerer): void | Promise<void> =>
@@ -284,7 +298,10 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     const failed = started.execPipe !== undefined ? await execOutcome(started.execPipe) : undefined;
     // A signal other than SIGKILL goes to the jail's PID 1, which forwards it to the command.
     let reaped = false;
-    if (!failed) host?.started(pid, (sig) => { if (reaped) return; if (sig === 'SIGKILL') killJail(); else try { process.kill(pid, sig); } catch { /* already gone */ } });
+    if (!failed) {
+      writePid();
+      host?.started(pid, (sig) => { if (reaped) return; if (sig === 'SIGKILL') killJail(); else try { process.kill(pid, sig); } catch { /* already gone */ } });
+    }
     const status = await waitFor(pid);
     reaped = true;
     drainHidden(); // every open the command made has its event queued by now
@@ -307,6 +324,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     // Without a PID namespace what the command left running would outlive it: it goes with it.
     if (!(spec.cloneFlags & NAMESPACES.pid)) killWholeJail(pid, spec, true);
     cgroups?.remove();
+    await terminal?.finish();
     if (pidFd !== undefined) closeSync(pidFd);
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);

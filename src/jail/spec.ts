@@ -91,6 +91,8 @@ export interface JailOptions {
   readonly name?: string;
   /** bubblewrap's --json-status-fd: child pid and namespace ids at start, exit code at the end. */
   readonly jsonStatusFd?: number;
+  /** --tty: the jail's own pseudo-terminal, relayed to tsjail's (terminal.ts). */
+  readonly tty?: boolean;
   /** cgroup limits: bytes of memory, most processes, CPUs' worth of time. */
   readonly memory?: bigint;
   readonly pids?: number;

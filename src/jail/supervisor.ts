@@ -534,6 +534,8 @@ export function supervise(
   filter: Uint8Array, loadPolicy: () => Policy, mode: SupervisionMode, log: (msg: string) => void,
   options: {
     readonly reportFile?: string; readonly name?: string; readonly writes?: WriteWatch;
+    /** An inherited fd the report is written to (and left open), instead of reportFile. */
+    readonly reportFd?: number;
     /** With file rules: opens of hidden paths are reported (hiddenReads.ts). */
     readonly hidden?: ResolvedFs;
     /** The IP allowlist (undefined: the host's network). */
@@ -549,9 +551,18 @@ export function supervise(
   } = {},
 ): Watch {
   const { closeSync, writeSync } = require('node:fs') as typeof import('node:fs');
-  const reportFd = options.reportFile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(options.reportFile, '--report') : undefined;
+  const ownReportFd = options.reportFile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(options.reportFile, '--report') : undefined;
+  const reportFd = ownReportFd ?? options.reportFd;
+  let reportFailed = false;
   const writeReport = (line: object): void => {
-    if (reportFd !== undefined) writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
+    if (reportFd === undefined || reportFailed) return;
+    try {
+      writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
+    } catch (e) {
+      // A reader gone (EPIPE) or a full non-blocking pipe ends the report, not the jail's supervision.
+      reportFailed = true;
+      log(`cannot write the denial report (${options.reportFile ?? `fd ${reportFd}`}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; no further records are written`);
+    }
   };
   let endJail: (() => void) | undefined;
   let endedByRepeat = false;
@@ -591,7 +602,7 @@ export function supervise(
       const drift = formatDriftSummary(supervisor);
       if (drift) log(drift);
       if (supervisor.seen.entries.size) writeReport(reportSummary(supervisor, mode));
-      if (reportFd !== undefined) closeSync(reportFd);
+      if (ownReportFd !== undefined) closeSync(ownReportFd);
     },
   };
 }

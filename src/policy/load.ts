@@ -85,7 +85,30 @@ function compileTypeScript(file: string, text: string): string {
   }
 }
 
-export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}): LoadedPolicy {
+/** What `--policy-format` names: the format of a policy read from stdin. */
+const STDIN_FORMATS = ['ts', 'js', 'json', 'systemd'] as const;
+
+/** A policy on stdin (`-`): `format`, else JSON when it starts with `{`, systemd when it has SystemCallFilter= lines, else TypeScript. */
+function readStdinPolicy(format: string | undefined): { text: string; ext: string } {
+  if (format !== undefined && !(STDIN_FORMATS as readonly string[]).includes(format)) {
+    throw new PolicyError(`unknown --policy-format '${format}'`, undefined, `use one of ${STDIN_FORMATS.join(', ')}`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(0, 'utf8');
+  } catch (e) {
+    throw new PolicyError(`cannot read the policy from stdin (--policy -): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const sniffed = /^\s*\{/.test(text) ? 'json' : /^\s*SystemCallFilter\s*=/m.test(text) ? 'systemd' : 'ts';
+  return { text, ext: `.${format ?? sniffed}` };
+}
+
+/** `path` `-` reads stdin, in `stdinFormat` or as sniffed (readStdinPolicy). */
+export function loadPolicyFile(path: string, ociOptions: OciImportOptions = {}, stdinFormat?: string): LoadedPolicy {
+  if (path === '-') {
+    const { text, ext } = readStdinPolicy(stdinFormat);
+    return policyFromText('<stdin>', text, ociOptions, ext);
+  }
   return policyFromText(path, readPolicyText(path), ociOptions);
 }
 
@@ -108,10 +131,13 @@ export function readPolicyText(path: string): string {
   return text;
 }
 
-/** The policy in `text`, read from `path` (which names its format and where its imports are). */
-export function policyFromText(path: string, text: string, ociOptions: OciImportOptions = {}): LoadedPolicy {
-  const file = resolve(path);
-  const ext = extname(file).toLowerCase();
+/**
+ * The policy in `text`, read from `path` (which names its format and where its imports are; for
+ * stdin, `<stdin>` and the format's extension `stdinExt`).
+ */
+export function policyFromText(path: string, text: string, ociOptions: OciImportOptions = {}, stdinExt?: string): LoadedPolicy {
+  const file = resolve(stdinExt ? `<stdin>${stdinExt}` : path);
+  const ext = stdinExt ?? extname(file).toLowerCase();
   if (ext === '.json') {
     let json: unknown;
     try {
