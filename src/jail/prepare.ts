@@ -141,7 +141,7 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
         return withJailStops(policyWithOverrides(given ?? defaultPolicy(), merged), stops);
       };
       const compile = (): Uint8Array => (require('../bpf/compile') as typeof import('../bpf/compile')).compileProgram(policy = compose()).bytes;
-      // A cached filter needs neither the policy's module nor the compiler until a denial is explained.
+      // A cached filter needs neither the policy's module nor the compiler (nor, to explain a denial, the module).
       filter = cached ? cached.filter({ stops, allow: merged.allow ?? [], deny: merged.deny ?? [] }, compile) : compile();
       if (policy === given) explained = compose;
     }

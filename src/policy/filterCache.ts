@@ -1,6 +1,8 @@
-// A cache of what `tsjail run --policy FILE` makes of a policy file: its `jail:` settings and the
-// filters compiled from it, so that a second run loads neither the TypeScript loader, the policy
-// module nor the compiler.
+// A cache of what `tsjail run --policy FILE` makes of a policy file: the policy as data (its rules
+// and `jail:` settings) and the filters compiled from it, so that a second run loads neither the
+// TypeScript loader, the policy module nor the compiler. A hit never evaluates the module, not even
+// to explain a denial: by then the jail may have rewritten an import (a workspace file), and
+// tsjail would run that code outside the jail.
 //
 // The key of a policy's entry is its file's bytes and path, tsjail's build and the host's ABI; the
 // entry records the files the policy imported with their
@@ -26,7 +28,7 @@ import { policyFromText, readPolicyText } from './load';
 import type { OciImportOptions } from './oci';
 
 /** Bumped when an entry's meaning changes. */
-const FORMAT = 'tsjail-cache 1';
+const FORMAT = 'tsjail-cache 2';
 const MAX_ENTRY_BYTES = 1 << 20;
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -115,7 +117,7 @@ function writeEntry(dirFd: number, name: string, payload: Uint8Array, debug: (ms
 
 /** What a run needs of a policy without evaluating it (JSON: bigints as { $bigint: "N" }). */
 interface PolicyEntry {
-  readonly settings: Pick<DefinedPolicy, 'jail' | 'extends' | 'origin'>;
+  readonly policy: Omit<DefinedPolicy, 'enforce'>;
   readonly warnings: readonly Warning[];
   readonly imports: readonly (readonly [file: string, sha256: string])[];
 }
@@ -156,20 +158,11 @@ export interface FilterVariant {
 }
 
 export interface CachedPolicyFile {
-  /** The policy; on a hit its rules are loaded (the module evaluated) only when first read. */
+  /** The policy: on a hit, as the cache holds it (the module is not evaluated). */
   readonly policy: DefinedPolicy;
   readonly warnings: readonly Warning[];
   /** The filter for `variant`: from the cache, or compile()d and stored. */
   filter(variant: FilterVariant, compile: () => Uint8Array): Uint8Array;
-}
-
-/** The policy with settings known and rules loaded on first use. */
-function lazyPolicy(settings: PolicyEntry['settings'], load: () => DefinedPolicy): DefinedPolicy {
-  let loaded: DefinedPolicy | undefined;
-  const field = (key: 'defaultAction' | 'badArchAction' | 'arches' | 'rules'): PropertyDescriptor => ({ enumerable: true, get: () => (loaded ??= load())[key] });
-  return Object.defineProperties({ ...settings }, {
-    defaultAction: field('defaultAction'), badArchAction: field('badArchAction'), arches: field('arches'), rules: field('rules'),
-  }) as DefinedPolicy;
 }
 
 /** `use` with the cache directory opened, or undefined where there is none to trust. */
@@ -212,7 +205,7 @@ export function loadPolicyCached(path: string, ociOptions: OciImportOptions, deb
     const now = stored && hashImports(stored.imports.map(([f]) => f));
     if (stored && now && JSON.stringify(now) === JSON.stringify(stored.imports)) {
       debug(`hit: ${path} (not loaded)`);
-      return { policy: lazyPolicy(stored.settings, () => policyFromText(path, text, ociOptions).policy), warnings: stored.warnings, filter: cachedFilter(stored.imports) };
+      return { policy: stored.policy, warnings: stored.warnings, filter: cachedFilter(stored.imports) };
     }
     if (stored) debug(`miss: an import of ${path} changed`);
   }
@@ -221,14 +214,17 @@ export function loadPolicyCached(path: string, ociOptions: OciImportOptions, deb
   const uncached: CachedPolicyFile = { policy: loaded.policy, warnings: loaded.warnings, filter: (_variant, compile) => compile() };
   const imports = hashImports(loaded.imports ?? []);
   if (loaded.policy.enforce !== undefined || !imports) return uncached;
-  const { jail, extends: preset, origin } = loaded.policy;
-  const settings = { ...(jail !== undefined ? { jail } : {}), ...(preset !== undefined ? { extends: preset } : {}), ...(origin !== undefined ? { origin } : {}) };
+  const { jail, extends: preset, origin, defaultAction, arches, badArchAction, rules } = loaded.policy;
+  const policy = {
+    defaultAction, arches, badArchAction, rules,
+    ...(jail !== undefined ? { jail } : {}), ...(preset !== undefined ? { extends: preset } : {}), ...(origin !== undefined ? { origin } : {}),
+  };
   let payload: Buffer;
   try {
-    payload = Buffer.from(encodeEntry({ settings, warnings: loaded.warnings, imports }));
+    payload = Buffer.from(encodeEntry({ policy, warnings: loaded.warnings, imports }));
   } catch (e) {
     if (!(e instanceof NotCacheable)) throw e;
-    debug(`not cached: ${path}: its jail settings are not plain data`);
+    debug(`not cached: ${path}: its rules or jail settings are not plain data`);
     return uncached;
   }
   inCacheDir(debug, (dirFd) => writeEntry(dirFd, name, payload, debug));
