@@ -163,6 +163,7 @@ test(`${who}: bad options throw, naming the key or value, and nothing runs`, asy
   assert.throws(() => spawn(''), /non-empty string/);
   assert.throws(() => spawn('true', 'x' as unknown as string[]), /args must be an array of strings/);
   await assert.rejects(run('true', [], { maxBuffer: 0 }), /maxBuffer must be a positive whole number/);
+  await assert.rejects(run('touch', [marker], { stdio: ['pipe', 1, 'pipe'] } as object), /stdio is not an option of run\(\)/);
   // A .js policy with a misspelled jail setting: a load-time error naming it, from the library and the CLI.
   const policy = join(work, `misspelled-${process.pid}.js`);
   writeFileSync(policy, `const { definePolicy } = require('tsjail');\nmodule.exports = definePolicy({ default: 'allow', rules: [], jail: { netwrok: false } });\n`);

@@ -232,6 +232,8 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
 /** Runs `command` in a jail to its end: its status, its output, and what was denied. */
 export function run(command: string, args: readonly string[] = [], options: RunOptions = {}): Promise<RunResult> {
   const { input, maxBuffer = 16 << 20, ...spawnOptions } = options;
+  // run() collects stdout and stderr itself: a stdio a caller without types passed is refused, not ignored.
+  if ('stdio' in spawnOptions) return Promise.reject(new JailError('run options: stdio is not an option of run() (it collects stdout and stderr itself): use spawn() for other stdio'));
   if (!(Number.isInteger(maxBuffer) && maxBuffer > 0)) return Promise.reject(new JailError(`run options: maxBuffer must be a positive whole number of bytes, not ${JSON.stringify(maxBuffer)}`));
   return new Promise((resolve, reject) => {
     let child: JailedProcess;
