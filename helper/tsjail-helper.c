@@ -643,14 +643,21 @@ static void forward(int sig) {
  * command runs as another user, or its signals could not be forwarded), no_new_privs, and
  * not dumpable, so that even as the same uid the command cannot ptrace it or read its
  * /proc/1/mem and environ. Its fds are closed by the caller once the report pipe is done. */
-static void drop_init_privileges(pid_t command) {
+/* `bounding_if_able` (the keeper, which may hold nothing to drop: rootless, or a root without
+ * CAP_SETPCAP in an outer jail): the bounding set only where it can be changed (with
+ * no_new_privs nothing is gained from it). */
+static void drop_init_privileges(pid_t command, int bounding_if_able) {
 	uint64_t keep = S.set_user && S.uid != (uint32_t)getuid() ? 1ULL << CAP_KILL : 0;
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
+	int ok = 1, bounding = 1;
+	if (bounding_if_able) {
+		ok = !syscall(SYS_capget, &hdr, data);
+		bounding = ok && (data[0].effective >> CAP_SETPCAP) & 1;
+	}
 	memset(data, 0, sizeof data);
 	data[0].permitted = data[0].effective = (uint32_t)keep;
-	int ok = 1;
-	for (int cap = 0; cap < 64 && ok; cap++) {
+	for (int cap = 0; cap < 64 && ok && bounding; cap++) {
 		if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) ok = 0;
 	}
 	if (ok && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) ok = 0;
@@ -678,7 +685,7 @@ static void run_init(void) {
 		become_command();
 	}
 	command_pid = pid;
-	drop_init_privileges(pid);
+	drop_init_privileges(pid, 0);
 	close(err_fd);
 	err_fd = -1;
 	/* PID 1 needs no fd at all: not even stdio (it never writes). */
@@ -2378,31 +2385,6 @@ static void keeper_end_tree(pid_t command, int *status) {
 	}
 }
 
-/* As drop_init_privileges, where the keeper may hold nothing to drop (rootless, or a root without
- * CAP_SETPCAP in an outer jail): the bounding set only where it can be changed (with no_new_privs
- * nothing is gained from it). */
-static void keeper_drop_privileges(pid_t command) {
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
-	int ok = !syscall(SYS_capget, &hdr, data);
-	if (ok && (data[0].effective >> CAP_SETPCAP) & 1) {
-		drop_init_privileges(command);
-		return;
-	}
-	uint64_t keep = S.set_user && S.uid != (uint32_t)getuid() ? 1ULL << CAP_KILL : 0;
-	memset(data, 0, sizeof data);
-	data[0].permitted = data[0].effective = (uint32_t)keep;
-	if (ok && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) ok = 0;
-	if (ok && syscall(SYS_capset, &hdr, data)) ok = 0;
-	if (ok && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) ok = 0;
-	if (ok && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) ok = 0;
-	if (!ok) {
-		report(STEP_INIT_DROP, errno);
-		kill(command, SIGKILL);
-		_exit(125);
-	}
-}
-
 static void run_keeper(void) {
 	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
 	sigset_t all, old;
@@ -2421,7 +2403,7 @@ static void run_keeper(void) {
 		become_command();
 	}
 	command_pid = pid;
-	keeper_drop_privileges(pid);
+	drop_init_privileges(pid, 1);
 	close(err_fd);
 	err_fd = -1;
 	if (syscall(SYS_close_range, 0, ~0U, 0)) for (int fd = 0; fd < 65536; fd++) close(fd);
