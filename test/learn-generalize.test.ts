@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import ts from 'typescript';
+import { typeErrors } from './helpers/typeErrors';
 import { ABIS, hostAbi, type Abi } from '../src/arch/abi';
 import { SECCOMP_RET_ALLOW } from '../src/bpf/seccomp';
 import { DEFAULT_DENIED, defaultPolicy } from '../src/jail/defaultPolicy';
@@ -36,17 +36,6 @@ const decide = (policy: Policy, abi: Abi, name: string, args: readonly bigint[] 
   evaluatePolicy(policy, [abi], { nr: syscallNumber(abi, name)!, arch: abi.auditArch, args: Array.from({ length: 6 }, (_, i) => args[i] ?? 0n) }).ret >>> 0;
 
 const record = (table: Learned['abis'][string], commands = ['cmd']): Learned => ({ abis: { x86_64: table }, commands });
-
-/** TypeScript's diagnostics for written policies (`tsjail` resolved to this source tree). */
-function typeErrors(files: readonly string[]): string[] {
-  const program = ts.createProgram([...files], {
-    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS,
-    moduleResolution: ts.ModuleResolutionKind.Node10, baseUrl: REPO_ROOT, paths: { tsjail: ['src/index.ts'] },
-    types: ['node'], typeRoots: [join(REPO_ROOT, 'node_modules/@types')], skipLibCheck: true,
-  });
-  return ts.getPreEmitDiagnostics(program).filter((d) => files.includes(d.file?.fileName ?? ''))
-    .map((d) => `${d.file!.fileName}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
-}
 
 /** The written policy, loaded by tsjail's own loader. */
 function loaded(text: string, name: string): Policy {

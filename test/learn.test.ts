@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import ts from 'typescript';
+import { typeErrors } from './helpers/typeErrors';
 import { emptyLearned, learnedToOci, learnedToTs, readLearned, type Learned } from '../src/jail/learn';
 import { REPO_ROOT } from '../scripts/upstream';
 
@@ -199,17 +199,6 @@ const HOSTILE: readonly string[] = [
 const load = (file: string): SpawnSyncReturns<string> => spawnSync(process.execPath, ['-e',
   `const { policy } = require(${JSON.stringify(LOADER)}).loadPolicyFile(process.argv[1]); console.log(policy.rules.length > 0 ? 'loaded' : 'empty')`,
   file], { encoding: 'utf8' });
-
-/** TypeScript's diagnostics for the given policies (`tsjail` resolved to this source tree). */
-function typeErrors(files: readonly string[]): string[] {
-  const program = ts.createProgram([...files], {
-    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS,
-    moduleResolution: ts.ModuleResolutionKind.Node10, baseUrl: REPO_ROOT, paths: { tsjail: ['src/index.ts'] },
-    types: ['node'], typeRoots: [join(REPO_ROOT, 'node_modules/@types')], skipLibCheck: true,
-  });
-  return ts.getPreEmitDiagnostics(program).filter((d) => files.includes(d.file?.fileName ?? ''))
-    .map((d) => `${d.file!.fileName}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
-}
 
 const INERT = /^[\n\x20-\x7e]*$/;
 
