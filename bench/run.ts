@@ -10,14 +10,14 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ABIS } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
-import { decodeProgram, type Instruction } from '../src/bpf/instruction';
-import { programStats, type ProgramStats } from '../src/bpf/stats';
+import { decodeProgram, type Instruction } from '../src/kernel/instruction';
+import { programStats, type ProgramStats } from '../src/analysis/stats';
 import { readLearned } from '../src/jail/learn';
 import { profileOf } from '../src/jail/learnClasses';
 import { defaultPolicy } from '../src/jail/defaultPolicy';
 import { evaluatePolicy } from '../src/policy/evaluate';
-import { SECCOMP_RET_ALLOW } from '../src/bpf/seccomp';
-import { importOci } from '../src/policy/oci';
+import { SECCOMP_RET_ALLOW } from '../src/kernel/seccomp';
+import { importOci } from '../src/formats/oci';
 import { syscallNumber, syscallsOf } from '../src/syscalls/table';
 import { REPO_ROOT, upstreamPath } from '../scripts/upstream';
 

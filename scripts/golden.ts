@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { AbiName } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
 import { disassemble, formatDisassembly } from '../src/bpf/disasm';
-import { loadPolicyFile } from '../src/policy/load';
+import { loadPolicyFile } from '../src/formats/load';
 import { REPO_ROOT, upstreamPath } from './upstream';
 
 export interface GoldenCase {

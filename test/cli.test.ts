@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compileProgram } from '../src/bpf/compile';
-import { loadPolicyFile } from '../src/policy/load';
+import { loadPolicyFile } from '../src/formats/load';
 import { REPO_ROOT } from '../scripts/upstream';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');

@@ -4,17 +4,17 @@ import { ABIS } from '../src/arch/abi';
 import { cacheReport } from '../src/bpf/cache';
 import { compileProgram } from '../src/bpf/compile';
 import { emulate } from '../src/bpf/emulator';
-import { BPF_ABS, BPF_LD, BPF_W } from '../src/bpf/instruction';
-import { SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS, describeRet, type SeccompData } from '../src/bpf/seccomp';
+import { BPF_ABS, BPF_LD, BPF_W } from '../src/kernel/instruction';
+import { SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS, describeRet, type SeccompData } from '../src/kernel/seccomp';
 import { verifyProgram } from '../src/bpf/verify';
 import { allow, definePolicy, eq, errno, ge, hasNone, kill, maskedEq, trace } from '../src/policy/dsl';
-import type { ErrnoName } from '../src/policy/errno';
+import type { ErrnoName } from '../src/kernel/errno';
 import { PolicyError } from '../src/policy/errors';
 import { evaluatePolicy } from '../src/policy/evaluate';
-import { loadPolicyFile } from '../src/policy/load';
+import { loadPolicyFile } from '../src/formats/load';
 import type { Policy } from '../src/policy/model';
 import { syscallNumber } from '../src/syscalls/table';
-import { CLONE_NEWUSER, TIOCSTI } from '../src/policy/constants';
+import { CLONE_NEWUSER, TIOCSTI } from '../src/kernel/constants';
 
 const x86_64 = ABIS.x86_64;
 const run = (p: Policy, call: Partial<SeccompData> & { nr: number }, arch = 'x86_64'): string => {

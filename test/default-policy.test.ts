@@ -8,7 +8,7 @@ import { compileProgram } from '../src/bpf/compile';
 import { DEFAULT_ALLOWED, DEFAULT_DENIED, defaultPolicy } from '../src/jail/defaultPolicy';
 import { precompiledDefaultPath } from '../src/jail/precompiled';
 import { builtinVariant, DEFAULT_VARIANTS, variantName } from '../src/jail/builtinVariants';
-import { explainCall } from '../src/policy/explain';
+import { explainCall } from '../src/analysis/explain';
 import { REPO_ROOT } from '../scripts/upstream';
 import { join } from 'node:path';
 

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { ABIS } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
 import { emulate } from '../src/bpf/emulator';
-import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_USER_NOTIF, type SeccompData } from '../src/bpf/seccomp';
+import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_USER_NOTIF, type SeccompData } from '../src/kernel/seccomp';
 import { defaultPolicy } from '../src/jail/defaultPolicy';
 import { composeDrift, DRIFT_LABEL } from '../src/policy/drift';
 import { evaluatePolicy } from '../src/policy/evaluate';

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
 import { compileProgram } from '../src/bpf/compile';
 import { emulate } from '../src/bpf/emulator';
-import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_USER_NOTIF } from '../src/bpf/seccomp';
+import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_USER_NOTIF } from '../src/kernel/seccomp';
 import { allow, definePolicy } from '../src/policy/dsl';
 import { resolveFs } from '../src/jail/fsRules';
 import { predictRefusal, resolveInJail, writeIntentRules } from '../src/jail/fsWrites';

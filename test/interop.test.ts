@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { compileFilter } from '../src/bpf/compile';
 import { allow, definePolicy, errno, kill } from '../src/policy/dsl';
-import { ADDR_NO_RANDOMIZE, TIOCSTI } from '../src/policy/constants';
-import { exportOci } from '../src/policy/ociExport';
+import { ADDR_NO_RANDOMIZE, TIOCSTI } from '../src/kernel/constants';
+import { exportOci } from '../src/formats/ociExport';
 import { DEFAULT_ALLOWED } from '../src/jail/defaultPolicy';
 import { REPO_ROOT } from '../scripts/upstream';
 

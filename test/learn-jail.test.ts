@@ -13,7 +13,7 @@ import { countingServers, runAsync, type Run } from './helpers/servers';
 import { resolveFs } from '../src/jail/fsRules';
 import { emptyLearned, learnedToTs, readLearned } from '../src/jail/learn';
 import { directoryToLearn, outermostDirectories } from '../src/jail/learnJail';
-import { loadPolicyFile } from '../src/policy/load';
+import { loadPolicyFile } from '../src/formats/load';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];

@@ -11,7 +11,7 @@ import { emptyLearned, learnedToOci, learnedToTs, readLearned, type Learned } fr
 import { REPO_ROOT } from '../scripts/upstream';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');
-const LOADER = join(REPO_ROOT, 'dist/src/policy/load.js');
+const LOADER = join(REPO_ROOT, 'dist/src/formats/load.js');
 const work = mkdtempSync(join(tmpdir(), 'tsjail-learn-'));
 chmodSync(work, 0o755);
 const PROBE = join(work, 'escape-probe');

@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { compileFilter } from '../src/bpf/compile';
 import { landlockAbi } from '../src/jail/helper';
 import { definePolicy, errno, hasAll } from '../src/policy/dsl';
-import { CLONE_NEWUSER } from '../src/policy/constants';
+import { CLONE_NEWUSER } from '../src/kernel/constants';
 import { REPO_ROOT } from '../scripts/upstream';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');

@@ -1,4 +1,4 @@
-// The compiled-filter cache of `tsjail run --policy FILE` (src/policy/filterCache.ts): a second
+// The compiled-filter cache of `tsjail run --policy FILE` (src/formats/filterCache.ts): a second
 // run loads no policy module (the policy writes a marker file when it is loaded), an edit of the
 // policy or of an import is seen, an entry that is not the user's own regular, intact file is
 // ignored and replaced, and the jail can neither read nor write the cache. As root and rootless.
@@ -236,7 +236,7 @@ test('as root: a cache under a directory others cannot search does not stop any 
 });
 
 test('a policy\'s imports, as the cache keys them: TypeScript modules found as tsc finds them (./base.js is base.ts), their own imports, and plain JavaScript', () => {
-  const { loadPolicyFile } = require('../src/policy/load') as typeof import('../src/policy/load');
+  const { loadPolicyFile } = require('../src/formats/load') as typeof import('../src/formats/load');
   const dir = mkdtempSync(join('/tmp', 'tsjail-imports-'));
   writeFileSync(join(dir, 'leaf.ts'), 'export const errnoName = \'EPERM\' as const;\n');
   writeFileSync(join(dir, 'base.ts'), "import { errnoName } from './leaf.js';\nexport const code = errnoName;\n");

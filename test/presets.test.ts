@@ -12,7 +12,7 @@ import { countingServers, runAsync, type Run } from './helpers/servers';
 import { JailError } from '../src/jail/errors';
 import { applyPreset, lookupPreset, PRESET_OPTIONS, resolverRules } from '../src/jail/presets';
 import { definePolicy } from '../src/policy/dsl';
-import type { JailOptions } from '../src/jail/spec';
+import type { JailOptions } from '../src/policy/jailSettings';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { compileProgram } from '../src/bpf/compile';
 import { emulate } from '../src/bpf/emulator';
-import { describeRet } from '../src/bpf/seccomp';
+import { describeRet } from '../src/kernel/seccomp';
 import { verifyProgram } from '../src/bpf/verify';
 import { evaluatePolicy } from '../src/policy/evaluate';
 import { callsFor, policyArb } from './helpers/random';

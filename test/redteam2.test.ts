@@ -27,7 +27,7 @@ import { after, test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
 import { resolveFs } from '../src/jail/fsRules';
 import { compileFilter } from '../src/bpf/compile';
-import { CLONE_NEWUSER } from '../src/policy/constants';
+import { CLONE_NEWUSER } from '../src/kernel/constants';
 import { definePolicy, errno, hasAll } from '../src/policy/dsl';
 
 const BIN = join(REPO_ROOT, 'bin/tsjail.js');

@@ -6,8 +6,8 @@ import { syscallsOf } from '../syscalls/table';
 import {
   BPF_ABS, BPF_ALU, BPF_AND, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W,
   type Instruction,
-} from './instruction';
-import { SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, SECCOMP_RET_ALLOW } from './seccomp';
+} from '../kernel/instruction';
+import { SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, SECCOMP_RET_ALLOW } from '../kernel/seccomp';
 
 /** The kernel's seccomp_is_const_allow, instruction for instruction. */
 export function isConstAllow(program: readonly Instruction[], arch: number, nr: number): boolean {

@@ -5,7 +5,7 @@ import type { AbiPolicy } from '../policy/resolve';
 import { NodeFactory, type Node } from './dag';
 import { LadderBuilder } from './ladder';
 import { decisionKey, sameDecision, sectionRanges, type Decision, type SyscallRange } from './ranges';
-import { SECCOMP_DATA_ARCH, SECCOMP_DATA_NR } from './seccomp';
+import { SECCOMP_DATA_ARCH, SECCOMP_DATA_NR } from '../kernel/seccomp';
 
 /** A range tested with one jge boundary, plus single numbers inside it decided apart (jeq). */
 interface Segment {

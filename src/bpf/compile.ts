@@ -4,7 +4,7 @@ import { PolicyError, uniqueWarnings, type Warning } from '../policy/errors';
 import type { Policy } from '../policy/model';
 import { resolvePolicy, targetAbis, type AbiPolicy } from '../policy/resolve';
 import { generate } from './codegen';
-import { BPF_MAXINSNS, encodeProgram, type Instruction } from './instruction';
+import { BPF_MAXINSNS, encodeProgram, type Instruction } from '../kernel/instruction';
 import { layout } from './layout';
 import { verifyProgram } from './verify';
 

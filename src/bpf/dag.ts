@@ -1,7 +1,7 @@
 // A program as a DAG of instructions with symbolic successors. Nodes are hash-consed, so equal
 // subtrees (shared returns, identical argument checks) exist once, and a jump whose two
 // branches are the same node folds away: the emitted program has no tautological tests.
-import { BPF_ABS, BPF_ALU, BPF_AND, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W } from './instruction';
+import { BPF_ABS, BPF_ALU, BPF_AND, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W } from '../kernel/instruction';
 
 export type JumpOp = 'jeq' | 'jge' | 'jgt' | 'jset';
 

@@ -2,7 +2,7 @@
 // seccomp_data (each 32-bit word constrained by the tests on the path), and every pair of
 // returns that a real input reaches with different values is reported. Nothing is sampled:
 // a path is followed only if some 32-bit value satisfies all of its constraints.
-import { BPF_ABS, BPF_ALU, BPF_AND, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W, type Instruction } from './instruction';
+import { BPF_ABS, BPF_ALU, BPF_AND, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W, type Instruction } from '../kernel/instruction';
 
 /** What a path knows about one 32-bit word of seccomp_data. */
 export interface WordConstraint {

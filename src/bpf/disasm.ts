@@ -5,8 +5,8 @@ import { syscallName } from '../syscalls/table';
 import {
   BPF_A, BPF_ABS, BPF_ALU, BPF_IMM, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_LD, BPF_LDX, BPF_LEN,
   BPF_MEM, BPF_MISC, BPF_RET, BPF_ST, BPF_STX, BPF_TAX, BPF_X, bpfClass, bpfMode, bpfOp, bpfSrc, type Instruction,
-} from './instruction';
-import { describeDataOffset, describeRet, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR } from './seccomp';
+} from '../kernel/instruction';
+import { describeDataOffset, describeRet, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR } from '../kernel/seccomp';
 
 const ALU_NAMES: Record<number, string> = { 0x00: '+', 0x10: '-', 0x20: '*', 0x30: '/', 0x40: '|', 0x50: '&', 0x60: '<<', 0x70: '>>', 0x90: '%', 0xa0: '^' };
 const JUMP_NAMES: Record<number, [string, string]> = { [BPF_JEQ]: ['jeq', '=='], [BPF_JGT]: ['jgt', '>'], [BPF_JGE]: ['jge', '>='], [BPF_JSET]: ['jset', '&'] };

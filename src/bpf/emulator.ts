@@ -7,8 +7,8 @@ import {
   BPF_JSET, BPF_LD, BPF_LDX, BPF_LEN, BPF_LSH, BPF_MEM, BPF_MISC, BPF_MOD, BPF_MUL, BPF_NEG, BPF_OR,
   BPF_RET, BPF_RSH, BPF_ST, BPF_STX, BPF_SUB, BPF_TAX, BPF_W, BPF_X, BPF_XOR,
   bpfClass, bpfMode, bpfOp, bpfSize, bpfSrc, type Instruction,
-} from './instruction';
-import { encodeSeccompData, SIZEOF_SECCOMP_DATA, type SeccompData } from './seccomp';
+} from '../kernel/instruction';
+import { encodeSeccompData, SIZEOF_SECCOMP_DATA, type SeccompData } from '../kernel/seccomp';
 
 export interface EmulationResult {
   readonly ret: number;

@@ -9,7 +9,7 @@ import type { Abi } from '../arch/abi';
 import type { ResolvedCondition } from '../policy/condition';
 import type { ChainLink } from '../policy/resolve';
 import type { JumpOp, Node, NodeFactory } from './dag';
-import { argWordOffset } from './seccomp';
+import { argWordOffset } from '../kernel/seccomp';
 
 const WORD = 0xffffffff;
 

@@ -2,7 +2,7 @@
 // prefers fall-through, then branch offsets, with `ret` copies or `ja` trampolines where a
 // conditional jump would exceed the 255 instructions its 8-bit offset can reach.
 import { successors, reachable, ALU_AND_K, JUMP_CODES, LD_ABS_W, RET_K, type Node } from './dag';
-import { BPF_JA, BPF_JMP, type Instruction } from './instruction';
+import { BPF_JA, BPF_JMP, type Instruction } from '../kernel/instruction';
 
 const MAX_COND_JUMP = 255;
 

@@ -5,8 +5,8 @@ import {
   BPF_JSET, BPF_K, BPF_LD, BPF_LDX, BPF_LEN, BPF_LSH, BPF_MAXINSNS, BPF_MEM, BPF_MEMWORDS, BPF_MISC, BPF_MOD,
   BPF_MUL, BPF_NEG, BPF_OR, BPF_RET, BPF_RSH, BPF_ST, BPF_STX, BPF_SUB, BPF_TAX, BPF_TXA, BPF_W, BPF_X, BPF_XOR,
   type Instruction,
-} from './instruction';
-import { SIZEOF_SECCOMP_DATA } from './seccomp';
+} from '../kernel/instruction';
+import { SIZEOF_SECCOMP_DATA } from '../kernel/seccomp';
 
 const ALU_OPS = [BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_MOD, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH];
 const COND_JUMPS = [BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET];

@@ -2,12 +2,12 @@
 // the file rules a jail started here would have, and the rule that decides each PATH.
 import arg from 'arg';
 import { JailError } from '../jail/errors';
-import { canonicalPath, decidingRule, describeFs, fsContext, jailFs, type FsRuleInput } from '../jail/fsRules';
-import type { JailOptions } from '../jail/spec';
-import { loadPolicyFile } from '../policy/load';
+import { canonicalPath, decidingRule, describeFs, fsContext, jailFs } from '../jail/fsRules';
+import { loadPolicyFile } from '../formats/load';
 import { PolicyError } from '../policy/errors';
 import { fsFlagsInOrder } from './run';
 import { usageErrorOf } from './usage';
+import type { FsRuleInput, JailOptions } from '../policy/jailSettings';
 
 /** explain --fs's flags, as arg reads them. */
 export const EXPLAIN_FS_FLAGS = {

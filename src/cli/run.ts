@@ -2,14 +2,13 @@
 // policy file's `jail` section; the built-in default policy when no file is given.
 import arg from 'arg';
 import { readFileSync } from 'node:fs';
-import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../jail/capabilities';
 import { JailError } from '../jail/errors';
 import { prepareJail, startJail } from '../jail/prepare';
-import type { FsRuleInput } from '../jail/fsRules';
-import { netFromFlags, type NetOption } from '../jail/netRules';
-import { NAMESPACES, type JailOptions, type NamespaceName } from '../jail/spec';
+import { netFromFlags } from '../jail/netRules';
+import { NAMESPACES } from '../jail/spec';
 import type { DefinedPolicy } from '../policy/dsl';
 import { helpHint, UsageError, usageErrorOf } from './usage';
+import { type FsRuleInput, type NetOption, type NamespaceName, CAPABILITY_SETS, type CapabilitySet, type CapabilitySets, type JailOptions } from '../policy/jailSettings';
 
 /** A bad flag or value of run/learn: exit 2. */
 export class RunUsageError extends UsageError {}

@@ -4,18 +4,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ABI_NAMES, hostAbi, lookupAbi, type Abi } from '../arch/abi';
 import { cacheReport } from '../bpf/cache';
-import { programStats, worstPath } from '../bpf/stats';
+import { programStats, worstPath } from '../analysis/stats';
 import { compileProgram, type CompiledFilter } from '../bpf/compile';
 import { disassemble, formatDisassembly } from '../bpf/disasm';
-import { decodeProgram } from '../bpf/instruction';
+import { decodeProgram } from '../kernel/instruction';
 import { PolicyError, formatWarning } from '../policy/errors';
 import { UsageError, usageErrorOf } from './usage';
-import { explainCall } from '../policy/explain';
-import { loadPolicyFile } from '../policy/load';
-import type { OciImportOptions } from '../policy/oci';
+import { explainCall } from '../analysis/explain';
+import { loadPolicyFile } from '../formats/load';
+import type { OciImportOptions } from '../formats/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
 import { formatC } from './formatC';
-import type { JailOptions } from '../jail/spec';
+import type { JailOptions } from '../policy/jailSettings';
 
 const OCI_FLAGS = { '--caps': String, '--kernel': String, '--procd': Boolean } as const;
 
@@ -65,13 +65,13 @@ function compileCommand(argv: string[]): void {
   if (!['raw', 'c', 'disasm', 'json', 'oci', 'k8s', 'systemd'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json, oci, k8s or systemd`);
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   if (format === 'systemd') {
-    const { exportSystemd } = require('../policy/systemdExport') as typeof import('../policy/systemdExport');
+    const { exportSystemd } = require('../formats/systemdExport') as typeof import('../formats/systemdExport');
     const text = exportSystemd(loaded.policy, a['--arch']);
     writeOutput(a['--output'], text);
     return;
   }
   if (format === 'oci' || format === 'k8s') {
-    const { exportOci } = require('../policy/ociExport') as typeof import('../policy/ociExport');
+    const { exportOci } = require('../formats/ociExport') as typeof import('../formats/ociExport');
     const profile = exportOci(loaded.policy, a['--arch']);
     // k8s: a Security Profiles Operator resource; the plain `oci` profile is what kubelet reads
     // from /var/lib/kubelet/seccomp/ for `localhostProfile`.
@@ -198,7 +198,7 @@ function lintCommand(argv: string[]): number {
   const a = parseArgs(TOOL_FLAGS.lint, argv);
   if (!a['--policy']) throw new UsageError('lint needs --policy FILE');
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
-  const { lintPolicy } = require('../policy/lint') as typeof import('../policy/lint');
+  const { lintPolicy } = require('../analysis/lint') as typeof import('../analysis/lint');
   const findings = lintPolicy(loaded.policy, a['--arch'], loaded.warnings);
   const fsLines = (require('./explainFs') as typeof import('./explainFs')).lintFs(loaded.policy.jail as JailOptions | undefined);
   if (!a['--json']) for (const line of fsLines) process.stdout.write(`${line}\n`);
@@ -211,7 +211,7 @@ function diffCommand(argv: string[]): number {
   const a = parseArgs(TOOL_FLAGS.diff, argv);
   if (a._.length !== 2) throw new UsageError('diff needs two policies: tsjail diff A B [--arch ARCH]');
   const [pa, pb] = a._.map((p) => loadPolicyArg(p, ociOptions(a)).policy);
-  const { diffPolicies, formatDifferences, formatAllowedBeyond } = require('../policy/diff') as typeof import('../policy/diff');
+  const { diffPolicies, formatDifferences, formatAllowedBeyond } = require('../analysis/diff') as typeof import('../analysis/diff');
   const diffs = diffPolicies(pa!, pb!, a['--arch']);
   if (a['--json']) process.stdout.write(`${JSON.stringify(diffs, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
   else process.stdout.write(formatDifferences(diffs) + (diffs.length ? formatAllowedBeyond(diffs, a._[0]!, a._[1]!) : ''));

@@ -4,16 +4,7 @@
 // precompiled (scripts/precompile-default.ts), so the jail starts without loading the compiler:
 // the stops do not depend on which paths or destinations the rules name, only on which kinds apply.
 import type { Policy } from '../policy/model';
-
-/** The rules a jail adds to a policy (withJailStops). */
-export interface JailStops {
-  /** The set-id rules: the jail writes host files as their owners. */
-  readonly setIds: boolean;
-  /** The connect/send stops: `unix` for the unix socket rules alone, `allowlist` for network rules too. */
-  readonly net?: 'unix' | 'allowlist';
-  /** The write stops of file rules. */
-  readonly writes: boolean;
-}
+import type { JailStops } from '../policy/jailStops';
 
 /** Every set of stops a run can add (file rules always decide unix sockets too). */
 export const DEFAULT_VARIANTS: readonly JailStops[] = [false, true].flatMap((setIds) => [

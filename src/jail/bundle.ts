@@ -3,11 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Policy } from '../policy/model';
-import { importOci } from '../policy/oci';
-import { CAPABILITY_SETS, type CapabilitySets } from './capabilities';
+import { importOci } from '../formats/oci';
 import { JailError } from './errors';
-import { ociMount, type OciMount } from './mounts';
-import { JOINABLE, type JailOptions, type JoinableNamespace, type NamespaceName } from './spec';
+import { ociMount } from './mounts';
+import { type NamespaceName, JOINABLE, type JoinableNamespace, CAPABILITY_SETS, type CapabilitySets, type OciMount, type JailOptions } from '../policy/jailSettings';
 
 interface OciConfig {
   ociVersion?: string;

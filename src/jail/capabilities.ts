@@ -1,6 +1,7 @@
 // Capability names (linux/capability.h) for --cap-keep and a policy's jail settings.
 import { PolicyError } from '../policy/errors';
 import { suggest } from '../syscalls/suggest';
+import { CAPABILITY_SETS, type CapabilitySet, type CapabilitySets } from '../policy/jailSettings';
 
 export const CAPABILITIES: readonly string[] = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
@@ -20,9 +21,6 @@ export function capabilityNumber(name: string): number {
 }
 
 /** The five capability sets of a process, as OCI's process.capabilities and ujail -C name them. */
-export const CAPABILITY_SETS = ['bounding', 'permitted', 'effective', 'inheritable', 'ambient'] as const;
-export type CapabilitySet = (typeof CAPABILITY_SETS)[number];
-export type CapabilitySets = Partial<Record<CapabilitySet, readonly string[]>>;
 
 /**
  * The capability numbers of each set: `keep` (--cap-keep) in every set, plus each set's own

@@ -2,7 +2,7 @@
 // syscalls get ENOSYS (so libc falls back, e.g. clone3 → clone); the dangerous ones get EPERM,
 // each for a reason written in SYSCALLS.md; other ABIs (i386 `int 0x80`, x32) are killed.
 import { hostAbi } from '../arch/abi';
-import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, TIOCLINUX, TIOCSETD, TIOCSTI } from '../policy/constants';
+import { AF_VSOCK, CLONE_NAMESPACE_FLAGS, TIOCLINUX, TIOCSETD, TIOCSTI } from '../kernel/constants';
 import { allow, definePolicy, errno, hasAll, hasNone, named, noneOf, quiet } from '../policy/dsl';
 import type { Policy } from '../policy/model';
 import type { SyscallName } from '../syscalls/table';

@@ -1,10 +1,10 @@
 // Explaining a denied call: its arguments decoded with the kernel's names and named constants,
 // the rule or default that decided it, and the policy line that would allow exactly it.
 import type { Abi } from '../arch/abi';
-import { describeRet, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO } from '../bpf/seccomp';
-import * as C from '../policy/constants';
+import { describeRet, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO } from '../kernel/seccomp';
+import * as C from '../kernel/constants';
 import type { Decision } from '../policy/evaluate';
-import { errnoName } from '../policy/errno';
+import { errnoName } from '../kernel/errno';
 import type { Policy, Rule } from '../policy/model';
 import { syscallArgs } from '../syscalls/table';
 

@@ -23,7 +23,7 @@ export function loadEnforced(value: string, base: string, what: string): Policy 
     return (require('./defaultPolicy') as typeof import('./defaultPolicy')).defaultPolicy();
   }
   const file = resolve(base, value);
-  const { loadPolicyFile } = require('../policy/load') as typeof import('../policy/load');
+  const { loadPolicyFile } = require('../formats/load') as typeof import('../formats/load');
   const loaded = loadPolicyFile(file).policy;
   if (loaded.enforce !== undefined) throw new PolicyError(`${what}: ${value} names an enforced policy of its own (enforce: '${loaded.enforce}')`, undefined, 'the enforced level is one policy: drop its enforce');
   return loaded;

@@ -6,8 +6,9 @@
 import { existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
-import { cacheDir } from '../policy/cacheSettings';
+import { cacheDir } from '../formats/cacheSettings';
 import { JailError } from './errors';
+import type { FsRuleInput } from '../policy/jailSettings';
 
 /**
  * ro: read and execute; rw: also write; hide: not there (an empty directory or an empty file where
@@ -16,10 +17,6 @@ import { JailError } from './errors';
 export type FsAccess = 'ro' | 'rw' | 'hide' | 'tmpfs';
 
 /** One rule as written in a policy's `jail.fs` (in order: a later rule for the same path wins). */
-export type FsRuleInput =
-  | { readonly ro: string } | { readonly rw: string } | { readonly hide: string }
-  | { readonly show: string } | { readonly noexec: string };
-
 /** A resolved rule: `path` is absolute and canonical (no symlink, no `..`). */
 export interface FsRule {
   readonly path: string;

@@ -9,7 +9,7 @@ import { lstatSync, readlinkSync, readSync, openSync, closeSync } from 'node:fs'
 import { posix } from 'node:path';
 import { hasAll, named, userNotif } from '../policy/dsl';
 import type { Rule } from '../policy/model';
-import { WRITE_INTENT_LABEL } from './ownStops';
+import { WRITE_INTENT_LABEL } from '../policy/jailStops';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 
 

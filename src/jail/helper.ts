@@ -8,9 +8,9 @@ import {
 import { constants as osConstants, homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { inInitialUserNamespace, overflowUid } from './userns';
-import { CAPABILITY_SETS, type CapabilitySet } from './capabilities';
 import { JailError } from './errors';
 import type { LandlockRuleset } from './landlock';
+import { CAPABILITY_SETS, type CapabilitySet } from '../policy/jailSettings';
 
 /**
  * A bind of a host path (then remounted with `flags`, MS_* bits, if any), a filesystem, or a

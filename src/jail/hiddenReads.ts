@@ -12,7 +12,7 @@
 // created during the run): see the README's "Files".
 import { readSync } from 'node:fs';
 import { closeFd, closeFdLater, hiddenEvents, hiddenMap, hiddenRecord, HIDDEN_RECORD_BYTES, type SpawnResult, type SpawnSpec } from './helper';
-import { errnoName } from '../policy/errno';
+import { errnoName } from '../kernel/errno';
 
 const FAN_Q_OVERFLOW = 0x4000;
 /** Reads of the group per drain: a flood is taken in bounded steps, the rest at the next. */

@@ -5,9 +5,9 @@
 // an ABI other than the host's): those are answered as the built-in policy answers them, decided
 // by the same reference evaluator, and reported, never learned.
 import { ABIS, hostAbi, type Abi } from '../arch/abi';
-import { encodeProgram } from '../bpf/instruction';
-import { SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF } from '../bpf/seccomp';
-import { errnoName } from '../policy/errno';
+import { encodeProgram } from '../kernel/instruction';
+import { SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF } from '../kernel/seccomp';
+import { errnoName } from '../kernel/errno';
 import { abiOfCall, evaluatePolicy } from '../policy/evaluate';
 import type { Policy } from '../policy/model';
 import { syscallArgs, syscallName, syscallNumber } from '../syscalls/table';
@@ -295,7 +295,7 @@ export function inertJson(value: unknown, indent?: number): string {
   return JSON.stringify(value, null, indent).replace(/[^\n\x20-\x7e]|[*<>&`]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-const C_VALUES = require('../policy/constants') as Record<string, unknown>;
+const C_VALUES = require('../kernel/constants') as Record<string, unknown>;
 const isConstant = (name: string): boolean => Object.prototype.hasOwnProperty.call(C_VALUES, name) && typeof C_VALUES[name] === 'number';
 
 /** A recorded argument value: a number, or constants (and a hex rest) joined with ` | `. */

@@ -5,8 +5,8 @@
 // generalizing never crosses a privilege line: no class joins open with openat2, clone with
 // unshare or clone3, and nothing of the built-in's dangerous groups is ever added.
 import type { Abi } from '../arch/abi';
-import { SECCOMP_RET_ALLOW } from '../bpf/seccomp';
-import * as C from '../policy/constants';
+import { SECCOMP_RET_ALLOW } from '../kernel/seccomp';
+import * as C from '../kernel/constants';
 import { evaluatePolicy } from '../policy/evaluate';
 import type { Policy } from '../policy/model';
 import { syscallArgs, syscallNumber } from '../syscalls/table';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { JailCgroups, removeStale, type Limits } from './cgroups';
-import type { JailOptions } from './spec';
+import type { JailOptions } from '../policy/jailSettings';
 
 /** Processes and threads at once: a parallel build or a browser stays far below it, a fork bomb reaches it in milliseconds. */
 export const DEFAULT_TASKS = 1024;

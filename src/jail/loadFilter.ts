@@ -21,7 +21,7 @@ export function loadFilter(policyOrFilter: Policy | Uint8Array, options: LoadFil
   if (threads !== 'all' && threads !== 'current') throw new JailError(`loadFilter: threads must be 'all' or 'current', not ${JSON.stringify(threads)}`);
   let bytes: Uint8Array;
   if (policyOrFilter instanceof Uint8Array) {
-    const { decodeProgram } = require('../bpf/instruction') as typeof import('../bpf/instruction');
+    const { decodeProgram } = require('../kernel/instruction') as typeof import('../kernel/instruction');
     const { verifyProgram } = require('../bpf/verify') as typeof import('../bpf/verify');
     if (policyOrFilter.length % 8) throw new JailError(`loadFilter: a filter is whole 8-byte instructions, not ${policyOrFilter.length} bytes`);
     const problems = verifyProgram(decodeProgram(policyOrFilter, endianness() === 'LE' ? 'little' : 'big'));

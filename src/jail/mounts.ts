@@ -3,13 +3,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { MountSpec } from './helper';
 import { JailError } from './errors';
-
-export interface OciMount {
-  readonly destination: string;
-  readonly type?: string;
-  readonly source?: string;
-  readonly options?: readonly string[];
-}
+import type { OciMount } from '../policy/jailSettings';
 
 const MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_SYNCHRONOUS = 16, MS_DIRSYNC = 128,
   MS_NOATIME = 1024, MS_NODIRATIME = 2048, MS_RELATIME = 1 << 21, MS_STRICTATIME = 1 << 24;

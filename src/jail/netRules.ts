@@ -3,10 +3,9 @@
 // (netSupervisor.ts) enforces the decision; see "Network rules" in the README.
 import { isIPv4, isIPv6 } from 'node:net';
 import { JailError } from './errors';
+import type { NetOption } from '../policy/jailSettings';
 
 /** `jail.net` in a policy file: the host's network, none, the host's loopback only, or an allowlist. */
-export type NetOption = 'none' | 'loopback' | 'host' | { readonly allow: readonly string[] };
-
 export type NetProtocol = 'tcp' | 'udp';
 
 /** Where a rule points: an address block, a host name, every subdomain of a name, or any host. */

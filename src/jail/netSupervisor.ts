@@ -4,7 +4,7 @@
 // tsjail decides on that copy, and the helper performs the call itself on the jail's socket
 // (pidfd_getfd) with the same copy, then answers with its result. Nothing the jail can still
 // change is read again, so a racing thread cannot swap the address after the decision.
-import { NET_STOP_LABEL } from './ownStops';
+import { NET_STOP_LABEL } from '../policy/jailStops';
 import { lookup } from 'node:dns/promises';
 import { statSync } from 'node:fs';
 import type { Rule, ArgCondition } from '../policy/model';

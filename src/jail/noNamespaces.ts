@@ -9,7 +9,7 @@ import { JailError } from './errors';
 import { DEFAULT_SECRETS, jailFs, type FsRule, type ResolvedFs } from './fsRules';
 import type { SpawnSpec } from './helper';
 import { landlockPlan, restricting, SCOPE } from './landlock';
-import type { JailOptions } from './spec';
+import type { JailOptions } from '../policy/jailSettings';
 
 const CLONE_NEWUSER = 0x10000000;
 const STEP_CLONE = 2;

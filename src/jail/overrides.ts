@@ -2,7 +2,7 @@
 import { PolicyError } from '../policy/errors';
 import type { Policy, Rule } from '../policy/model';
 import { didYouMean, isKnownSyscallName } from '../syscalls/table';
-import type { JailOptions } from './spec';
+import type { JailOptions } from '../policy/jailSettings';
 
 /** The rules --allow and --deny add: checked names, placed where precedence makes them win. */
 function extraRules(o: JailOptions): Rule[] {

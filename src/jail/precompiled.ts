@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hostAbi } from '../arch/abi';
-import { variantName, type JailStops } from './builtinVariants';
+import { variantName } from './builtinVariants';
+import type { JailStops } from '../policy/jailStops';
 
 export function precompiledDefaultPath(abiName: string, variant: JailStops): string {
   const name = variantName(variant);

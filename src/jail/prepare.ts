@@ -3,7 +3,7 @@
 // the built-in one), a preset, the policy's `jail:` settings under the explicit ones, the file and
 // network rules, the filter (precompiled or compiled) and the denial supervisor. One path, so a
 // jail started from code is exactly the CLI's jail.
-import { builtinVariant, withJailStops, type JailStops } from './builtinVariants';
+import { builtinVariant, withJailStops } from './builtinVariants';
 import { precompiledDefault } from './precompiled';
 import { SANDBOX_VARIABLES } from './environment';
 import { JailError } from './errors';
@@ -12,10 +12,12 @@ import { jailFs, type ResolvedFs } from './fsRules';
 import { combineNet, resolveNet, type NetSetting } from './netRules';
 import type { UnixScope } from './unixRules';
 import type { DenialRecord, OnRepeat } from './supervisor';
-import { writesHostFilesAsOwner, type JailOptions } from './spec';
+import { writesHostFilesAsOwner } from './spec';
 import type { DefinedPolicy } from '../policy/dsl';
 import { applyPreset, lookupPreset, PRESET_OPTIONS } from './presets';
 import { reportTarget } from './reportTarget';
+import { type JailOptions, JAIL_OPTION_KEYS } from '../policy/jailSettings';
+import type { JailStops } from '../policy/jailStops';
 
 /** What a jail is asked to be. */
 export interface JailRequest {
@@ -91,17 +93,17 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
   let policy: DefinedPolicy<JailOptions> | undefined;
   let stops: JailStops = { setIds: false, writes: false };
   let drift: import('./drift').DriftLevels | undefined;
-  let cached: import('../policy/filterCache').CachedPolicyFile | undefined;
+  let cached: import('../formats/filterCache').CachedPolicyFile | undefined;
   let explained: (() => DefinedPolicy<JailOptions>) | undefined;
   if (!options.insecure) {
     if (policyFile) {
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
-      const { cacheDebug, cacheWanted } = require('../policy/cacheSettings') as typeof import('../policy/cacheSettings');
+      const { cacheDebug, cacheWanted } = require('../formats/cacheSettings') as typeof import('../formats/cacheSettings');
       const ociOptions = request.procd ? { procd: true } : {};
       // Drift mode composes two policies, and stdin is read once: neither is cached.
       const loaded = cacheWanted(Boolean(request.noCache) || request.enforce !== undefined || policyFile === '-')
-        ? cached = (require('../policy/filterCache') as typeof import('../policy/filterCache')).loadPolicyCached(policyFile, ociOptions, cacheDebug(log))
-        : (require('../policy/load') as typeof import('../policy/load')).loadPolicyFile(policyFile, ociOptions, request.policyFormat);
+        ? cached = (require('../formats/filterCache') as typeof import('../formats/filterCache')).loadPolicyCached(policyFile, ociOptions, cacheDebug(log))
+        : (require('../formats/load') as typeof import('../formats/load')).loadPolicyFile(policyFile, ociOptions, request.policyFormat);
       for (const w of loaded.warnings) log(formatWarning(w));
       policy = loaded.policy as DefinedPolicy<JailOptions>;
       // Only in drift mode: jail/drift.ts loads the syscall table, which a cached policy does without.
@@ -176,16 +178,6 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
 export function startJail(jail: PreparedJail, log: (msg: string) => void, host?: JailHost, onRecord?: (record: DenialRecord) => void): Promise<number> {
   return runJailed(jail.command, jail.filter, jail.options, log, jail.watch?.(log, onRecord), jail.fs, host);
 }
-
-/** Every key a `jail:` section (and the library's options) may hold: a misspelled one is an error, not ignored. */
-const JAIL_OPTION_KEYS = {
-  fs: true, fsFlags: true, hostFs: true, noNamespaces: true, network: true, net: true, root: true, user: true, cwd: true, insecure: true,
-  hostname: true, unshare: true, binds: true, tmpfs: true, dev: true, proc: true, env: true, clearEnv: true, inheritEnv: true, keepEnv: true,
-  rlimits: true, noLimits: true, timeoutSeconds: true, killAfterSeconds: true, allow: true, deny: true, capKeep: true, capabilities: true,
-  group: true, log: true, report: true, readonlyRoot: true, pidfile: true, name: true, jsonStatusFd: true, overlay: true, tmpOverlay: true,
-  stage: true, memory: true, pids: true, cpu: true, late: true, mounts: true, sysctl: true, maskedPaths: true, readonlyPaths: true,
-  groups: true, uidMap: true, gidMap: true, join: true, hostIds: true, tty: true,
-} as const satisfies Record<keyof JailOptions, true>; // (satisfies: no key missing, none extra)
 
 /** Refuses keys JailOptions does not have (a .js policy, a caller without types), naming them. */
 export function checkJailOptions(given: object, where: string, alsoKnown: readonly string[] = []): void {

@@ -6,12 +6,10 @@ import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { suggest } from '../syscalls/suggest';
 import { JailError } from './errors';
-import { jailFs, fsContext, type FsContext, type FsRuleInput } from './fsRules';
-import { parseNetRule, usesNames, type NetOption } from './netRules';
-import type { JailOptions } from './spec';
+import { jailFs, fsContext, type FsContext } from './fsRules';
+import { parseNetRule, usesNames } from './netRules';
+import { type FsRuleInput, type NetOption, PRESET_NAMES, type PresetName, type JailOptions } from '../policy/jailSettings';
 
-export const PRESET_NAMES = ['untrusted', 'agent'] as const;
-export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** The preset a flag or `extends` names; unknown: an error with the nearest name. */
 export function lookupPreset(name: string, where = '--preset'): PresetName {

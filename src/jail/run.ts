@@ -10,7 +10,8 @@ import { checkNoNamespaces, NamespacesRefused, namespacesRefused, withoutNamespa
 import { withDefaultLimits } from './limits';
 import { MAIN_NR, NotificationLoop, type Answerer } from './notifications';
 import { dirname, join } from 'node:path';
-import { buildSpawnSpec, jailIdentity, NAMESPACES, type JailOptions } from './spec';
+import { buildSpawnSpec, jailIdentity, NAMESPACES } from './spec';
+import type { JailOptions } from '../policy/jailSettings';
 
 function errnoName(n: number): string {
   return Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;

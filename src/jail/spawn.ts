@@ -9,11 +9,10 @@ import type { Readable, Writable } from 'node:stream';
 import { JailError } from './errors';
 import { stdioPipe } from './helper';
 import { checkJailOptions, prepareJail, startJail } from './prepare';
-import type { JailOptions } from './spec';
 import type { DenialRecord, OnRepeat } from './supervisor';
-import type { PresetName } from './presets';
 import type { DefinedPolicy } from '../policy/dsl';
 import type { Policy } from '../policy/model';
+import type { PresetName, JailOptions } from '../policy/jailSettings';
 
 /** One of the command's stdio: a pipe to this process, this process's own, /dev/null, or an fd of this process. */
 export type StdioOption = 'pipe' | 'inherit' | 'ignore' | number;

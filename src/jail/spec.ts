@@ -2,24 +2,24 @@
 // spawn spec: namespaces, id maps, mounts, user, capabilities, limits, environment.
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { resolveCapabilities, type CapabilitySets } from './capabilities';
+import { resolveCapabilities } from './capabilities';
 import { JailError } from './errors';
 import type { MountSpec, SpawnSpec } from './helper';
 import { jailEnvironment } from './environment';
-import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount, type OciMount } from './mounts';
+import { bindMount, checkSysctl, isBindMount, ociMount, tmpfsMount } from './mounts';
 import { fsMounts } from './fsMounts';
-import { jailFs, type FsRuleInput, type ResolvedFs } from './fsRules';
+import { jailFs, type ResolvedFs } from './fsRules';
 import { jailLandlock } from './landlock';
-import { resolveNet, tcpConnectPorts, type NetOption } from './netRules';
+import { resolveNet, tcpConnectPorts } from './netRules';
 import { RANGE_SIZE } from './idRange';
 import { resolveGroup, resolveUser } from './users';
 import { inInitialUserNamespace } from './userns';
+import { type NamespaceName, JOINABLE, type JoinableNamespace, type IdMap, type JailOptions } from '../policy/jailSettings';
 
 const CLONE_NEWNS = 0x00020000, CLONE_NEWCGROUP = 0x02000000, CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000,
   CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
 
-export const NAMESPACES = { user: CLONE_NEWUSER, pid: CLONE_NEWPID, net: CLONE_NEWNET, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS, mount: CLONE_NEWNS, cgroup: CLONE_NEWCGROUP } as const;
-export type NamespaceName = keyof typeof NAMESPACES;
+export const NAMESPACES: Readonly<Record<NamespaceName, number>> = { user: CLONE_NEWUSER, pid: CLONE_NEWPID, net: CLONE_NEWNET, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS, mount: CLONE_NEWNS, cgroup: CLONE_NEWCGROUP } as const;
 
 const CAP_SYS_ADMIN = 21, CAP_SETFCAP = 31;
 
@@ -27,98 +27,6 @@ const RLIMITS: Readonly<Record<string, number>> = {
   cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9, locks: 10, sigpending: 11,
   msgqueue: 12, nice: 13, rtprio: 14, rttime: 15,
 };
-
-/** Everything `tsjail run` can be told, from flags or from a policy file's `jail` section. */
-export interface JailOptions {
-  /** File rules for a jail on the host's root, in order (fsRules.ts); defaults apply without them. */
-  readonly fs?: readonly FsRuleInput[];
-  /** The same from --ro/--rw/--hide/--show/--noexec, in command-line order: applied after `fs`. */
-  readonly fsFlags?: readonly FsRuleInput[];
-  /** Share the host's files as they are (no default file rules): unsafe for untrusted code. */
-  readonly hostFs?: boolean;
-  /** No namespaces at all (as where user namespaces are refused): Landlock, seccomp and limits only (noNamespaces.ts). */
-  readonly noNamespaces?: boolean;
-  /** false: -n, a network namespace of its own with only lo (the same as net: 'none'). */
-  readonly network?: boolean;
-  /** The network rules (netRules.ts); default 'host'. */
-  readonly net?: NetOption;
-  readonly root?: string;
-  readonly user?: string;
-  readonly cwd?: string;
-  readonly insecure?: boolean;
-  readonly hostname?: string;
-  readonly unshare?: readonly NamespaceName[];
-  readonly binds?: readonly { readonly src: string; readonly dst: string; readonly readonly: boolean }[];
-  readonly tmpfs?: readonly string[];
-  readonly dev?: boolean;
-  readonly proc?: boolean;
-  readonly env?: Readonly<Record<string, string>>;
-  /** Pass nothing from tsjail's environment but PATH (and keepEnv)... */
-  readonly clearEnv?: boolean;
-  /** ...or everything (default: the allowlist in environment.ts). */
-  readonly inheritEnv?: boolean;
-  /** More variables to pass: names, or prefixes ending in `*`. */
-  readonly keepEnv?: readonly string[];
-  readonly rlimits?: Readonly<Record<string, number | bigint>>;
-  /** No default limits (limits.ts); explicit rlimits, pids and memory still apply. */
-  readonly noLimits?: boolean;
-  readonly timeoutSeconds?: number;
-  /** After SIGTERM/SIGINT to tsjail (forwarded to the jail), kill the whole jail this much later (default 10). */
-  readonly killAfterSeconds?: number;
-  readonly allow?: readonly string[];
-  readonly deny?: readonly string[];
-  /** Capabilities to keep in every set (all others are dropped)... */
-  readonly capKeep?: readonly string[];
-  /** ...and per set (ujail -C, OCI process.capabilities): { ambient: ['CAP_NET_BIND_SERVICE'], ... }. */
-  readonly capabilities?: CapabilitySets;
-  /** Primary group (name or gid), with `user`. */
-  readonly group?: string;
-  /** log: report the policy's denials but let the calls run. */
-  readonly log?: boolean;
-  /** Also write each denial as a JSON line to this file. */
-  readonly report?: string;
-  /** Remount the jail's root read-only. */
-  readonly readonlyRoot?: boolean;
-  /** With `root`: an overlay root whose writes persist in this directory (ujail -O)... */
-  readonly overlay?: string;
-  /** ...or vanish with a tmpfs of this size (ujail -T), e.g. "64m". */
-  readonly tmpOverlay?: string;
-  /** A fresh empty root holding only these paths (ELF programs with their loader and libraries). */
-  readonly stage?: readonly { readonly path: string; readonly writable: boolean }[];
-  /** Write the jail's first pid here (ujail -P); removed when the jail ends. */
-  readonly pidfile?: string;
-  /** A name for the jail, shown in reports. */
-  readonly name?: string;
-  /** bubblewrap's --json-status-fd: child pid and namespace ids at start, exit code at the end. */
-  readonly jsonStatusFd?: number;
-  /** --tty: the jail's own pseudo-terminal, relayed to tsjail's (terminal.ts). */
-  readonly tty?: boolean;
-  /** cgroup limits: bytes of memory, most processes, CPUs' worth of time. */
-  readonly memory?: bigint;
-  readonly pids?: number;
-  readonly cpu?: number;
-  /** Load the policy's filter just before main() (dynamic programs; see late.ts). */
-  readonly late?: boolean;
-  /** More mounts, as OCI writes them (bind, tmpfs, devpts, mqueue, sysfs, cgroup), in order, after binds and tmpfs. */
-  readonly mounts?: readonly OciMount[];
-  /** Namespaced sysctls to set in the jail: { 'net.ipv4.ip_forward': '1' }. */
-  readonly sysctl?: Readonly<Record<string, string>>;
-  /** Paths hidden (OCI maskedPaths) and made read-only (OCI readonlyPaths) once /proc is mounted. */
-  readonly maskedPaths?: readonly string[];
-  readonly readonlyPaths?: readonly string[];
-  /** Supplementary groups (gids) in place of the user's own, with `user`. */
-  readonly groups?: readonly number[];
-  /** With a user namespace: its id maps, as OCI writes them (default: tsjail's own ids, identically). */
-  readonly uidMap?: readonly IdMap[];
-  readonly gidMap?: readonly IdMap[];
-  /** Existing namespaces to join, by path: { net: '/run/netns/blue' } (ip netns, a container's /proc/PID/ns/net). */
-  readonly join?: Readonly<Partial<Record<JoinableNamespace, string>>>;
-  /**
-   * Run as the host's own ids (as root: host uid 0 minus capabilities). Unsafe for untrusted
-   * code; the default as root is a private id range (see idRange.ts).
-   */
-  readonly hostIds?: boolean;
-}
 
 /** runc's defaults for a fresh /proc (and /sys), in every jail that mounts one. */
 export const DEFAULT_MASKED_PATHS = [
@@ -163,10 +71,7 @@ function tcpLayer(o: JailOptions): { tcpConnectPorts?: { from: number; to: numbe
 }
 
 /** Namespaces a jail can join instead of creating (setns before anything else). */
-export const JOINABLE = ['net', 'ipc', 'uts', 'cgroup'] as const;
-export type JoinableNamespace = (typeof JOINABLE)[number];
 
-export interface IdMap { readonly containerID: number; readonly hostID: number; readonly size: number }
 
 /** The user namespace's maps: the given ones (any as root; rootless, only one's own id), else one's own ids. */
 function idMaps(o: JailOptions, rootless: boolean, rangeBase: number | undefined): NonNullable<SpawnSpec['idMaps']> {

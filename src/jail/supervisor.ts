@@ -10,10 +10,10 @@
 // jail dies with it (PR_SET_PDEATHSIG), so no call is left to run unanswered.
 import { readFileSync } from 'node:fs';
 import { ABIS, type Abi } from '../arch/abi';
-import { decodeProgram, encodeProgram } from '../bpf/instruction';
+import { decodeProgram, encodeProgram } from '../kernel/instruction';
 import {
   describeRet, SECCOMP_DATA_NR, SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRACE, SECCOMP_RET_USER_NOTIF,
-} from '../bpf/seccomp';
+} from '../kernel/seccomp';
 import type { Policy } from '../policy/model';
 import type { Decision } from '../policy/evaluate';
 import type { DenialExplanation } from './denial';
@@ -24,7 +24,7 @@ import type { NetRefusal, NetSupervisor } from './netSupervisor';
 import type { UnixScope } from './unixRules';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
-import { DRIFT_LABEL, TSJAIL_STOPS } from './ownStops';
+import { DRIFT_LABEL, TSJAIL_STOPS } from '../policy/jailStops';
 import type { DriftLevels } from './drift';
 
 /** What the supervisor needs to explain refused writes (fsWrites.ts). */

@@ -5,7 +5,7 @@
 // supervisor (netSupervisor.ts) opens the socket file as the jail resolves its path and asks here.
 import { canonicalPath, decidingRule, fsContext, type FsContext, type FsRule, type ResolvedFs } from './fsRules';
 import { JailError } from './errors';
-import type { NetOption } from './netRules';
+import type { NetOption } from '../policy/jailSettings';
 
 export interface UnixRule {
   /** As written (shown in reports). */

@@ -10,7 +10,7 @@ import { resolveCondition, widthMask, type ResolvedCondition } from './condition
 import { PolicyError } from './errors';
 import type { Action, ArgCondition, Policy, Rule } from './model';
 import { checkSyscallNames, targetAbis } from './resolve';
-import { DRIFT_LABEL } from '../jail/ownStops';
+import { DRIFT_LABEL } from './jailStops';
 
 export { DRIFT_LABEL };
 

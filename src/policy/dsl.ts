@@ -3,13 +3,12 @@
 // and denial reports can say `policy.ts:12`.
 import { resolve as resolvePath, sep } from 'node:path';
 import type { AbiName } from '../arch/abi';
-import type { JailOptions } from '../jail/spec';
-import { PRESET_NAMES, type PresetName } from '../jail/presets';
 import { suggest } from '../syscalls/suggest';
 import type { SyscallArgNames, SyscallName } from '../syscalls/table.generated';
 import { PolicyError } from './errors';
 import type { Action, ArgCondition, CompareOp, Policy, Rule, SourceLocation } from './model';
-import type { ErrnoName } from './errno';
+import type { ErrnoName } from '../kernel/errno';
+import { PRESET_NAMES, type PresetName, type JailOptions } from './jailSettings';
 
 /** An argument comparison built by `eq`, `masked`, `hasNone`, ... */
 export interface Predicate {
@@ -224,7 +223,7 @@ export interface PolicySpec<J = JailOptions> {
   readonly rules: readonly RuleInput[];
   /** Jail settings (`tsjail run`); carried through untouched by the compiler. */
   readonly jail?: J;
-  /** A preset (presets.ts) under `jail` and the flags: 'untrusted' or 'agent'. */
+  /** A preset (jail/presets.ts) under `jail` and the flags: 'untrusted' or 'agent'. */
   readonly extends?: PresetName;
   /**
    * Drift mode (`tsjail run`, as --enforce): these rules are what the program is expected to do,
@@ -274,6 +273,6 @@ export function definePolicy<const J extends JailOptions = JailOptions>(spec: Po
 
 /** The syscalls of a systemd group (`@system-service`, `@privileged`, ...), for rules. */
 export function syscallGroup(name: string): SyscallName[] {
-  const { expandGroup } = require('./systemd') as typeof import('./systemd');
+  const { expandGroup } = require('./groups') as typeof import('./groups');
   return expandGroup(name) as SyscallName[];
 }

@@ -1,7 +1,7 @@
 // The reference evaluator: decides a call straight from the policy's semantics (DESIGN §2),
 // with no ranges, chains or BPF. It is the oracle the compiler is tested against.
 import { X32_SYSCALL_BIT, type Abi } from '../arch/abi';
-import type { SeccompData } from '../bpf/seccomp';
+import type { SeccompData } from '../kernel/seccomp';
 import { syscallName } from '../syscalls/table';
 import { conditionHolds, resolveCondition, type ConditionOutcome } from './condition';
 import { actionSeverity, type ArgCondition, type Policy, type Rule } from './model';

@@ -5,10 +5,10 @@ import { ABIS, hostAbi, lookupAbi, type Abi } from '../arch/abi';
 import {
   SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD,
   SECCOMP_RET_LOG, SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF,
-} from '../bpf/seccomp';
+} from '../kernel/seccomp';
 import { didYouMean, isKnownSyscallName, syscallNumber } from '../syscalls/table';
 import { resolveCondition, type ResolvedCondition } from './condition';
-import { errnoNumber } from './errno';
+import { errnoNumber } from '../kernel/errno';
 import { PolicyError, type Warning } from './errors';
 import { actionSeverity, type Action, type Policy, type Rule, type SourceLocation } from './model';
 

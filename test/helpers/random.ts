@@ -1,7 +1,7 @@
 // Random policies and calls for property tests (fast-check arbitraries).
 import fc from 'fast-check';
 import { ABIS, type Abi, type AbiName } from '../../src/arch/abi';
-import type { SeccompData } from '../../src/bpf/seccomp';
+import type { SeccompData } from '../../src/kernel/seccomp';
 import type { Action, ArgCondition, CompareOp, Policy, Rule } from '../../src/policy/model';
 import { syscallArgs, syscallNumber, syscallsOf } from '../../src/syscalls/table';
 

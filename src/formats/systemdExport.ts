@@ -1,12 +1,12 @@
 // A policy as a systemd unit drop-in (SystemCallFilter=, SystemCallErrorNumber=,
 // SystemCallArchitectures=), where systemd can say the same thing; otherwise a clear error.
 import { hostAbi } from '../arch/abi';
-import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS } from '../bpf/seccomp';
-import { errnoName } from './errno';
-import { PolicyError } from './errors';
-import type { Policy } from './model';
-import { resolvePolicy, targetAbis } from './resolve';
-import { expandGroup } from './systemd';
+import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS } from '../kernel/seccomp';
+import { errnoName } from '../kernel/errno';
+import { PolicyError } from '../policy/errors';
+import type { Policy } from '../policy/model';
+import { resolvePolicy, targetAbis } from '../policy/resolve';
+import { expandGroup } from '../policy/groups';
 import { syscallNumber } from '../syscalls/table';
 
 /** systemd's word for a return value: EPERM, 38, kill; undefined when it has none. */

@@ -1,21 +1,12 @@
 // systemd's seccomp settings (systemd.exec(5)) as a policy: SystemCallFilter= with @groups,
 // `~` deny lists and per-entry `:ERRNO`, SystemCallErrorNumber=, SystemCallArchitectures=.
 import { hostAbi, lookupAbi, type AbiName } from '../arch/abi';
-import { SYSTEMD_GROUPS } from '../syscalls/groups.generated';
 import { suggest } from '../syscalls/suggest';
 import { isKnownSyscallName, SYSCALL_NAMES } from '../syscalls/table';
-import { GENERIC_ERRNO } from './errno';
-import { PolicyError } from './errors';
-import type { Action, Policy, Rule } from './model';
-
-/** The syscall names of a group, references expanded; names no ABI knows are dropped (systemd skips them too). */
-export function expandGroup(group: string, seen = new Set<string>()): string[] {
-  const entries = SYSTEMD_GROUPS[group];
-  if (!entries) throw new PolicyError(`unknown syscall group '${group}'${suggest(group, Object.keys(SYSTEMD_GROUPS))}`);
-  if (seen.has(group)) return [];
-  seen.add(group);
-  return entries.flatMap((e) => (e.startsWith('@') ? expandGroup(e, seen) : isKnownSyscallName(e) ? [e] : []));
-}
+import { GENERIC_ERRNO } from '../kernel/errno';
+import { PolicyError } from '../policy/errors';
+import { expandGroup } from '../policy/groups';
+import type { Action, Policy, Rule } from '../policy/model';
 
 function errnoAction(spec: string, where: { file: string; line: number }): Action {
   if (spec === 'kill') return { kind: 'kill_process' };

@@ -4,9 +4,9 @@
 import { release } from 'node:os';
 import { ABIS, hostAbi, isAbiName, type AbiName } from '../arch/abi';
 import { didYouMean, isKnownSyscallName, syscallNumber } from '../syscalls/table';
-import { PolicyError, type Warning } from './errors';
-import type { Action, ArgCondition, CompareOp, Policy, Rule } from './model';
-import { multiplexedAs } from './multiplexers';
+import { PolicyError, type Warning } from '../policy/errors';
+import type { Action, ArgCondition, CompareOp, Policy, Rule } from '../policy/model';
+import { multiplexedAs } from '../syscalls/multiplexers';
 
 /** Docker's default capability set (moby oci/caps/defaults.go). */
 export const DOCKER_DEFAULT_CAPS: readonly string[] = [

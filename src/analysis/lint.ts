@@ -2,14 +2,14 @@
 // from. Decisions are taken with the reference evaluator on the calls that matter, so a
 // finding is about what the policy does, not how it is written.
 import type { Abi } from '../arch/abi';
-import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_LOG } from '../bpf/seccomp';
+import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_LOG } from '../kernel/seccomp';
 import { syscallNumber } from '../syscalls/table';
-import { CLONE_NEWUSER, TIOCLINUX, TIOCSTI } from './constants';
-import { uniqueWarnings, type Warning } from './errors';
-import { evaluatePolicy } from './evaluate';
-import { describeLocation, type Policy } from './model';
-import { SOCKETCALL_CALLS, IPC_CALLS } from './multiplexers';
-import { resolvePolicy, targetAbis } from './resolve';
+import { CLONE_NEWUSER, TIOCLINUX, TIOCSTI } from '../kernel/constants';
+import { uniqueWarnings, type Warning } from '../policy/errors';
+import { evaluatePolicy } from '../policy/evaluate';
+import { describeLocation, type Policy } from '../policy/model';
+import { SOCKETCALL_CALLS, IPC_CALLS } from '../syscalls/multiplexers';
+import { resolvePolicy, targetAbis } from '../policy/resolve';
 
 export type Severity = 'danger' | 'warning' | 'info';
 

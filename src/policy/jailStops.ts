@@ -6,3 +6,13 @@ export const WRITE_INTENT_LABEL = 'file writes (explained by tsjail, decided by 
 export const TSJAIL_STOPS: readonly string[] = [NET_STOP_LABEL, WRITE_INTENT_LABEL];
 /** The label of the rules that stop drift (policy/drift.ts). Here, not there: a run without drift loads no syscall table for it. */
 export const DRIFT_LABEL = 'drift (outside the expected policy)';
+
+/** The rules a jail adds to a policy (withJailStops). */
+export interface JailStops {
+  /** The set-id rules: the jail writes host files as their owners. */
+  readonly setIds: boolean;
+  /** The connect/send stops: `unix` for the unix socket rules alone, `allowlist` for network rules too. */
+  readonly net?: 'unix' | 'allowlist';
+  /** The write stops of file rules. */
+  readonly writes: boolean;
+}

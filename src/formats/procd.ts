@@ -4,8 +4,8 @@
 // the high half on big-endian); unknown syscall names are skipped; an unknown action is KILL.
 import { hostAbi, isAbiName, type Abi } from '../arch/abi';
 import { isKnownSyscallName } from '../syscalls/table';
-import { PolicyError, type Warning } from './errors';
-import type { Action, ArgCondition, CompareOp, Policy, Rule } from './model';
+import { PolicyError, type Warning } from '../policy/errors';
+import type { Action, ArgCondition, CompareOp, Policy, Rule } from '../policy/model';
 
 interface ProcdArg { index: number; value: number; valueTwo?: number; op: string }
 interface ProcdRule { names: string[]; action: string; errnoRet?: number; args?: ProcdArg[] }

@@ -1,9 +1,9 @@
 // Size and speed figures of a program: what `--stats` prints and the benchmark compares.
 import type { Abi } from '../arch/abi';
 import { syscallsOf } from '../syscalls/table';
-import { cacheReport } from './cache';
-import { emulate } from './emulator';
-import { BPF_JA, BPF_JMP, BPF_RET, type Instruction } from './instruction';
+import { cacheReport } from '../bpf/cache';
+import { emulate } from '../bpf/emulator';
+import { BPF_JA, BPF_JMP, BPF_RET, type Instruction } from '../kernel/instruction';
 
 export interface ProgramStats {
   readonly instructions: number;

@@ -3,11 +3,11 @@
 import type { Abi, Endian } from '../arch/abi';
 import { compileProgram } from '../bpf/compile';
 import { diffPrograms, satisfiable, type Difference, type WordConstraint } from '../bpf/diff';
-import { describeDataOffset, describeRet, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, type SeccompData } from '../bpf/seccomp';
+import { describeDataOffset, describeRet, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, type SeccompData } from '../kernel/seccomp';
 import { syscallsOf } from '../syscalls/table';
-import { PolicyError } from './errors';
-import type { Policy } from './model';
-import { targetAbis } from './resolve';
+import { PolicyError } from '../policy/errors';
+import type { Policy } from '../policy/model';
+import { targetAbis } from '../policy/resolve';
 
 export interface PolicyDifference {
   readonly abi: string;

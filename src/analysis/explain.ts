@@ -5,11 +5,11 @@ import type { Abi } from '../arch/abi';
 import { compileProgram, type CompileOptions } from '../bpf/compile';
 import { disassemble, type DisassemblyLine } from '../bpf/disasm';
 import { emulate } from '../bpf/emulator';
-import { describeRet } from '../bpf/seccomp';
+import { describeRet } from '../kernel/seccomp';
 import { didYouMean, isKnownSyscallName, syscallNumber } from '../syscalls/table';
-import { PolicyError } from './errors';
-import { evaluatePolicy, type Decider } from './evaluate';
-import { describeAction, describeLocation, type Policy } from './model';
+import { PolicyError } from '../policy/errors';
+import { evaluatePolicy, type Decider } from '../policy/evaluate';
+import { describeAction, describeLocation, type Policy } from '../policy/model';
 
 export interface Explanation {
   readonly abi: Abi;

@@ -6,9 +6,9 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import Module from 'node:module';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
-import type { DefinedPolicy } from './dsl';
-import { PolicyError, type Warning } from './errors';
-import type { Policy } from './model';
+import type { DefinedPolicy } from '../policy/dsl';
+import { PolicyError, type Warning } from '../policy/errors';
+import type { Policy } from '../policy/model';
 import type { OciImportOptions } from './oci';
 
 export interface LoadedPolicy {

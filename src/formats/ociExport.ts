@@ -4,13 +4,13 @@
 // a repeated argument, and leaves overlapping conditional rules of different actions
 // unspecified. Narrow compares become MASKED_EQ on the low bits, which is exact.
 import type { Abi } from '../arch/abi';
-import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF } from '../bpf/seccomp';
+import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRACE, SECCOMP_RET_TRAP, SECCOMP_RET_USER_NOTIF } from '../kernel/seccomp';
 import { syscallNumber } from '../syscalls/table';
-import { widthMask, type ResolvedCondition } from './condition';
-import { PolicyError } from './errors';
-import type { Policy } from './model';
-import { multiplexedAs } from './multiplexers';
-import { resolvePolicy, targetAbis, type AbiPolicy, type ChainLink } from './resolve';
+import { widthMask, type ResolvedCondition } from '../policy/condition';
+import { PolicyError } from '../policy/errors';
+import type { Policy } from '../policy/model';
+import { multiplexedAs } from '../syscalls/multiplexers';
+import { resolvePolicy, targetAbis, type AbiPolicy, type ChainLink } from '../policy/resolve';
 
 interface OciArg { index: number; value: string | number; valueTwo?: string | number; op: string }
 interface OciEntry { names: string[]; action: string; errnoRet?: number; args?: OciArg[] }

@@ -20,12 +20,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { hostAbi } from '../arch/abi';
-import type { JailStops } from '../jail/builtinVariants';
 import { cacheDir } from './cacheSettings';
-import type { DefinedPolicy } from './dsl';
-import type { Warning } from './errors';
+import type { DefinedPolicy } from '../policy/dsl';
+import type { Warning } from '../policy/errors';
 import { policyFromText, readPolicyText } from './load';
 import type { OciImportOptions } from './oci';
+import type { JailStops } from '../policy/jailStops';
 
 /** Bumped when an entry's meaning changes. */
 const FORMAT = 'tsjail-cache 2';
