@@ -200,7 +200,7 @@ function withFd3(args: string[], asNobody: boolean, closeReader = false): Promis
 }
 
 for (const who of WHO) {
-  test(`${who.name}: --quiet keeps denials off stderr; --report-fd 3 and --report /dev/fd/3 write them to an inherited Node pipe`, async () => {
+  test(`${who.name}: --quiet keeps denials off stderr; --report-fd 3 and --report /dev/fd/3 write them to an inherited Node pipe; --json-status-fd is checked as --report-fd is`, async () => {
     const mk = ['--deny', 'mkdir,mkdirat', '--', 'sh', '-c', 'mkdir d 2>/dev/null; exit 3'];
     for (const report of [['--report-fd', '3'], ['--report', '/dev/fd/3']]) {
       for (const quiet of [[], ['--quiet'], ['-q']]) {
@@ -237,6 +237,19 @@ for (const who of WHO) {
     const bad = tsjail(['run', '--report-fd', '-1', ...mk], { asNobody: who.asNobody });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /bad --report-fd '-1'/);
+    // --json-status-fd is checked the same way, before anything runs.
+    for (const [fd, why] of [['200', /fd 200 is not open/], ['7', /fd 7 is tsjail's own/]] as const) {
+      const status = tsjail(['run', '--json-status-fd', fd, '--', 'sh', '-c', 'echo ran'], { asNobody: who.asNobody });
+      assert.equal(status.status, 125, status.stderr);
+      assert.match(status.stderr, new RegExp(`^tsjail: cannot write --json-status-fd ${fd}: ${why.source}`));
+      assert.doesNotMatch(status.stdout, /ran/);
+    }
+    const statusRead = spawnSync('sh', ['-c', `exec ${who.asNobody ? NOBODY.join(' ') : ''} "$0" "$@" 3</dev/null`, process.execPath, BIN, 'run', '--json-status-fd', '3', '--', 'true'], { encoding: 'utf8', cwd: work });
+    assert.equal(statusRead.status, 125);
+    assert.match(statusRead.stderr, /^tsjail: cannot write --json-status-fd 3: fd 3 is open only for reading/);
+    const badStatus = tsjail(['run', '--json-status-fd', '-1', '--', 'true'], { asNobody: who.asNobody });
+    assert.equal(badStatus.status, 2);
+    assert.match(badStatus.stderr, /bad --json-status-fd '-1'/);
   });
 }
 

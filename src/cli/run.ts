@@ -190,7 +190,10 @@ export function parseFlags(argv: string[], extra: arg.Spec = {}): { options: Jai
     ...(a['--join-ns'] ? { join: Object.fromEntries(a['--join-ns'].map(parseJoin)) } : {}),
   };
   if (a['--policy-format'] !== undefined && a['--policy'] !== '-') throw new RunUsageError(`--policy-format ${a['--policy-format']} names the format of a policy read from stdin: use it with --policy -`);
-  if (a['--report-fd'] !== undefined && !(Number.isInteger(a['--report-fd']) && a['--report-fd'] >= 0)) throw new RunUsageError(`bad --report-fd '${a['--report-fd']}': expected an open file descriptor number`);
+  for (const flag of ['--report-fd', '--json-status-fd'] as const) {
+    const fd = a[flag];
+    if (fd !== undefined && !(Number.isInteger(fd) && fd >= 0)) throw new RunUsageError(`bad ${flag} '${fd}': expected an open file descriptor number`);
+  }
   if (options.pids !== undefined && !(Number.isInteger(options.pids) && options.pids > 0)) throw new RunUsageError('--pids takes a positive whole number');
   if (options.cpu !== undefined && !(options.cpu > 0)) throw new RunUsageError('--cpu takes a positive number of CPUs (e.g. 0.5)');
   return { options, ...(a['--policy'] ? { policyFile: a['--policy'] } : {}), command: a._[0] === '--' ? a._.slice(1) : a._, extra: a };

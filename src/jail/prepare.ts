@@ -15,7 +15,7 @@ import type { DenialRecord, OnRepeat } from './supervisor';
 import { writesHostFilesAsOwner } from './spec';
 import type { DefinedPolicy } from '../policy/dsl';
 import { applyPreset, lookupPreset, PRESET_OPTIONS } from './presets';
-import { reportTarget } from './reportTarget';
+import { checkGivenFd, reportTarget } from './reportTarget';
 import { type JailOptions, JAIL_OPTION_KEYS } from '../policy/jailSettings';
 import type { JailStops } from '../policy/jailStops';
 
@@ -151,6 +151,8 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
   if (merged.insecure && (resolveNet(merged.net).kind === 'allowlist' || (require('./unixRules') as typeof import('./unixRules')).unixRulesOf(merged.net).length)) {
     throw new JailError('network rules are enforced through the seccomp filter, and --insecure loads none: drop --insecure or the network rules');
   }
+  // Checked before anything runs: bwrap's status lines go to an fd the caller gave, open for writing.
+  if (merged.jsonStatusFd !== undefined) checkGivenFd(merged.jsonStatusFd, `--json-status-fd ${merged.jsonStatusFd}`);
   if (merged.inheritEnv) log('note: --inherit-env: the jail gets tsjail\'s whole environment, tokens and keys included');
   const final = policy;
   const jailOptions = merged;
