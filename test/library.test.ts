@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
@@ -93,6 +93,24 @@ test(`${who}: kill() sends SIGTERM to the command; kill('SIGKILL') ends the whol
   all.on('spawn', () => all.kill('SIGKILL'));
   assert.deepEqual(await events(all), ['spawn', 'exit null SIGKILL', 'close null SIGKILL']);
   assert.throws(() => spawn('true').kill('SIGNOPE' as NodeJS.Signals), /unknown signal 'SIGNOPE'/);
+});
+
+test(`${who}: a command that dies of a signal it did not get from here is told as child_process tells it; exit 139 stays an exit`, async () => {
+  // With a PID 1 (or keeper) between, the command's own status comes from its pidfd (Linux 6.15+);
+  // before that the fallback is tsjail run's exit status, 128+N.
+  const [major, minor] = release().split('.').map(Number) as [number, number];
+  const kept = major > 6 || (major === 6 && minor >= 15);
+  for (const jail of [{}, { noNamespaces: true }] as const) {
+    const segv = await run('sh', ['-c', 'sleep 0.2; kill -SEGV $$'], jail);
+    const expected = kept || 'noNamespaces' in jail ? { code: null, signal: 'SIGSEGV' } : { code: 139, signal: null };
+    assert.deepEqual({ code: segv.code, signal: segv.signal }, expected, JSON.stringify(jail));
+    const exited = await run('sh', ['-c', 'exit 139'], jail);
+    assert.deepEqual({ code: exited.code, signal: exited.signal }, { code: 139, signal: null }, JSON.stringify(jail));
+  }
+  // A command that catches the SIGTERM sent and exits 143 exited: no signal.
+  const caught = spawn('sh', ['-c', 'trap "exit 143" TERM; sleep 1000 & wait'], { stdio: 'ignore' });
+  caught.on('spawn', () => setTimeout(() => caught.kill(), 200));
+  assert.deepEqual((await events(caught)).slice(-1), [kept ? 'close 143 null' : 'close null SIGTERM']);
 });
 
 test(`${who}: an AbortSignal kills the jail and emits an AbortError; one aborted already runs nothing`, async () => {

@@ -12,6 +12,7 @@ import { MAIN_NR, NotificationLoop, type Answerer } from './notifications';
 import { dirname, join } from 'node:path';
 import { buildSpawnSpec, jailIdentity, NAMESPACES } from './spec';
 import type { JailOptions } from '../policy/jailSettings';
+import type { ExitWatch } from './exitInfo';
 
 function errnoName(n: number): string {
   return Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
@@ -149,6 +150,11 @@ export interface JailHost {
   spawned?(): void;
   /** The command runs (its exec succeeded): the jail's first process, and how to signal the jail. */
   started(pid: number, kill: (signal: NodeJS.Signals) => void): void;
+  /**
+   * The jail has ended: the command's own wait status where it is known (with a PID 1 or a keeper
+   * between: only where the kernel kept it, see exitInfo.ts), before the exit status is returned.
+   */
+  ended?(commandStatus: number | undefined): void;
 }
 
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
@@ -271,6 +277,14 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     }, log);
   }
   const serving = loop?.run();
+  // With a PID 1 (or keeper) between, its status cannot tell a signal from an exit code: the command's pidfd can.
+  const between = (spec.cloneFlags & NAMESPACES.pid) !== 0 || spec.keeper === true;
+  const watchCommand = (): ExitWatch | undefined => {
+    const command = host?.ended && between ? commandPid(pid) : undefined;
+    return command !== undefined ? (require('./exitInfo') as typeof import('./exitInfo')).watchExit(command, pid) : undefined;
+  };
+  // Where the command waits on its first stopped call it exists already: watched before it can end.
+  let exitWatch = started.listener !== undefined ? watchCommand() : undefined;
   hidden?.started(spec, started, log);
   const drainHidden = (): void => hidden?.drain((path, who) => watch!.hiddenRead!(path, who), log);
   const hiddenTimer = hidden ? setInterval(drainHidden, 100) : undefined;
@@ -300,11 +314,13 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     // A signal other than SIGKILL goes to the jail's PID 1, which forwards it to the command.
     let reaped = false;
     if (!failed) {
+      exitWatch ??= watchCommand();
       writePid();
       host?.started(pid, (sig) => { if (reaped) return; if (sig === 'SIGKILL') killJail(); else try { process.kill(pid, sig); } catch { /* already gone */ } });
     }
     const status = await waitFor(pid);
     reaped = true;
+    if (!failed) host?.ended?.(between ? exitWatch?.status() : status);
     drainHidden(); // every open the command made has its event queued by now
     if (failed) return execFailure(command, failed.step, failed.errno, log, spec);
     if (late && !mainReached) {
@@ -327,6 +343,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     cgroups?.remove();
     await terminal?.finish();
     if (pidFd !== undefined) closeSync(pidFd);
+    exitWatch?.close();
     if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     if (hiddenTimer) clearInterval(hiddenTimer);

@@ -58,6 +58,7 @@ export interface RunResult {
 const LIBRARY_KEYS = ['policy', 'stdio', 'signal', 'timeout', 'messages', 'preset', 'enforce', 'onRepeat', 'input', 'maxBuffer'] as const;
 
 const signalNumber = (sig: NodeJS.Signals): number => osConstants.signals[sig];
+const signalName = (n: number): NodeJS.Signals | undefined => (Object.keys(osConstants.signals) as NodeJS.Signals[]).find((name) => osConstants.signals[name] === n);
 
 function stdioOf(given: SpawnOptions['stdio']): readonly [StdioOption, StdioOption, StdioOption] {
   const three = given === undefined ? ['pipe', 'pipe', 'pipe'] as const : Array.isArray(given) ? given : [given, given, given];
@@ -103,12 +104,20 @@ export class JailedProcess extends EventEmitter {
     if (this.pendingSignal) signalJail(this.pendingSignal);
   }
 
-  /** @internal The jail has ended with `tsjail run`'s exit status; a signal this process sent is told as such. */
+  /** @internal The command's own wait status, where it is known (JailHost.ended). */
+  commandStatus: number | undefined;
+
+  /**
+   * @internal The jail has ended with `tsjail run`'s exit status. A signal is told as such where
+   * the command's own status says so, or where this process sent it and the status is 128+N.
+   */
   exited(status: number): { code: number | null; signal: NodeJS.Signals | null } {
     this.ended = true;
-    const bySignal = this.sentSignal !== undefined && status === 128 + signalNumber(this.sentSignal);
-    this.exitCode = bySignal ? null : status;
-    this.signalCode = bySignal ? this.sentSignal! : null;
+    const own = this.commandStatus !== undefined && (this.commandStatus & 0x7f) !== 0 ? signalName(this.commandStatus & 0x7f) : undefined;
+    const sent = this.sentSignal !== undefined && status === 128 + signalNumber(this.sentSignal) ? this.sentSignal : undefined;
+    const signal = own ?? (this.commandStatus === undefined ? sent : undefined);
+    this.exitCode = signal ? null : status;
+    this.signalCode = signal ?? null;
     return { code: this.exitCode, signal: this.signalCode };
   }
 
@@ -201,6 +210,7 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
       stdio: fds,
       spawned: closeTheirs,
       started: (pid, signalJail) => { ran = true; child.started(pid, signalJail); },
+      ended: (commandStatus) => { child.commandStatus = commandStatus; },
     }, (record) => child.emit(record.drift ? 'drift' : 'denial', record)).then((status) => {
       done();
       closeTheirs();
