@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -637,6 +638,7 @@ static void forward(int sig) {
 
 /* Numbers from tsjail's own range for helper steps added later (src/jail/helper.ts STEPS). */
 #define STEP_INIT_DROP 45
+#define STEP_TTY 46
 
 /* PID 1 runs beside the command for the whole run: once the command is forked it keeps
  * nothing the command could borrow. No capabilities in any set (CAP_KILL alone when the
@@ -751,6 +753,12 @@ static const uint8_t *parse_tty(const uint8_t *p, const uint8_t *end); /* at the
 static void hidden_take_group(int fd); /* at the end of this file */
 static int hidden_send_group(int chan, int32_t *result);
 #define TREES_DONE 0xffffffffu
+#define TREE_TTY_MASTER 0xffff0004u /* child to parent: the master of the jail's own pty (make_jail_pty) */
+/* --tty (parse_tty): the slave tsjail opened, or a pair to make in the jail. */
+#define TTY_IN_JAIL 0xffffffffu
+static struct { int fd; int in_jail; } TTY = { -1, 0 };
+static void make_jail_pty(int chan); /* at the end of this file */
+static int receive_tty_master(int chan);
 
 /* One channel message: the index as its body, room for one fd. */
 struct tree_msg {
@@ -896,7 +904,7 @@ static void child_main(int chan) {
 	/* Nothing is done before the parent says so: the maps are written (nothing runs as an
 	 * unmapped id) and the bind trees it made have arrived. */
 	if (receive_trees(chan)) _exit(125);
-	close(chan);
+	if (!TTY.in_jail) close(chan);
 	if (S.uid_map) {
 		/* Become the namespace's root if the maps have one, so that files the jail creates
 		 * (mount points in a fresh tmpfs) have a mapped owner; capabilities in the namespace stay. */
@@ -918,6 +926,7 @@ static void child_main(int chan) {
 	 * privileged tsjail has put it there already: its user namespace may not write them). */
 	if (geteuid() != 0 || !S.uid_map) for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], "0")) fail(STEP_CGROUP);
 	setup_filesystem();
+	if (TTY.in_jail) { make_jail_pty(chan); close(chan); }
 	if (S.hostname && sethostname(S.hostname, strlen(S.hostname))) fail(STEP_HOSTNAME);
 	if (S.clone_flags & CLONE_NEWPID) run_init();
 	if (keeper_present) run_keeper();
@@ -1065,15 +1074,16 @@ static int take_listener(pid_t init, int fd) {
 /*
  * Starts a jailed command. Returns the pid of the jail's first process, or -1 with
  * result[0] = the failed step and result[1] = its errno. Blocks until the command has been
- * exec'd or has failed: run it on a worker thread (koffi's async call). With a hidden-reads
- * section, result (5 ints) [4] is the fanotify group (hidden_send_group).
+ * exec'd or has failed: run it on a worker thread (koffi's async call). result has 6 ints: with
+ * a hidden-reads section [4] is the fanotify group (hidden_send_group), with a pty made in the
+ * jail [5] is its master (make_jail_pty).
  */
 int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	static uint8_t copy[1 << 24];
 	int pipefd[2];
 	int chan[2] = { -1, -1 };
 	result[0] = result[1] = 0;
-	result[2] = result[3] = -1;
+	result[2] = result[3] = result[5] = -1;
 	if (len > sizeof copy) { result[0] = STEP_PIPE; result[1] = E2BIG; return -1; }
 	memcpy(copy, spec, len);
 	if (parse(copy, len)) { result[0] = STEP_PIPE; result[1] = EINVAL; return -1; }
@@ -1119,6 +1129,7 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 		int status; while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
 		return -1;
 	}
+	if (TTY.in_jail) result[5] = receive_tty_master(chan[0]);
 	close(chan[0]);
 
 	int msg[2];
@@ -2497,18 +2508,47 @@ static long net_connect_wait(struct net_job *j) {
 	return 0;
 }
 
-/* --tty: the jail's own pseudo-terminal. The slave tsjail opened becomes the command's stdio and
- * the controlling terminal of its new session (so job control works and the caller's terminal is
- * not among its fds). */
-static struct { int fd; } TTY = { -1 };
+/* --tty: the jail's own pseudo-terminal. Its slave becomes the command's stdio and the
+ * controlling terminal of its new session (so job control works and the caller's terminal is not
+ * among its fds). In a jail with its own /dev the pair is made in the jail's devpts instance
+ * (make_jail_pty: the slave is /dev/pts/0 as the jail sees it, so ttyname() finds it) and the
+ * master goes to tsjail over the channel; else the slave is the one tsjail opened (fd). */
 
 static const uint8_t *parse_tty(const uint8_t *p, const uint8_t *end) {
 	TTY.fd = -1;
+	TTY.in_jail = 0;
 	if (p == end || !section_is(p, end, TTY_SECTION_TAG)) return p;
 	uint32_t v[2];
 	if (!(p = u32s(p, end, v, 2))) return NULL;
-	TTY.fd = (int)v[1];
+	if (v[1] == TTY_IN_JAIL) TTY.in_jail = 1;
+	else TTY.fd = (int)v[1];
 	return p;
+}
+
+/* Child side, after the jail's /dev is mounted and its root entered: a pair in the jail's devpts,
+ * the master handed to tsjail (then closed here: the jail keeps only the slave). */
+static void make_jail_pty(int chan) {
+	int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int unlock = 0;
+	if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock)) fail(STEP_TTY);
+	/* The slave from the master itself, not by a path the jail's mounts could change. */
+	int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (slave < 0 || send_tree(chan, TREE_TTY_MASTER, master)) fail(STEP_TTY);
+	close(master);
+	TTY.fd = slave;
+}
+
+/* Parent side: the master the child made (-1 if it failed first: its report says why). */
+static int receive_tty_master(int chan) {
+	struct tree_msg t;
+	tree_msg_init(&t, 1);
+	ssize_t n;
+	do n = recvmsg(chan, &t.m, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+	struct cmsghdr *h = n == (ssize_t)sizeof t.index && t.index == TREE_TTY_MASTER ? CMSG_FIRSTHDR(&t.m) : NULL;
+	if (!h || h->cmsg_type != SCM_RIGHTS) return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(h), sizeof fd);
+	return fd;
 }
 
 static void take_tty(void) {

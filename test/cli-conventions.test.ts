@@ -312,7 +312,7 @@ def own_terminal():
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 p = subprocess.Popen(json.loads(sys.argv[1]), stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal, cwd=sys.argv[3])
 os.close(slave)
-out, sent = b'', False
+out, sent, resized = b'', False, False
 while True:
     r, _, _ = select.select([master], [], [], 60)
     if not r: break
@@ -322,36 +322,48 @@ while True:
     out += d
     if not sent and (out.endswith(b'$ ') or out.endswith(b'# ')):
         os.write(master, sys.argv[2].encode() + b'\r'); sent = True
-print(json.dumps({'caller': caller, 'rdev': os.stat(caller).st_rdev, 'out': out.decode(errors='replace'), 'status': p.wait()}))
+    if b'winch-ready' in out and not resized:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack('HHHH', 44, 122, 0, 0)); resized = True
+print(json.dumps({'caller': caller, 'rdev': os.stat(caller).st_rdev, 'dev': os.stat(caller).st_dev, 'out': out.decode(errors='replace'), 'status': p.wait()}))
 `;
 
 for (const who of WHO) {
-  test(`${who.name}: --tty gives the jail a pty of its own: prompt, output, job control, window size; no fd of the caller's terminal, TIOCSTI refused`, () => {
+  test(`${who.name}: --tty gives the jail a pty of its own, in its own devpts: prompt, output, job control, window size and SIGWINCH, tty; no fd of the caller's terminal, TIOCSTI refused`, () => {
     const line = [
       'echo hi-$((40+2))',
       'for f in 0 1 2; do readlink /proc/self/fd/$f; done',
       'echo tty_nr $(cut -d" " -f7 /proc/self/stat)',
+      'echo "tty is $(tty)"',
+      'echo "devpts $(stat -L -c %d /proc/self/fd/0) holds $(ls /dev/pts | tr "\\n" " ")"',
       'stty size',
       "/usr/bin/python3 -c 'import fcntl,termios; fcntl.ioctl(0, termios.TIOCSTI, b\"x\")' 2>&1 | tail -1",
       'sleep 100 & jobs; kill %1',
+      // The caller's terminal resized: tsjail sizes the jail's, whose foreground program gets SIGWINCH.
+      "/usr/bin/python3 -c 'import os,signal,sys,time; signal.signal(signal.SIGWINCH, lambda *a: (print(\"winched\", *os.get_terminal_size(0)), sys.exit(0))); print(\"winch\" + \"-ready\", flush=True); time.sleep(20)'",
       'exit 3',
     ].join('; ');
     const argv = [...(who.asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--tty', '--', 'sh', '-i'];
     const driver = join(work, 'pty-driver.py');
     writeFileSync(driver, PTY_DRIVER);
-    const r = JSON.parse(execFileSync('python3', [driver, JSON.stringify(argv), line, writable], { encoding: 'utf8', timeout: 90000 })) as { caller: string; rdev: number; out: string; status: number };
+    const r = JSON.parse(execFileSync('python3', [driver, JSON.stringify(argv), line, writable], { encoding: 'utf8', timeout: 90000 })) as { caller: string; rdev: number; dev: number; out: string; status: number };
     assert.equal(r.status, 3, r.out);
     assert.match(r.out, /^[$#] echo hi/, 'the prompt, then what was typed, echoed by the jail\'s terminal');
     assert.match(r.out, /\r\nhi-42\r\n/);
     const fds = [...r.out.matchAll(/^(\/dev\/pts\/\d+)\r$/gm)].map((m) => m[1]!);
     assert.equal(fds.length, 3, r.out);
     assert.equal(new Set(fds).size, 1, 'stdin, stdout and stderr are the jail\'s terminal');
-    assert.notEqual(fds[0], r.caller, 'not the caller\'s');
+    // The pair is made in the jail's own devpts instance: its slave is /dev/pts/0 there (ttyname
+    // finds it), the only one, on a filesystem other than the caller's terminal's.
+    assert.deepEqual(fds, ['/dev/pts/0', '/dev/pts/0', '/dev/pts/0']);
+    assert.match(r.out, /\r\ntty is \/dev\/pts\/0\r\n/);
+    const devpts = /devpts (\d+) holds (.*)\r/.exec(r.out)!;
+    assert.notEqual(Number(devpts[1]), r.dev, 'not the caller\'s devpts');
+    assert.equal(devpts[2]!.trim(), '0 ptmx');
     const ttyNr = Number(/tty_nr (\d+)/.exec(r.out)![1]);
-    assert.equal(ttyNr, (136 << 8) | Number(fds[0]!.split('/').at(-1)), 'its controlling terminal is the jail\'s');
-    assert.notEqual(ttyNr, r.rdev);
+    assert.equal(ttyNr, 136 << 8, 'its controlling terminal is the jail\'s pts 0');
     assert.match(r.out, /\r\n33 111\r\n/, 'stty size: the caller\'s window size');
     assert.match(r.out, /PermissionError: \[Errno 1\] Operation not permitted/, 'TIOCSTI is refused');
     assert.match(r.out, /\[1\] \+ Running +sleep 100/, 'job control');
+    assert.match(r.out, /\r\nwinched 122 44\r\n/, 'SIGWINCH with the caller\'s new size');
   });
 }

@@ -80,8 +80,11 @@ export interface SpawnSpec {
    * outlives the command and kills what it left running (run_keeper in the helper).
    */
   readonly keeper?: boolean;
-  /** --tty: the pty slave that becomes the command's stdio and controlling terminal (terminal.ts). */
-  readonly ttySlave?: number;
+  /**
+   * --tty: the pty slave that becomes the command's stdio and controlling terminal (terminal.ts),
+   * or 'in-jail': a pair made in the jail's own devpts (with `mountDev`), its master handed back.
+   */
+  readonly ttySlave?: number | 'in-jail';
 }
 
 /** Step numbers of the helper, for messages: "cannot <step>". */
@@ -95,7 +98,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   32: 'set a sysctl', 33: 'mask a path', 34: 'make a path read-only', 35: 'join a namespace',
   36: 'make an idmapped mount', 37: 'pass the mounts to the jail',
   40: 'verify that the seccomp filter is loaded', 41: 'bring up the loopback interface',
-  45: 'drop the privileges of the jail\'s PID 1',
+  45: 'drop the privileges of the jail\'s PID 1', 46: 'open the jail\'s own pseudo-terminal',
   60: 'create the Landlock ruleset', 61: 'add a Landlock rule', 62: 'restrict the command with Landlock',
   90: 'pass a hidden path\'s file id to tsjail',
   101: 'set no_new_privs', 102: 'load the seccomp filter into this process', 103: 'synchronize the filter to every thread (TSYNC)',
@@ -163,6 +166,8 @@ const KEEPER_SECTION = 0x3150454b;
 export const KEEPER_END_SIGNAL = 'SIGPWR';
 /** Tags the trailing --tty section ("TTY1": parse_tty in the helper). */
 const TTY_SECTION = 0x31595454;
+/** Its fd value for a pty made in the jail. */
+const TTY_IN_JAIL = 0xffffffff;
 
 /** The flat layout `parse()` in the helper reads. */
 export function encodeSpec(s: SpawnSpec): Buffer {
@@ -198,7 +203,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   if (s.hiddenMap !== undefined) w.u32(HIDDEN_SECTION, s.hiddenMap);
   if (s.stdio) w.u32(STDIO_SECTION, ...s.stdio);
   if (s.keeper) w.u32(KEEPER_SECTION);
-  if (s.ttySlave !== undefined) w.u32(TTY_SECTION, s.ttySlave);
+  if (s.ttySlave !== undefined) w.u32(TTY_SECTION, s.ttySlave === 'in-jail' ? TTY_IN_JAIL : s.ttySlave);
   return w.done();
 }
 
@@ -421,6 +426,8 @@ export type SpawnResult =
     readonly ok: true; readonly pid: number; readonly listener?: number; readonly execPipe?: number;
     /** With `hiddenMap`: the fanotify group the jail's masks are marked in, or the errno that left it unwatched. */
     readonly hiddenGroup?: { readonly fd: number } | { readonly errno: number };
+    /** With `ttySlave: 'in-jail'`: the master of the jail's own pty. */
+    readonly ttyMaster?: number;
   }
   | { readonly ok: false; readonly step: number; readonly errno: number };
 
@@ -441,16 +448,18 @@ export function spawnJailed(spec: SpawnSpec): Promise<SpawnResult> {
   } catch (e) {
     return Promise.reject(e);
   }
-  const result = new Int32Array(5).fill(-1);
+  const result = new Int32Array(6).fill(-1);
   const started = spawning.then(() => promisify(bind().spawn, [buf, buf.length, result], (pid): SpawnResult => {
-    const group = result[4]!;
+    const group = result[4]!, master = result[5]!;
     if (pid <= 0) {
       if (group >= 0) bind().close(group);
+      if (master >= 0) bind().close(master);
       return { ok: false, step: result[0]!, errno: result[1]! };
     }
     return {
       ok: true, pid, ...(result[2]! >= 0 ? { listener: result[2]! } : {}), ...(result[3]! >= 0 ? { execPipe: result[3]! } : {}),
       ...(spec.hiddenMap !== undefined ? { hiddenGroup: group >= 0 ? { fd: group } : { errno: -group } } : {}),
+      ...(master >= 0 ? { ttyMaster: master } : {}),
     };
   }));
   spawning = started.catch(() => undefined);

@@ -234,9 +234,13 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
-  const terminal = o.tty ? (require('./terminal') as typeof import('./terminal')).JailTerminal.open() : undefined;
-  const spec: SpawnSpec = { ...spec2, ...(hidden ? { hiddenMap: hidden.mapFd } : {}), ...(terminal ? { ttySlave: terminal.slave } : {}) };
+  // --tty: in a jail with its own /dev, a pair in its devpts (the helper makes it); else one on the host's.
+  const terminals = o.tty ? (require('./terminal') as typeof import('./terminal')).JailTerminal : undefined;
+  const ttyInJail = terminals !== undefined && spec2.mountDev && (spec2.cloneFlags & NAMESPACES.mount) !== 0;
+  let terminal = terminals && !ttyInJail ? terminals.open() : undefined;
+  const spec: SpawnSpec = { ...spec2, ...(hidden ? { hiddenMap: hidden.mapFd } : {}), ...(terminal ? { ttySlave: terminal.slave } : ttyInJail ? { ttySlave: 'in-jail' } : {}) };
   const started = await spawnJailed(spec).catch((e: unknown) => { cgroups?.remove(); hidden?.close(); void terminal?.finish(); host?.spawned?.(); throw e; });
+  if (started.ok && started.ttyMaster !== undefined) terminal = terminals!.ofMaster(started.ttyMaster);
   host?.spawned?.();
   if (started.ok) terminal?.relay();
   if (!started.ok) {

@@ -1,6 +1,8 @@
-// --tty: the jail gets a pseudo-terminal of its own. tsjail opens the pair, the helper makes the
-// slave the command's stdio and controlling terminal (its session is new, so job control works),
-// and tsjail relays between its own terminal and the master. The jail holds no fd of the caller's
+// --tty: the jail gets a pseudo-terminal of its own. In a jail with its own /dev the helper makes
+// the pair in the jail's devpts instance (the slave is /dev/pts/0 there, as `tty` says) and hands
+// tsjail the master; elsewhere tsjail opens the pair on the host's. The helper makes the slave
+// the command's stdio and controlling terminal (its session is new, so job control works), and
+// tsjail relays between its own terminal and the master. The jail holds no fd of the caller's
 // terminal: TIOCSTI or anything else it does on its terminal reaches only the pty.
 import { closeSync, constants, openSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
@@ -40,9 +42,8 @@ function libc(): Libc {
 }
 
 export class JailTerminal {
-  /** The slave's fd in tsjail: the helper hands it to the command; closed once the jail has it. */
+  /** The slave's fd in tsjail (a pair on the host's devpts): the helper hands it to the command; closed once the jail has it. -1 for a pair made in the jail. */
   readonly slave: number;
-  readonly slavePath: string;
   private readonly master: number;
   private readonly c: Libc;
   private stream: ReadStream | undefined;
@@ -51,8 +52,15 @@ export class JailTerminal {
   /** tsjail's terminal's settings before it was made raw. */
   private saved: Buffer | undefined;
 
-  private constructor(c: Libc, master: number, slave: number, slavePath: string) {
-    this.c = c; this.master = master; this.slave = slave; this.slavePath = slavePath;
+  private constructor(c: Libc, master: number, slave: number) {
+    this.c = c; this.master = master; this.slave = slave;
+  }
+
+  /** The master of the pair the helper made in the jail's own devpts. */
+  static ofMaster(master: number): JailTerminal {
+    const t = new JailTerminal(libc(), master, -1);
+    t.copySize();
+    return t;
   }
 
   static open(): JailTerminal {
@@ -72,7 +80,7 @@ export class JailTerminal {
       closeSync(master);
       throw new JailError(`--tty: cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    const t = new JailTerminal(c, master, slave, path);
+    const t = new JailTerminal(c, master, slave);
     t.copySize();
     return t;
   }
@@ -89,7 +97,7 @@ export class JailTerminal {
 
   /** Once the jail has its slave: relay both ways, tsjail's terminal raw so every key reaches the jail's. */
   relay(): void {
-    closeSync(this.slave);
+    if (this.slave >= 0) closeSync(this.slave);
     const stream = new ReadStream(this.master);
     this.stream = stream;
     // The jail's output ends with EIO once every fd of the slave is closed (the jail has exited).
@@ -110,7 +118,7 @@ export class JailTerminal {
 
   /** After the jail: its last output is written, tsjail's terminal is as it was. */
   async finish(): Promise<void> {
-    if (!this.stream) { closeSync(this.slave); closeSync(this.master); return; }
+    if (!this.stream) { if (this.slave >= 0) closeSync(this.slave); closeSync(this.master); return; }
     // Bounded: a process that escaped the jail's end with the slave open must not hold tsjail.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.ended, new Promise((done) => { timer = setTimeout(done, 2000); })]);
