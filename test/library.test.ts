@@ -113,6 +113,29 @@ test(`${who}: a command that dies of a signal it did not get from here is told a
   assert.deepEqual((await events(caught)).slice(-1), [kept ? 'close 143 null' : 'close null SIGTERM']);
 });
 
+test(`${who}: kill() of a signal PID 1 does not pass on reaches the command itself: SIGSTOP stops it (not PID 1), SIGABRT reaches its trap`, async () => {
+  const state = (pid: number): string => /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!;
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 200));
+  for (const jail of [{}, { noNamespaces: true }] as const) {
+    const child = spawn('sh', ['-c', 'trap "echo abrt; exit 7" ABRT; echo up; while :; do sleep 0.05; done'], { stdio: ['ignore', 'pipe', 'ignore'], ...jail });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d; });
+    while (!out.includes('up')) await new Promise((r) => setTimeout(r, 20));
+    // The jail's first process (PID 1, or the keeper) and its child, the command.
+    const command = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    child.kill('SIGSTOP');
+    await settle();
+    assert.equal(state(command), 'T', `${JSON.stringify(jail)}: the command is stopped`);
+    assert.notEqual(state(child.pid!), 'T', 'the jail\'s first process is not');
+    child.kill('SIGCONT');
+    await settle();
+    assert.notEqual(state(command), 'T', 'and continues');
+    child.kill('SIGABRT');
+    assert.deepEqual(await new Promise((done) => child.on('close', (code, signal) => done([code, signal]))), [7, null]);
+    assert.match(out, /abrt/);
+  }
+});
+
 test(`${who}: an AbortSignal kills the jail and emits an AbortError; one aborted already runs nothing`, async () => {
   const ac = new AbortController();
   const child = spawn('sleep', ['1000'], { signal: ac.signal, stdio: 'ignore' });

@@ -157,6 +157,9 @@ export interface JailHost {
   ended?(commandStatus: number | undefined): void;
 }
 
+/** The signals the jail's PID 1 and keeper pass on to the command (run_init, run_keeper). */
+const PASSED_ON: ReadonlySet<NodeJS.Signals> = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT']);
+
 /** What a Watch does with a stopped call; `mainPid` is the command's pid. */
 export type StoppedCallHandler = (n: Notification, mainPid: () => number | undefined, answer: Answerer) => void | Promise<void>;
 
@@ -320,7 +323,14 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     if (!failed) {
       exitWatch ??= watchCommand();
       writePid();
-      host?.started(pid, (sig) => { if (reaped) return; if (sig === 'SIGKILL') killJail(); else try { process.kill(pid, sig); } catch { /* already gone */ } });
+      host?.started(pid, (sig) => {
+        if (reaped) return;
+        if (sig === 'SIGKILL') killJail();
+        // PID 1 (or the keeper) forwards these; another signal goes to the command itself, as
+        // child_process sends it to its child (to PID 1 SIGSTOP would stop only PID 1, SIGABRT nothing).
+        else if (between && !PASSED_ON.has(sig) && exitWatch) exitWatch.signal(osConstants.signals[sig]);
+        else try { process.kill(pid, sig); } catch { /* already gone */ }
+      });
     }
     const status = await waitFor(pid);
     reaped = true;
