@@ -110,6 +110,29 @@ for (const asNobody of [false, true]) {
     rmSync(p.dir, { recursive: true, force: true });
   });
 
+  test(`${who}: an import that resolves to another file now (lib.ts added beside lib/index.ts) is a miss`, () => {
+    const p = place(asNobody);
+    const own = (f: string): void => { if (asNobody) chownSync(f, 65534, 65534); };
+    mkdirSync(join(p.dir, 'lib'));
+    own(join(p.dir, 'lib'));
+    writeFileSync(join(p.dir, 'lib', 'index.ts'), "export const version: string = 'lib/index.ts';\n");
+    own(join(p.dir, 'lib', 'index.ts'));
+    const policy = join(p.dir, 'resolving.ts');
+    writeFileSync(policy, `import { definePolicy } from 'tsjail';\nimport { version } from './lib';\nexport default definePolicy({ default: 'allow', rules: [], jail: { env: { VERSION: version } } });\n`);
+    own(policy);
+    const first = run({ ...p, policy }, [], {}, 'echo $VERSION');
+    assert.equal(first.stdout, 'lib/index.ts\n', first.stderr);
+    const second = run({ ...p, policy }, [], {}, 'echo $VERSION');
+    assert.match(second.stderr, /hit: .*resolving\.ts \(not loaded\)/);
+    // tsc (and tsjail's loader) take ./lib.ts before ./lib/index.ts: the same import, another file.
+    writeFileSync(join(p.dir, 'lib.ts'), "export const version: string = 'lib.ts';\n");
+    own(join(p.dir, 'lib.ts'));
+    const third = run({ ...p, policy }, [], {}, 'echo $VERSION');
+    assert.equal(third.stdout, 'lib.ts\n', third.stderr);
+    assert.match(third.stderr, /miss: '\.\/lib' in .*resolving\.ts no longer resolves to .*lib\/index\.ts/);
+    rmSync(p.dir, { recursive: true, force: true });
+  });
+
   test(`${who}: a symlinked, corrupt or swapped entry is ignored and replaced`, () => {
     const p = place(asNobody);
     ok(run(p));

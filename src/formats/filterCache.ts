@@ -5,8 +5,9 @@
 // tsjail would run that code outside the jail.
 //
 // The key of a policy's entry is its file's bytes and path, tsjail's build and the host's ABI; the
-// entry records the files the policy imported with their
-// hashes, re-hashed on every hit. A filter's key adds those hashes and what the jail adds to the
+// entry records the files the policy imported with their hashes, re-hashed on every hit, and how each import the policy's own files named was resolved,
+// resolved again on every hit (a base.js added beside base.ts, a package installed: another
+// file, a miss). A filter's key adds those hashes and what the jail adds to the
 // policy (the stops, --allow, --deny): all that compile() is given. Files a policy reads itself
 // (readFileSync) and the environment it looks at are not part of the key: --no-cache for those.
 //
@@ -23,12 +24,12 @@ import { hostAbi } from '../arch/abi';
 import { cacheDir } from './cacheSettings';
 import type { DefinedPolicy } from '../policy/dsl';
 import type { Warning } from '../policy/errors';
-import { policyFromText, readPolicyText } from './load';
+import { policyFromText, readPolicyText, resolveImport, type ImportResolution } from './load';
 import type { OciImportOptions } from './oci';
 import type { JailStops } from '../policy/jailStops';
 
 /** Bumped when an entry's meaning changes. */
-const FORMAT = 'tsjail-cache 2';
+const FORMAT = 'tsjail-cache 3';
 const MAX_ENTRY_BYTES = 1 << 20;
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -120,6 +121,7 @@ interface PolicyEntry {
   readonly policy: Omit<DefinedPolicy, 'enforce'>;
   readonly warnings: readonly Warning[];
   readonly imports: readonly (readonly [file: string, sha256: string])[];
+  readonly resolutions: readonly ImportResolution[];
 }
 
 class NotCacheable extends Error {}
@@ -203,11 +205,13 @@ export function loadPolicyCached(path: string, ociOptions: OciImportOptions, deb
       debug(`ignored entry ${name}: corrupt`);
     }
     const now = stored && hashImports(stored.imports.map(([f]) => f));
-    if (stored && now && JSON.stringify(now) === JSON.stringify(stored.imports)) {
+    const moved = stored?.resolutions.find(([from, id, to]) => (resolveImport(from, id) ?? '') !== to);
+    if (stored && now && JSON.stringify(now) === JSON.stringify(stored.imports) && !moved) {
       debug(`hit: ${path} (not loaded)`);
       return { policy: stored.policy, warnings: stored.warnings, filter: cachedFilter(stored.imports) };
     }
-    if (stored) debug(`miss: an import of ${path} changed`);
+    if (moved) debug(`miss: '${moved[1]}' in ${moved[0]} no longer resolves to ${moved[2] || 'nothing'}`);
+    else if (stored) debug(`miss: an import of ${path} changed`);
   }
   debug(`miss: ${path}`);
   const loaded = policyFromText(path, text, ociOptions);
@@ -221,7 +225,7 @@ export function loadPolicyCached(path: string, ociOptions: OciImportOptions, deb
   };
   let payload: Buffer;
   try {
-    payload = Buffer.from(encodeEntry({ policy, warnings: loaded.warnings, imports }));
+    payload = Buffer.from(encodeEntry({ policy, warnings: loaded.warnings, imports, resolutions: loaded.resolutions ?? [] }));
   } catch (e) {
     if (!(e instanceof NotCacheable)) throw e;
     debug(`not cached: ${path}: its rules or jail settings are not plain data`);

@@ -17,7 +17,12 @@ export interface LoadedPolicy {
   readonly format: 'ts' | 'js' | 'oci' | 'systemd';
   /** The files a .ts/.js policy imported (tsjail's own excluded): what a cached filter also depends on. */
   readonly imports?: readonly string[];
+  /** How each import the policy's own files named was resolved: a file added or removed may change that. */
+  readonly resolutions?: readonly ImportResolution[];
 }
+
+/** One `import ... from id` in `from`, and the file (or builtin) it resolved to. */
+export type ImportResolution = readonly [from: string, id: string, to: string];
 
 function isPolicy(x: unknown): x is Policy {
   return typeof x === 'object' && x !== null && 'defaultAction' in x && Array.isArray((x as Policy).rules);
@@ -42,6 +47,21 @@ function typeScriptImport(id: string, dir: string): string | undefined {
 /** The modules of one policy load, by file: each evaluated once, and an import cycle gets the exports so far (as Node's own). */
 type LoadedModules = Map<string, Module>;
 
+/** Node's resolution of `id` from a module at `from` (what `require` inside it finds); undefined if nothing is found. */
+function nodeResolution(id: string, from: string): string | undefined {
+  const resolver = Module as unknown as { _resolveFilename(id: string, parent: { id: string; filename: string; paths: string[] }): string; _nodeModulePaths(dir: string): string[] };
+  try {
+    return resolver._resolveFilename(id, { id: from, filename: from, paths: resolver._nodeModulePaths(dirname(from)) });
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `id` imported from `from` resolves to now, as a policy load resolves it ('tsjail' is this copy: not recorded). */
+export function resolveImport(from: string, id: string): string | undefined {
+  return typeScriptImport(id, dirname(from)) ?? nodeResolution(id, from);
+}
+
 /** tsjail's own compiled files: a policy's imports among them are tsjail, not the policy. */
 const OWN_CODE = resolve(__dirname, '..');
 
@@ -55,7 +75,7 @@ function importsOf(file: string, modules: LoadedModules): string[] {
   return [...new Set([...seen].map((m) => m.filename))].filter((f) => f !== file && !f.startsWith(OWN_CODE + sep)).sort();
 }
 
-function evaluateModule(file: string, source: string, modules: LoadedModules = new Map()): unknown {
+function evaluateModule(file: string, source: string, modules: LoadedModules, resolutions: ImportResolution[]): unknown {
   const mod = new Module(file, module);
   mod.filename = file;
   mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(dirname(file));
@@ -65,9 +85,10 @@ function evaluateModule(file: string, source: string, modules: LoadedModules = n
     // `import ... from 'tsjail'` resolves to this copy of tsjail, installed or not.
     if (id === 'tsjail') return require('../index');
     const imported = typeScriptImport(id, dirname(file));
+    resolutions.push([file, id, imported ?? nodeResolution(id, file) ?? '']);
     if (!imported) return ownRequire(id);
     const seen = modules.get(imported);
-    return seen ? seen.exports : evaluateModule(imported, compileTypeScript(imported, readFileSync(imported, 'utf8')), modules);
+    return seen ? seen.exports : evaluateModule(imported, compileTypeScript(imported, readFileSync(imported, 'utf8')), modules, resolutions);
   };
   mod.require = Object.assign(requireFrom, ownRequire);
   (mod as unknown as { _compile(code: string, file: string): void })._compile(source, file);
@@ -165,9 +186,10 @@ export function policyFromText(path: string, text: string, ociOptions: OciImport
   const code = isTs || ext === '.mjs' ? compileTypeScript(file, text) : text;
   let exported: unknown;
   let imports: string[];
+  const resolutions: ImportResolution[] = [];
   try {
     const modules: LoadedModules = new Map();
-    exported = evaluateModule(file, code, modules);
+    exported = evaluateModule(file, code, modules, resolutions);
     imports = importsOf(file, modules);
   } catch (e) {
     if (e instanceof PolicyError) throw e;
@@ -179,5 +201,10 @@ export function policyFromText(path: string, text: string, ociOptions: OciImport
   if (!policy) {
     throw new PolicyError('the file does not export a policy', { file: path, line: 0 }, 'write `export default definePolicy({ ... })`');
   }
-  return { policy: policy as DefinedPolicy, warnings: [], format: isTs ? 'ts' : 'js', imports };
+  return { policy: policy as DefinedPolicy, warnings: [], format: isTs ? 'ts' : 'js', imports, resolutions: uniqueResolutions(resolutions) };
+}
+
+function uniqueResolutions(all: readonly ImportResolution[]): ImportResolution[] {
+  const seen = new Map(all.map((r) => [JSON.stringify(r), r]));
+  return [...seen.keys()].sort().map((k) => seen.get(k)!);
 }
