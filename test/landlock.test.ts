@@ -3,7 +3,7 @@
 // created after the jail started stays unreadable, abstract unix sockets and signals stay inside.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { JailError } from '../src/jail/errors';
@@ -64,6 +64,23 @@ test('complement: siblings on the way to a hidden path get reads, the hidden pat
   // Deterministic: sorted, and the same twice.
   assert.deepEqual(ruleset.rules.map((r) => r.path), [...ruleset.rules.map((r) => r.path)].sort());
   assert.deepEqual(landlockPlan(fs, { abi: 7, privateDev: true, list }).ruleset, ruleset);
+});
+
+test('complement from the host\'s listings: planned once while the directories on the way are unchanged, again when one changes (even with its mtime set back)', () => {
+  const { home } = tree();
+  const fs = fsOf(rule(join(home, '.ssh'), 'hide'));
+  const first = landlockPlan(fs, { abi: 7, privateDev: true });
+  assert.ok(rightsAt(first.ruleset.rules, join(home, 'pub')) !== undefined);
+  assert.equal(landlockPlan(fs, { abi: 7, privateDev: true }), first, 'the same plan, not planned again');
+  writeFileSync(join(home, 'new-file'), 'x');
+  const second = landlockPlan(fs, { abi: 7, privateDev: true });
+  assert.notEqual(second, first);
+  assert.ok(rightsAt(second.ruleset.rules, join(home, 'new-file')) !== undefined, 'a file added on the way gets its grant');
+  // An entry added, then the directory's mtime set back: its ctime still tells.
+  const before = statSync(home);
+  writeFileSync(join(home, 'another'), 'x');
+  utimesSync(home, before.atime, before.mtime);
+  assert.ok(rightsAt(landlockPlan(fs, { abi: 7, privateDev: true }).ruleset.rules, join(home, 'another')) !== undefined);
 });
 
 test('complement: noexec loses EXECUTE there only; a refusal inside a writable directory is reported, the directory granted whole', () => {

@@ -12,7 +12,7 @@
 //   never the contents;
 // - a refusal inside a writable directory (--hide or --ro beneath --rw): a grant to write
 //   beneath P is a grant for everything beneath P, so such a rule is reported in `uncarved`.
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { JailError } from './errors';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
@@ -168,11 +168,43 @@ function deviceGrants(privateDev: boolean): LandlockRule[] {
   ];
 }
 
+/** A directory as it is now: any entry added, removed or renamed changes its ctime (which utimes cannot set back). */
+function dirSignature(dir: string): string {
+  try {
+    const st = statSync(dir, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.ctimeNs}:${st.mtimeNs}`;
+  } catch {
+    return 'none';
+  }
+}
+
+/**
+ * Plans made from the host's listings, by their inputs, with the signature of every directory
+ * listed (taken before its listing): a process that starts many jails plans again only when one
+ * of those directories changed. A plan only grants, so even a stale one could only refuse more.
+ */
+const hostPlans = new Map<string, { readonly plan: LandlockPlan; readonly listed: ReadonlyMap<string, string> }>();
+const MAX_HOST_PLANS = 16;
+
 /**
  * The Landlock ruleset of a jail: `fs` its file rules (undefined: none, e.g. --host-fs or -r DIR:
  * then only the scopes), at the kernel's `abi` (0: no Landlock, an empty ruleset).
  */
 export function landlockPlan(fs: ResolvedFs | undefined, inputs: LandlockInputs): LandlockPlan {
+  if (inputs.list || !fs || inputs.abi < 1) return planFrom(fs, inputs);
+  const key = JSON.stringify([fs.rules, inputs.mounts ?? [], inputs.abi, inputs.privateDev]);
+  const known = hostPlans.get(key);
+  if (known && [...known.listed].every(([dir, signature]) => dirSignature(dir) === signature)) return known.plan;
+  const listed = new Map<string, string>();
+  const links = new Set<string>();
+  const plan = planFrom(fs, { ...inputs, list: (dir) => { listed.set(dir, dirSignature(dir)); return hostList(dir, links); } }, (path) => links.has(path));
+  hostPlans.delete(key);
+  if (hostPlans.size >= MAX_HOST_PLANS) hostPlans.delete(hostPlans.keys().next().value!);
+  hostPlans.set(key, { plan, listed });
+  return plan;
+}
+
+function planFrom(fs: ResolvedFs | undefined, inputs: LandlockInputs, hostIsLink?: (path: string) => boolean): LandlockPlan {
   const { abi } = inputs;
   const scoped = abi >= 6 ? SCOPE.SIGNAL | SCOPE.ABSTRACT_UNIX_SOCKET : 0;
   // Audit records for the command's denials too (ABI 7): by default only the calling program's are logged.
@@ -195,7 +227,7 @@ export function landlockPlan(fs: ResolvedFs | undefined, inputs: LandlockInputs)
     return listed.get(dir)!;
   };
   // Every path carve asks about is in a directory it listed: the host's listing knows its links.
-  const isLink = inputs.list ? isSymlink : (path: string): boolean => links.has(path);
+  const isLink = hostIsLink ?? (inputs.list ? isSymlink : (path: string): boolean => links.has(path));
   carve(rules, (r) => r.access !== 'hide', READ, FS.READ_DIR, list, isLink, grant, note);
   carve(rules, (r) => r.access !== 'hide' && r.exec, FS.EXECUTE, 0, list, isLink, grant, note);
   carve(rules, writable, WRITE, 0, list, isLink, grant, note);

@@ -29,16 +29,30 @@ function hardLimits(): ReadonlyMap<string, bigint> {
   return out;
 }
 
-/** Whether a cgroup with this limit can be made here (tried, then removed). */
+/**
+ * Whether a cgroup with this kind of limit can be made here (tried once per process, then
+ * removed): a process that starts many jails (the library) probes once, not twice per jail. Should
+ * it stop working later, the jail's own cgroup fails to be made and the jail does not start.
+ */
+const probed = new Map<keyof Limits, boolean>();
 function cgroupWorks(limits: Limits): boolean {
-  try {
-    new JailCgroups(limits, `tsjail-probe-${process.pid}-${Date.now().toString(36)}`).remove();
-    return true;
-  } catch {
-    // Any failure (no controller, not delegated, read-only cgroupfs) means: not here.
-    return false;
+  const kind = Object.keys(limits)[0] as keyof Limits;
+  let works = probed.get(kind);
+  if (works === undefined) {
+    try {
+      new JailCgroups(limits, `tsjail-probe-${process.pid}-${Date.now().toString(36)}`).remove();
+      works = true;
+    } catch {
+      // Any failure (no controller, not delegated, read-only cgroupfs) means: not here.
+      works = false;
+    }
+    probed.set(kind, works);
   }
+  return works;
 }
+
+/** What a killed tsjail left is removed once per process (before its first jail's cgroups). */
+let staleRemoved = false;
 
 /**
  * True when the jail's first process joins its cgroups as a mapped id other than host root (a
@@ -63,7 +77,7 @@ function runsAsHostRoot(o: JailOptions): boolean {
  */
 export function withDefaultLimits(o: JailOptions, log: (msg: string) => void): JailOptions {
   // Every run makes cgroups where it can: what a killed tsjail left is removed first.
-  removeStale();
+  if (!staleRemoved) { removeStale(); staleRemoved = true; }
   if (o.noLimits) return o;
   const mapped = joinsAsMappedId(o);
   const given = new Set(Object.keys(o.rlimits ?? {}).map(key));
