@@ -53,24 +53,41 @@ function segmentCounts(segs: readonly Segment[], weights: ReadonlyMap<number, nu
   return counts;
 }
 
+/** A tree of jge over the leaves' first numbers; `split(lo, hi)` is the first leaf of the jge branch. */
+function jgeTree(f: NodeFactory, firsts: readonly number[], leafNode: (i: number) => Node, split: (lo: number, hi: number) => number): Node {
+  const build = (lo: number, hi: number): Node => {
+    if (lo === hi) return leafNode(lo);
+    const mid = split(lo, hi);
+    return f.jump('jge', firsts[mid]!, build(mid, hi), build(lo, mid - 1));
+  };
+  return build(0, firsts.length - 1);
+}
+
+const exceptionsThen = (f: NodeFactory, exceptions: Segment['exceptions'], leaf: (d: Decision) => Node, rest: Node): Node =>
+  exceptions.reduceRight((next, e) => f.jump('jeq', e.nr, leaf(e.decision), next), rest);
+
 /**
- * A tree of jge over segment boundaries; each leaf checks its exceptions first. Balanced, or
- * with weights the tree with the fewest tests for that mix (weightedTree.ts) and each leaf's
- * exceptions most frequent first.
+ * The number tree of one section: each leaf checks its exceptions first. Balanced, or with
+ * weights the tree with the fewest tests for that mix (weightedTree.ts), over the segments with
+ * neighbours of the same code joined, each leaf's exceptions most frequent first.
  */
 function rangeTree(f: NodeFactory, ranges: readonly SyscallRange[], leaf: (d: Decision) => Node, weights?: ReadonlyMap<number, number>): Node {
   const segs = segments(ranges);
-  const split = weights && weightedSplits(segmentCounts(segs, weights));
-  const byWeight = (s: Segment): Segment['exceptions'] => (!split ? s.exceptions
-    : [...s.exceptions].sort((a, b) => (weights!.get(b.nr) ?? 0) - (weights!.get(a.nr) ?? 0) || a.nr - b.nr));
-  const segmentNode = (s: Segment): Node =>
-    byWeight(s).reduceRight((rest, e) => f.jump('jeq', e.nr, leaf(e.decision), rest), leaf(s.decision));
-  const build = (lo: number, hi: number): Node => {
-    if (lo === hi) return segmentNode(segs[lo]!);
-    const mid = split ? split(lo, hi) : Math.ceil((lo + hi + 1) / 2);
-    return f.jump('jge', segs[mid]!.lo, build(mid, hi), build(lo, mid - 1));
-  };
-  return build(0, segs.length - 1);
+  const counts = weights && segmentCounts(segs, weights);
+  if (!counts?.some((c) => c > 0)) {
+    return jgeTree(f, segs.map((s) => s.lo), (i) => exceptionsThen(f, segs[i]!.exceptions, leaf, leaf(segs[i]!.decision)), (lo, hi) => Math.ceil((lo + hi + 1) / 2));
+  }
+  const byWeight = (a: { nr: number }, b: { nr: number }): number => (weights!.get(b.nr) ?? 0) - (weights!.get(a.nr) ?? 0) || a.nr - b.nr;
+  const leaves: { lo: number; node: Node; count: number }[] = [];
+  segs.forEach((s, i) => {
+    const node = exceptionsThen(f, [...s.exceptions].sort(byWeight), leaf, leaf(s.decision));
+    const prev = leaves[leaves.length - 1];
+    // Decisions that differ but compile alike (a balanced tree folds such siblings): one leaf.
+    if (prev?.node === node) prev.count += counts[i]!;
+    else leaves.push({ lo: s.lo, node, count: counts[i]! });
+  });
+  const split = weightedSplits(leaves.map((l) => l.count))!;
+  return jgeTree(f, leaves.map((l) => l.lo), (i) => leaves[i]!.node, split);
 }
 
 export interface SectionInput {

@@ -25,13 +25,17 @@ export interface CompiledFilter {
   readonly warnings: readonly Warning[];
 }
 
-/** The program, its number trees shaped by the weights unless that makes it longer (far-jump hops). */
+/**
+ * The program, its number trees shaped by the weights unless that makes it longer: a weighted
+ * tree has one jge per boundary too, but may share fewer subtrees across arch sections or need
+ * more hops for far jumps.
+ */
 function withWeights(resolved: readonly AbiPolicy[], weights: SyscallWeights | undefined, warnings: Warning[]): Instruction[] {
   const balanced = layout(generate(resolved));
   if (!weights) return balanced;
   const weighted = layout(generate(resolved, weights));
   if (weighted.length <= balanced.length) return weighted;
-  warnings.push({ message: `the weights were not used: their tree needs ${weighted.length - balanced.length} more instructions (hops for far jumps) than the balanced one` });
+  warnings.push({ message: `the weights were not used: their program would be ${weighted.length - balanced.length} instruction${weighted.length - balanced.length > 1 ? 's' : ''} longer than the balanced one` });
   return balanced;
 }
 

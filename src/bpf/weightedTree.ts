@@ -7,9 +7,9 @@
 const UNSEEN_SHARE = 0.01;
 
 /**
- * For segments with these call counts, the split of each span [lo, hi] (lo < hi): the first
- * segment of its jge branch. Undefined when no call falls in any segment (the balanced tree is
- * then as good as any).
+ * For leaves with these call counts, the split of each span [lo, hi] (lo < hi): the first leaf
+ * of its jge branch. Undefined when no call falls in any leaf (the balanced tree is then as good
+ * as any).
  */
 export function weightedSplits(counts: readonly number[]): ((lo: number, hi: number) => number) | undefined {
   const n = counts.length;

@@ -16,8 +16,8 @@ function keyProblem(key: string): string | undefined {
   return `unknown syscall '${key}'${suggest(key, SYSCALL_NAMES)}`;
 }
 
-function countProblem(count: unknown): string | undefined {
-  return Number.isSafeInteger(count) && (count as number) >= 0 ? undefined : `the count ${String(count)} is not a whole number ≥ 0`;
+function countProblem(count: unknown, written = String(count)): string | undefined {
+  return Number.isSafeInteger(count) && (count as number) >= 0 ? undefined : `the count ${written} is not a whole number from 0 to 2^53-1`;
 }
 
 /** Checks weights given in a policy (`weights: { read: 1200, ... }`). */
@@ -42,7 +42,7 @@ export function parseWeights(text: string, file: string): SyscallWeights {
     const fields = line.split(/\s+/);
     if (fields.length !== 2) throw new PolicyError(`expected 'syscall count', found '${line}'`, loc, 'one syscall (a name or number) and its count a line, # for comments');
     const [key, count] = fields as [string, string];
-    const problem = keyProblem(key) ?? (/^[0-9]+$/.test(count) ? countProblem(Number(count)) : `the count '${count}' is not a whole number ≥ 0`);
+    const problem = keyProblem(key) ?? countProblem(/^[0-9]+$/.test(count) ? Number(count) : NaN, count);
     if (problem) throw new PolicyError(problem, loc, 'one syscall (a name or number) and its count a line');
     out[key] = (out[key] ?? 0) + Number(count);
   });
