@@ -2,7 +2,7 @@
 // longer, and on a recorded mix of real programs runs fewer instructions per call.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import util from 'node:util';
 import { join } from 'node:path';
@@ -200,6 +200,13 @@ test('tsjail learn --weights-out records a run\'s counts, and compile --weights 
     assert.equal(compiled.status, 0, compiled.stderr);
     assert.match(compiled.stderr, /x86_64: mean [\d.]+ executed, [\d.]+ per call of the weights' mix/);
     assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'f.bpf'))), compileProgram(defaultPolicy(), { weights: w }).bytes);
+    const unwritable = spawnSync(process.execPath, [BIN, 'learn', '--weights-out', join(dir, 'no/such/dir/w'), '--', 'sh', '-c', 'touch ran'], { encoding: 'utf8', cwd: dir, timeout: 60000 });
+    assert.equal(unwritable.status, 125);
+    assert.match(unwritable.stderr, /cannot write .*no\/such\/dir\/w: ENOENT \(choose another --weights-out\)/);
+    assert.ok(!existsSync(join(dir, 'ran')), 'nothing was run');
+    const dash = spawnSync(process.execPath, [BIN, 'learn', '--weights-out', '-', '--', 'true'], { encoding: 'utf8' });
+    assert.equal(dash.status, 2);
+    assert.match(dash.stderr, /--weights-out needs a file/);
     writeFileSync(join(dir, 'bad.weights'), 'read 3\nwirte 2\n');
     const bad = spawnSync(process.execPath, [BIN, 'compile', '--policy', '@builtin', '--weights', join(dir, 'bad.weights'), '-o', '/dev/null'], { encoding: 'utf8' });
     assert.notEqual(bad.status, 0);

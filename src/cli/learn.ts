@@ -69,6 +69,7 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   // -o - is stdout, as no -o.
   const out = extra['--output'] === '-' ? undefined : extra['--output'] as string | undefined;
   const weightsOut = extra['--weights-out'] as string | undefined;
+  if (weightsOut === '-' || weightsOut === '') { log(`--weights-out needs a file (the policy goes to -o or stdout)\n${helpHint('learn')}`); return 2; }
   // Checked before the run: a long learning run is not to be lost to an unwritable output.
   for (const [file, flag] of [[out, '-o'], [weightsOut, '--weights-out']] as const) {
     if (!file) continue;
