@@ -216,3 +216,14 @@ test('tsjail learn --weights-out records a run\'s counts, and compile --weights 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a policy with weights runs in a real jail and decides as written', async () => {
+  const { run } = await import('../src/index');
+  // mkdir among the hottest calls: its refusal sits near the root of the weighted tree.
+  const weights = { ...mix(), mkdir: 5000, mkdirat: 5000 };
+  const policy = definePolicy({ default: allow(), rules: [errno('EPERM', 'mkdir', 'mkdirat')], weights });
+  assert.notDeepEqual(compileProgram(policy).bytes, compileProgram({ ...policy, weights: {} }).bytes);
+  const r = await run('sh', ['-c', 'echo hi; mkdir /tmp/x 2>/dev/null || echo refused; ls / >/dev/null && echo listed'], { policy });
+  assert.equal(r.stdout, 'hi\nrefused\nlisted\n', r.stderr);
+  assert.deepEqual(r.denials.map((d) => d.syscall), ['mkdir']);
+});
