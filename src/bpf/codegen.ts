@@ -1,6 +1,7 @@
 // Policy → program DAG (DESIGN §3): `ld arch`, one section per AUDIT_ARCH, `ld nr`, a `jge`
 // tree over syscall-number ranges (balanced, or shaped by syscall weights), and at the leaves
-// a `ret` or an argument ladder. Nothing reads args before the number is decided, so the kernel can cache allows.
+// a `ret` or an argument ladder. Nothing reads args before the number is decided, so the
+// kernel can cache allows.
 import type { AbiPolicy } from '../policy/resolve';
 import { NodeFactory, type Node } from './dag';
 import { LadderBuilder } from './ladder';
