@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { ABIS } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
 import { decodeProgram, type Instruction } from '../src/kernel/instruction';
-import { programStats, type ProgramStats } from '../src/analysis/stats';
+import { meanPerCall, programStats, worstPath, type ProgramStats } from '../src/analysis/stats';
+import { parseWeights } from '../src/policy/weights';
 import { readLearned } from '../src/jail/learn';
 import { profileOf } from '../src/jail/learnClasses';
 import { defaultPolicy } from '../src/jail/defaultPolicy';
@@ -70,8 +71,8 @@ function cAction(action: string, errnoRet: number | null): string {
   }
 }
 
-/** A C program that builds the profile with libseccomp `runs` times and exports it once. */
-function libseccompHarness(profile: unknown): { binary: string } {
+/** A C program that builds the profile with libseccomp `runs` times and exports it once; `priorities`: seccomp_syscall_priority per syscall name. */
+function libseccompHarness(profile: unknown, priorities: readonly (readonly [string, number])[] = []): { binary: string } {
   const file = join(work, `p${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify(profile));
   const r = spawnSync(PYTHON, [join(REPO_ROOT, 'test/helpers/libseccomp_oci.py'), file, 'x86_64', '', '6.1', join(work, 'ignored.bpf')], { encoding: 'utf8' });
@@ -89,12 +90,15 @@ function libseccompHarness(profile: unknown): { binary: string } {
 #include <unistd.h>
 #define ADD(act, name, n, ...) do { int nr = seccomp_syscall_resolve_name(name); \\
 	if (nr != __NR_SCMP_ERROR) seccomp_rule_add(ctx, act, nr, n, ##__VA_ARGS__); } while (0)
+#define PRIORITY(name, p) do { int nr = seccomp_syscall_resolve_name(name); \\
+	if (nr != __NR_SCMP_ERROR) seccomp_syscall_priority(ctx, nr, p); } while (0)
 static scmp_filter_ctx build(int optimize) {
 	scmp_filter_ctx ctx = seccomp_init(${cAction(...meta.default)});
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, optimize);
 	seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE);
 ${meta.arches.map((a) => `\tseccomp_arch_add(ctx, SCMP_ARCH_${a.toUpperCase()});`).join('\n')}
 ${rules.join('\n')}
+${priorities.map(([name, p]) => `\tPRIORITY("${name}", ${p});`).join('\n')}
 	return ctx;
 }
 int main(int argc, char **argv) {
@@ -426,6 +430,7 @@ async function main(): Promise<void> {
     out.push('');
     console.log(`bench: ${c.name} done`);
   }
+  out.push(...weightsSection());
   out.push(...lateSection());
   out.push(...generalizeSection());
   out.push(...startupSection());
@@ -448,6 +453,45 @@ async function main(): Promise<void> {
   console.log(doc.join('\n'));
 }
 
+/**
+ * Syscall weights (issue #14): instructions per call on a recorded mix of real programs, every
+ * call counted (no action cache), tsjail balanced and weighted beside libseccomp, without and
+ * with seccomp_syscall_priority from the same mix (the most frequent call 255, then by rank).
+ */
+function weightsSection(): string[] {
+  const mixFile = join(REPO_ROOT, 'fixtures/weights/mix-x86_64.weights');
+  const weights = parseWeights(readFileSync(mixFile, 'utf8'), mixFile);
+  const calls = Object.values(weights).reduce((a, b) => a + b, 0);
+  const priorities = Object.entries(weights).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 255).map(([name], i) => [name, 255 - i] as const);
+  const lines = [
+    '### Syscall weights: instructions per call on a recorded mix', '',
+    `The mix: fixtures/weights/mix-x86_64.weights, ${calls} calls of ${Object.keys(weights).length} syscalls recorded by \`tsjail learn --weights-out\` from python3, node,`,
+    'git, gcc, tar and sh runs. *Per call*: the mean of instructions executed over those calls (arguments zero) by the same',
+    'emulator, every call counted: what a kernel without the action cache runs, or any kernel for calls it cannot cache.',
+    'tsjail weighted: `tsjail compile --weights FILE`; libseccomp with priorities: `seccomp_syscall_priority` from the same mix.', '',
+    '| profile | compiler | instructions | worst path | per call, recorded mix |', '|---|---|---:|---:|---:|',
+  ];
+  for (const c of CASES.filter((x) => !x.name.startsWith('small'))) {
+    const policy = importOci(c.profile, { hostArch: 'x86_64', kernel: '6.1' }).policy;
+    const plain = compileProgram(policy).instructions;
+    const weighted = compileProgram(policy, { weights }).instructions;
+    const rows: [string, readonly Instruction[]][] = [['tsjail', plain], ['tsjail weighted', weighted]];
+    for (const [label, prios] of [['', []], [' with priorities', priorities]] as const) {
+      const { binary } = libseccompHarness(c.profile, prios);
+      rows.push([`libseccomp${label}`, timeLibseccomp(binary, 1, 1).program], [`libseccomp OPTIMIZE=2${label}`, timeLibseccomp(binary, 2, 1).program]);
+    }
+    for (const [label, program] of rows) {
+      lines.push(`| ${c.name} | ${label} | ${program.length} | ${worstPath(program)} | ${meanPerCall(program, x86_64, weights).toFixed(2)} |`);
+    }
+  }
+  const builtin = defaultPolicy();
+  for (const [label, program] of [['tsjail', compileProgram(builtin).instructions], ['tsjail weighted', compileProgram(builtin, { weights }).instructions]] as const) {
+    lines.push(`| built-in policy (\`tsjail run\`) | ${label} | ${program.length} | ${worstPath(program)} | ${meanPerCall(program, x86_64, weights).toFixed(2)} |`);
+  }
+  console.log('bench: weights done');
+  return [...lines, ''];
+}
+
 /** Compile times alone, tsjail beside libseccomp (the tables' compile column). */
 function compileSection(): string[] {
   const lines = ['| profile | tsjail | libseccomp | libseccomp OPTIMIZE=2 | tsjail / libseccomp |', '|---|---:|---:|---:|---:|'];
@@ -460,9 +504,10 @@ function compileSection(): string[] {
   return lines;
 }
 
-// `node dist/bench/run.js generalize|startup|compile|net|library`: that section alone, printed (RESULTS.md untouched).
+// `node dist/bench/run.js generalize|startup|compile|net|library|weights`: that section alone, printed (RESULTS.md untouched).
 const SECTIONS: Record<string, () => string[] | Promise<string[]>> = {
   generalize: generalizeSection, startup: startupSection, compile: compileSection, net: netSection, library: librarySection,
+  weights: weightsSection,
 };
 const only = process.argv[2] !== undefined ? SECTIONS[process.argv[2]] : undefined;
 if (only) void Promise.resolve(only()).then((lines) => console.log(lines.join('\n')));

@@ -10,6 +10,7 @@ export { ABIS, ABI_NAMES, hostAbi, lookupAbi, type Abi, type AbiName } from './a
 export { syscallNumber, syscallName, syscallArgs, syscallsOf, SYSCALL_NAMES, type SyscallName, type SyscallArg } from './syscalls/table';
 export * from './policy/model';
 export { PolicyError, type Warning } from './policy/errors';
+export { parseWeights, formatWeights } from './policy/weights';
 export { evaluatePolicy, type Decision } from './policy/evaluate';
 export { explainCall, type Explanation } from './analysis/explain';
 export { loadPolicyFile, type LoadedPolicy } from './formats/load';

@@ -3,6 +3,8 @@ import type { Abi } from '../arch/abi';
 import { syscallsOf } from '../syscalls/table';
 import { cacheReport } from '../bpf/cache';
 import { emulate } from '../bpf/emulator';
+import type { SyscallWeights } from '../policy/model';
+import { weightsByNumber } from '../policy/weights';
 import { BPF_JA, BPF_JMP, BPF_RET, type Instruction } from '../kernel/instruction';
 
 export interface ProgramStats {
@@ -39,4 +41,18 @@ export function programStats(program: readonly Instruction[], abi: Abi): Program
     cacheable: cacheReport(program, abi).cached.length,
     syscalls: entries.length,
   };
+}
+
+/**
+ * Mean instructions executed per call of a call mix on one ABI (arguments zero): every call
+ * counted, as on a kernel without the action cache or for calls it cannot cache.
+ */
+export function meanPerCall(program: readonly Instruction[], abi: Abi, weights: SyscallWeights): number {
+  let calls = 0, executed = 0;
+  for (const [nr, count] of weightsByNumber(weights, [abi])) {
+    calls += count;
+    executed += count * emulate(program, { nr, arch: abi.auditArch }, abi.endian).executed;
+  }
+  if (!calls) throw new Error(`the call mix has no call on ${abi.name}`);
+  return executed / calls;
 }

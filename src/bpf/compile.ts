@@ -1,7 +1,7 @@
 // The compiler's entry point: Policy → verified seccomp program for one or more ABIs.
 import type { Abi, Endian } from '../arch/abi';
 import { PolicyError, uniqueWarnings, type Warning } from '../policy/errors';
-import type { Policy } from '../policy/model';
+import type { Policy, SyscallWeights } from '../policy/model';
 import { resolvePolicy, targetAbis, type AbiPolicy } from '../policy/resolve';
 import { generate } from './codegen';
 import { BPF_MAXINSNS, encodeProgram, type Instruction } from '../kernel/instruction';
@@ -11,6 +11,8 @@ import { verifyProgram } from './verify';
 export interface CompileOptions {
   /** Target ABIs (names or aliases such as amd64); default: the policy's, else the host's. */
   readonly arch?: string | readonly string[];
+  /** How often each syscall runs (policy/weights.ts), instead of the policy's own `weights`. */
+  readonly weights?: SyscallWeights;
 }
 
 export interface CompiledFilter {
@@ -21,6 +23,20 @@ export interface CompiledFilter {
   readonly endian: Endian;
   readonly resolved: readonly AbiPolicy[];
   readonly warnings: readonly Warning[];
+}
+
+/**
+ * The program, its number trees shaped by the weights unless that makes it longer: a weighted
+ * tree has one jge per boundary too, but may share fewer subtrees across arch sections or need
+ * more hops for far jumps.
+ */
+function withWeights(resolved: readonly AbiPolicy[], weights: SyscallWeights | undefined, warnings: Warning[]): Instruction[] {
+  const balanced = layout(generate(resolved));
+  if (!weights) return balanced;
+  const weighted = layout(generate(resolved, weights));
+  if (weighted.length <= balanced.length) return weighted;
+  warnings.push({ message: `the weights were not used: their program would be ${weighted.length - balanced.length} instruction${weighted.length - balanced.length > 1 ? 's' : ''} longer than the balanced one` });
+  return balanced;
 }
 
 export function compileProgram(policy: Policy, options: CompileOptions = {}): CompiledFilter {
@@ -34,7 +50,7 @@ export function compileProgram(policy: Policy, options: CompileOptions = {}): Co
   }
   const warnings: Warning[] = [];
   const resolved = abis.map((abi) => resolvePolicy(policy, abi, warnings));
-  const instructions = layout(generate(resolved));
+  const instructions = withWeights(resolved, options.weights ?? policy.weights, warnings);
   if (instructions.length > BPF_MAXINSNS) {
     throw new PolicyError(`the program needs ${instructions.length} instructions, ${instructions.length - BPF_MAXINSNS} over the kernel's limit of ${BPF_MAXINSNS}`,
       undefined, 'target fewer ABIs per program, or merge argument conditions (e.g. one masked compare instead of many equalities)');

@@ -1,9 +1,10 @@
-// `tsjail learn [-o FILE] [--format ts|json [--for RUNTIME,...]] [--merge FILE] [--exact] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
+// `tsjail learn [-o FILE] [--weights-out FILE] [--format ts|json [--for RUNTIME,...]] [--merge FILE] [--exact] [--learn-dangerous] [--learn-abi ABI] [JAIL OPTIONS] -- CMD [ARGS...]`
 import type arg from 'arg';
 import { accessSync, closeSync, constants as fsConstants, existsSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hostAbi, lookupAbi, ABI_NAMES, type Abi } from '../arch/abi';
-import { emptyLearned, formatRefusals, learnedToOci, learnedToTs, Learner, mergeLearned, readLearned } from '../jail/learn';
+import { emptyLearned, formatRefusals, learnedToOci, learnedToTs, Learner, mergeLearned, readLearned, type Learned } from '../jail/learn';
+import { formatWeights } from '../policy/weights';
 import { runJailed } from '../jail/run';
 import { JailError } from '../jail/errors';
 import { writesHostFilesAsOwner } from '../jail/spec';
@@ -17,7 +18,7 @@ import { helpHint } from './usage';
 /** learn's own flags beside the jail's (run's). */
 export const LEARN_FLAGS = {
   '--output': String, '-o': '--output', '--format': String, '--merge': String, '--learn-dangerous': Boolean, '--learn-abi': [String],
-  '--learn-net': Boolean, '--for': [String], '--exact': Boolean,
+  '--learn-net': Boolean, '--for': [String], '--exact': Boolean, '--weights-out': String,
 } satisfies arg.Spec;
 
 /** --for: only for an OCI profile; the TypeScript policy is run by tsjail, which loads it right before execve. */
@@ -67,10 +68,13 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   try { runtimes = learnRuntimes((extra['--for'] as string[] | undefined) ?? [], format); } catch (e) { log(`${(e as Error).message}\n${helpHint('learn')}`); return 2; }
   // -o - is stdout, as no -o.
   const out = extra['--output'] === '-' ? undefined : extra['--output'] as string | undefined;
+  const weightsOut = extra['--weights-out'] as string | undefined;
+  if (weightsOut === '-' || weightsOut === '') { log(`--weights-out needs a file (the policy goes to -o or stdout)\n${helpHint('learn')}`); return 2; }
   // Checked before the run: a long learning run is not to be lost to an unwritable output.
-  if (out) {
-    const target = existsSync(out) ? out : dirname(resolve(out));
-    try { accessSync(target, fsConstants.W_OK); } catch (e) { log(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (choose another -o)`); return 125; }
+  for (const [file, flag] of [[out, '-o'], [weightsOut, '--weights-out']] as const) {
+    if (!file) continue;
+    const target = existsSync(file) ? file : dirname(resolve(file));
+    try { accessSync(target, fsConstants.W_OK); } catch (e) { log(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (choose another ${flag})`); return 125; }
   }
   const dangerous = extra['--learn-dangerous'] === true;
   const learned = emptyLearned();
@@ -151,12 +155,26 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   const text = format === 'json' ? learnedToOci(learned, written, runtimes) : learnedToTs(learned, written);
   if (runtimes.length) log(`learn: --for ${runtimes.join(',')}: the profile also allows the calls ${runtimes.map((r) => (r === 'k8s' ? 'runc (which containerd runs for a kubelet)' : r)).join(' and ')} ${runtimes.length > 1 ? 'make' : 'makes'} after loading it (listed in x-tsjail-for)`);
   if (out) {
-    // The jail may have written where `out` is (its working directory): never through its symlink.
     try {
-      const fd = (require('../jail/outputFile') as typeof import('../jail/outputFile')).openOutputFile(out, '--output');
-      try { writeSync(fd, text); } finally { closeSync(fd); }
+      writeLearnedFile(out, '--output', text);
     } catch (e) { log(`${e instanceof JailError ? e.message : `cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`}; the policy:`); process.stdout.write(text); return 125; }
   } else process.stdout.write(text);
+  if (weightsOut) {
+    try { writeLearnedFile(weightsOut, '--weights-out', learnedWeights(learned)); } catch (e) { log(e instanceof JailError ? e.message : `cannot write ${weightsOut}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); return 125; }
+  }
   log(`learned ${learner.distinct()} distinct syscalls from ${learner.seen} calls${options.late ? ' after start-up (--late)' : ''}${out ? ` -> ${out}` : ''}${code ? ` (the command exited ${code})` : ''}`);
   return code;
+}
+
+/** The jail may have written where the file is (its working directory): never through its symlink. */
+function writeLearnedFile(file: string, flag: string, text: string): void {
+  const fd = (require('../jail/outputFile') as typeof import('../jail/outputFile')).openOutputFile(file, flag);
+  try { writeSync(fd, text); } finally { closeSync(fd); }
+}
+
+/** --weights-out: how often each syscall ran in the learned runs (every ABI's calls by name), for compile --weights. */
+function learnedWeights(l: Learned): string {
+  const counts: Record<string, number> = {};
+  for (const table of Object.values(l.abis)) for (const [name, e] of Object.entries(table)) counts[name] = (counts[name] ?? 0) + e.count;
+  return formatWeights(counts, ['Syscall weights recorded by `tsjail learn` (name count), for tsjail compile --weights, from:', ...l.commands.map((c) => JSON.stringify(c))]);
 }

@@ -118,7 +118,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     ],
   },
   {
-    name: 'learn', synopsis: '[-o FILE] [--format ts|json [--for RUNTIME,...]] [--merge FILE] [--exact] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]',
+    name: 'learn', synopsis: '[-o FILE] [--weights-out FILE] [--format ts|json [--for RUNTIME,...]] [--merge FILE] [--exact] [--learn-dangerous] [--learn-abi ABI] [--learn-net] [JAIL OPTIONS] -- CMD [ARGS...]',
     summary: 'run a command and write the minimal policy it needs',
     text: `Runs CMD in the jail (same options as tsjail run) with every syscall observed, and writes the
 allowlist policy under which it runs: TypeScript (default) or an OCI profile (json). The policy
@@ -141,6 +141,7 @@ Directories written outside the working directory and /tmp are written as jail.f
     flags: [
       flagDoc(['--output', '-o'], 'FILE', 'write the policy to FILE (default, or -: stdout)', 'file'),
       flagDoc('--format', 'FORMAT', 'ts (default) or json (an OCI profile; the default for -o *.json)', ['ts', 'json']),
+      flagDoc('--weights-out', 'FILE', 'also write how often each syscall ran (with --merge: in every run merged), for tsjail compile --weights', 'file'),
       flagDoc('--for', 'RUNTIME', 'with --format json: also allow the calls RUNTIME (runc, crun, or k8s: a kubelet localhost profile, run by containerd with runc) makes after it loads the filter (repeat or comma-separate)', ['runc', 'crun', 'k8s']),
       flagDoc('--merge', 'FILE', 'widen a policy written by an earlier learn with this run', 'file'),
       flagDoc('--exact', undefined, 'write only what the run did (no generalization)'),
@@ -152,7 +153,7 @@ Directories written outside the working directory and /tmp are written as jail.f
     ],
   },
   {
-    name: 'compile', synopsis: '--policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats]',
+    name: 'compile', synopsis: '--policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats] [--weights FILE]',
     summary: 'compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter',
     flags: [
       POLICY_FLAG, ARCH_FLAG,
@@ -160,6 +161,7 @@ Directories written outside the working directory and /tmp are written as jail.f
       flagDoc(['--output', '-o'], 'OUT', 'write to OUT (default, or -: stdout)', 'file'),
       flagDoc('--stats', undefined, 'size, worst path and cacheable syscalls, on stderr'),
       flagDoc('--name', 'NAME', 'with --format k8s: the resource\'s name (default: from the file name)'),
+      flagDoc('--weights', 'FILE', 'how often each syscall runs (`name count` lines, as tsjail learn --weights-out writes; instead of the policy\'s weights): frequent calls get short paths, the decisions stay the same', 'file'),
       ...OCI_FLAGS, HELP_FLAG,
     ],
   },

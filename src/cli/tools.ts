@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ABI_NAMES, hostAbi, lookupAbi, type Abi } from '../arch/abi';
 import { cacheReport } from '../bpf/cache';
-import { programStats, worstPath } from '../analysis/stats';
+import { meanPerCall, programStats, worstPath } from '../analysis/stats';
 import { compileProgram, type CompiledFilter } from '../bpf/compile';
 import { disassemble, formatDisassembly } from '../bpf/disasm';
 import { decodeProgram } from '../kernel/instruction';
@@ -16,6 +16,8 @@ import type { OciImportOptions } from '../formats/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
 import { formatC } from './formatC';
 import type { JailOptions } from '../policy/jailSettings';
+import type { SyscallWeights } from '../policy/model';
+import { parseWeights, weightsByNumber } from '../policy/weights';
 
 const OCI_FLAGS = { '--caps': String, '--kernel': String, '--procd': Boolean } as const;
 
@@ -44,7 +46,7 @@ function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
 
 /** Each tool's flags, as arg reads them (explain --fs: explainFs.ts). */
 export const TOOL_FLAGS = {
-  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
+  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '--weights': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
   disasm: { '--arch': String },
   explain: { '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS },
   lint: { '--policy': String, '-p': '--policy', '--arch': [String], '--json': Boolean, ...OCI_FLAGS },
@@ -63,6 +65,7 @@ function compileCommand(argv: string[]): void {
   if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
   const format = a['--format'] ?? 'raw';
   if (!['raw', 'c', 'disasm', 'json', 'oci', 'k8s', 'systemd'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json, oci, k8s or systemd`);
+  if (a['--weights'] !== undefined && ['oci', 'k8s', 'systemd'].includes(format)) throw new UsageError(`--weights shapes tsjail's own program: --format ${format} writes rules that the runtime compiles (use raw, c, disasm or json)`);
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   if (format === 'systemd') {
     const { exportSystemd } = require('../formats/systemdExport') as typeof import('../formats/systemdExport');
@@ -83,7 +86,8 @@ function compileCommand(argv: string[]): void {
     writeOutput(a['--output'], text);
     return;
   }
-  const compiled = compileProgram(loaded.policy, a['--arch'] ? { arch: a['--arch'] } : {});
+  const weights = a['--weights'] !== undefined ? readWeights(a['--weights']) : loaded.policy.weights;
+  const compiled = compileProgram(loaded.policy, { ...(a['--arch'] ? { arch: a['--arch'] } : {}), ...(weights ? { weights } : {}) });
   for (const w of [...loaded.warnings, ...compiled.warnings]) process.stderr.write(`tsjail: ${formatWarning(w)}\n`);
   let out: string | Uint8Array;
   if (format === 'raw') {
@@ -93,13 +97,23 @@ function compileCommand(argv: string[]): void {
   else if (format === 'c') out = formatC(compiled);
   else out = JSON.stringify(jsonReport(compiled), null, 2) + '\n';
   writeOutput(a['--output'], out);
-  if (a['--stats']) process.stderr.write(statsLine(compiled) + '\n');
+  if (a['--stats']) process.stderr.write(statsLine(compiled, weights) + '\n');
 }
 
-function statsLine(c: CompiledFilter): string {
+/** --weights FILE: the call mix the number trees are shaped for. */
+function readWeights(file: string): SyscallWeights {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (e) {
+    throw new PolicyError(`cannot read --weights ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, undefined, 'a file of `syscall count` lines, as tsjail learn --weights-out writes');
+  }
+  return parseWeights(text, file);
+}
+
+function statsLine(c: CompiledFilter, weights: SyscallWeights | undefined): string {
   const per = c.abis.map((abi) => {
     const s = programStats(c.instructions, abi);
-    return `${abi.name}: mean ${s.meanExecuted.toFixed(1)} executed, ${s.cacheable}/${s.syscalls} cacheable`;
+    const mix = weights && weightsByNumber(weights, [abi]).size ? `, ${meanPerCall(c.instructions, abi, weights).toFixed(2)} per call of the weights' mix` : '';
+    return `${abi.name}: mean ${s.meanExecuted.toFixed(1)} executed${mix}, ${s.cacheable}/${s.syscalls} cacheable`;
   });
   return `tsjail: ${c.instructions.length} instructions (${c.bytes.length} bytes), worst path ${worstPath(c.instructions)}; ${per.join('; ')}`;
 }

@@ -221,6 +221,8 @@ export interface PolicySpec<J = JailOptions> {
   /** What happens to calls from an ABI the policy does not target. Default: kill_process. */
   readonly badArch?: ActionLike;
   readonly rules: readonly RuleInput[];
+  /** How often each syscall runs (`tsjail learn --weights-out`): frequent ones get short paths. */
+  readonly weights?: Readonly<Record<string, number>>;
   /** Jail settings (`tsjail run`); carried through untouched by the compiler. */
   readonly jail?: J;
   /** A preset (jail/presets.ts) under `jail` and the flags: 'untrusted' or 'agent'. */
@@ -264,6 +266,8 @@ export function definePolicy<const J extends JailOptions = JailOptions>(spec: Po
     badArchAction: toAction(spec.badArch ?? 'kill', loc),
     arches: (spec.arches ?? []) as AbiName[],
     rules: flatten(spec.rules),
+    // Loaded only when used: the syscall table stays unloaded for a policy run from the cache.
+    ...(spec.weights !== undefined ? { weights: (require('./weights') as typeof import('./weights')).checkWeights(spec.weights, loc) } : {}),
     ...(loc ? { origin: loc.file } : {}),
     ...(spec.jail !== undefined ? { jail: spec.jail } : {}),
     ...(spec.extends !== undefined ? { extends: spec.extends } : {}),

@@ -60,12 +60,17 @@ export interface Rule {
   readonly quiet?: boolean;
 }
 
+/** Syscall name, or kernel number in decimal, → how often it runs (policy/weights.ts). */
+export type SyscallWeights = Readonly<Record<string, number>>;
+
 export interface Policy {
   readonly defaultAction: Action;
   /** Target ABIs; empty means the host's native ABI. */
   readonly arches: readonly AbiName[];
   readonly badArchAction: Action;
   readonly rules: readonly Rule[];
+  /** How often each syscall runs: frequent ones get short paths (the decisions stay the same). */
+  readonly weights?: SyscallWeights;
   /** Where the policy came from, for messages. */
   readonly origin?: string;
 }
