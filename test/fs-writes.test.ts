@@ -26,6 +26,8 @@ test('only calls that intend to write stop at tsjail: a read-only open stays in 
   assert.equal(run(OPENAT, [0n, 0n, 0o2000000n, 0n, 0n, 0n]), SECCOMP_RET_ALLOW); // O_CLOEXEC
   for (const flags of [1n, 2n, 0o100n, 0o1000n, 0o101n | 0o2000000n]) assert.equal(run(OPENAT, [0n, 0n, flags, 0n, 0n, 0n]), SECCOMP_RET_USER_NOTIF, `flags ${flags}`);
   assert.equal(run(MKDIR, [0n, 0o755n, 0n, 0n, 0n, 0n]), SECCOMP_RET_USER_NOTIF);
+  // openat2's flags are in memory: every openat2 stops (they are read for the report only).
+  assert.equal(run(437, [0n, 0n, 0n, 24n, 0n, 0n]), SECCOMP_RET_USER_NOTIF);
   assert.equal(run(READ, [0n, 0n, 0n, 0n, 0n, 0n]), SECCOMP_RET_ALLOW);
 });
 
@@ -118,6 +120,33 @@ for (const asNobody of [false, true]) {
     const records = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { file?: { path: string; rule: string; access: string }; action?: string });
     assert.deepEqual(records.find((x) => x.file)?.file, { path: join(home, '.bashrc'), rule: '/', access: 'ro' });
     assert.equal(records.find((x) => x.file)?.action, 'EROFS');
+  });
+}
+
+for (const asNobody of [false, true]) {
+  test(`${asNobody ? 'rootless' : 'as root'}: openat2 with write flags (in its struct open_how) is explained too, a read-only one is not (as root the set-id rules refuse openat2: ENOSYS)`, () => {
+    const ws = mkdtempSync(join('/var/tmp', 'tsjail-fsw-ws-'));
+    const home = mkdtempSync(join('/var/tmp', 'tsjail-fsw-home-'));
+    chmodSync(ws, 0o777);
+    chmodSync(home, 0o777);
+    const rc = join(home, '.bashrc');
+    writeFileSync(rc, '# rc\n');
+    chmodSync(rc, 0o666); // writable by anyone: the mount, not the file's mode, refuses the write
+    const openat2 = (flags: string): string => `python3 -c 'import ctypes,os,struct,sys; c=ctypes.CDLL(None,use_errno=True); r=c.syscall(437,-100,sys.argv[1].encode(),struct.pack("QQQ",${flags},0,0),24); print(r if r<0 else "fd", os.strerror(ctypes.get_errno()) if r<0 else "")' ${rc}`;
+    const script = `${openat2('os.O_RDONLY')}; ${openat2('os.O_WRONLY|os.O_APPEND')}`;
+    const argv = [...(asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--', 'sh', '-c', script];
+    const r = spawnSync(argv[0]!, argv.slice(1), { cwd: ws, env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 30000 });
+    assert.equal(r.status, 0, r.stderr);
+    if (!asNobody) {
+      // As root the set-id rules refuse every openat2 (its mode is in memory): ENOSYS, glibc falls back to openat.
+      assert.equal(r.stdout, '-1 Function not implemented\n-1 Function not implemented\n');
+      assert.doesNotMatch(r.stderr, /openat2\(.*-> EROFS/);
+      return;
+    }
+    assert.equal(r.stdout, 'fd \n-1 Read-only file system\n', 'the read opens, the write is refused by the kernel');
+    const reports = r.stderr.match(/openat2\(/g) ?? [];
+    assert.equal(reports.length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`openat2\\(${rc}\\) -> EROFS\\n\\s+decided by: / is read-only`));
   });
 }
 

@@ -6,6 +6,7 @@
 // have. Letting it continue after reading its path is safe here because nothing is decided on
 // that copy; a racing thread can at most make a report wrong, never a write succeed.
 import { lstatSync, readlinkSync, readSync, openSync, closeSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { posix } from 'node:path';
 import { hasAll, named, userNotif } from '../policy/dsl';
 import type { Rule } from '../policy/model';
@@ -24,8 +25,10 @@ const AT_FDCWD = -100;
 interface PathArg { readonly path: number; readonly dirfd?: number; readonly when: 'absent' | 'exists' | 'any' }
 interface WriteCall {
   readonly paths: readonly PathArg[];
-  /** The open flags argument (opens decide by their flags). */
+  /** The open flags argument (opens decide by their flags)... */
   readonly flags?: number;
+  /** ...or the argument pointing at them: openat2's struct open_how (flags first, a u64), in memory. */
+  readonly howFlags?: number;
   /** The last component is followed (chmod, truncate...), not acted on itself (unlink, lchown). */
   readonly follows?: boolean;
 }
@@ -37,6 +40,8 @@ const plain = (path: number, when: PathArg['when']): PathArg => ({ path, when })
 const WRITE_CALLS: Readonly<Record<string, WriteCall>> = {
   open: { paths: [plain(0, 'any')], flags: 1, follows: true },
   openat: { paths: [at(0, 1, 'any')], flags: 2, follows: true },
+  // Stopped whatever its flags (the filter cannot read them), they are read for the report only.
+  openat2: { paths: [at(0, 1, 'any')], howFlags: 2, follows: true },
   creat: { paths: [plain(0, 'any')], follows: true },
   mkdir: { paths: [plain(0, 'absent')] },
   mkdirat: { paths: [at(0, 1, 'absent')] },
@@ -89,21 +94,35 @@ export function isWriteCall(syscall: string): boolean {
   return syscall in WRITE_CALLS;
 }
 
-/** Reads a NUL-terminated string of at most PATH_MAX bytes from the jail's memory; undefined if it cannot. */
-export function readJailString(pid: number, address: bigint): string | undefined {
+/** Reads `length` bytes at `address` in the jail's memory; undefined if it cannot (all of them). */
+function readJailBytes(pid: number, address: bigint, length: number): Buffer | undefined {
   if (address === 0n) return undefined;
   let fd: number | undefined;
   try {
     fd = openSync(`/proc/${pid}/mem`, 'r');
-    const buf = Buffer.alloc(4096);
-    const n = readSync(fd, buf, 0, buf.length, address);
-    const end = buf.subarray(0, n).indexOf(0);
-    return end < 0 ? undefined : buf.subarray(0, end).toString('utf8');
+    const buf = Buffer.alloc(length);
+    const n = readSync(fd, buf, 0, length, address);
+    return buf.subarray(0, n);
   } catch {
     return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** Reads a NUL-terminated string of at most PATH_MAX bytes from the jail's memory; undefined if it cannot. */
+export function readJailString(pid: number, address: bigint): string | undefined {
+  const buf = readJailBytes(pid, address, 4096);
+  const end = buf ? buf.indexOf(0) : -1;
+  return end < 0 ? undefined : buf!.subarray(0, end).toString('utf8');
+}
+
+/** The flags an open call gives, from its argument or its struct open_how; undefined where unreadable (the kernel's EFAULT). */
+function openFlags(call: WriteCall, args: readonly bigint[], pid: number): number | undefined {
+  if (call.flags !== undefined) return Number(args[call.flags]! & 0xffffffffn);
+  if (call.howFlags === undefined) return O_CREAT | O_WRONLY; // creat = O_CREAT|O_WRONLY|O_TRUNC
+  const how = readJailBytes(pid, args[call.howFlags]!, 8);
+  return how?.length === 8 ? Number((endianness() === 'LE' ? how.readBigUInt64LE(0) : how.readBigUInt64BE(0)) & 0xffffffffn) : undefined;
 }
 
 /** The directory a relative path starts from, as the jail sees it (its cwd, or the dirfd's file). */
@@ -179,7 +198,8 @@ function under(path: string, dir: string): boolean {
 export function writtenPaths(syscall: string, args: readonly bigint[], pid: number, otherMounts: readonly string[]): { path: string; exists: boolean }[] {
   const call = WRITE_CALLS[syscall];
   if (!call) return [];
-  const flags = call.flags !== undefined ? Number(args[call.flags]! & 0xffffffffn) : O_CREAT | O_WRONLY; // creat = O_CREAT|O_WRONLY|O_TRUNC
+  const flags = openFlags(call, args, pid);
+  if (flags === undefined) return [];
   const out: { path: string; exists: boolean }[] = [];
   for (const p of call.paths) {
     const given = readJailString(pid, args[p.path]!);
@@ -189,7 +209,7 @@ export function writtenPaths(syscall: string, args: readonly bigint[], pid: numb
     if (base === undefined) continue;
     const { path, exists } = resolveInJail(pid, posix.join(base, given), !call.follows);
     if (KERNEL_DECIDES.some((d) => under(path, d)) || otherMounts.some((d) => under(path, d))) continue;
-    if (call.flags !== undefined || syscall === 'creat') {
+    if (call.flags !== undefined || call.howFlags !== undefined || syscall === 'creat') {
       // O_RDONLY|O_CREAT of an existing file writes nothing; without O_CREAT a missing one is ENOENT.
       if (exists ? !(flags & (O_WRONLY | O_RDWR | O_TRUNC)) : !(flags & O_CREAT)) continue;
     } else if ((p.when === 'absent' && exists) || (p.when === 'exists' && !exists)) continue;
