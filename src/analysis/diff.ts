@@ -32,6 +32,7 @@ export function describeWord(c: WordConstraint): string[] {
   if (c.hi < 0xffffffff) parts.push(`<= ${hex(c.hi)}`);
   for (const [m, v] of c.masked) parts.push(`& ${hex(m)} == ${hex(v)}`);
   for (const [m, v] of c.notMasked) parts.push(m === 0xffffffff ? `!= ${hex(v)}` : `& ${hex(m)} != ${hex(v)}`);
+  for (const [m, lo, hi] of c.maskedRanges ?? []) parts.push(lo > 0 ? `& ${hex(m)} >= ${hex(lo)}` : `& ${hex(m)} <= ${hex(hi)}`);
   return [...new Set(parts)];
 }
 
