@@ -47,7 +47,9 @@ export interface VerifyReport {
   /** Instructions of the program and of the reference it was proven against. */
   readonly programLength: number;
   readonly referenceLength: number;
-  /** Empty: the program implements the policy on every input. */
+  /** How many regions differ: 0 means the program implements the policy on every input. */
+  readonly regions: number;
+  /** The first regions (all, or as many as `limit` asked for), described. */
   readonly differences: readonly VerifyDifference[];
 }
 
@@ -64,8 +66,17 @@ function checkProgram(program: readonly Instruction[], file: string): void {
   }
 }
 
+export interface VerifyOptions {
+  /** Target ABIs (names or aliases); default: the policy's, else the host's. */
+  readonly arch?: readonly string[];
+  /** The program's name in messages. */
+  readonly file?: string;
+  /** Describe at most this many regions (describing one costs a look at every syscall). */
+  readonly limit?: number;
+}
+
 /** Proves `program` implements `policy` on its target ABIs (or `arch`), or lists where it does not. */
-export function verifyFilter(policy: Policy, program: readonly Instruction[], options: { arch?: readonly string[]; file?: string } = {}): VerifyReport {
+export function verifyFilter(policy: Policy, program: readonly Instruction[], options: VerifyOptions = {}): VerifyReport {
   const file = options.file ?? 'the program';
   const abis = targetAbis(policy, options.arch);
   const endian = abis[0]!.endian;
@@ -81,7 +92,7 @@ export function verifyFilter(policy: Policy, program: readonly Instruction[], op
     // compare of a masked word): the program is valid, but verify cannot decide it.
     throw new ProgramError(`${file}: ${(e as Error).message}: verify cannot decide this program`);
   }
-  const differences = found.map((d): VerifyDifference => {
+  const differences = found.slice(0, options.limit ?? found.length).map((d): VerifyDifference => {
     const call = example(d, endian);
     const abi = abiOfCall(abis, call.arch, call.nr);
     const others = [...d.constraints].filter(([offset]) => offset > SECCOMP_DATA_NR + 4).sort((x, y) => x[0] - y[0]);
@@ -92,11 +103,11 @@ export function verifyFilter(policy: Policy, program: readonly Instruction[], op
       program: describeRet(d.a), policy: describeRet(d.b), example: call,
     };
   });
-  return { abis, programLength: program.length, referenceLength: reference.length, differences };
+  return { abis, programLength: program.length, referenceLength: reference.length, regions: found.length, differences };
 }
 
 /** verifyFilter on raw `struct sock_filter[]` bytes, read in the byte order of the policy's targets. */
-export function verifyFilterFile(policy: Policy, bytes: Uint8Array, options: { arch?: readonly string[]; file: string }): VerifyReport {
+export function verifyFilterFile(policy: Policy, bytes: Uint8Array, options: VerifyOptions & { readonly file: string }): VerifyReport {
   const endian = targetAbis(policy, options.arch)[0]!.endian;
   return verifyFilter(policy, decodeFilter(bytes, endian, options.file), options);
 }
@@ -113,18 +124,28 @@ export function describeCall(d: VerifyDifference, abis: readonly Abi[]): string 
   return `${name}(${args}) [arch ${hex(c.arch)}, nr ${hex(c.nr)}${ip}]`;
 }
 
-/** The report as `tsjail verify` prints it: a proof line, or each region with one call in it. */
-export function formatVerifyReport(r: VerifyReport, names: { readonly program: string; readonly policy: string }, limit = 20): string {
+/**
+ * The report as `tsjail verify` prints it: a proof line, or the regions (those that differ alike
+ * on one ABI, with the same argument constraints, on one line) each with one call in it.
+ */
+export function formatVerifyReport(r: VerifyReport, names: { readonly program: string; readonly policy: string }, lineLimit = 20): string {
   const on = r.abis.map((a) => a.name).join(', ');
-  if (!r.differences.length) {
+  if (!r.regions) {
     return `proven: ${names.program} (${r.programLength} instructions) implements ${names.policy} on ${on}, on every path (reference: ${r.referenceLength} instructions)\n`;
   }
-  const lines = [`${names.program} differs from ${names.policy} on ${on} in ${r.differences.length} region${r.differences.length > 1 ? 's' : ''}:`];
-  for (const d of r.differences.slice(0, limit)) {
-    const calls = d.syscalls.length > 6 ? `${d.syscalls.slice(0, 6).join(', ')} and ${d.syscalls.length - 6} more` : d.syscalls.join(', ');
+  const groups = new Map<string, { readonly first: VerifyDifference; readonly syscalls: string[] }>();
+  for (const d of r.differences) {
+    const key = JSON.stringify([d.abi, d.args, d.program, d.policy]);
+    const group = groups.get(key) ?? groups.set(key, { first: d, syscalls: [] }).get(key)!;
+    group.syscalls.push(...d.syscalls);
+  }
+  const lines = [`${names.program} differs from ${names.policy} on ${on} in ${r.regions} region${r.regions > 1 ? 's' : ''}:`];
+  for (const { first: d, syscalls } of [...groups.values()].slice(0, lineLimit)) {
+    const calls = syscalls.length > 6 ? `${syscalls.slice(0, 6).join(', ')} and ${syscalls.length - 6} more` : syscalls.join(', ');
     lines.push(`${d.abi}: ${calls || '(any call)'}${d.args.length ? ` where ${d.args.join(', ')}` : ''}: program ${d.program}, policy ${d.policy}`);
     lines.push(`  e.g. ${describeCall(d, r.abis)}`);
   }
-  if (r.differences.length > limit) lines.push(`and ${r.differences.length - limit} more regions`);
+  const undescribed = r.regions - r.differences.length;
+  if (groups.size > lineLimit || undescribed) lines.push(`and more: ${groups.size > lineLimit ? `${groups.size - lineLimit} lines like these` : ''}${groups.size > lineLimit && undescribed ? ', ' : ''}${undescribed ? `${undescribed} regions not described` : ''} (--json lists every region)`);
   return `${lines.join('\n')}\n`;
 }

@@ -92,7 +92,7 @@ function compileCommand(argv: string[]): number | void {
     const { verifyFilter, formatVerifyReport } = require('../analysis/verify') as typeof import('../analysis/verify');
     const report = verifyFilter(loaded.policy, compiled.instructions, { arch: compiled.abis.map((x) => x.name) });
     process.stderr.write(`tsjail: ${formatVerifyReport(report, { program: 'the compiled program', policy: a['--policy'] })}`);
-    if (report.differences.length) { process.stderr.write('tsjail: nothing written: this is a bug in tsjail\'s compiler, please report it\n'); return 1; }
+    if (report.regions) { process.stderr.write('tsjail: nothing written: this is a bug in tsjail\'s compiler, please report it\n'); return 1; }
   }
   let out: string | Uint8Array;
   if (format === 'raw') {
@@ -237,9 +237,9 @@ function verifyCommand(argv: string[]): number {
   try { bytes = readFileSync(file); } catch (e) { throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
   try {
     const report = verifyFilterFile(policy, new Uint8Array(bytes), { ...(a['--arch'] ? { arch: a['--arch'] } : {}), file });
-    if (a['--json']) process.stdout.write(`${JSON.stringify({ proven: !report.differences.length, ...report, abis: report.abis.map((x) => x.name) }, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
+    if (a['--json']) process.stdout.write(`${JSON.stringify({ proven: !report.regions, ...report, abis: report.abis.map((x) => x.name) }, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
     else process.stdout.write(formatVerifyReport(report, { program: file, policy: a['--policy'] }));
-    return report.differences.length ? 1 : 0;
+    return report.regions ? 1 : 0;
   } catch (e) {
     // Neither proven nor refuted: exit 2, as for any input verify cannot take.
     if (!(e instanceof ProgramError)) throw e;
