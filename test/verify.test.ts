@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { ABIS, type AbiName } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
-import { diffPrograms } from '../src/bpf/diff';
+import { diffPrograms, satisfiable } from '../src/bpf/diff';
 import { emulate } from '../src/bpf/emulator';
 import { verifyProgram } from '../src/bpf/verify';
 import { referenceProgram } from '../src/analysis/referenceProgram';
@@ -160,6 +160,22 @@ test('a program that reads the instruction pointer: the region and its call say 
     assert.ok(d.args.includes('ip.lo == 0x1000'), d.args.join(', '));
     assert.equal(d.program, 'ALLOW');
   }
+});
+
+test('16-bit ordered compares (umode_t): the walk follows `and 0xffff; jgt`, and a bound off by one is found at the bound', () => {
+  const full = { lo: 0, hi: 0xffffffff, masked: [], notMasked: [] };
+  assert.equal(satisfiable({ ...full, maskedRanges: [[0xffff, 0x1ee, 0xffffffff]], hi: 0x1ed }), undefined);
+  assert.equal(satisfiable({ ...full, maskedRanges: [[0xffff, 0x1ee, 0xffffffff]], lo: 0x10000 }), 0x101ee);
+  assert.equal(satisfiable({ ...full, maskedRanges: [[0xffff, 0, 0x1ed], [0xffff, 0x1ed, 0xffffffff]] }), 0x1ed);
+  const policy = definePolicy({ default: errno('EPERM'), arches: ['x86_64'], rules: [trace(7, 'fchmodat', { mode: gt(0o755) }), allow('fchmodat')] });
+  const compiled = compileProgram(policy).instructions;
+  assert.deepEqual(verifyFilter(policy, compiled).differences, []);
+  const at = compiled.findIndex((i) => i.code === (BPF_JMP | BPF_JGT | BPF_K) && i.k === 0o755);
+  assert.ok(at > 0 && compiled[at - 1]!.k === 0xffff, 'the compiler masks the word before comparing');
+  const program = compiled.map((x, i) => (i === at ? { ...x, k: 0o756 } : x));
+  const report = verifyFilter(policy, program);
+  assertRegionsReal(policy, program, report);
+  assert.deepEqual(report.differences.map((d) => [d.syscalls, d.program, d.policy, d.example.args![2]! & 0xffffn]), [[['fchmodat'], 'ALLOW', 'TRACE(7)', 0o756n]]);
 });
 
 /** Every single-field change of one instruction, among the opcodes, offsets and targets that matter. */
