@@ -271,6 +271,12 @@ test('verify on the command line: proven (0), a difference with its call (1), ba
     assert.match(r.stderr, message);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
+  // A big-endian target: the file is read in the targets' byte order.
+  const s390x = join(dir, 'builtin-s390x.bpf');
+  assert.equal(tsjail('compile', '--policy', '@builtin', '--arch', 's390x', '-o', s390x).status, 0);
+  const be = tsjail('verify', '--policy', '@builtin', '--arch', 's390x', s390x);
+  assert.equal(be.status, 0, be.stdout + be.stderr);
+  assert.match(be.stdout, /^proven: .* on s390x, on every path/);
   const usage = tsjail('verify', good);
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /verify needs --policy FILE and one program/);
