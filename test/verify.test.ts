@@ -277,6 +277,11 @@ test('verify on the command line: proven (0), a difference with its call (1), ba
   const be = tsjail('verify', '--policy', '@builtin', '--arch', 's390x', s390x);
   assert.equal(be.status, 0, be.stdout + be.stderr);
   assert.match(be.stdout, /^proven: .* on s390x, on every path/);
+  const badPolicy = join(dir, 'bad.json');
+  writeFileSync(badPolicy, '{"defaultAction": "SCMP_ACT_NOPE"}');
+  const policyError = tsjail('verify', '--policy', badPolicy, good);
+  assert.equal(policyError.status, 2, policyError.stderr);
+  assert.match(policyError.stderr, /bad\.json/);
   const usage = tsjail('verify', good);
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /verify needs --policy FILE and one program/);

@@ -195,8 +195,8 @@ Directories written outside the working directory and /tmp are written as jail.f
 seccomp_export_bpf writes. The program and a reference program written naively from the policy's
 meaning are walked together over every path (no input is sampled). Exit status: 0 proven, 1 a
 difference (each region, the program's and the policy's actions, one concrete call), 2 for a
-usage error or a program verify cannot judge (not loadable by the kernel, or instructions beyond
-ld/and/jeq/jgt/jge/jset/ja/ret with constants).`,
+usage error, a policy that does not load, or a program verify cannot judge (not loadable by the
+kernel, or instructions beyond ld/and/jeq/jgt/jge/jset/ja/ret with constants).`,
     flags: [POLICY_FLAG, ARCH_FLAG, flagDoc('--json', undefined, 'the report as JSON'), ...OCI_FLAGS, HELP_FLAG],
   },
   {

@@ -231,18 +231,18 @@ function verifyCommand(argv: string[]): number {
   const a = parseArgs(TOOL_FLAGS.verify, argv);
   if (!a['--policy'] || a._.length !== 1) throw new UsageError('verify needs --policy FILE and one program: tsjail verify --policy p.ts prog.bpf');
   const file = a._[0]!;
-  const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
   const { verifyFilterFile, formatVerifyReport, ProgramError } = require('../analysis/verify') as typeof import('../analysis/verify');
   let bytes: Buffer;
   try { bytes = readFileSync(file); } catch (e) { throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
   try {
+    const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
     const report = verifyFilterFile(policy, new Uint8Array(bytes), { ...(a['--arch'] ? { arch: a['--arch'] } : {}), file });
     if (a['--json']) process.stdout.write(`${JSON.stringify({ proven: !report.regions, ...report, abis: report.abis.map((x) => x.name) }, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
     else process.stdout.write(formatVerifyReport(report, { program: file, policy: a['--policy'] }));
     return report.regions ? 1 : 0;
   } catch (e) {
-    // Neither proven nor refuted: exit 2, as for any input verify cannot take.
-    if (!(e instanceof ProgramError)) throw e;
+    // Neither proven nor refuted (a program or a policy verify cannot take): exit 2, so that 1 always means a difference.
+    if (!(e instanceof ProgramError || e instanceof PolicyError)) throw e;
     process.stderr.write(`tsjail: ${e.message}\n`);
     return 2;
   }
