@@ -3,13 +3,13 @@
 // symbolic seccomp_data (src/bpf/diff.ts): no input is sampled, so "no difference" is a proof
 // and each difference found is a region of real calls, given with one of them.
 import type { Abi, Endian } from '../arch/abi';
-import { diffPrograms } from '../bpf/diff';
+import { diffPrograms, type Difference } from '../bpf/diff';
 import { verifyProgram } from '../bpf/verify';
 import {
   BPF_ABS, BPF_ALU, BPF_AND, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_MAXINSNS, BPF_RET, BPF_W,
   decodeProgram, SIZEOF_SOCK_FILTER, type Instruction,
 } from '../kernel/instruction';
-import { describeDataOffset, describeRet, SECCOMP_DATA_NR } from '../kernel/seccomp';
+import { describeDataOffset, describeRet, SECCOMP_DATA_IP, SECCOMP_DATA_NR } from '../kernel/seccomp';
 import { abiOfCall } from '../policy/evaluate';
 import { PolicyError } from '../policy/errors';
 import type { Policy } from '../policy/model';
@@ -84,18 +84,18 @@ export function verifyFilter(policy: Policy, program: readonly Instruction[], op
   if (mixed) throw new PolicyError(`${abis[0]!.name} and ${mixed.name} differ in byte order, so no one program holds both`, undefined, 'verify one program per byte order (--arch)');
   checkProgram(program, file);
   const reference = referenceProgram(policy, abis);
-  let found;
+  let found: Difference[];
   try {
     found = diffPrograms(program, reference);
   } catch (e) {
-    // The walk stops on paths it cannot follow exactly (a test before any load, an ordered
-    // compare of a masked word): the program is valid, but verify cannot decide it.
+    // The walk stops on a path it cannot follow exactly (a test before any load: of the initial
+    // A = 0): the program is valid, but verify cannot decide it.
     throw new ProgramError(`${file}: ${(e as Error).message}: verify cannot decide this program`);
   }
   const differences = found.slice(0, options.limit ?? found.length).map((d): VerifyDifference => {
     const call = example(d, endian);
     const abi = abiOfCall(abis, call.arch, call.nr);
-    const others = [...d.constraints].filter(([offset]) => offset > SECCOMP_DATA_NR + 4).sort((x, y) => x[0] - y[0]);
+    const others = [...d.constraints].filter(([offset]) => offset >= SECCOMP_DATA_IP).sort((x, y) => x[0] - y[0]);
     return {
       abi: abi?.name ?? `arch 0x${call.arch.toString(16)} (not a target)`,
       syscalls: abi ? syscallsIn([abi], call.arch, d.constraints.get(SECCOMP_DATA_NR)) : [],
