@@ -25,7 +25,9 @@ import { evaluatePolicy } from '../src/policy/evaluate';
 import { allow, definePolicy, errno, ge, gt, hasAll, hasNone, kill, le, lt, maskedEq, ne, trace, trap } from '../src/policy/dsl';
 import type { Policy } from '../src/policy/model';
 import { targetAbis } from '../src/policy/resolve';
+import { GOLDEN_DIR, goldenCases, policyPath } from '../scripts/golden';
 import { hasUpstream, REPO_ROOT, upstreamPath } from '../scripts/upstream';
+import { loadPolicyFile } from '../src/formats/load';
 import { callsFor, policyArb } from './helpers/random';
 
 const upstreamSkip = hasUpstream() ? false : 'upstream data not found (../shared/upstream)';
@@ -75,6 +77,24 @@ test('every compiled random policy is proven (14 ABI groups)', () => {
 
 test('the built-in policy is proven on the host', () => {
   assertProven(defaultPolicy());
+});
+
+test('every reviewed golden program (fixtures/golden/*.hex) is proven against its policy (TS and OCI)', (t) => {
+  for (const c of goldenCases()) {
+    if (!existsSync(policyPath(c))) { t.diagnostic(`${c.name}: ${policyPath(c)} not found (upstream data)`); continue; }
+    const { policy } = loadPolicyFile(policyPath(c), c.oci ?? {});
+    const hex = readFileSync(join(GOLDEN_DIR, `${c.name}.hex`), 'utf8').trim().split('\n').join('');
+    const endian = targetAbis(policy, c.arch)[0]!.endian;
+    const program = decodeFilter(new Uint8Array(Buffer.from(hex, 'hex')), endian, `${c.name}.hex`);
+    const report = verifyFilter(policy, program, c.arch ? { arch: c.arch } : {});
+    assert.equal(report.regions, 0, `${c.name}: ${JSON.stringify(report.differences[0], (_, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`);
+  }
+});
+
+test("systemd's SystemCallFilter= policies and OpenWrt procd's (first match wins) are proven", { skip: upstreamSkip }, () => {
+  for (const name of ['denylist.conf', 'service.conf']) assertProven(loadPolicyFile(join(REPO_ROOT, 'fixtures/systemd', name)).policy);
+  const umdns = loadPolicyFile(upstreamPath('openwrt/umdns.json'), { procd: true, kernel: '6.1' }).policy;
+  for (const arch of [['x86_64'], ['mipsel'], ['aarch64', 'arm'], ['ppc64']]) assertProven(umdns, arch);
 });
 
 const ARG_POLICY = definePolicy({
