@@ -28,6 +28,7 @@ import { targetAbis } from '../src/policy/resolve';
 import { GOLDEN_DIR, goldenCases, policyPath } from '../scripts/golden';
 import { hasUpstream, REPO_ROOT, upstreamPath } from '../scripts/upstream';
 import { loadPolicyFile } from '../src/formats/load';
+import { runProbe, type ProbeCall } from './helpers/probe';
 import { callsFor, policyArb } from './helpers/random';
 
 const upstreamSkip = hasUpstream() ? false : 'upstream data not found (../shared/upstream)';
@@ -221,6 +222,31 @@ test('16-bit ordered compares (umode_t): the walk follows `and 0xffff; jgt`, and
   const report = verifyFilter(policy, program);
   assertRegionsReal(policy, program, report);
   assert.deepEqual(report.differences.map((d) => [d.syscalls, d.program, d.policy, d.example.args![2]! & 0xffffn]), [[['fchmodat'], 'ALLOW', 'TRACE(7)', 0o756n]]);
+});
+
+test('on the running kernel, the call verify gives for a wrong program gets the program\'s action, not the policy\'s', { skip: process.arch === 'x64' ? false : 'the probe makes x86_64 calls' }, () => {
+  const policy = definePolicy({
+    default: errno(77), arches: ['x86_64'],
+    rules: [allow('write', 'exit_group', 'exit', 'getuid'), errno('EPERM', 'ioctl', { cmd: 0x5412 }), allow('ioctl')],
+  });
+  const compiled = compileProgram(policy).instructions;
+  // The TIOCSTI compare off by one: TIOCSTI itself is let through.
+  const at = compiled.findIndex((i) => i.code === (BPF_JMP | BPF_JEQ | BPF_K) && i.k === 0x5412);
+  const program = compiled.map((x, i) => (i === at ? { ...x, k: 0x5413 } : x));
+  const report = verifyFilter(policy, program);
+  assert.deepEqual(report.differences.map((d) => [d.syscalls, d.program, d.policy]).sort(), [[['ioctl'], 'ALLOW', 'ERRNO(1)'], [['ioctl'], 'ERRNO(1)', 'ALLOW']]);
+  const letThrough = report.differences.find((d) => d.program === 'ALLOW')!.example; // cmd == TIOCSTI
+  const refused = report.differences.find((d) => d.program === 'ERRNO(1)')!.example; // cmd == 0x5413
+  assert.equal(letThrough.args![1]! & 0xffffffffn, 0x5412n);
+  assert.equal(refused.args![1]! & 0xffffffffn, 0x5413n);
+  const calls: ProbeCall[] = [letThrough, refused].map((c) => ({ abi: 'native', nr: c.nr, args: c.args! }));
+  const [mutantLets, mutantRefuses] = runProbe(encodeProgram(program, 'little'), calls);
+  const [correctRefuses, correctLets] = runProbe(encodeProgram(compiled, 'little'), calls);
+  // On the real kernel: the policy's EPERM where the correct program gives it, not where the mutant does.
+  assert.equal(correctRefuses, 'ret=-1 errno=1');
+  assert.notEqual(mutantLets, 'ret=-1 errno=1');
+  assert.equal(mutantRefuses, 'ret=-1 errno=1');
+  assert.notEqual(correctLets, 'ret=-1 errno=1');
 });
 
 /** Every single-field change of one instruction, among the opcodes, offsets and targets that matter. */
