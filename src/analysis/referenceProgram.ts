@@ -56,7 +56,7 @@ const hi32 = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
 function emitCondition(e: Emitter, c: ResolvedCondition, abi: Abi, t: Label, f: Label): void {
   const lo = argWordOffset(c.argIndex, 'lo', abi.endian);
   const hi = argWordOffset(c.argIndex, 'hi', abi.endian);
-  const width = lo32((1n << BigInt(Math.min(c.width, 32))) - 1n); // the low word's bits that count
+  const lowBits = lo32((1n << BigInt(Math.min(c.width, 32))) - 1n); // the low word's bits that count
   switch (c.op) {
     case 'ne': return emitCondition(e, { ...c, op: 'eq' }, abi, f, t);
     case 'lt': return emitCondition(e, { ...c, op: 'ge' }, abi, f, t);
@@ -68,7 +68,7 @@ function emitCondition(e: Emitter, c: ResolvedCondition, abi: Abi, t: Label, f: 
         e.test(hi, hi32(c.mask), BPF_JEQ, hi32(c.value), low, f);
         e.place(low);
       }
-      e.test(lo, lo32(c.mask) & width, BPF_JEQ, lo32(c.value), t, f);
+      e.test(lo, lo32(c.mask) & lowBits, BPF_JEQ, lo32(c.value), t, f);
       return;
     }
     case 'gt': case 'ge': {
@@ -85,7 +85,8 @@ function emitCondition(e: Emitter, c: ResolvedCondition, abi: Abi, t: Label, f: 
       } else if (c.width === 32) {
         e.test(lo, 0xffffffff, op, lo32(c.value), t, f);
       } else {
-        // A 16-bit value: compared bit by bit from the top (the walk orders whole words only).
+        // A 16-bit value: compared bit by bit from the top with jset alone, a route of its own
+        // beside the compiler's `and 0xffff; jgt`.
         for (let b = c.width - 1; b >= 0; b--) {
           const next = e.label();
           const bit = 2 ** b;
