@@ -24,7 +24,7 @@ import { defaultPolicy } from '../src/jail/defaultPolicy';
 import { evaluatePolicy } from '../src/policy/evaluate';
 import { allow, definePolicy, errno, ge, gt, hasAll, hasNone, kill, le, lt, maskedEq, ne, trace, trap } from '../src/policy/dsl';
 import type { Policy } from '../src/policy/model';
-import { targetAbis } from '../src/policy/resolve';
+import { actionRet, targetAbis } from '../src/policy/resolve';
 import { GOLDEN_DIR, goldenCases, policyPath } from '../scripts/golden';
 import { hasUpstream, REPO_ROOT, upstreamPath } from '../scripts/upstream';
 import { loadPolicyFile } from '../src/formats/load';
@@ -133,40 +133,40 @@ for (const [label, rel] of [['Docker', 'moby/default.json'], ['podman', 'contain
   });
 }
 
-/** libseccomp's program for Docker's profile (as runc builds it), the profile as tsjail imports it, and the syscalls libseccomp does not know. */
-function libseccompDocker(host: AbiName): { program: Instruction[]; policy: Policy; unknown: Set<string> } {
-  const out = join(mkdtempSync(join(tmpdir(), 'tsjail-verify-')), 'docker.bpf');
+/** libseccomp's program for an upstream profile (as runc builds it), the profile as tsjail imports it, and the syscalls libseccomp does not know. */
+function libseccompProgram(rel: string, host: AbiName): { program: Instruction[]; policy: Policy; unknown: Set<string> } {
+  const out = join(mkdtempSync(join(tmpdir(), 'tsjail-verify-')), 'profile.bpf');
   const kernel = release();
-  const r = spawnSync(PYTHON, [join(REPO_ROOT, 'test/helpers/libseccomp_oci.py'), upstreamPath('moby/default.json'), host, DOCKER_DEFAULT_CAPS.join(','), kernel, out], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, [join(REPO_ROOT, 'test/helpers/libseccomp_oci.py'), upstreamPath(rel), host, DOCKER_DEFAULT_CAPS.join(','), kernel, out], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return {
     program: decodeFilter(new Uint8Array(readFileSync(out)), ABIS[host].endian, out),
-    policy: importOci(JSON.parse(readFileSync(upstreamPath('moby/default.json'), 'utf8')), { hostArch: host, kernel }).policy,
+    policy: importOci(JSON.parse(readFileSync(upstreamPath(rel), 'utf8')), { hostArch: host, kernel }).policy,
     unknown: new Set((JSON.parse(r.stdout) as { unknown: [string, string][] }).unknown.map(([abi, name]) => `${abi}:${name}`)),
   };
 }
 
 const DOCKER_DEFAULT_RET = SECCOMP_RET_ERRNO | 1;
 
-test("libseccomp's program for Docker's profile differs only on the syscalls libseccomp 2.5.4 does not know", { skip: libseccompSkip }, (t) => {
-  for (const host of ['x86_64', 'aarch64'] as const) {
-    const { program, policy, unknown } = libseccompDocker(host);
+test("libseccomp's programs for Docker's and podman's profiles differ only on the syscalls libseccomp 2.5.4 does not know", { skip: libseccompSkip }, (t) => {
+  for (const [rel, host] of [['moby/default.json', 'x86_64'], ['moby/default.json', 'aarch64'], ['containers-common/seccomp.json', 'x86_64']] as const) {
+    const { program, policy, unknown } = libseccompProgram(rel, host);
     const report = verifyFilter(policy, program);
     assertRegionsReal(policy, program, report);
     // Each region is one syscall libseccomp does not know, left to the profile's default.
     for (const d of report.differences) {
       assert.equal(d.syscalls.length, 1, JSON.stringify(d.syscalls));
       assert.ok(unknown.has(`${d.abi}:${d.syscalls[0]}`), `${d.abi}:${d.syscalls[0]} differs: program ${d.program}, policy ${d.policy}`);
-      assert.equal(d.program, describeRet(DOCKER_DEFAULT_RET));
+      assert.equal(d.program, describeRet(actionRet(policy.defaultAction, ABIS[d.abi as AbiName])));
     }
     assert.ok(report.regions > 0 && report.regions <= unknown.size);
-    t.diagnostic(`${host}: ${program.length} libseccomp instructions; differs on ${report.differences.map((d) => `${d.abi}:${d.syscalls[0]}`).join(', ')}`);
+    t.diagnostic(`${rel} on ${host}: ${program.length} libseccomp instructions; differs on ${report.differences.map((d) => `${d.abi}:${d.syscalls[0]}`).join(', ')}`);
   }
 });
 
 test("libseccomp's s390x program for Docker's profile: verify finds the ret constants 2.5.4 writes in the wrong byte order", { skip: libseccompSkip }, (t) => {
   const swap32 = (k: number): number => (((k & 0xff) << 24) | ((k & 0xff00) << 8) | ((k >>> 8) & 0xff00) | (k >>> 24)) >>> 0;
-  const { program, policy, unknown } = libseccompDocker('s390x');
+  const { program, policy, unknown } = libseccompProgram('moby/default.json', 's390x');
   const report = verifyFilter(policy, program);
   assertRegionsReal(policy, program, report);
   let swapped = 0;
