@@ -437,6 +437,7 @@ async function main(): Promise<void> {
   out.push(...await librarySection());
   out.push(...netSection());
   out.push(...fsSection());
+  out.push(...verifySection());
   const libseccompVersion = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libseccomp2'], { encoding: 'utf8' }).stdout || 'unknown';
   const doc = [
     '# Benchmark results', '',
@@ -504,10 +505,35 @@ function compileSection(): string[] {
   return lines;
 }
 
-// `node dist/bench/run.js generalize|startup|compile|net|library|weights`: that section alone, printed (RESULTS.md untouched).
+/** `tsjail verify`: the proof's time on tsjail's program and on libseccomp's, and the regions it finds in each. */
+function verifySection(): string[] {
+  const { verifyFilter } = require('../src/analysis/verify') as typeof import('../src/analysis/verify');
+  const lines = ['### `tsjail verify`: proving a program implements its profile', '',
+    '| profile | program | instructions | reference instructions | regions that differ | verify, median of 20 |', '|---|---|---:|---:|---:|---:|'];
+  for (const c of CASES) {
+    const policy = importOci(c.profile, { hostArch: 'x86_64', kernel: '6.1' }).policy;
+    const programs: [string, readonly Instruction[]][] = [
+      ['tsjail', compileProgram(policy).instructions],
+      ['libseccomp', timeLibseccomp(libseccompHarness(c.profile).binary, 1, 1).program],
+    ];
+    for (const [tool, program] of programs) {
+      const times: number[] = [];
+      let report = verifyFilter(policy, program);
+      for (let i = 0; i < 20; i++) {
+        const t0 = process.hrtime.bigint();
+        report = verifyFilter(policy, program);
+        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      lines.push(`| ${c.name} | ${tool} | ${program.length} | ${report.referenceLength} | ${report.regions} | ${median(times).toFixed(1)} ms |`);
+    }
+  }
+  return [...lines, '', 'A region is a set of calls on which the program and the profile\'s meaning differ; test/verify.test.ts checks that for Docker\'s profile libseccomp\'s are the syscalls 2.5.4 does not know.', ''];
+}
+
+// `node dist/bench/run.js generalize|startup|compile|net|library|weights|verify`: that section alone, printed (RESULTS.md untouched).
 const SECTIONS: Record<string, () => string[] | Promise<string[]>> = {
   generalize: generalizeSection, startup: startupSection, compile: compileSection, net: netSection, library: librarySection,
-  weights: weightsSection,
+  weights: weightsSection, verify: verifySection,
 };
 const only = process.argv[2] !== undefined ? SECTIONS[process.argv[2]] : undefined;
 if (only) void Promise.resolve(only()).then((lines) => console.log(lines.join('\n')));

@@ -13,6 +13,7 @@ export { PolicyError, type Warning } from './policy/errors';
 export { parseWeights, formatWeights } from './policy/weights';
 export { evaluatePolicy, type Decision } from './policy/evaluate';
 export { explainCall, type Explanation } from './analysis/explain';
+export { verifyFilter, ProgramError, type VerifyReport, type VerifyDifference, type VerifyOptions } from './analysis/verify';
 export { loadPolicyFile, type LoadedPolicy } from './formats/load';
 export { importOci, type OciImportOptions } from './formats/oci';
 export { exportOci } from './formats/ociExport';

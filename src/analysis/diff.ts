@@ -3,7 +3,7 @@
 import type { Abi, Endian } from '../arch/abi';
 import { compileProgram } from '../bpf/compile';
 import { diffPrograms, satisfiable, type Difference, type WordConstraint } from '../bpf/diff';
-import { describeDataOffset, describeRet, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, type SeccompData } from '../kernel/seccomp';
+import { describeDataOffset, describeRet, SECCOMP_DATA_ARCH, SECCOMP_DATA_IP, SECCOMP_DATA_NR, type SeccompData } from '../kernel/seccomp';
 import { syscallsOf } from '../syscalls/table';
 import { PolicyError } from '../policy/errors';
 import type { Policy } from '../policy/model';
@@ -23,7 +23,8 @@ export interface PolicyDifference {
 
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
 
-function describeWord(c: WordConstraint): string[] {
+/** A word's constraints, readable: `== 0x2`, `>= 0x10`, `& 0x1 != 0x0`. */
+export function describeWord(c: WordConstraint): string[] {
   const exact = c.lo === c.hi ? c.lo : c.masked.find(([m]) => m === 0xffffffff)?.[1];
   if (exact !== undefined) return [`== ${hex(exact)}`];
   const parts: string[] = [];
@@ -31,11 +32,12 @@ function describeWord(c: WordConstraint): string[] {
   if (c.hi < 0xffffffff) parts.push(`<= ${hex(c.hi)}`);
   for (const [m, v] of c.masked) parts.push(`& ${hex(m)} == ${hex(v)}`);
   for (const [m, v] of c.notMasked) parts.push(m === 0xffffffff ? `!= ${hex(v)}` : `& ${hex(m)} != ${hex(v)}`);
+  for (const [m, lo, hi] of c.maskedRanges ?? []) parts.push(lo > 0 ? `& ${hex(m)} >= ${hex(lo)}` : `& ${hex(m)} <= ${hex(hi)}`);
   return [...new Set(parts)];
 }
 
 /** A concrete seccomp_data inside a region: each word's first satisfying value. */
-function example(d: Difference, endian: Endian): SeccompData {
+export function example(d: Difference, endian: Endian): SeccompData {
   const buf = new Uint8Array(64);
   const view = new DataView(buf.buffer);
   for (const [offset, c] of d.constraints) view.setUint32(offset, satisfiable(c)!, endian === 'little');
@@ -43,10 +45,13 @@ function example(d: Difference, endian: Endian): SeccompData {
     nr: view.getUint32(SECCOMP_DATA_NR, endian === 'little'),
     arch: view.getUint32(SECCOMP_DATA_ARCH, endian === 'little'),
     args: Array.from({ length: 6 }, (_, i) => view.getBigUint64(16 + 8 * i, endian === 'little')),
+    // Only a program that reads the instruction pointer constrains it.
+    ...(d.constraints.has(SECCOMP_DATA_IP) || d.constraints.has(SECCOMP_DATA_IP + 4) ? { instructionPointer: view.getBigUint64(SECCOMP_DATA_IP, endian === 'little') } : {}),
   };
 }
 
-function syscallsIn(abis: readonly Abi[], arch: number, c: WordConstraint | undefined): string[] {
+/** The syscalls of `abis` on `arch` whose numbers lie in the region, or the number range. */
+export function syscallsIn(abis: readonly Abi[], arch: number, c: WordConstraint | undefined): string[] {
   const lo = c?.lo ?? 0;
   const hi = c?.hi ?? 0xffffffff;
   const names = abis.filter((a) => a.auditArch === arch).flatMap((abi) => syscallsOf(abi)

@@ -12,6 +12,8 @@ export interface WordConstraint {
   readonly masked: readonly (readonly [number, number])[];
   /** (word & m) != v for each entry. */
   readonly notMasked: readonly (readonly [number, number])[];
+  /** lo <= (word & m) <= hi for each [m, lo, hi]: an ordered compare after an `and`. */
+  readonly maskedRanges?: readonly (readonly [number, number, number])[];
 }
 
 const FULL: WordConstraint = { lo: 0, hi: 0xffffffff, masked: [], notMasked: [] };
@@ -27,7 +29,8 @@ type Constraints = ReadonlyMap<number, WordConstraint>;
 export function satisfiable(c: WordConstraint): number | undefined {
   if (c.lo > c.hi) return undefined;
   let partial = 0;
-  for (const [m] of [...c.masked, ...c.notMasked]) if (m >>> 0 !== 0xffffffff) partial = (partial | m) >>> 0;
+  const ranges = c.maskedRanges ?? [];
+  for (const [m] of [...c.masked, ...c.notMasked, ...ranges]) if (m >>> 0 !== 0xffffffff) partial = (partial | m) >>> 0;
   const order: number[] = [];
   for (let b = 31; b >= 0; b--) if (partial & (2 ** b)) order.push(b);
   for (let b = 31; b >= 0; b--) if (!(partial & (2 ** b))) order.push(b);
@@ -38,6 +41,7 @@ export function satisfiable(c: WordConstraint): number | undefined {
     if (max < c.lo || min > c.hi) return undefined;
     for (const [m, v] of c.masked) if (((value & m & decided) >>> 0) !== ((v & m & decided) >>> 0)) return undefined;
     for (const [m, v] of c.notMasked) if (((m & free) >>> 0) === 0 && ((value & m) >>> 0) === (v >>> 0)) return undefined;
+    for (const [m, lo, hi] of ranges) if (((max & m) >>> 0) < lo || ((min & m) >>> 0) > hi) return undefined;
     if (i === order.length) return value >= c.lo && value <= c.hi ? value : undefined;
     const bit = 2 ** order[i]!;
     const d = (decided | bit) >>> 0;
@@ -46,9 +50,18 @@ export function satisfiable(c: WordConstraint): number | undefined {
   return search(0, 0, 0);
 }
 
+/** `w` satisfies `c`. */
+function holds(c: WordConstraint, w: number): boolean {
+  return w >= c.lo && w <= c.hi && c.masked.every(([m, v]) => ((w & m) >>> 0) === v >>> 0) && c.notMasked.every(([m, v]) => ((w & m) >>> 0) !== v >>> 0)
+    && (c.maskedRanges ?? []).every(([m, lo, hi]) => ((w & m) >>> 0) >= lo && ((w & m) >>> 0) <= hi);
+}
+
 function refine(cs: Constraints, offset: number, f: (w: WordConstraint) => WordConstraint): Constraints | undefined {
   const next = f(cs.get(offset) ?? FULL);
-  if (satisfiable(next) === undefined) return undefined;
+  // A word tested for equality has one candidate, and most others hold at an end of their
+  // interval: the search is for the rest.
+  const exact = next.masked.find(([m]) => m >>> 0 === 0xffffffff);
+  if (exact ? !holds(next, exact[1] >>> 0) : !holds(next, next.lo) && !holds(next, next.hi) && satisfiable(next) === undefined) return undefined;
   const out = new Map(cs);
   out.set(offset, next);
   return out;
@@ -86,10 +99,10 @@ function walk(program: readonly Instruction[], cs: Constraints, leaf: (ret: numb
           break;
         case BPF_JMP | BPF_JGT | BPF_K:
         case BPF_JMP | BPF_JGE | BPF_K: {
-          if (!whole) throw new Error(`pc ${pc}: ordered compare of a masked word is not supported`);
           const bound = code === (BPF_JMP | BPF_JGT | BPF_K) ? kk + 1 : kk;
-          onTrue = bound > 0xffffffff ? undefined : (w) => ({ ...w, lo: Math.max(w.lo, bound) });
-          onFalse = bound === 0 ? undefined : (w) => ({ ...w, hi: Math.min(w.hi, bound - 1) });
+          const within = (w: WordConstraint, lo: number, hi: number): WordConstraint => ({ ...w, maskedRanges: [...(w.maskedRanges ?? []), [a.mask, lo, hi]] });
+          onTrue = bound > 0xffffffff ? undefined : whole ? (w) => ({ ...w, lo: Math.max(w.lo, bound) }) : (w) => within(w, bound, 0xffffffff);
+          onFalse = bound === 0 ? undefined : whole ? (w) => ({ ...w, hi: Math.min(w.hi, bound - 1) }) : (w) => within(w, 0, bound - 1);
           break;
         }
         case BPF_JMP | BPF_JSET | BPF_K: {

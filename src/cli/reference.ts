@@ -153,7 +153,7 @@ Directories written outside the working directory and /tmp are written as jail.f
     ],
   },
   {
-    name: 'compile', synopsis: '--policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats] [--weights FILE]',
+    name: 'compile', synopsis: '--policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats] [--weights FILE] [--verify]',
     summary: 'compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter',
     flags: [
       POLICY_FLAG, ARCH_FLAG,
@@ -162,6 +162,7 @@ Directories written outside the working directory and /tmp are written as jail.f
       flagDoc('--stats', undefined, 'size, worst path and cacheable syscalls, on stderr'),
       flagDoc('--name', 'NAME', 'with --format k8s: the resource\'s name (default: from the file name)'),
       flagDoc('--weights', 'FILE', 'how often each syscall runs (`name count` lines, as tsjail learn --weights-out writes; instead of the policy\'s weights): frequent calls get short paths, the decisions stay the same', 'file'),
+      flagDoc('--verify', undefined, 'prove the program implements the policy (as tsjail verify) before writing it; on a difference nothing is written (exit 1)'),
       ...OCI_FLAGS, HELP_FLAG,
     ],
   },
@@ -188,6 +189,17 @@ Directories written outside the working directory and /tmp are written as jail.f
   {
     name: 'diff', synopsis: 'A B [--arch ARCH]... [--json]', summary: 'every syscall and argument range two policies decide differently (exact; exit 1 when they differ)',
     flags: [ARCH_FLAG, flagDoc('--json', undefined, 'the differences as JSON'), ...OCI_FLAGS, HELP_FLAG],
+  },
+  {
+    name: 'verify', synopsis: '--policy FILE [--arch ARCH]... [--json] PROGRAM.bpf',
+    summary: 'prove a raw filter implements a policy on every path (exit 0), or show where it does not with one call (exit 1)',
+    text: `PROGRAM.bpf is struct sock_filter[] in the targets' byte order: what tsjail compile -o or libseccomp's
+seccomp_export_bpf writes. The program and a reference program written naively from the policy's
+meaning are walked together over every path (no input is sampled). Exit status: 0 proven, 1 a
+difference (each region, the program's and the policy's actions, one concrete call), 2 for a
+usage error, a policy that does not load, or a program verify cannot judge (not loadable by the
+kernel, or instructions beyond ld/and/jeq/jgt/jge/jset/ja/ret with constants).`,
+    flags: [POLICY_FLAG, ARCH_FLAG, flagDoc('--json', undefined, 'the report as JSON'), ...OCI_FLAGS, HELP_FLAG],
   },
   {
     name: 'syscalls', synopsis: '[--arch ARCH] [NAME|NUMBER]', summary: 'look syscall names and numbers up, with their arguments',

@@ -46,12 +46,13 @@ function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
 
 /** Each tool's flags, as arg reads them (explain --fs: explainFs.ts). */
 export const TOOL_FLAGS = {
-  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '--weights': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
+  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '--weights': String, '--verify': Boolean, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
   disasm: { '--arch': String },
   explain: { '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS },
   lint: { '--policy': String, '-p': '--policy', '--arch': [String], '--json': Boolean, ...OCI_FLAGS },
   diff: { '--arch': [String], '--json': Boolean, ...OCI_FLAGS },
   syscalls: { '--arch': String },
+  verify: { '--policy': String, '-p': '--policy', '--arch': [String], '--json': Boolean, ...OCI_FLAGS },
 } as const satisfies Record<string, arg.Spec>;
 
 /** -o OUT, or stdout for none or -. */
@@ -60,12 +61,13 @@ function writeOutput(out: string | undefined, data: string | Uint8Array): void {
   try { writeFileSync(out, data); } catch (e) { throw new PolicyError(`cannot write -o ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, undefined, 'choose another -o, or -o - for stdout'); }
 }
 
-function compileCommand(argv: string[]): void {
+function compileCommand(argv: string[]): number | void {
   const a = parseArgs(TOOL_FLAGS.compile, argv);
   if (!a['--policy']) throw new UsageError('compile needs --policy FILE');
   const format = a['--format'] ?? 'raw';
   if (!['raw', 'c', 'disasm', 'json', 'oci', 'k8s', 'systemd'].includes(format)) throw new UsageError(`unknown format '${format}': use raw, c, disasm, json, oci, k8s or systemd`);
   if (a['--weights'] !== undefined && ['oci', 'k8s', 'systemd'].includes(format)) throw new UsageError(`--weights shapes tsjail's own program: --format ${format} writes rules that the runtime compiles (use raw, c, disasm or json)`);
+  if (a['--verify'] && ['oci', 'k8s', 'systemd'].includes(format)) throw new UsageError(`--verify proves a compiled program: --format ${format} writes a profile, not a program`);
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   if (format === 'systemd') {
     const { exportSystemd } = require('../formats/systemdExport') as typeof import('../formats/systemdExport');
@@ -89,6 +91,13 @@ function compileCommand(argv: string[]): void {
   const weights = a['--weights'] !== undefined ? readWeights(a['--weights']) : loaded.policy.weights;
   const compiled = compileProgram(loaded.policy, { ...(a['--arch'] ? { arch: a['--arch'] } : {}), ...(weights ? { weights } : {}) });
   for (const w of [...loaded.warnings, ...compiled.warnings]) process.stderr.write(`tsjail: ${formatWarning(w)}\n`);
+  if (a['--verify']) {
+    // Proven before anything is written: a program that differs from its policy never reaches -o.
+    const { verifyFilter, formatVerifyReport } = require('../analysis/verify') as typeof import('../analysis/verify');
+    const report = verifyFilter(loaded.policy, compiled.instructions, { arch: compiled.abis.map((x) => x.name) });
+    process.stderr.write(`tsjail: ${formatVerifyReport(report, { program: 'the compiled program', policy: a['--policy'] })}`);
+    if (report.regions) { process.stderr.write('tsjail: nothing written: this is a bug in tsjail\'s compiler, please report it\n'); return 1; }
+  }
   let out: string | Uint8Array;
   if (format === 'raw') {
     if ((!a['--output'] || a['--output'] === '-') && process.stdout.isTTY) throw new UsageError('refusing to write a binary filter to a terminal: use -o FILE or --format disasm');
@@ -232,9 +241,31 @@ function diffCommand(argv: string[]): number {
   return diffs.length ? 1 : 0;
 }
 
+function verifyCommand(argv: string[]): number {
+  const a = parseArgs(TOOL_FLAGS.verify, argv);
+  if (!a['--policy'] || a._.length !== 1) throw new UsageError('verify needs --policy FILE and one program: tsjail verify --policy p.ts prog.bpf');
+  const file = a._[0]!;
+  const { verifyFilterFile, formatVerifyReport, ProgramError } = require('../analysis/verify') as typeof import('../analysis/verify');
+  let bytes: Buffer;
+  try { bytes = readFileSync(file); } catch (e) { throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  try {
+    const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
+    const report = verifyFilterFile(policy, new Uint8Array(bytes), { ...(a['--arch'] ? { arch: a['--arch'] } : {}), file });
+    if (a['--json']) process.stdout.write(`${JSON.stringify({ proven: !report.regions, ...report, abis: report.abis.map((x) => x.name) }, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
+    else process.stdout.write(formatVerifyReport(report, { program: file, policy: a['--policy'] }));
+    return report.regions ? 1 : 0;
+  } catch (e) {
+    // Neither proven nor refuted (a program or a policy verify cannot take): exit 2, so that 1 always means a difference.
+    if (!(e instanceof ProgramError || e instanceof PolicyError)) throw e;
+    process.stderr.write(`tsjail: ${e.message}\n`);
+    return 2;
+  }
+}
+
 export const TOOL_COMMANDS: Record<string, (argv: string[]) => number | void> = {
   lint: lintCommand,
   diff: diffCommand,
+  verify: verifyCommand,
   compile: compileCommand, disasm: disasmCommand, explain: explainCommand, syscalls: syscallsCommand,
 };
 
