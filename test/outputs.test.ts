@@ -1,0 +1,149 @@
+// Outputs other tools consume: the OCI export read back by libseccomp (python3-seccomp builds
+// the filter from the profile the way runc does) and compared with tsjail's own program by an
+// exact walk of both programs, and the export run in real containers by runc and crun.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ABIS, type Abi } from '../src/arch/abi';
+import { compileProgram } from '../src/bpf/compile';
+import { diffPrograms } from '../src/bpf/diff';
+import { AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, CLONE_NEWUSER, TIOCSTI } from '../src/kernel/constants';
+import { decodeProgram, type Instruction } from '../src/kernel/instruction';
+import { SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, describeRet } from '../src/kernel/seccomp';
+import { exportOci } from '../src/formats/ociExport';
+import { defaultPolicy } from '../src/jail/defaultPolicy';
+import { allow, definePolicy, errno, hasNone, kill, lt } from '../src/policy/dsl';
+import type { Policy } from '../src/policy/model';
+import { syscallsOf } from '../src/syscalls/table';
+import { REPO_ROOT } from '../scripts/upstream';
+import { runContainer, type ContainerRuntime } from '../scripts/run-container';
+
+const PYTHON = '/usr/bin/python3';
+const noLibseccomp = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import seccomp'], { stdio: 'ignore' }).status === 0
+  ? false : 'python3-seccomp is not installed (apt-get install python3-seccomp)';
+const work = mkdtempSync(join(tmpdir(), 'tsjail-outputs-'));
+
+/** libseccomp's program for an OCI profile, and the [arch, name] pairs it does not know. */
+function libseccompProgram(profile: object, host: Abi): { program: Instruction[]; unknown: Set<string> } {
+  const file = join(work, 'profile.json');
+  const out = join(work, 'libseccomp.bpf');
+  writeFileSync(file, JSON.stringify(profile));
+  const r = spawnSync(PYTHON, [join(REPO_ROOT, 'test/helpers/libseccomp_oci.py'), file, host.name, '', release(), out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const meta = JSON.parse(r.stdout) as { unknown: [string, string][]; errors: [string, string][] };
+  assert.deepEqual(meta.errors, [], 'libseccomp refused entries of the export');
+  return { program: decodeProgram(new Uint8Array(readFileSync(out)), host.endian), unknown: new Set(meta.unknown.map(([a, n]) => `${a}:${n}`)) };
+}
+
+/** Number intervals of an ABI, leaving out the syscalls libseccomp 2.5.4 is too old to know. */
+function numberIntervals(abi: Abi, unknown: Set<string>, hi: number): [number, number][] {
+  const skipped = syscallsOf(abi).filter(({ name }) => unknown.has(`${abi.name}:${name}`)).map(({ nr }) => nr).sort((a, b) => a - b);
+  const out: [number, number][] = [];
+  let lo = 0;
+  for (const nr of skipped) { if (nr > lo) out.push([lo, nr - 1]); lo = nr + 1; }
+  out.push([lo, hi]);
+  return out;
+}
+
+/**
+ * Walks tsjail's program and libseccomp's together over every call of `abi`: every nr, every
+ * argument value. Returns how many syscalls libseccomp did not know (left out of the walk).
+ */
+function assertSameDecisions(policy: Policy, profile: object, abis: readonly Abi[]): number {
+  const ours = compileProgram(policy, { arch: abis.map((a) => a.name) }).instructions;
+  const { program: theirs, unknown } = libseccompProgram(profile, abis[0]!);
+  for (const abi of abis) {
+    const x32Guard = abi.name === 'x86_64' && !abis.some((a) => a.name === 'x32');
+    const intervals = [...numberIntervals(abi, unknown, x32Guard ? 0x3fffffff : 0xffffffff), ...(x32Guard ? [[0xffffffff, 0xffffffff] as [number, number]] : [])];
+    for (const [lo, hi] of intervals) {
+      const only = new Map([[SECCOMP_DATA_ARCH, { lo: abi.auditArch, hi: abi.auditArch, masked: [], notMasked: [] }], [SECCOMP_DATA_NR, { lo, hi, masked: [], notMasked: [] }]]);
+      const d = diffPrograms(ours, theirs, only)[0];
+      assert.equal(d, undefined, d && `${abi.name} nr ${JSON.stringify(d.constraints.get(SECCOMP_DATA_NR))}: tsjail ${describeRet(d.a)}, libseccomp ${describeRet(d.b)}`);
+    }
+    if (x32Guard) {
+      // x32 numbers: both kill (OCI cannot name the bad-arch action; libseccomp kills the thread).
+      const x32 = new Map([[SECCOMP_DATA_ARCH, { lo: abi.auditArch, hi: abi.auditArch, masked: [], notMasked: [] }], [SECCOMP_DATA_NR, { lo: 0x40000000, hi: 0xfffffffe, masked: [], notMasked: [] }]]);
+      for (const d of diffPrograms(ours, theirs, x32)) assert.match(`${describeRet(d.a)} ${describeRet(d.b)}`, /^KILL_\w+ KILL_\w+$/);
+    }
+  }
+  return [...unknown].filter((k) => abis.some((a) => k.startsWith(`${a.name}:`))).length;
+}
+
+const x86Policy = (): Policy => definePolicy({
+  default: errno('ENOSYS'),
+  arches: ['x86_64', 'x86'],
+  rules: [
+    allow('read', 'write', 'close', 'exit_group', 'connect', 'sendto', 'recvfrom', 'shmget', 'shmat'),
+    allow('socket', { family: [AF_UNIX, AF_INET, AF_INET6] }),
+    errno('EACCES', 'socket', { family: AF_NETLINK }),
+    allow('ioctl'),
+    errno('EPERM', 'ioctl', { cmd: TIOCSTI }),
+    allow('clone', { clone_flags: hasNone(CLONE_NEWUSER) }),
+    allow('kill', { sig: lt(32) }),
+    kill('ptrace'),
+    // The direct socket and IPC calls exist on i386 since Linux 4.3 and 5.1: the multiplexers go.
+    errno('EPERM', 'socketcall', 'ipc'),
+  ],
+});
+
+test('OCI export of the built-in policy: libseccomp reads it back to exactly tsjail\'s decisions', { skip: noLibseccomp }, (t) => {
+  const policy = defaultPolicy();
+  const abi = ABIS[policy.arches[0]!];
+  const profile = exportOci(policy) as { syscalls: { names: string[]; args?: unknown[] }[] };
+  assert.ok(profile.syscalls.some((e) => e.names.includes('ioctl') && e.args), 'ioctl is exported with its argument rules');
+  const tooNew = assertSameDecisions(policy, profile, [abi]);
+  t.diagnostic(`${profile.syscalls.length} entries; every nr and argument compared on ${abi.name}; ${tooNew} syscalls newer than libseccomp 2.5.4 left out`);
+  assert.equal(JSON.stringify(exportOci(policy)), JSON.stringify(profile), 'the same bytes every time');
+});
+
+test('OCI export of an x86_64 + x86 policy with argument rules and socket calls: exact on both ABIs in libseccomp', { skip: noLibseccomp }, () => {
+  const policy = x86Policy();
+  const profile = exportOci(policy) as { architectures: string[] };
+  assert.deepEqual(profile.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+  assertSameDecisions(policy, profile, [ABIS.x86_64, ABIS.x86]);
+});
+
+test('OCI export refuses what libseccomp would read differently, naming the call and the way out', () => {
+  // libseccomp also routes connect through socketcall(SYS_CONNECT) on i386; this policy leaves socketcall to the default.
+  const leaky = definePolicy({ default: errno('ENOSYS'), arches: ['x86_64', 'x86'], rules: [allow('read'), errno('EPERM', 'connect')] });
+  assert.throws(() => exportOci(leaky), /socketcall cannot be exported for x86: libseccomp would read the profile as ERRNO\(1\) where the policy says ERRNO\(38\).*decide socketcall in the policy as a whole/s);
+  // A long is 64 bits on x86_64 and 32 on x86: one entry cannot say both.
+  const wide = definePolicy({ default: 'allow', arches: ['x86_64', 'x86'], rules: [errno('EPERM', 'prctl', { arg1: lt(0x100) })] });
+  assert.throws(() => exportOci(wide), /prctl is decided differently on x86 than on x86_64/);
+});
+
+const noRuntime = (r: ContainerRuntime): string | false =>
+  process.arch !== 'x64' ? 'x86_64 probe' : spawnSync(r, ['--version']).status === 0 ? false : `${r} is not installed (apt-get install ${r})`;
+
+for (const runtime of ['runc', 'crun'] as const) {
+  test(`${runtime} runs a container under the exported built-in policy and enforces it as tsjail does`, { skip: noRuntime(runtime) }, () => {
+    const probe = join(work, 'escape-probe');
+    if (!existsSync(probe)) execFileSync('cc', ['-O2', '-o', probe, join(REPO_ROOT, 'test/helpers/escape-probe.c')]);
+    const bundle = mkdtempSync(join(tmpdir(), `tsjail-${runtime}-`));
+    execFileSync('runc', ['spec', '--bundle', bundle]);
+    const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+    const rootfs = join(bundle, 'rootfs');
+    for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'dev']) mkdirSync(join(rootfs, d), { recursive: true });
+    writeFileSync(join(rootfs, 'probe'), '');
+    config.root = { path: 'rootfs', readonly: true };
+    config.process.terminal = false;
+    config.mounts.push(...['/usr', '/lib', '/lib64', '/bin'].map((d) => ({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] })),
+      { destination: '/probe', type: 'bind', source: probe, options: ['bind', 'ro'] });
+    config.linux.seccomp = exportOci(defaultPolicy());
+    const run = (args: string[]) => {
+      config.process.args = ['/probe', ...args];
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+      return runContainer(runtime, bundle, `tsjail-out-${process.pid}-${args[0]}`);
+    };
+    for (const [args, expected] of [
+      [['keyctl'], 'blocked EPERM\n'], [['tiocsti'], 'blocked EPERM\n'], [['tioclinux'], 'blocked EPERM\n'], [['vsock'], 'blocked EPERM\n'],
+      [['clone-newuser'], 'blocked EPERM\n'], [['personality'], 'blocked EPERM\n'], [['read', '/usr/bin/env'], 'ESCAPED\n'],
+    ] as const) {
+      const r = run([...args]);
+      assert.equal(r.stdout, expected, `${runtime} ${args.join(' ')}: ${r.stderr}`);
+    }
+  });
+}
