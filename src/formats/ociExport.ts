@@ -63,17 +63,21 @@ function entriesFor(r: AbiPolicy): Map<string, OciEntry[]> {
 const isMultiplexer = (name: string): boolean => name === 'socketcall' || name === 'ipc';
 
 /** Why the read-back differs, in the words of the syscall it differs on. */
-function readBackError(abi: Abi, nr: number, ours: number, theirs: number): PolicyError {
+function readBackError(abi: Abi, nr: number, ours: number, theirs: number, defaultRet: number): PolicyError {
   const name = syscallName(abi, nr) ?? `syscall ${nr}`;
-  const mux = isMultiplexer(name);
+  if (!isMultiplexer(name)) {
+    return new PolicyError(`${name} cannot be exported for ${abi.name}: libseccomp would read the profile as ${describeRet(theirs)} where the policy says ${describeRet(ours)}`,
+      undefined, 'load the raw filter instead (tsjail compile --format raw)');
+  }
+  // A rule for the multiplexer itself must not take the default action: runc drops those.
+  const errno = describeRet(defaultRet) === 'ERRNO(1)' ? 'ENOSYS' : 'EPERM';
   return new PolicyError(`${name} cannot be exported for ${abi.name}: libseccomp would read the profile as ${describeRet(theirs)} where the policy says ${describeRet(ours)}`
-    + (mux ? ` (libseccomp also applies the rules of the calls ${name}(2) multiplexes to ${name} itself)` : ''), undefined,
-  mux ? `decide ${name} in the policy as a whole (libc has used the direct calls since Linux 4.3: errno('EPERM', '${name}')), or export for ABIs without ${name}`
-    : 'load the raw filter instead (tsjail compile --format raw)');
+    + ` (libseccomp also applies the rules of the calls ${name}(2) multiplexes to ${name} itself)`, undefined,
+  `give ${name} an unconditional rule that is not the default (libc has used the direct calls since Linux 4.3: errno('${errno}', '${name}')), or export for ABIs without ${name}`);
 }
 
 /** libseccomp's reading of the profile decides every call of every target ABI as the policy does. */
-function checkReadBack(profile: object, policy: Policy, abis: readonly Abi[], badArchRet: number): void {
+function checkReadBack(profile: object, policy: Policy, abis: readonly Abi[], resolved: AbiPolicy): void {
   const back = importOci(profile, { hostArch: abis[0]!.name, file: 'exported profile' }).policy;
   const names = abis.map((a) => a.name);
   const ours = compileProgram(policy, { arch: names }).instructions;
@@ -82,9 +86,9 @@ function checkReadBack(profile: object, policy: Policy, abis: readonly Abi[], ba
     const only = new Map([[SECCOMP_DATA_ARCH, { lo: abi.auditArch, hi: abi.auditArch, masked: [], notMasked: [] }]]);
     for (const d of diffPrograms(ours, theirs, only)) {
       // Numbers of an ABI not targeted (x32 on x86_64) take each side's bad-arch action, which OCI cannot set.
-      if (d.a === badArchRet) continue;
+      if (d.a === resolved.badArchRet) continue;
       const nr = d.constraints.get(SECCOMP_DATA_NR);
-      throw readBackError(abi, nr ? satisfiable(nr) ?? 0 : 0, d.a, d.b);
+      throw readBackError(abi, nr ? satisfiable(nr) ?? 0 : 0, d.a, d.b, resolved.defaultRet);
     }
   }
 }
@@ -123,6 +127,6 @@ export function exportOci(policy: Policy, arch?: readonly string[]): object {
     architectures: abis.map((a) => `SCMP_ARCH_${a.name.toUpperCase()}`),
     syscalls: merged,
   };
-  checkReadBack(profile, policy, abis, resolved[0]!.badArchRet);
+  checkReadBack(profile, policy, abis, resolved[0]!);
   return profile;
 }
