@@ -28,7 +28,7 @@ test('--format c is a struct sock_filter array a C compiler accepts', () => {
   writeFileSync(c, `${r.stdout}\nint main(void) { return tsjail_fprog.len > 0 ? 0 : 1; }\n`);
   execFileSync('cc', ['-Wall', '-Werror', '-o', join(dir, 'filter'), c]);
   execFileSync(join(dir, 'filter'));
-  assert.match(r.stdout, /\/\* 0001: if \(A == x86_64\) goto/);
+  assert.match(r.stdout, /\/\* 0001: if \(A == AUDIT_ARCH_X86_64\) goto/);
 });
 
 test('--format json and disasm of a raw file', () => {
