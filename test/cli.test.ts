@@ -40,7 +40,7 @@ test('--format json and disasm of a raw file', () => {
   assert.equal(tsjail('compile', '--policy', 'fixtures/bigendian.ts', '-o', raw).status, 0);
   const listing = tsjail('disasm', raw, '--arch', 's390x');
   assert.equal(listing.status, 0, listing.stderr);
-  assert.match(listing.stdout, /if \(A == s390x\) goto/);
+  assert.match(listing.stdout, /if \(A == AUDIT_ARCH_S390X\) goto/);
   assert.match(listing.stdout, /A = args\[1\]\.lo/);
 });
 
