@@ -3,7 +3,7 @@
 // exact walk of both programs, and the export run in real containers by runc and crun.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,7 +11,7 @@ import { ABIS, type Abi } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
 import { diffPrograms } from '../src/bpf/diff';
 import { AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, CLONE_NEWUSER, TIOCSTI } from '../src/kernel/constants';
-import { decodeProgram, type Instruction } from '../src/kernel/instruction';
+import { decodeProgram, encodeProgram, type Instruction } from '../src/kernel/instruction';
 import { SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, describeRet } from '../src/kernel/seccomp';
 import { exportOci } from '../src/formats/ociExport';
 import { defaultPolicy } from '../src/jail/defaultPolicy';
@@ -19,12 +19,14 @@ import { allow, definePolicy, errno, hasNone, kill, lt } from '../src/policy/dsl
 import type { Policy } from '../src/policy/model';
 import { syscallsOf } from '../src/syscalls/table';
 import { REPO_ROOT } from '../scripts/upstream';
-import { runContainer, type ContainerRuntime } from '../scripts/run-container';
+import type { ContainerRuntime } from '../scripts/run-container';
+import { probeBundle } from './helpers/probeBundle';
 
 const PYTHON = '/usr/bin/python3';
 const noLibseccomp = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import seccomp'], { stdio: 'ignore' }).status === 0
   ? false : 'python3-seccomp is not installed (apt-get install python3-seccomp)';
 const work = mkdtempSync(join(tmpdir(), 'tsjail-outputs-'));
+chmodSync(work, 0o755); // a root-started jail runs as a private id range: the probe must be reachable by others
 
 /** libseccomp's program for an OCI profile, and the [arch, name] pairs it does not know. */
 function libseccompProgram(profile: object, host: Abi): { program: Instruction[]; unknown: Set<string> } {
@@ -122,28 +124,76 @@ for (const runtime of ['runc', 'crun'] as const) {
   test(`${runtime} runs a container under the exported built-in policy and enforces it as tsjail does`, { skip: noRuntime(runtime) }, () => {
     const probe = join(work, 'escape-probe');
     if (!existsSync(probe)) execFileSync('cc', ['-O2', '-o', probe, join(REPO_ROOT, 'test/helpers/escape-probe.c')]);
-    const bundle = mkdtempSync(join(tmpdir(), `tsjail-${runtime}-`));
-    execFileSync('runc', ['spec', '--bundle', bundle]);
-    const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
-    const rootfs = join(bundle, 'rootfs');
-    for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'dev']) mkdirSync(join(rootfs, d), { recursive: true });
-    writeFileSync(join(rootfs, 'probe'), '');
-    config.root = { path: 'rootfs', readonly: true };
-    config.process.terminal = false;
-    config.mounts.push(...['/usr', '/lib', '/lib64', '/bin'].map((d) => ({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] })),
-      { destination: '/probe', type: 'bind', source: probe, options: ['bind', 'ro'] });
-    config.linux.seccomp = exportOci(defaultPolicy());
-    const run = (args: string[]) => {
-      config.process.args = ['/probe', ...args];
-      writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
-      return runContainer(runtime, bundle, `tsjail-out-${process.pid}-${args[0]}`);
-    };
+    const run = probeBundle(probe, exportOci(defaultPolicy()), runtime);
     for (const [args, expected] of [
       [['keyctl'], 'blocked EPERM\n'], [['tiocsti'], 'blocked EPERM\n'], [['tioclinux'], 'blocked EPERM\n'], [['vsock'], 'blocked EPERM\n'],
       [['clone-newuser'], 'blocked EPERM\n'], [['personality'], 'blocked EPERM\n'], [['read', '/usr/bin/env'], 'ESCAPED\n'],
     ] as const) {
-      const r = run([...args]);
+      const r = run(args);
       assert.equal(r.stdout, expected, `${runtime} ${args.join(' ')}: ${r.stderr}`);
     }
   });
 }
+
+const BIN = join(REPO_ROOT, 'bin/tsjail.js');
+const tsjail = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+
+test('a raw program from libseccomp: disasm names it, explain runs a call through it, diff walks it, run --policy loads it', { skip: noLibseccomp || (process.arch === 'x64' ? false : 'x86_64 probe') }, () => {
+  const policy = definePolicy({ default: 'allow', rules: [errno('EPERM', 'keyctl', 'add_key'), errno('EACCES', 'ioctl', { cmd: TIOCSTI }), kill('ptrace')] });
+  const file = join(work, 'libseccomp-export.bpf');
+  const { program } = libseccompProgram(exportOci(policy, ['x86_64']), ABIS.x86_64);
+  writeFileSync(file, Buffer.from(encodeProgram(program, 'little')));
+
+  const listing = tsjail('disasm', file);
+  assert.equal(listing.status, 0, listing.stderr);
+  assert.match(listing.stdout, /if \(A != AUDIT_ARCH_X86_64\) goto/);
+  assert.match(listing.stdout, /jge 0x40000000 \d+ \d+ +if \(A < X32_SYSCALL_BIT\) goto/); // libseccomp's x32 guard
+  assert.match(listing.stdout, /if \(A != keyctl\) goto/);
+
+  const explained = tsjail('explain', '--policy', file, 'ioctl', '0', String(0x100005412));
+  assert.equal(explained.status, 0, explained.stderr);
+  assert.match(explained.stdout, /^x86_64: ioctl\(0x0, 0x100005412\) \[nr 16\] -> ERRNO\(13\)\ndecided by: the program's instruction \d{4} \(ret #0x0005000d\)/);
+
+  // Against the policy it came from: libseccomp kills x32 calls and bad arches by thread, tsjail
+  // by process; nothing else differs.
+  writeFileSync(join(work, 'same.ts'), `import { definePolicy, allow, errno, kill, TIOCSTI } from 'tsjail';\n`
+    + `export default definePolicy({ default: 'allow', rules: [errno('EPERM', 'keyctl', 'add_key'), errno('EACCES', 'ioctl', { cmd: TIOCSTI }), kill('ptrace')] });\n`);
+  const d = tsjail('diff', file, join(work, 'same.ts'), '--json');
+  const regions = JSON.parse(d.stdout) as { syscalls: string[]; a: string; b: string }[];
+  assert.ok(regions.length > 0 && regions.every((r) => r.a === 'KILL_THREAD' && r.b === 'KILL_PROCESS'), d.stdout);
+
+  const probe = join(work, 'escape-probe');
+  if (!existsSync(probe)) execFileSync('cc', ['-O2', '-o', probe, join(REPO_ROOT, 'test/helpers/escape-probe.c')]);
+  const run = (args: string[]) => tsjail('run', '-q', '--host-fs', '--policy', file, '--', probe, ...args);
+  assert.equal(run(['keyctl']).stdout, 'blocked EPERM\n');
+  assert.equal(run(['tiocsti']).stdout, 'blocked EACCES\n'); // the high half set: still caught
+  assert.equal(run(['read', '/etc/hostname']).stdout, 'ESCAPED\n');
+  assert.equal(run(['ptrace', '1']).status, 128 + 31);
+});
+
+test('hostile .bpf files: a clear error with the file and the reason, never a stack trace', () => {
+  const ret = (k: number) => ({ code: 0x06, jt: 0, jf: 0, k });
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['empty', new Uint8Array(0), /empty\.bpf: empty: a seccomp filter has 1 to 4096 instructions/],
+    ['odd', new Uint8Array(13), /odd\.bpf: 13 bytes is not a whole number of instructions \(1 and 5 bytes over\)/],
+    ['long', encodeProgram(Array.from({ length: 4097 }, () => ret(0x7fff0000)), 'little'), /long\.bpf: 4097 instructions, over the kernel's limit of 4096/],
+    ['jump', encodeProgram([{ code: 0x15, jt: 7, jf: 0, k: 0 }, ret(0x7fff0000)], 'little'), /jump\.bpf: pc 0: branch jumps past the end \(the kernel would refuse this filter \(EINVAL\)/],
+    ['noret', encodeProgram([{ code: 0x20, jt: 0, jf: 0, k: 0 }], 'little'), /noret\.bpf: the last instruction is not a ret/],
+  ];
+  for (const [name, bytes, message] of cases) {
+    const file = join(work, `${name}.bpf`);
+    writeFileSync(file, bytes);
+    for (const args of [['explain', '--policy', file, 'read'], ['diff', file, '@builtin'], ['run', '--host-fs', '--policy', file, '--', '/bin/true']]) {
+      const r = tsjail(...args);
+      assert.equal(r.status, args[0] === 'run' ? 125 : 1, `${args[0]} ${name}: ${r.stderr}`);
+      assert.match(r.stderr, message, `${args[0]} ${name}`);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, `${args[0]} ${name}: a stack trace`);
+    }
+    // disasm lists what the kernel would refuse, saying so; it refuses only what is no program.
+    const listing = tsjail('disasm', file);
+    if (['jump', 'noret'].includes(name)) {
+      assert.equal(listing.status, 0, listing.stderr);
+      assert.match(listing.stderr, /the kernel would refuse this filter: /);
+    } else assert.match(listing.stderr, message);
+  }
+});

@@ -1,16 +1,19 @@
 // The compiler's subcommands: compile, disasm, explain, syscalls.
 import arg from 'arg';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ABI_NAMES, hostAbi, lookupAbi, type Abi } from '../arch/abi';
 import { cacheReport } from '../bpf/cache';
 import { programStats, worstPath } from '../analysis/stats';
 import { compileProgram, type CompiledFilter } from '../bpf/compile';
 import { disassemble, formatDisassembly } from '../bpf/disasm';
-import { decodeProgram } from '../kernel/instruction';
+import { verifyProgram } from '../bpf/verify';
+import { isRawFilterPath, readRawFilter } from '../formats/rawFilter';
+import { targetAbis } from '../policy/resolve';
 import { PolicyError, formatWarning } from '../policy/errors';
 import { UsageError, usageErrorOf } from './usage';
-import { explainCall } from '../analysis/explain';
+import { explainCall, explainProgramCall } from '../analysis/explain';
+import type { FilterProgram } from '../analysis/diff';
 import { loadPolicyFile } from '../formats/load';
 import type { OciImportOptions } from '../formats/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
@@ -120,9 +123,9 @@ function disasmCommand(argv: string[]): void {
   const file = a._[0];
   if (!file) throw new UsageError('disasm needs a file: tsjail disasm FILE.bpf [--arch ARCH]');
   const abi = abiOf(a['--arch']);
-  let bytes: Buffer;
-  try { bytes = readFileSync(file); } catch (e) { throw new PolicyError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`); }
-  const program = decodeProgram(new Uint8Array(bytes), abi.endian);
+  const { program } = readRawFilter(file, abi.endian, true);
+  // Listed all the same: reading a filter the kernel refuses is how one learns why.
+  for (const problem of verifyProgram(program)) process.stderr.write(`tsjail: ${file}: the kernel would refuse this filter: ${problem}\n`);
   const sameArch = Object.values(ABI_NAMES).map((n) => lookupAbi(n)!).filter((x) => x.endian === abi.endian);
   process.stdout.write(formatDisassembly(disassemble(program, { endian: abi.endian, abis: sameArch })));
 }
@@ -143,10 +146,12 @@ function explainCommand(argv: string[]): void {
   }
   const a = parseArgs(TOOL_FLAGS.explain, argv);
   if (!a['--policy'] || !a._[0]) throw new UsageError('explain needs --policy FILE and a syscall: tsjail explain --policy p.ts openat 0 0');
-  const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
   const [syscall, ...rest] = a._;
   const args = rest.map(parseArgValue);
-  const e = explainCall(policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
+  const file = a['--policy'];
+  const e = isRawFilterPath(file)
+    ? explainProgramCall(readRawFilter(file, abiOf(a['--arch']).endian).program, abiOf(a['--arch']).endian, abiOf(a['--arch']), syscall!, args)
+    : explainCall(loadPolicyArg(file, ociOptions(a)).policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
   const argText = args.map((v) => `0x${BigInt.asUintN(64, v).toString(16)}`).join(', ');
   process.stdout.write([
     `${e.abi.name}: ${e.syscall}(${argText}) [nr ${e.nr}] -> ${e.action}`,
@@ -210,12 +215,35 @@ function lintCommand(argv: string[]): number {
 function diffCommand(argv: string[]): number {
   const a = parseArgs(TOOL_FLAGS.diff, argv);
   if (a._.length !== 2) throw new UsageError('diff needs two policies: tsjail diff A B [--arch ARCH]');
-  const [pa, pb] = a._.map((p) => loadPolicyArg(p, ociOptions(a)).policy);
-  const { diffPolicies, formatDifferences, formatAllowedBeyond } = require('../analysis/diff') as typeof import('../analysis/diff');
-  const diffs = diffPolicies(pa!, pb!, a['--arch']);
+  const { diffPolicies, diffFilters, formatDifferences, formatAllowedBeyond } = require('../analysis/diff') as typeof import('../analysis/diff');
+  const diffs = a._.some(isRawFilterPath) ? diffRawFilters(a._[0]!, a._[1]!, a['--arch'], ociOptions(a), diffFilters)
+    : diffPolicies(loadPolicyArg(a._[0]!, ociOptions(a)).policy, loadPolicyArg(a._[1]!, ociOptions(a)).policy, a['--arch']);
   if (a['--json']) process.stdout.write(`${JSON.stringify(diffs, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
   else process.stdout.write(formatDifferences(diffs) + (diffs.length ? formatAllowedBeyond(diffs, a._[0]!, a._[1]!) : ''));
   return diffs.length ? 1 : 0;
+}
+
+/**
+ * diff with a raw .bpf on either side: a policy is compiled for its ABIs (or --arch), a raw
+ * filter taken as it is for the same ones (or the host's).
+ */
+function diffRawFilters(fileA: string, fileB: string, arch: readonly string[] | undefined, oci: OciImportOptions,
+  diffFilters: typeof import('../analysis/diff').diffFilters): ReturnType<typeof diffFilters> {
+  const policy = [fileA, fileB].filter((f) => !isRawFilterPath(f)).map((f) => loadPolicyArg(f, oci).policy)[0];
+  const abis = policy ? targetAbis(policy, arch) : (arch ?? [hostAbi().name]).map(abiOf);
+  const endian = abis[0]!.endian;
+  const side = (file: string): FilterProgram => (isRawFilterPath(file)
+    ? { instructions: readRawFilter(file, endian).program, endian }
+    : compileProgram(policy!, { arch: abis.map((x) => x.name) }));
+  const [a, b] = [side(fileA), side(fileB)];
+  try {
+    return diffFilters(a, b, abis);
+  } catch (e) {
+    // The exact walk follows what filter compilers emit; a hand-written program may use more.
+    if (e instanceof PolicyError || !/^pc \d+/.test((e as Error).message)) throw e;
+    throw new PolicyError(`diff cannot follow ${[fileA, fileB].filter(isRawFilterPath).join(' or ')}: ${(e as Error).message}`, undefined,
+      'diff follows ld [k], and #k, jeq/jgt/jge/jset #k, ja and ret #k; tsjail explain still runs single calls through it');
+  }
 }
 
 export const TOOL_COMMANDS: Record<string, (argv: string[]) => number | void> = {
