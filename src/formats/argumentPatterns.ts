@@ -4,6 +4,7 @@
 // unspecified ordering of conditional rules cannot change a result. Narrow arguments (an `int`
 // on x86_64) test only their low bits, so setting the high half cannot slip past an entry.
 import { widthMask, type ResolvedCondition } from '../policy/condition';
+import { PolicyError } from '../policy/errors';
 import type { ChainLink } from '../policy/resolve';
 
 /** (arg & mask) == value. */
@@ -13,6 +14,17 @@ export type ArgBox = ReadonlyMap<number, ArgPattern>;
 export interface DecidedBox { readonly ret: number; readonly box: ArgBox }
 
 const ANY: ArgPattern = { mask: 0n, value: 0n };
+
+/** More entries than this for one syscall: libseccomp's program would not fit the kernel's 4096. */
+const MAX_BOXES = 512;
+
+function bounded(boxes: ArgBox[], syscall: string): ArgBox[] {
+  if (boxes.length > MAX_BOXES) {
+    throw new PolicyError(`${syscall}: its argument rules come to more than ${MAX_BOXES} OCI entries`, undefined,
+      'libseccomp would build a program past the kernel\'s 4096 instructions from them: compare fewer arguments, or load the raw filter');
+  }
+  return boxes;
+}
 
 function intersect(a: ArgPattern, b: ArgPattern): ArgPattern | undefined {
   if (((a.value ^ b.value) & a.mask & b.mask) !== 0n) return undefined;
@@ -84,13 +96,13 @@ function subtractBox(a: ArgBox, b: ArgBox): ArgBox[] {
 }
 
 /** The calls a link's conditions (ANDed) admit. */
-function linkBoxes(conditions: readonly ResolvedCondition[]): ArgBox[] {
+function linkBoxes(conditions: readonly ResolvedCondition[], syscall: string): ArgBox[] {
   let boxes: ArgBox[] = [new Map()];
   for (const c of conditions) {
-    boxes = boxes.flatMap((box) => conditionPatterns(c).flatMap((p) => {
+    boxes = bounded(boxes.flatMap((box) => conditionPatterns(c).flatMap((p) => {
       const both = intersectBoxes(box, new Map([[c.argIndex, p]]));
       return both ? [both] : [];
-    }));
+    })), syscall);
   }
   return boxes;
 }
@@ -126,13 +138,13 @@ function mergeNeighbours(boxes: ArgBox[]): ArgBox[] {
  * The non-default decisions of a chain (first matching link wins) as boxes: boxes of different
  * actions never overlap, and every call outside them takes the default.
  */
-export function decisionBoxes(links: readonly ChainLink[], defaultRet: number): DecidedBox[] {
+export function decisionBoxes(syscall: string, links: readonly ChainLink[], defaultRet: number): DecidedBox[] {
   const covered: ArgBox[] = [];
   const byRet = new Map<number, ArgBox[]>();
   for (const link of links) {
-    const own = linkBoxes(link.conditions);
+    const own = linkBoxes(link.conditions, syscall);
     let free = own;
-    for (const c of covered) free = free.flatMap((box) => subtractBox(box, c));
+    for (const c of covered) free = bounded(free.flatMap((box) => subtractBox(box, c)), syscall);
     covered.push(...own);
     if (link.ret !== defaultRet) byRet.set(link.ret, [...(byRet.get(link.ret) ?? []), ...free]);
   }

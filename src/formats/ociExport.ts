@@ -52,7 +52,7 @@ function ociArgs(box: ArgBox): OciArg[] {
 function entriesFor(r: AbiPolicy): Map<string, OciEntry[]> {
   const out = new Map<string, OciEntry[]>();
   for (const chain of r.chains) {
-    const entries = decisionBoxes(chain.links, r.defaultRet).map(({ ret, box }): OciEntry => ({
+    const entries = decisionBoxes(chain.name, chain.links, r.defaultRet).map(({ ret, box }): OciEntry => ({
       names: [chain.name], ...ociAction(ret), ...(box.size ? { args: ociArgs(box) } : {}),
     }));
     if (entries.length) out.set(chain.name, entries);
