@@ -16,11 +16,15 @@ import { decodeProgram, encodeProgram, type Instruction } from '../src/kernel/in
 import { SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, describeRet } from '../src/kernel/seccomp';
 import { decisionBoxes, type ArgBox } from '../src/formats/argumentPatterns';
 import { exportOci } from '../src/formats/ociExport';
+import { exportSystemd } from '../src/formats/systemdExport';
+import { importSystemd } from '../src/formats/systemd';
+import { loadPolicyFile } from '../src/formats/load';
+import { emulate } from '../src/bpf/emulator';
 import { conditionHolds, widthMask, type ResolvedCondition, type Width } from '../src/policy/condition';
 import type { CompareOp } from '../src/policy/model';
 import { EDGE_VALUES } from './helpers/random';
 import { defaultPolicy } from '../src/jail/defaultPolicy';
-import { allow, definePolicy, errno, hasNone, kill, lt } from '../src/policy/dsl';
+import { allow, definePolicy, errno, hasNone, kill, lt, syscallGroup } from '../src/policy/dsl';
 import type { Policy } from '../src/policy/model';
 import { syscallsOf } from '../src/syscalls/table';
 import { REPO_ROOT } from '../scripts/upstream';
@@ -233,4 +237,33 @@ test('hostile .bpf files: a clear error with the file and the reason, never a st
       assert.match(listing.stderr, /the kernel would refuse this filter: /);
     } else assert.match(listing.stderr, message);
   }
+});
+
+test('systemd export for a new and an old release: groups each one reads as tsjail does, the rest as calls with a note', () => {
+  const service = loadPolicyFile(join(REPO_ROOT, 'fixtures/systemd/service.conf')).policy;
+  const decide = (p: Policy, nr: number): number => emulate(compileProgram(p, { arch: 'x86_64' }).instructions, { nr, arch: ABIS.x86_64.auditArch }, 'little').ret;
+  const exported = (version: number): { text: string; notes: string[] } => {
+    const notes: string[] = [];
+    return { text: exportSystemd(service, ['x86_64'], { systemdVersion: version, note: (m) => notes.push(m) }), notes };
+  };
+  const current = exported(261);
+  assert.deepEqual(current.notes, []);
+  assert.match(current.text, /^SystemCallFilter=@file-system @default @ipc @process @network-io @basic-io /m);
+  const old = exported(245);
+  // v245's @file-system has other calls than v261's (same from v258 on): written as its calls.
+  assert.doesNotMatch(old.text, /@file-system|@basic-io|@default|@ipc|@process|@io-event/);
+  assert.match(old.text, /^SystemCallFilter=@network-io @timer @aio @signal @sync @memlock @keyring read write open /m);
+  assert.ok(old.notes.includes('@file-system left out for systemd v245: systemd v245 has other calls in it (v258 has these); its calls are written without it'), old.notes.join('\n'));
+  // Both read back (groups as v261 has them) to the policy's decisions on every x86_64 syscall.
+  for (const text of [current.text, old.text]) {
+    const back = importSystemd(text, 'exported.conf');
+    for (const { nr } of syscallsOf(ABIS.x86_64)) assert.equal(decide(back, nr), decide(service, nr), `nr ${nr}`);
+  }
+  // A group a release does not know at all, and per-call errnos before v236.
+  const sandboxed = definePolicy({ default: 'allow', rules: [errno('EPERM', syscallGroup('@sandbox'))] });
+  assert.match(exportSystemd(sandboxed, ['x86_64'], { systemdVersion: 261 }), /^SystemCallFilter=~@sandbox:EPERM$/m);
+  const notes: string[] = [];
+  assert.match(exportSystemd(sandboxed, ['x86_64'], { systemdVersion: 253, note: (m) => notes.push(m) }), /^SystemCallFilter=~seccomp:EPERM landlock_create_ruleset:EPERM landlock_add_rule:EPERM landlock_restrict_self:EPERM$/m);
+  assert.deepEqual(notes, ['@sandbox left out for systemd v253: systemd v253 does not know it (v254 added it); its calls are written without it']);
+  assert.throws(() => exportSystemd(sandboxed, ['x86_64'], { systemdVersion: 235 }), /systemd v235 takes no per-call errno \(name:ERRNO came with v236\)/);
 });

@@ -152,7 +152,7 @@ Directories written outside the working directory and /tmp are written as jail.f
     ],
   },
   {
-    name: 'compile', synopsis: '--policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats]',
+    name: 'compile', synopsis: '--policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats] [--systemd-version N]',
     summary: 'compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter',
     flags: [
       POLICY_FLAG, ARCH_FLAG,
@@ -160,6 +160,7 @@ Directories written outside the working directory and /tmp are written as jail.f
       flagDoc(['--output', '-o'], 'OUT', 'write to OUT (default, or -: stdout)', 'file'),
       flagDoc('--stats', undefined, 'size, worst path and cacheable syscalls, on stderr'),
       flagDoc('--name', 'NAME', 'with --format k8s: the resource\'s name (default: from the file name)'),
+      flagDoc('--systemd-version', 'N', 'with --format systemd: the systemd release that reads it (default 261); groups it would read otherwise are written as their calls, with a note'),
       ...OCI_FLAGS, HELP_FLAG,
     ],
   },

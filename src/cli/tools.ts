@@ -47,7 +47,7 @@ function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
 
 /** Each tool's flags, as arg reads them (explain --fs: explainFs.ts). */
 export const TOOL_FLAGS = {
-  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
+  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '--systemd-version': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
   disasm: { '--arch': String },
   explain: { '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS },
   lint: { '--policy': String, '-p': '--policy', '--arch': [String], '--json': Boolean, ...OCI_FLAGS },
@@ -69,7 +69,10 @@ function compileCommand(argv: string[]): void {
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   if (format === 'systemd') {
     const { exportSystemd } = require('../formats/systemdExport') as typeof import('../formats/systemdExport');
-    const text = exportSystemd(loaded.policy, a['--arch']);
+    const given = a['--systemd-version'];
+    const version = given === undefined ? undefined : Number(given.replace(/^v/, ''));
+    if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new UsageError(`--systemd-version ${given}: expected a release number such as 245 or v245`);
+    const text = exportSystemd(loaded.policy, a['--arch'], { ...(version !== undefined ? { systemdVersion: version } : {}), note: (m) => process.stderr.write(`tsjail: note: ${m}\n`) });
     writeOutput(a['--output'], text);
     return;
   }
