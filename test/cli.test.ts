@@ -98,6 +98,7 @@ test('--format oci writes a runtime-spec profile, or says why the policy cannot 
   assert.equal(k8s.apiVersion, 'security-profiles-operator.x-k8s.io/v1beta1');
   assert.equal(k8s.metadata.name, 'small');
   assert.deepEqual(k8s.spec, profile);
+  assert.equal(JSON.parse(tsjail('compile', '--policy', '@builtin', '--format', 'k8s').stdout).metadata.name, 'builtin');
   assert.equal(tsjail('compile', '--policy', 'fixtures/strict.ts', '--arch', 'x86_64', '--format', 'oci').status, 0);
   const refused = tsjail('compile', '--policy', 'fixtures/multiarch.ts', '--format', 'oci');
   assert.equal(refused.status, 1);

@@ -81,7 +81,7 @@ function compileCommand(argv: string[]): void {
     const profile = exportOci(loaded.policy, a['--arch']);
     // k8s: a Security Profiles Operator resource; the plain `oci` profile is what kubelet reads
     // from /var/lib/kubelet/seccomp/ for `localhostProfile`.
-    const name = (a['--name'] ?? basename(a['--policy']).replace(/\.[^.]*$/, '')).toLowerCase().replace(/[^a-z0-9-]+/g, '-');
+    const name = (a['--name'] ?? basename(a['--policy']).replace(/\.[^.]*$/, '')).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
     const doc = format === 'oci' ? profile : {
       apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1', kind: 'SeccompProfile', metadata: { name }, spec: profile,
     };
