@@ -152,8 +152,9 @@ function explainCommand(argv: string[]): void {
   const [syscall, ...rest] = a._;
   const args = rest.map(parseArgValue);
   const file = a['--policy'];
-  const e = isRawFilterPath(file)
-    ? explainProgramCall(readRawFilter(file, abiOf(a['--arch']).endian).program, abiOf(a['--arch']).endian, abiOf(a['--arch']), syscall!, args)
+  const rawAbi = isRawFilterPath(file) ? abiOf(a['--arch']) : undefined;
+  const e = rawAbi
+    ? explainProgramCall(readRawFilter(file, rawAbi.endian).program, rawAbi.endian, rawAbi, syscall!, args)
     : explainCall(loadPolicyArg(file, ociOptions(a)).policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
   const argText = args.map((v) => `0x${BigInt.asUintN(64, v).toString(16)}`).join(', ');
   process.stdout.write([
