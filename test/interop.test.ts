@@ -2,7 +2,7 @@
 // the OCI export in a bundle.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,6 +12,7 @@ import { ADDR_NO_RANDOMIZE, TIOCSTI } from '../src/kernel/constants';
 import { exportOci } from '../src/formats/ociExport';
 import { DEFAULT_ALLOWED } from '../src/jail/defaultPolicy';
 import { REPO_ROOT } from '../scripts/upstream';
+import { probeBundle } from './helpers/probeBundle';
 
 const haveBwrap = spawnSync('bwrap', ['--version']).status === 0 ? false : 'bubblewrap is not installed (apt-get install bubblewrap)';
 const work = mkdtempSync(join(tmpdir(), 'tsjail-interop-'));
@@ -60,26 +61,11 @@ test('runc enforces the OCI export: an OCI bundle built from host binaries block
       kill('ptrace'),
     ],
   });
-  const bundle = mkdtempSync(join(tmpdir(), 'tsjail-bundle-'));
-  execFileSync('runc', ['spec', '--bundle', bundle]);
-  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
-  const rootfs = join(bundle, 'rootfs');
-  for (const d of ['usr', 'lib', 'lib64', 'bin', 'proc', 'dev']) mkdirSync(join(rootfs, d), { recursive: true });
-  writeFileSync(join(rootfs, 'probe'), '');
-  config.root = { path: 'rootfs', readonly: true };
-  config.process.terminal = false;
-  config.mounts.push(...['/usr', '/lib', '/lib64', '/bin'].map((d) => ({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] })),
-    { destination: '/probe', type: 'bind', source: PROBE, options: ['bind', 'ro'] });
-  config.linux.seccomp = exportOci(policy, ['x86_64']);
-  const run = (args: string[]) => {
-    config.process.args = ['/probe', ...args];
-    writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
-    const id = `tsjail-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    return spawnSync('runc', ['run', '--bundle', bundle, id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  };
+  const seccomp = exportOci(policy, ['x86_64']);
+  const run = probeBundle(PROBE, seccomp);
   const jailed = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--host-fs', '--policy', policyFile, '--', PROBE, ...args], { encoding: 'utf8' });
   const policyFile = join(work, 'runc-policy.json');
-  writeFileSync(policyFile, JSON.stringify(config.linux.seccomp));
+  writeFileSync(policyFile, JSON.stringify(seccomp));
   for (const [args, expected] of [[['keyctl'], 'blocked EPERM\n'], [['add_key'], 'blocked EPERM\n'], [['personality'], 'blocked EACCES\n'], [['read', '/usr/bin/env'], 'ESCAPED\n']] as const) {
     assert.equal(run([...args]).stdout, expected, `runc: ${args.join(' ')}`);
     assert.equal(jailed([...args]).stdout, expected, `tsjail: ${args.join(' ')}`);

@@ -6,6 +6,7 @@ import { diffPrograms, satisfiable, type Difference, type WordConstraint } from 
 import { describeDataOffset, describeRet, SECCOMP_DATA_ARCH, SECCOMP_DATA_IP, SECCOMP_DATA_NR, type SeccompData } from '../kernel/seccomp';
 import { syscallsOf } from '../syscalls/table';
 import { PolicyError } from '../policy/errors';
+import type { Instruction } from '../kernel/instruction';
 import type { Policy } from '../policy/model';
 import { targetAbis } from '../policy/resolve';
 
@@ -67,8 +68,15 @@ export function diffPolicies(a: Policy, b: Policy, arch?: readonly string[]): Po
   const same = abisA.length === abisB.length && abisA.every((x, i) => x === abisB[i]);
   if (!same) throw new PolicyError(`the policies target different ABIs (${abisA.map((x) => x.name).join('+')} vs ${abisB.map((x) => x.name).join('+')})`, undefined, 'give --arch to compare them on the same ones');
   const names = abisA.map((x) => x.name);
-  const pa = compileProgram(a, { arch: names });
-  const pb = compileProgram(b, { arch: names });
+  return diffFilters(compileProgram(a, { arch: names }), compileProgram(b, { arch: names }), abisA);
+}
+
+/** A program to compare: compiled from a policy, or a raw filter as it came. */
+export interface FilterProgram { readonly instructions: readonly Instruction[]; readonly endian: Endian }
+
+/** The differences of two programs for the ABIs they serve, in the words of `tsjail diff`. */
+export function diffFilters(pa: FilterProgram, pb: FilterProgram, abisA: readonly Abi[]): PolicyDifference[] {
+  if (pa.endian !== pb.endian) throw new PolicyError(`a ${pa.endian}-endian program cannot be compared with a ${pb.endian}-endian one`, undefined, 'give --arch for the ABI both are for');
   return diffPrograms(pa.instructions, pb.instructions).map((d) => {
     const archWord = d.constraints.get(SECCOMP_DATA_ARCH);
     const ex = example(d, pa.endian);

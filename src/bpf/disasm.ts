@@ -9,13 +9,19 @@ import {
 import { describeDataOffset, describeRet, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR } from '../kernel/seccomp';
 
 const ALU_NAMES: Record<number, string> = { 0x00: '+', 0x10: '-', 0x20: '*', 0x30: '/', 0x40: '|', 0x50: '&', 0x60: '<<', 0x70: '>>', 0x90: '%', 0xa0: '^' };
-const JUMP_NAMES: Record<number, [string, string]> = { [BPF_JEQ]: ['jeq', '=='], [BPF_JGT]: ['jgt', '>'], [BPF_JGE]: ['jge', '>='], [BPF_JSET]: ['jset', '&'] };
+/** Mnemonic, the test, and the test negated (for a branch taken only when it fails). */
+const JUMP_NAMES: Record<number, [string, string, string]> = {
+  [BPF_JEQ]: ['jeq', '==', '!='], [BPF_JGT]: ['jgt', '>', '<='], [BPF_JGE]: ['jge', '>=', '<'], [BPF_JSET]: ['jset', '&', ''],
+};
 
 const pad = (n: number): string => n.toString().padStart(4, '0');
 const hex = (n: number, w = 8): string => `0x${(n >>> 0).toString(16).padStart(w, '0')}`;
 
+/** The kernel's name for an arch word: AUDIT_ARCH_X86_64, AUDIT_ARCH_I386 (include/uapi/linux/audit.h). */
+const AUDIT_NAMES: Readonly<Record<string, string>> = { x86: 'I386', sh: 'SHEL', sheb: 'SH' };
 function archName(k: number): string | undefined {
-  return Object.values(ABIS).filter((a) => a.auditArch === k >>> 0 && a.name !== 'x32').map((a) => a.name)[0];
+  const abi = Object.values(ABIS).find((a) => a.auditArch === k >>> 0 && a.name !== 'x32');
+  return abi && `AUDIT_ARCH_${AUDIT_NAMES[abi.name] ?? abi.name.toUpperCase()}`;
 }
 
 /** What A holds at each pc, to name constants: the arch word, the syscall number, or other. */
@@ -90,16 +96,19 @@ export function disassemble(program: readonly Instruction[], options: { endian: 
           flow(next(k), meaning, section);
           break;
         }
-        const [mn, sym] = JUMP_NAMES[bpfOp(code)] ?? ['j?', '?'];
+        const [mn, sym, negated] = JUMP_NAMES[bpfOp(code)] ?? ['j?', '?', ''];
         const src = bpfSrc(code) === BPF_X ? 'X' : hex(k);
         let named: string = src;
-        if (bpfSrc(code) !== BPF_X && bpfOp(code) !== BPF_JSET) {
+        // The x32 bit is a boundary, not a syscall, in any nr test (libseccomp: jge, tsjail: jge/jset).
+        if (bpfSrc(code) !== BPF_X && meaning.kind === 'nr' && k >>> 0 === X32_SYSCALL_BIT && bpfOp(code) !== BPF_JEQ) named = 'X32_SYSCALL_BIT';
+        else if (bpfSrc(code) !== BPF_X && bpfOp(code) !== BPF_JSET) {
           if (meaning.kind === 'arch') named = archName(k) ?? src;
           else if (meaning.kind === 'nr') named = numberName(k, meaning.abis) ?? src;
         }
         asm = `${mn} ${src} ${pad(next(jt))} ${pad(next(jf))}`;
+        const failing = negated ? `A ${negated} ${named}` : `!(A ${sym} ${named})`;
         pseudo = jf === 0 ? `if (A ${sym} ${named}) goto ${pad(next(jt))}`
-          : jt === 0 ? `if (!(A ${sym} ${named})) goto ${pad(next(jf))}`
+          : jt === 0 ? `if (${failing}) goto ${pad(next(jf))}`
           : `if (A ${sym} ${named}) goto ${pad(next(jt))} else goto ${pad(next(jf))}`;
         const archSection = meaning.kind === 'arch' && bpfOp(code) === BPF_JEQ ? archOf(k) : undefined;
         flow(next(jt), meaning, archSection ?? section);

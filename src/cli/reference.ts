@@ -33,7 +33,7 @@ const CAPABILITY_SET_NAMES = ['bounding', 'permitted', 'effective', 'inheritable
 
 /** The flags `run` and `learn` share: the jail's settings. */
 const JAIL_FLAGS: readonly FlagDoc[] = [
-  flagDoc(['--policy', '-p'], 'FILE', 'seccomp policy (.ts/.js, OCI/Docker .json, systemd SystemCallFilter=); - reads it from stdin (--policy-format says which; default: JSON if it starts with {, else TypeScript); default: the built-in one', 'file'),
+  flagDoc(['--policy', '-p'], 'FILE', 'seccomp policy (.ts/.js, OCI/Docker .json, systemd SystemCallFilter=, or a raw filter FILE.bpf loaded as it is); - reads it from stdin (--policy-format says which; default: JSON if it starts with {, else TypeScript); default: the built-in one', 'file'),
   flagDoc('--policy-format', 'FORMAT', 'with --policy -: ts, js, json (OCI/Docker) or systemd', ['ts', 'js', 'json', 'systemd']),
   flagDoc('--procd', undefined, 'read a JSON policy as OpenWrt procd does (first match wins)'),
   flagDoc('--allow', 'A,B', 'also allow these syscalls (SECCOMP_SYSCALL_ALLOW=a:b in the environment REPLACES the policy, with cloudflare sandbox\'s meaning: see the README)'),
@@ -153,7 +153,7 @@ Directories written outside the working directory and /tmp are written as jail.f
     ],
   },
   {
-    name: 'compile', synopsis: '--policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats] [--weights FILE] [--verify]',
+    name: 'compile', synopsis: '--policy FILE [--arch ARCH]... [--format raw|c|disasm|json|oci|k8s|systemd] [-o OUT] [--stats] [--weights FILE] [--verify] [--systemd-version N]',
     summary: 'compile a policy (.ts, .js, or OCI/Docker .json) to a seccomp filter',
     flags: [
       POLICY_FLAG, ARCH_FLAG,
@@ -163,6 +163,7 @@ Directories written outside the working directory and /tmp are written as jail.f
       flagDoc('--name', 'NAME', 'with --format k8s: the resource\'s name (default: from the file name)'),
       flagDoc('--weights', 'FILE', 'how often each syscall runs (`name count` lines, as tsjail learn --weights-out writes; instead of the policy\'s weights): frequent calls get short paths, the decisions stay the same', 'file'),
       flagDoc('--verify', undefined, 'prove the program implements the policy (as tsjail verify) before writing it; on a difference nothing is written (exit 1)'),
+      flagDoc('--systemd-version', 'N', 'with --format systemd: the systemd release that reads it (default 261); groups it would read otherwise are written as their calls, with a note'),
       ...OCI_FLAGS, HELP_FLAG,
     ],
   },
@@ -171,7 +172,7 @@ Directories written outside the working directory and /tmp are written as jail.f
     flags: [ARCH_FLAG, HELP_FLAG],
   },
   {
-    name: 'explain', synopsis: '--policy FILE [--arch ARCH] SYSCALL [ARG...] | --fs [--policy FILE] [--ro/--rw/--hide/--show/--noexec PATH]... [PATH...]',
+    name: 'explain', synopsis: '--policy FILE|FILE.bpf [--arch ARCH] SYSCALL [ARG...] | --fs [--policy FILE] [--ro/--rw/--hide/--show/--noexec PATH]... [PATH...]',
     summary: 'which action a call gets, which rule decided it, and the instructions run; with --fs: the file rules of a jail started here',
     flags: [
       POLICY_FLAG, ARCH_FLAG,
@@ -187,7 +188,7 @@ Directories written outside the working directory and /tmp are written as jail.f
     flags: [POLICY_FLAG, ARCH_FLAG, flagDoc('--json', undefined, 'the findings as JSON'), ...OCI_FLAGS, HELP_FLAG],
   },
   {
-    name: 'diff', synopsis: 'A B [--arch ARCH]... [--json]', summary: 'every syscall and argument range two policies decide differently (exact; exit 1 when they differ)',
+    name: 'diff', synopsis: 'A B [--arch ARCH]... [--json]', summary: 'every syscall and argument range two policies (or raw .bpf filters) decide differently (exact; exit 1 when they differ)',
     flags: [ARCH_FLAG, flagDoc('--json', undefined, 'the differences as JSON'), ...OCI_FLAGS, HELP_FLAG],
   },
   {

@@ -7,10 +7,13 @@ import { cacheReport } from '../bpf/cache';
 import { meanPerCall, programStats, worstPath } from '../analysis/stats';
 import { compileProgram, type CompiledFilter } from '../bpf/compile';
 import { disassemble, formatDisassembly } from '../bpf/disasm';
-import { decodeProgram } from '../kernel/instruction';
+import { verifyProgram } from '../bpf/verify';
+import { isRawFilterPath, readRawFilter } from '../formats/rawFilter';
+import { targetAbis } from '../policy/resolve';
 import { PolicyError, formatWarning } from '../policy/errors';
 import { UsageError, usageErrorOf } from './usage';
-import { explainCall } from '../analysis/explain';
+import { explainCall, explainProgramCall } from '../analysis/explain';
+import type { FilterProgram } from '../analysis/diff';
 import { loadPolicyFile } from '../formats/load';
 import type { OciImportOptions } from '../formats/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
@@ -46,7 +49,7 @@ function parseArgs<T extends arg.Spec>(spec: T, argv: string[]): arg.Result<T> {
 
 /** Each tool's flags, as arg reads them (explain --fs: explainFs.ts). */
 export const TOOL_FLAGS = {
-  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '--weights': String, '--verify': Boolean, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
+  compile: { '--policy': String, '--arch': [String], '--format': String, '--output': String, '--stats': Boolean, '--name': String, '--weights': String, '--verify': Boolean, '--systemd-version': String, '-o': '--output', '-p': '--policy', ...OCI_FLAGS },
   disasm: { '--arch': String },
   explain: { '--policy': String, '--arch': String, '-p': '--policy', ...OCI_FLAGS },
   lint: { '--policy': String, '-p': '--policy', '--arch': [String], '--json': Boolean, ...OCI_FLAGS },
@@ -71,7 +74,10 @@ function compileCommand(argv: string[]): number | void {
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   if (format === 'systemd') {
     const { exportSystemd } = require('../formats/systemdExport') as typeof import('../formats/systemdExport');
-    const text = exportSystemd(loaded.policy, a['--arch']);
+    const given = a['--systemd-version'];
+    const version = given === undefined ? undefined : Number(given.replace(/^v/, ''));
+    if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new UsageError(`--systemd-version ${given}: expected a release number such as 245 or v245`);
+    const text = exportSystemd(loaded.policy, a['--arch'], { ...(version !== undefined ? { systemdVersion: version } : {}), note: (m) => process.stderr.write(`tsjail: note: ${m}\n`) });
     writeOutput(a['--output'], text);
     return;
   }
@@ -80,7 +86,7 @@ function compileCommand(argv: string[]): number | void {
     const profile = exportOci(loaded.policy, a['--arch']);
     // k8s: a Security Profiles Operator resource; the plain `oci` profile is what kubelet reads
     // from /var/lib/kubelet/seccomp/ for `localhostProfile`.
-    const name = (a['--name'] ?? basename(a['--policy']).replace(/\.[^.]*$/, '')).toLowerCase().replace(/[^a-z0-9-]+/g, '-');
+    const name = (a['--name'] ?? basename(a['--policy']).replace(/\.[^.]*$/, '')).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
     const doc = format === 'oci' ? profile : {
       apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1', kind: 'SeccompProfile', metadata: { name }, spec: profile,
     };
@@ -143,9 +149,9 @@ function disasmCommand(argv: string[]): void {
   const file = a._[0];
   if (!file) throw new UsageError('disasm needs a file: tsjail disasm FILE.bpf [--arch ARCH]');
   const abi = abiOf(a['--arch']);
-  let bytes: Buffer;
-  try { bytes = readFileSync(file); } catch (e) { throw new PolicyError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`); }
-  const program = decodeProgram(new Uint8Array(bytes), abi.endian);
+  const { program } = readRawFilter(file, abi.endian, true);
+  // Listed all the same: reading a filter the kernel refuses is how one learns why.
+  for (const problem of verifyProgram(program)) process.stderr.write(`tsjail: ${file}: the kernel would refuse this filter: ${problem}\n`);
   const sameArch = Object.values(ABI_NAMES).map((n) => lookupAbi(n)!).filter((x) => x.endian === abi.endian);
   process.stdout.write(formatDisassembly(disassemble(program, { endian: abi.endian, abis: sameArch })));
 }
@@ -166,10 +172,13 @@ function explainCommand(argv: string[]): void {
   }
   const a = parseArgs(TOOL_FLAGS.explain, argv);
   if (!a['--policy'] || !a._[0]) throw new UsageError('explain needs --policy FILE and a syscall: tsjail explain --policy p.ts openat 0 0');
-  const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
   const [syscall, ...rest] = a._;
   const args = rest.map(parseArgValue);
-  const e = explainCall(policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
+  const file = a['--policy'];
+  const rawAbi = isRawFilterPath(file) ? abiOf(a['--arch']) : undefined;
+  const e = rawAbi
+    ? explainProgramCall(readRawFilter(file, rawAbi.endian).program, rawAbi.endian, rawAbi, syscall!, args)
+    : explainCall(loadPolicyArg(file, ociOptions(a)).policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
   const argText = args.map((v) => `0x${BigInt.asUintN(64, v).toString(16)}`).join(', ');
   process.stdout.write([
     `${e.abi.name}: ${e.syscall}(${argText}) [nr ${e.nr}] -> ${e.action}`,
@@ -233,9 +242,9 @@ function lintCommand(argv: string[]): number {
 function diffCommand(argv: string[]): number {
   const a = parseArgs(TOOL_FLAGS.diff, argv);
   if (a._.length !== 2) throw new UsageError('diff needs two policies: tsjail diff A B [--arch ARCH]');
-  const [pa, pb] = a._.map((p) => loadPolicyArg(p, ociOptions(a)).policy);
-  const { diffPolicies, formatDifferences, formatAllowedBeyond } = require('../analysis/diff') as typeof import('../analysis/diff');
-  const diffs = diffPolicies(pa!, pb!, a['--arch']);
+  const { diffPolicies, diffFilters, formatDifferences, formatAllowedBeyond } = require('../analysis/diff') as typeof import('../analysis/diff');
+  const diffs = a._.some(isRawFilterPath) ? diffRawFilters(a._[0]!, a._[1]!, a['--arch'], ociOptions(a), diffFilters)
+    : diffPolicies(loadPolicyArg(a._[0]!, ociOptions(a)).policy, loadPolicyArg(a._[1]!, ociOptions(a)).policy, a['--arch']);
   if (a['--json']) process.stdout.write(`${JSON.stringify(diffs, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
   else process.stdout.write(formatDifferences(diffs) + (diffs.length ? formatAllowedBeyond(diffs, a._[0]!, a._[1]!) : ''));
   return diffs.length ? 1 : 0;
@@ -259,6 +268,29 @@ function verifyCommand(argv: string[]): number {
     if (!(e instanceof ProgramError || e instanceof PolicyError)) throw e;
     process.stderr.write(`tsjail: ${e.message}\n`);
     return 2;
+  }
+}
+
+/**
+ * diff with a raw .bpf on either side: a policy is compiled for its ABIs (or --arch), a raw
+ * filter taken as it is for the same ones (or the host's).
+ */
+function diffRawFilters(fileA: string, fileB: string, arch: readonly string[] | undefined, oci: OciImportOptions,
+  diffFilters: typeof import('../analysis/diff').diffFilters): ReturnType<typeof diffFilters> {
+  const policy = [fileA, fileB].filter((f) => !isRawFilterPath(f)).map((f) => loadPolicyArg(f, oci).policy)[0];
+  const abis = policy ? targetAbis(policy, arch) : (arch ?? [hostAbi().name]).map(abiOf);
+  const endian = abis[0]!.endian;
+  const side = (file: string): FilterProgram => (isRawFilterPath(file)
+    ? { instructions: readRawFilter(file, endian).program, endian }
+    : compileProgram(policy!, { arch: abis.map((x) => x.name) }));
+  const [a, b] = [side(fileA), side(fileB)];
+  try {
+    return diffFilters(a, b, abis);
+  } catch (e) {
+    // The exact walk follows what filter compilers emit; a hand-written program may use more.
+    if (e instanceof PolicyError || !/^pc \d+/.test((e as Error).message)) throw e;
+    throw new PolicyError(`diff cannot follow ${[fileA, fileB].filter(isRawFilterPath).join(' or ')}: ${(e as Error).message}`, undefined,
+      'diff follows ld [k], and #k, jeq/jgt/jge/jset #k, ja and ret #k; tsjail explain still runs single calls through it');
   }
 }
 

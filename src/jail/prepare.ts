@@ -6,7 +6,9 @@
 import { builtinVariant, withJailStops } from './builtinVariants';
 import { precompiledDefault } from './precompiled';
 import { SANDBOX_VARIABLES } from './environment';
+import { hostAbi } from '../arch/abi';
 import { JailError } from './errors';
+import { isRawFilterPath, readRawFilter } from '../formats/rawFilter';
 import { runJailed, type JailHost, type Watch } from './run';
 import { jailFs, type ResolvedFs } from './fsRules';
 import { combineNet, resolveNet, type NetSetting } from './netRules';
@@ -95,8 +97,11 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
   let drift: import('./drift').DriftLevels | undefined;
   let cached: import('../formats/filterCache').CachedPolicyFile | undefined;
   let explained: (() => DefinedPolicy<JailOptions>) | undefined;
+  // A raw filter (*.bpf) is loaded as it is, once the kernel's checks pass (formats/rawFilter.ts).
+  const raw = policyFile !== undefined && !options.insecure && isRawFilterPath(policyFile) ? readRawFilter(policyFile, hostAbi().endian) : undefined;
+  if (raw && request.enforce !== undefined) throw new JailError(`--enforce compares policies: ${policyFile} is a raw filter, which has none`);
   if (!options.insecure) {
-    if (policyFile) {
+    if (raw) { /* no policy: nothing to load, no jail: section */ } else if (policyFile) {
       const { formatWarning } = require('../policy/errors') as typeof import('../policy/errors');
       const { cacheDebug, cacheWanted } = require('../formats/cacheSettings') as typeof import('../formats/cacheSettings');
       const ociOptions = request.procd ? { procd: true } : {};
@@ -134,7 +139,15 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
     };
     // The built-in policy ships precompiled with each set of stops: such a run loads the compiler
     // only to explain a denial.
-    if (!policy && !merged.allow?.length && !merged.deny?.length) filter = precompiledDefault(stops);
+    if (raw) {
+      // tsjail's stops and --allow/--deny live in its own filter. The write stops only explain
+      // (the kernel decides writes); the others decide, so without them the jail does not run.
+      const needs = [stops.net === 'unix' && 'the file rules (they decide unix sockets)', stops.net === 'allowlist' && 'network rules',
+        stops.setIds && 'the set-id rules (host files written as their owners)', merged.allow?.length && '--allow', merged.deny?.length && '--deny'].filter(Boolean);
+      if (needs.length) throw new JailError(`${policyFile} is a raw filter, loaded as it is: ${needs.join(', ')} need tsjail's own filter: drop them (--host-fs has no file rules), or give a policy instead`);
+      filter = raw.bytes;
+    }
+    if (!filter && !policy && !merged.allow?.length && !merged.deny?.length) filter = precompiledDefault(stops);
     if (!filter) {
       const given = policy;
       const compose = (): DefinedPolicy<JailOptions> => {
@@ -156,7 +169,8 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
   if (merged.inheritEnv) log('note: --inherit-env: the jail gets tsjail\'s whole environment, tokens and keys included');
   const final = policy;
   const jailOptions = merged;
-  const watch = filter && !options.insecure
+  // A raw filter's denials have no rules to explain them: they are the program's own business.
+  const watch = filter && !options.insecure && !raw
     ? (say: (msg: string) => void, onRecord?: (record: DenialRecord) => void) => {
       // Every denial is explained: the supervisor (loaded only here) watches the jail.
       const supervision = require('./supervisor') as typeof import('./supervisor');
