@@ -33,7 +33,8 @@ export interface DnsDecider {
 }
 
 export class DnsProxy {
-  private outstanding = 0;
+  /** The queries being asked of the real resolvers: each ends its own (a timer, a socket) when given undefined. */
+  private readonly asking = new Set<(answer: Buffer | undefined) => void>();
   private readonly closers: (() => void)[] = [];
 
   constructor(private readonly decider: DnsDecider) {}
@@ -53,8 +54,10 @@ export class DnsProxy {
     this.closers.push(() => { udp.close(); tcp.close(); });
   }
 
+  /** Stops serving; the queries still being asked end unanswered (nothing of the server keeps Node's loop alive). */
   close(): void {
     for (const c of this.closers.splice(0)) c();
+    for (const end of [...this.asking]) end(undefined);
   }
 
   /** A TCP client: each framed query answered (in the order the answers come, as RFC 7766 allows). */
@@ -84,20 +87,19 @@ export class DnsProxy {
         return;
       }
     }
-    if (this.outstanding >= MAX_OUTSTANDING) {
+    if (this.asking.size >= MAX_OUTSTANDING) {
       const r = statusReply(query, RCODE.servFail);
       if (r) reply(r);
       return;
     }
-    this.outstanding++;
     const done = (answer: Buffer | undefined): void => {
-      this.outstanding--;
+      this.asking.delete(finish);
       if (!answer || answer.length > MAX_ANSWER || answer.length < 12 || answer.readUInt16BE(0) !== query.readUInt16BE(0)) return;
       if (name !== undefined) this.decider.answered(name, answerAddresses(answer));
       reply(answer);
     };
-    if (resolver.protocol === 'tcp') askStream(host, query, done);
-    else askDatagram(resolver.family, host, query, done);
+    const finish = resolver.protocol === 'tcp' ? askStream(host, query, done) : askDatagram(resolver.family, host, query, done);
+    this.asking.add(finish);
   }
 }
 
@@ -121,8 +123,11 @@ function once(cleanup: () => void, done: (answer: Buffer | undefined) => void): 
   return finish;
 }
 
-/** Asks the real resolver over UDP from a fresh socket (its own port: only that resolver's reply is taken); `done` once, with the answer or undefined. */
-function askDatagram(family: 4 | 6, host: string, query: Buffer, done: (answer: Buffer | undefined) => void): void {
+/**
+ * Asks the real resolver over UDP from a fresh socket (its own port: only that resolver's reply
+ * is taken); `done` once, with the answer or undefined. Gives what ends it early.
+ */
+function askDatagram(family: 4 | 6, host: string, query: Buffer, done: (answer: Buffer | undefined) => void): (answer: Buffer | undefined) => void {
   const s: UdpSocket = createSocket(family === 4 ? 'udp4' : 'udp6');
   const finish = once(() => s.close(), done);
   s.on('error', () => finish(undefined));
@@ -130,10 +135,11 @@ function askDatagram(family: 4 | 6, host: string, query: Buffer, done: (answer: 
     if (from.address === host && from.port === 53 && m.length >= 2 && m.readUInt16BE(0) === query.readUInt16BE(0)) finish(m);
   });
   s.send(query, 53, host, (e) => { if (e) finish(undefined); });
+  return finish;
 }
 
-/** Asks the real resolver over TCP, one connection per query; `done` once, with the answer or undefined. */
-function askStream(host: string, query: Buffer, done: (answer: Buffer | undefined) => void): void {
+/** Asks the real resolver over TCP, one connection per query; `done` once, with the answer or undefined. Gives what ends it early. */
+function askStream(host: string, query: Buffer, done: (answer: Buffer | undefined) => void): (answer: Buffer | undefined) => void {
   let got = Buffer.alloc(0);
   const s = connect(53, host, () => s.write(Buffer.concat([frameLength(query.length), query])));
   const finish = once(() => s.destroy(), done);
@@ -145,4 +151,5 @@ function askStream(host: string, query: Buffer, done: (answer: Buffer | undefine
     if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) finish(got.subarray(2, 2 + got.readUInt16BE(0)));
     return undefined;
   });
+  return finish;
 }
