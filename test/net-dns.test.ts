@@ -121,6 +121,7 @@ for (const mode of [{ name: 'as root', nobody: false }, { name: 'rootless', nobo
     const evil = records.find((rec) => rec.net?.name === 'secret.evil.test');
     assert.deepEqual(evil?.net, { call: 'send', destination: 'DNS query for secret.evil.test to 127.0.53.1:53/udp', protocol: 'udp', address: RESOLVER, port: 53, name: 'secret.evil.test' });
     assert.equal(evil.action, 'REFUSED');
+    assert.equal(evil.nr, -1, 'no syscall is named: the query was read by tsjail\'s server');
     assert.equal(evil.suggestion, '--allow-net secret.evil.test');
   });
 }
