@@ -18,6 +18,8 @@ export const MAX_OUTSTANDING = 128;
 const MAX_ANSWER = 65_535;
 /** A TCP connection's unframed bytes, at most (one message and its length). */
 const MAX_TCP_PENDING = 65_537;
+/** The jail's TCP connections to one resolver's server, at most (more are closed as they come). */
+const MAX_TCP_CLIENTS = 256;
 
 /** What the server asks of tsjail's rules, and tells it. */
 export interface DnsDecider {
@@ -49,6 +51,7 @@ export class DnsProxy {
     udp.on('error', () => undefined);
     udp.bind({ fd: udpFd });
     const tcp: Server = createServer((client) => this.serveStream({ ...resolver, protocol: 'tcp' }, host, client));
+    tcp.maxConnections = MAX_TCP_CLIENTS;
     tcp.on('error', () => undefined);
     tcp.listen({ fd: tcpFd });
     this.closers.push(() => { udp.close(); tcp.close(); });
