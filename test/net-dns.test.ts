@@ -42,7 +42,7 @@ function tsjail(args: string[], asNobody = false): Promise<Run> {
 
 /** The questions each fake resolver was asked, in order. */
 const asked: string[] = [];
-let silentAsked = 0, refusedReached = 0;
+let silentAsked = 0, refusedReached = 0, answerUdpReached = 0;
 const closers: (() => void)[] = [];
 let answerServer: Awaited<ReturnType<typeof countingServers>>;
 
@@ -78,8 +78,10 @@ before(async () => {
   await new Promise<void>((resolve) => silent.bind(53, SILENT, resolve));
   const refused = createSocket('udp4').on('message', () => { refusedReached++; });
   await new Promise<void>((resolve) => refused.bind(PORT, REFUSED, resolve));
+  const answerUdp = createSocket('udp4').on('message', () => { answerUdpReached++; });
+  await new Promise<void>((resolve) => answerUdp.bind(PORT, ANSWER, resolve));
   answerServer = await countingServers([ANSWER], PORT);
-  closers.push(() => { udp.close(); tcp.close(); silent.close(); refused.close(); answerServer.close(); });
+  closers.push(() => { udp.close(); tcp.close(); silent.close(); refused.close(); answerUdp.close(); answerServer.close(); });
 });
 after(() => { for (const c of closers) c(); });
 
@@ -139,6 +141,25 @@ test('a thread that reconnects or replaces the fd while tsjail puts the DNS netw
   assert.equal(r.stdout, 'rounds 300\n', r.stderr);
   await settle();
   assert.equal(refusedReached, 0);
+});
+
+test('a socket put in place stays in the DNS network: connected elsewhere after, even where the rules allow, it reaches nothing', async () => {
+  const script = `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(('${RESOLVER}', 53))
+s.connect(('${ANSWER}', ${PORT}))
+s.send(b'x')
+f = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+f.connect(('${ANSWER}', ${PORT}))
+f.send(b'y')
+print('sent')
+`;
+  answerUdpReached = 0;
+  const r = await tsjail([...ALLOW, '--allow-net', `${ANSWER}:${PORT}/udp`, '--', 'python3', '-c', script]);
+  assert.equal(r.stdout, 'sent\n', r.stderr);
+  await settle();
+  assert.equal(answerUdpReached, 1, 'only the socket that never connected to the resolver reached the server');
 });
 
 test('a flood of queries to a resolver that never answers: at most MAX_OUTSTANDING are asked, the rest answered SERVFAIL', async () => {

@@ -187,8 +187,8 @@ export async function runJailed(
   host?: JailHost,
 ): Promise<number> {
   const o = withDefaultLimits(given, log);
-  // --no-namespaces makes none, tsjail's own DNS network neither.
-  const dns = watch?.readDns?.(o.noNamespaces ? '--no-namespaces' : undefined);
+  // --no-namespaces makes none, tsjail's own DNS network neither; --insecure stops no call to read.
+  const dns = o.insecure ? undefined : watch?.readDns?.(o.noNamespaces ? '--no-namespaces' : undefined);
   try {
     return await runJailedWith(command, filter, o, log, watch, fs, host);
   } finally {
