@@ -2572,7 +2572,6 @@ static void take_tty(void) {
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
-#include <stdio.h>
 
 #define STEP_DNS_FORK 110
 #define STEP_DNS_UNSHARE 111
