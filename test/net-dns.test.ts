@@ -172,6 +172,22 @@ test('a flood of queries to a resolver that never answers: at most MAX_OUTSTANDI
   assert.ok(Number(m[2]) > 0 && m[1] === m[2], `only SERVFAIL comes back: ${r.stdout}`);
 });
 
+test('--log: a query no rule allows is reported and asked nonetheless; a datagram shorter than a header is reported and dropped', async () => {
+  asked.length = 0;
+  const script = `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(('${RESOLVER}', 53))
+s.send(b'x')
+`;
+  const r = await tsjail([...ALLOW, '--log', '--', 'sh', '-c', `./dns-probe udp ${RESOLVER} logged.evil.test; python3 -c "${script}"`]);
+  assert.equal(r.stdout, 'rcode 0 answers 1\n', r.stderr);
+  assert.match(r.stderr, /send\(DNS query for logged\.evil\.test to 127\.0\.53\.1:53\/udp\) -> would be REFUSED \(allowed: log mode\)/);
+  assert.match(r.stderr, /send\(a message to 127\.0\.53\.1:53\/udp that is not a DNS query with one question\)/);
+  await settle();
+  assert.deepEqual(asked, ['logged.evil.test']);
+});
+
 test('--no-namespaces: no DNS network, said at start; queries on connected sockets reach the resolver unread', async () => {
   asked.length = 0;
   const r = await tsjail([...ALLOW, '--no-namespaces', '--', 'sh', '-c', './dns-probe udp 127.0.53.1 secret.evil.test']);

@@ -38,6 +38,7 @@ export class DnsProxy {
   /** The queries being asked of the real resolvers: each ends its own (a timer, a socket) when given undefined. */
   private readonly asking = new Set<(answer: Buffer | undefined) => void>();
   private readonly closers: (() => void)[] = [];
+  private readonly clients = new Set<Socket>();
 
   constructor(private readonly decider: DnsDecider) {}
 
@@ -60,12 +61,15 @@ export class DnsProxy {
   /** Stops serving; the queries still being asked end unanswered (nothing of the server keeps Node's loop alive). */
   close(): void {
     for (const c of this.closers.splice(0)) c();
+    for (const client of this.clients) client.destroy();
     for (const end of [...this.asking]) end(undefined);
   }
 
   /** A TCP client: each framed query answered (in the order the answers come, as RFC 7766 allows). */
   private serveStream(resolver: NetDestination, host: string, client: Socket): void {
     let pending = Buffer.alloc(0);
+    this.clients.add(client);
+    client.on('close', () => this.clients.delete(client));
     client.on('error', () => client.destroy());
     client.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
@@ -90,6 +94,8 @@ export class DnsProxy {
         return;
       }
     }
+    // Not even a header (--log lets it this far): nothing to ask, nothing to match an answer to.
+    if (query.length < 12) return;
     if (this.asking.size >= MAX_OUTSTANDING) {
       const r = statusReply(query, RCODE.servFail);
       if (r) reply(r);
