@@ -162,6 +162,22 @@ print('sent')
   assert.equal(answerUdpReached, 1, 'only the socket that never connected to the resolver reached the server');
 });
 
+test('a resolver address the host does not have, IPv4 and IPv6, is made local in the DNS network at once (no duplicate address detection to wait for)', async () => {
+  const script = `
+import socket, struct
+q = struct.pack('>HHHHHH', 7, 0x0100, 1, 0, 0, 0) + b'\\x04evil\\x04test\\x00\\x00\\x01\\x00\\x01'
+for family, host in ((socket.AF_INET, '192.0.2.53'), (socket.AF_INET6, '2001:db8::53')):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.connect((host, 53))
+    s.send(q)
+    s.settimeout(3)
+    r, peer = s.recvfrom(512)
+    print(host, peer[0], peer[1], 'rcode', r[3] & 15)
+`;
+  const r = await tsjail([...ALLOW, '--allow-net', '192.0.2.53:53', '--allow-net', '[2001:db8::53]:53', '--', 'python3', '-c', script]);
+  assert.equal(r.stdout, '192.0.2.53 192.0.2.53 53 rcode 5\n2001:db8::53 2001:db8::53 53 rcode 5\n', r.stderr);
+});
+
 test('a flood of queries to a resolver that never answers: at most MAX_OUTSTANDING are asked, the rest answered SERVFAIL', async () => {
   silentAsked = 0;
   const r = await tsjail(['--allow-net', `${SILENT}:53`, '--allow-net', 'allowed.test:443', '--', './dns-probe', 'flood', SILENT, 'allowed.test', '1000']);
