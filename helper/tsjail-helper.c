@@ -2602,35 +2602,41 @@ static void dns_reply(int chan, int32_t step, int32_t error, int fd) {
 	sendmsg(chan, &m, MSG_NOSIGNAL);
 }
 
+/* Appends attribute `type` (len bytes of data) to netlink message h. */
+static void nl_attr(struct nlmsghdr *h, unsigned short type, const void *data, size_t len) {
+	struct rtattr *r = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+	r->rta_type = type;
+	r->rta_len = (unsigned short)RTA_LENGTH(len);
+	memcpy(RTA_DATA(r), data, len);
+	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(r->rta_len);
+}
+
 /* An address of its own on lo (RTM_NEWADDR; IPv6 without duplicate address detection, so it is usable at once). */
 static int dns_add_address(uint32_t family, const uint8_t *address) {
-	struct { struct nlmsghdr h; struct ifaddrmsg a; struct rtattr local; uint8_t local_bytes[16]; struct rtattr addr; uint8_t addr_bytes[16]; } req;
 	size_t len = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
 	if (!len) return EAFNOSUPPORT;
+	union { struct nlmsghdr h; char bytes[NLMSG_SPACE(sizeof(struct ifaddrmsg)) + 2 * RTA_SPACE(16)]; } req;
 	memset(&req, 0, sizeof req);
-	req.a.ifa_family = (uint8_t)family;
-	req.a.ifa_prefixlen = (uint8_t)(len * 8);
-	req.a.ifa_flags = IFA_F_NODAD | IFA_F_PERMANENT;
-	req.a.ifa_scope = RT_SCOPE_HOST;
-	req.a.ifa_index = 1; /* lo: the first interface of every network namespace */
-	req.local.rta_type = IFA_LOCAL;
-	req.local.rta_len = (unsigned short)RTA_LENGTH(len);
-	memcpy(req.local_bytes, address, len);
-	req.addr.rta_type = IFA_ADDRESS;
-	req.addr.rta_len = (unsigned short)RTA_LENGTH(len);
-	memcpy(req.addr_bytes, address, len);
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
 	req.h.nlmsg_type = RTM_NEWADDR;
 	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-	req.h.nlmsg_len = (uint32_t)offsetof(typeof(req), addr_bytes) + 16;
+	struct ifaddrmsg *a = NLMSG_DATA(&req.h);
+	a->ifa_family = (uint8_t)family;
+	a->ifa_prefixlen = (uint8_t)(len * 8);
+	a->ifa_flags = IFA_F_NODAD | IFA_F_PERMANENT;
+	a->ifa_scope = RT_SCOPE_HOST;
+	a->ifa_index = 1; /* lo: the first interface of every network namespace */
+	nl_attr(&req.h, IFA_LOCAL, address, len);
+	nl_attr(&req.h, IFA_ADDRESS, address, len);
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0) return errno;
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	int err = 0;
 	if (sendto(fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) err = errno;
-	char ack[512];
-	ssize_t n = err ? -1 : recv(fd, ack, sizeof ack, 0);
-	if (!err && n < (ssize_t)(sizeof(struct nlmsghdr) + sizeof(struct nlmsgerr))) err = n < 0 ? errno : EPROTO;
-	if (!err && ((struct nlmsghdr *)ack)->nlmsg_type == NLMSG_ERROR) err = -((struct nlmsgerr *)NLMSG_DATA(ack))->error;
+	union { struct nlmsghdr h; char bytes[512]; } ack;
+	ssize_t n = err ? -1 : recv(fd, &ack, sizeof ack, 0);
+	if (!err && n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) err = n < 0 ? errno : EPROTO;
+	if (!err && ack.h.nlmsg_type == NLMSG_ERROR) err = -((struct nlmsgerr *)NLMSG_DATA(&ack.h))->error;
 	close(fd);
 	return err == EEXIST ? 0 : err;
 }
