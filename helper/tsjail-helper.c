@@ -2580,6 +2580,7 @@ static void take_tty(void) {
 #define DNS_ADDRESS 2 /* make address (family, bytes) local there, on lo */
 #define DNS_LISTEN 3  /* a socket of (family, type, protocol) bound to address:53 there, listening if a stream */
 #define DNS_TIMEOUT_MS 2000
+#define DNS_LOCAL_WAIT_MS 1000 /* for a new address to be routed as local (dns_add_address) */
 
 struct dns_request { uint32_t op, family, type, protocol; uint8_t address[16]; };
 struct dns_reply { int32_t step, error; };
@@ -2611,11 +2612,51 @@ static void nl_attr(struct nlmsghdr *h, unsigned short type, const void *data, s
 	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(r->rta_len);
 }
 
-/* An address of its own on lo (RTM_NEWADDR; IPv6 without duplicate address detection, so it is usable at once). */
+/* Sends netlink request h to the kernel and reads its one reply into `reply`; 0 or the errno. */
+static int nl_ask(struct nlmsghdr *h, void *reply, size_t size) {
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0) return errno;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int err = 0;
+	if (sendto(fd, h, h->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) err = errno;
+	ssize_t n = err ? -1 : recv(fd, reply, size, 0);
+	if (!err && n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) err = n < 0 ? errno : EPROTO;
+	close(fd);
+	return err;
+}
+
+union nl_buffer { struct nlmsghdr h; char bytes[512]; };
+
+/* The error a netlink reply carries (an ack's, 0 for none). */
+static int nl_error(const union nl_buffer *r) {
+	return r->h.nlmsg_type == NLMSG_ERROR ? -((const struct nlmsgerr *)NLMSG_DATA(&r->h))->error : 0;
+}
+
+/* Is `address` local, by the route the kernel gives to it (RTM_GETROUTE: RTN_LOCAL)? */
+static int dns_is_local(uint32_t family, const uint8_t *address, size_t len) {
+	union nl_buffer req, reply;
+	memset(&req, 0, sizeof req);
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.h.nlmsg_type = RTM_GETROUTE;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	struct rtmsg *rt = NLMSG_DATA(&req.h);
+	rt->rtm_family = (uint8_t)family;
+	rt->rtm_dst_len = (uint8_t)(len * 8);
+	nl_attr(&req.h, RTA_DST, address, len);
+	if (nl_ask(&req.h, &reply, sizeof reply) || reply.h.nlmsg_type != RTM_NEWROUTE) return 0;
+	return ((struct rtmsg *)NLMSG_DATA(&reply.h))->rtm_type == RTN_LOCAL;
+}
+
+/*
+ * An address of its own on lo (RTM_NEWADDR; IPv6 without duplicate address detection), returned
+ * once the kernel routes it as local: an IPv6 address's local route comes from a work queue
+ * after the add, and a socket that connected before it keeps a route that forwards (drops) what
+ * it sends.
+ */
 static int dns_add_address(uint32_t family, const uint8_t *address) {
 	size_t len = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
 	if (!len) return EAFNOSUPPORT;
-	union { struct nlmsghdr h; char bytes[NLMSG_SPACE(sizeof(struct ifaddrmsg)) + 2 * RTA_SPACE(16)]; } req;
+	union nl_buffer req, reply;
 	memset(&req, 0, sizeof req);
 	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
 	req.h.nlmsg_type = RTM_NEWADDR;
@@ -2628,17 +2669,15 @@ static int dns_add_address(uint32_t family, const uint8_t *address) {
 	a->ifa_index = 1; /* lo: the first interface of every network namespace */
 	nl_attr(&req.h, IFA_LOCAL, address, len);
 	nl_attr(&req.h, IFA_ADDRESS, address, len);
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0) return errno;
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	int err = 0;
-	if (sendto(fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) err = errno;
-	union { struct nlmsghdr h; char bytes[512]; } ack;
-	ssize_t n = err ? -1 : recv(fd, &ack, sizeof ack, 0);
-	if (!err && n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) err = n < 0 ? errno : EPROTO;
-	if (!err && ack.h.nlmsg_type == NLMSG_ERROR) err = -((struct nlmsgerr *)NLMSG_DATA(&ack.h))->error;
-	close(fd);
-	return err == EEXIST ? 0 : err;
+	int err = nl_ask(&req.h, &reply, sizeof reply);
+	if (!err) err = nl_error(&reply);
+	if (err && err != EEXIST) return err;
+	for (int tries = 0; tries < DNS_LOCAL_WAIT_MS; tries++) {
+		if (dns_is_local(family, address, len)) return 0;
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	return ETIMEDOUT;
 }
 
 /* Binds `fd` to address:53 (a stream also listens): where tsjail's DNS server takes the jail's queries. */
