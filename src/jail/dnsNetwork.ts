@@ -4,6 +4,7 @@
 // to a resolver gets a socket made there in place of its own (netSupervisor.ts), so every query
 // it sends on it, with any call, reaches tsjail's server and nothing else: that network has no
 // way out. The reply comes from the resolver's address and port, as glibc's resolver checks.
+import { errnoName } from '../kernel/errno';
 import { closeFd, dnsNetworkAddress, dnsNetworkListener, dnsNetworkSocket, startDnsHolder, STEPS, waitFor } from './helper';
 import { DnsProxy, type DnsDecider } from './dnsProxy';
 import type { NetDestination } from './netRules';
@@ -12,10 +13,7 @@ const AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_DGRAM = 2, IPPROTO_TCP =
 /** Resolvers one DNS network serves, at most. */
 const MAX_RESOLVERS = 16;
 
-function errnoText(errno: number): string {
-  const { errno: names } = (require('node:os') as typeof import('node:os')).constants;
-  return Object.entries(names).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
-}
+const errnoText = (errno: number): string => errnoName(errno) ?? `errno ${errno}`;
 
 /** The address's bytes, in network order. */
 function addressBytes(d: NetDestination): Buffer {

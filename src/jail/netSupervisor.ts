@@ -4,6 +4,7 @@
 // tsjail decides on that copy, and the helper performs the call itself on the jail's socket
 // (pidfd_getfd) with the same copy, then answers with its result. Nothing the jail can still
 // change is read again, so a racing thread cannot swap the address after the decision.
+import { errnoName } from '../kernel/errno';
 import { NET_STOP_LABEL } from '../policy/jailStops';
 import { lookup } from 'node:dns/promises';
 import { statSync } from 'node:fs';
@@ -404,7 +405,7 @@ export class NetSupervisor {
     }
     // The call no longer waits: nothing to answer, nothing to report.
     if (put?.errno === ENOENT) return this.finish(copy, n, NET_REFUSED_ERRNO);
-    const why = 'reason' in got ? got.reason : `cannot put its socket in place of the jail's: errno ${put!.errno}`;
+    const why = 'reason' in got ? got.reason : `cannot put its socket in place of the jail's: ${errnoName(put!.errno) ?? `errno ${put!.errno}`}`;
     this.finish(copy, n, NET_REFUSED_ERRNO, refusal(destinationText(d), `${LABEL}: a connect to a resolver is made in tsjail's DNS network, and ${why}`, 'run again (the DNS network failed)', d));
   }
 
