@@ -1529,6 +1529,7 @@ struct net_job {
 	size_t controllen;
 	int domain;
 	int unix_fd; /* tsjail_unix_open: the socket file as the jail reached it, connected to by its fd */
+	int jail_fd; /* the socket's fd number in the jail (tsjail_net_redirect puts another there) */
 	struct net_ids *ids; /* a unix call as root: the jail's ids, which the performing thread takes on */
 	struct net_job *next; /* in the pool's queue */
 };
@@ -1634,7 +1635,7 @@ struct net_job *tsjail_net_copy(int listener, uint64_t id, int tid, int kind, co
 	struct net_job *j = calloc(1, sizeof *j);
 	if (!j) { *err = ENOMEM; return NULL; }
 	j->listener = j->pidfd = j->fd = j->unix_fd = -1;
-	j->id = id; j->tid = tid; j->kind = kind;
+	j->id = id; j->tid = tid; j->kind = kind; j->jail_fd = (int)args[0];
 	int empty = kind == NET_SENDMMSG && (unsigned)args[2] == 0;
 	int r = (j->listener = fcntl(listener, F_DUPFD_CLOEXEC, 3)) < 0 ? -1 : 0;
 	if (!r) {
@@ -2556,4 +2557,287 @@ static void take_tty(void) {
 	for (int fd = 0; fd <= 2; fd++) if (dup2(TTY.fd, fd) < 0) fail(STEP_STDIO);
 	if (TTY.fd > 2) close(TTY.fd);
 	if (ioctl(0, TIOCSCTTY, 0)) fail(STEP_STDIO);
+}
+
+/*
+ * The DNS network (src/jail/dnsNetwork.ts): a holder process, forked from tsjail, in a network
+ * namespace of its own (and, rootless, a user namespace of its own: it owns that network) where
+ * each resolver the jail connects to is a local address and tsjail's DNS server listens. A
+ * rootless tsjail cannot enter that namespace (setns needs CAP_SYS_ADMIN in its own user
+ * namespace), so the holder makes the sockets there and passes them over its channel
+ * (SCM_RIGHTS); what is done with a socket after (bind, connect) happens in the network it was
+ * made in. The holder touches no lock of Node's threads (no malloc after the fork).
+ */
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+
+#define STEP_DNS_FORK 110
+#define STEP_DNS_UNSHARE 111
+#define STEP_DNS_LOOPBACK 112
+#define DNS_SOCKET 1  /* a socket of (family, type, protocol) in the DNS network */
+#define DNS_ADDRESS 2 /* make address (family, bytes) local there, on lo */
+#define DNS_LISTEN 3  /* a socket of (family, type, protocol) bound to address:53 there, listening if a stream */
+#define DNS_TIMEOUT_MS 2000
+#define DNS_LOCAL_WAIT_MS 1000 /* for a new address to be routed as local (dns_add_address) */
+
+struct dns_request { uint32_t op, family, type, protocol; uint8_t address[16]; };
+struct dns_reply { int32_t step, error; };
+
+static void dns_reply(int chan, int32_t step, int32_t error, int fd) {
+	struct dns_reply r = { step, error };
+	struct iovec iov = { &r, sizeof r };
+	char control[CMSG_SPACE(sizeof(int))];
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		memset(control, 0, sizeof control);
+		m.msg_control = control;
+		m.msg_controllen = sizeof control;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	}
+	sendmsg(chan, &m, MSG_NOSIGNAL);
+}
+
+/* Appends attribute `type` (len bytes of data) to netlink message h. */
+static void nl_attr(struct nlmsghdr *h, unsigned short type, const void *data, size_t len) {
+	struct rtattr *r = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+	r->rta_type = type;
+	r->rta_len = (unsigned short)RTA_LENGTH(len);
+	memcpy(RTA_DATA(r), data, len);
+	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(r->rta_len);
+}
+
+/* Sends netlink request h to the kernel and reads its one reply into `reply`; 0 or the errno. */
+static int nl_ask(struct nlmsghdr *h, void *reply, size_t size) {
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0) return errno;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int err = 0;
+	if (sendto(fd, h, h->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) err = errno;
+	ssize_t n = err ? -1 : recv(fd, reply, size, 0);
+	if (!err && n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) err = n < 0 ? errno : EPROTO;
+	close(fd);
+	return err;
+}
+
+union nl_buffer { struct nlmsghdr h; char bytes[512]; };
+
+/* The error a netlink reply carries (an ack's, 0 for none). */
+static int nl_error(const union nl_buffer *r) {
+	return r->h.nlmsg_type == NLMSG_ERROR ? -((const struct nlmsgerr *)NLMSG_DATA(&r->h))->error : 0;
+}
+
+/* Is `address` local, by the route the kernel gives to it (RTM_GETROUTE: RTN_LOCAL)? */
+static int dns_is_local(uint32_t family, const uint8_t *address, size_t len) {
+	union nl_buffer req, reply;
+	memset(&req, 0, sizeof req);
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.h.nlmsg_type = RTM_GETROUTE;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	struct rtmsg *rt = NLMSG_DATA(&req.h);
+	rt->rtm_family = (uint8_t)family;
+	rt->rtm_dst_len = (uint8_t)(len * 8);
+	nl_attr(&req.h, RTA_DST, address, len);
+	if (nl_ask(&req.h, &reply, sizeof reply) || reply.h.nlmsg_type != RTM_NEWROUTE) return 0;
+	return ((struct rtmsg *)NLMSG_DATA(&reply.h))->rtm_type == RTN_LOCAL;
+}
+
+/*
+ * An address of its own on lo (RTM_NEWADDR; IPv6 without duplicate address detection), returned
+ * once the kernel routes it as local: an IPv6 address's local route comes from a work queue
+ * after the add, and a socket that connected before it keeps a route that forwards (drops) what
+ * it sends.
+ */
+static int dns_add_address(uint32_t family, const uint8_t *address) {
+	size_t len = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+	if (!len) return EAFNOSUPPORT;
+	union nl_buffer req, reply;
+	memset(&req, 0, sizeof req);
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+	req.h.nlmsg_type = RTM_NEWADDR;
+	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	struct ifaddrmsg *a = NLMSG_DATA(&req.h);
+	a->ifa_family = (uint8_t)family;
+	a->ifa_prefixlen = (uint8_t)(len * 8);
+	a->ifa_flags = IFA_F_NODAD | IFA_F_PERMANENT;
+	a->ifa_scope = RT_SCOPE_HOST;
+	a->ifa_index = 1; /* lo: the first interface of every network namespace */
+	nl_attr(&req.h, IFA_LOCAL, address, len);
+	nl_attr(&req.h, IFA_ADDRESS, address, len);
+	int err = nl_ask(&req.h, &reply, sizeof reply);
+	if (!err) err = nl_error(&reply);
+	if (err && err != EEXIST) return err;
+	for (int tries = 0; tries < DNS_LOCAL_WAIT_MS; tries++) {
+		if (dns_is_local(family, address, len)) return 0;
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	return ETIMEDOUT;
+}
+
+/* Binds `fd` to address:53 (a stream also listens): where tsjail's DNS server takes the jail's queries. */
+static int dns_listen(int fd, uint32_t family, uint32_t type, const uint8_t *address) {
+	struct sockaddr_storage a;
+	memset(&a, 0, sizeof a);
+	socklen_t len;
+	if (family == AF_INET) {
+		struct sockaddr_in *v4 = (struct sockaddr_in *)&a;
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(53);
+		memcpy(&v4->sin_addr, address, 4);
+		len = sizeof *v4;
+	} else {
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a;
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(53);
+		memcpy(&v6->sin6_addr, address, 16);
+		len = sizeof *v6;
+		int one = 1;
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one)) return errno;
+	}
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) return errno;
+	if (bind(fd, (struct sockaddr *)&a, len)) return errno;
+	if (type == SOCK_STREAM && listen(fd, 128)) return errno;
+	return 0;
+}
+
+static void dns_holder_main(int chan, pid_t parent) {
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) _exit(1);
+	/* Nothing of tsjail's stays open here (a pipe's write end held would keep its reader waiting). */
+	if (chan != 3) { dup2(chan, 3); chan = 3; }
+	if (syscall(SYS_close_range, 0, 2, 0) || syscall(SYS_close_range, 4, ~0U, 0)) _exit(1);
+	/* As root a network namespace is enough; rootless, a user namespace of its own owns it. */
+	if ((geteuid() || unshare(CLONE_NEWNET)) && unshare(CLONE_NEWUSER | CLONE_NEWNET)) { dns_reply(chan, STEP_DNS_UNSHARE, errno, -1); _exit(1); }
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr))) { dns_reply(chan, STEP_DNS_LOOPBACK, errno, -1); _exit(1); }
+	close(s);
+	dns_reply(chan, 0, 0, -1);
+	for (;;) {
+		struct dns_request q;
+		ssize_t n = recv(chan, &q, sizeof q, 0);
+		if (n == 0 || (n < 0 && errno != EINTR)) _exit(0); /* tsjail has closed the channel, or is gone */
+		if (n != (ssize_t)sizeof q) { if (n > 0) dns_reply(chan, 0, EINVAL, -1); continue; }
+		if (q.op == DNS_ADDRESS) { dns_reply(chan, 0, dns_add_address(q.family, q.address), -1); continue; }
+		if (q.op != DNS_SOCKET && q.op != DNS_LISTEN) { dns_reply(chan, 0, EINVAL, -1); continue; }
+		int fd = socket((int)q.family, (int)(q.type | SOCK_CLOEXEC), (int)q.protocol);
+		int err = fd < 0 ? errno : 0;
+		if (!err && q.op == DNS_LISTEN) err = dns_listen(fd, q.family, q.type, q.address);
+		if (err && fd >= 0) { close(fd); fd = -1; }
+		dns_reply(chan, 0, err, fd);
+		if (fd >= 0) close(fd);
+	}
+}
+
+/* Waits for the holder's reply (at most DNS_TIMEOUT_MS), taking the fd it carries into *fd. */
+static int dns_receive(int chan, struct dns_reply *r, int *fd) {
+	struct pollfd p = { chan, POLLIN, 0 };
+	int ready;
+	while ((ready = poll(&p, 1, DNS_TIMEOUT_MS)) < 0 && errno == EINTR) {}
+	if (ready <= 0) return ready ? errno : ETIMEDOUT;
+	struct iovec iov = { r, sizeof *r };
+	char control[CMSG_SPACE(sizeof(int))];
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+	ssize_t n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC);
+	if (n != (ssize_t)sizeof *r) return n < 0 ? errno : EPIPE;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(fd, CMSG_DATA(c), sizeof *fd);
+	return 0;
+}
+
+/*
+ * Starts the holder: result = [channel, pid, failed step, errno]. Returns 0 once its network is
+ * up, or -1 (the holder, if it was made, has ended and is reaped).
+ */
+int tsjail_dns_holder(int32_t *result) {
+	int sv[2];
+	result[0] = result[1] = -1;
+	result[2] = STEP_DNS_FORK;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) { result[3] = errno; return -1; }
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) { result[3] = errno; close(sv[0]); close(sv[1]); return -1; }
+	if (pid == 0) { dns_holder_main(sv[1], parent); _exit(1); }
+	close(sv[1]);
+	struct dns_reply r = { STEP_DNS_FORK, 0 };
+	int fd = -1;
+	int err = dns_receive(sv[0], &r, &fd);
+	if (err || r.error) {
+		result[2] = err ? STEP_DNS_FORK : r.step;
+		result[3] = err ? err : r.error;
+		close(sv[0]);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+		return -1;
+	}
+	result[0] = sv[0];
+	result[1] = pid;
+	result[2] = result[3] = 0;
+	return 0;
+}
+
+/* One request to the holder (struct dns_request): 0 and, for DNS_SOCKET, *fd; or the errno. */
+int tsjail_dns_request(int chan, const struct dns_request *q, int32_t *fd) {
+	*fd = -1;
+	if (send(chan, q, sizeof *q, MSG_NOSIGNAL) != (ssize_t)sizeof *q) return errno;
+	struct dns_reply r = { 0, 0 };
+	int got = -1;
+	int err = dns_receive(chan, &r, &got);
+	if (!err && r.error) err = r.error;
+	if (err && got >= 0) close(got);
+	if (!err) *fd = got;
+	return err;
+}
+
+/* The jail's flags of its fd `fd` (the `flags:` line of /proc/TID/fdinfo/FD, octal), or -1. */
+static long jail_fd_flags(pid_t tid, int fd) {
+	char path[64], text[512];
+	snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", tid, fd);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0) return -1;
+	ssize_t n = read(f, text, sizeof text - 1);
+	close(f);
+	if (n <= 0) return -1;
+	text[n] = 0;
+	char *at = strstr(text, "flags:");
+	return at ? strtol(at + 6, NULL, 8) : -1;
+}
+
+/*
+ * A stopped connect to a resolver: `sock` (a socket tsjail got from the holder, of the jail
+ * socket's family and type) takes the jail socket's place at the jail's fd number
+ * (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD, so it is the jail's fd from now on, its O_NONBLOCK and
+ * close-on-exec kept) and the job's socket, so tsjail_net_finish connects it: in the DNS
+ * network. It is first bound to a port of its own, which tells tsjail's server whose socket it
+ * is. Returns that port, or -errno (ENOENT: the call no longer waits); `sock` is the job's, or
+ * closed, either way.
+ */
+int tsjail_net_redirect(struct net_job *j, int sock) {
+	long flags = jail_fd_flags(j->tid, j->jail_fd);
+	struct sockaddr_storage local;
+	memset(&local, 0, sizeof local);
+	local.ss_family = (sa_family_t)j->domain;
+	socklen_t ll = j->domain == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int err = 0;
+	if (flags < 0) err = EBADF;
+	if (!err && (flags & O_NONBLOCK) && fcntl(sock, F_SETFL, O_NONBLOCK)) err = errno;
+	if (!err && bind(sock, (struct sockaddr *)&local, ll)) err = errno;
+	if (!err && getsockname(sock, (struct sockaddr *)&local, &ll)) err = errno;
+	struct seccomp_notif_addfd add = {
+		.id = j->id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (uint32_t)sock, .newfd = (uint32_t)j->jail_fd,
+		.newfd_flags = (uint32_t)(flags & O_CLOEXEC),
+	};
+	if (!err && ioctl(j->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) err = errno;
+	if (err) { close(sock); return -err; }
+	close(j->fd);
+	j->fd = sock;
+	return ntohs(((struct sockaddr_in *)&local)->sin_port);
 }

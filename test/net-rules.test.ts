@@ -16,7 +16,8 @@ import { JailError } from '../src/jail/errors';
 import {
   allowFlagFor, canonicalAddress, combineNet, decideNet, netFromFlags, parseIPv6, parseNetRule, resolveNet, tcpConnectPorts,
 } from '../src/jail/netRules';
-import { controlMessages, dnsQueryName, inetTarget, NameBook } from '../src/jail/netSupervisor';
+import { controlMessages, inetTarget, NameBook } from '../src/jail/netSupervisor';
+import { dnsQueryName } from '../src/jail/dnsMessages';
 
 // ---- rules, pure ----
 

@@ -103,6 +103,7 @@ export const STEPS: Readonly<Record<number, string>> = {
   90: 'pass a hidden path\'s file id to tsjail',
   101: 'set no_new_privs', 102: 'load the seccomp filter into this process', 103: 'synchronize the filter to every thread (TSYNC)',
   105: 'make the jail\'s keeper a child subreaper',
+  110: 'start the DNS network\'s holder', 111: 'create the DNS network (unshare)', 112: 'bring up the DNS network\'s loopback',
 };
 /** Steps from here on are "mount i of the spec" (its tree, its mount point or the mount). */
 export const STEP_MOUNT_BASE = 1000;
@@ -359,6 +360,7 @@ interface Bound {
   unixOpen: KoffiFunction; notifSyncWakeup: KoffiFunction; unixSameMount: KoffiFunction;
   pipe: KoffiFunction; pidfd: KoffiFunction; pollerStart: KoffiFunction; pollerAdd: KoffiFunction; loadFilter: KoffiFunction;
   hiddenMap: KoffiFunction; hiddenRead: KoffiFunction; utimens: KoffiFunction;
+  dnsHolder: KoffiFunction; dnsRequest: KoffiFunction; netRedirect: KoffiFunction;
 }
 
 let bound: Bound | undefined;
@@ -417,6 +419,9 @@ function bind(): Bound {
     pollerAdd: lib.func('int tsjail_poller_add(int fd, uint64_t token)'),
     loadFilter: lib.func('int tsjail_load_filter(const uint8_t *prog, size_t len, int tsync, int32_t *result)'),
     utimens: lib.func('int tsjail_utimens(int fd, const int64_t *times)'),
+    dnsHolder: lib.func('int tsjail_dns_holder(int32_t *result)'),
+    dnsRequest: lib.func('int tsjail_dns_request(int chan, const uint8_t *request, int32_t *fd)'),
+    netRedirect: lib.func('int tsjail_net_redirect(void *job, int sock)'),
   };
   return bound;
 }
@@ -703,4 +708,48 @@ export function hiddenEvents(group: number, out: Buffer, timeoutMs: number): Hid
  */
 export function setFileTimes(fd: number, times: readonly bigint[] | undefined): number {
   return -(bind().utimens(fd, times ? BigInt64Array.from(times) : null) as number);
+}
+
+/** The DNS network's holder (tsjail_dns_holder): its channel and pid, or the step that failed and its errno. */
+export function startDnsHolder(): { readonly channel: number; readonly pid: number } | { readonly step: number; readonly errno: number } {
+  const result = new Int32Array(4);
+  return bind().dnsHolder(result) === 0 ? { channel: result[0]!, pid: result[1]! } : { step: result[2]!, errno: result[3]! };
+}
+
+/** The holder's requests (DNS_SOCKET, DNS_ADDRESS in the helper). */
+const DNS_SOCKET = 1, DNS_ADDRESS = 2, DNS_LISTEN = 3;
+
+function dnsRequest(channel: number, op: number, family: number, type: number, protocol: number, address?: Buffer): { readonly fd: number } | { readonly errno: number } {
+  const q = Buffer.alloc(32);
+  q.writeUInt32LE(op, 0); q.writeUInt32LE(family, 4); q.writeUInt32LE(type, 8); q.writeUInt32LE(protocol, 12);
+  address?.copy(q, 16);
+  const fd = new Int32Array(1);
+  const errno = bind().dnsRequest(channel, q, fd) as number;
+  return errno ? { errno } : { fd: fd[0]! };
+}
+
+/** A socket made in the DNS network (AF_INET/AF_INET6, SOCK_DGRAM/SOCK_STREAM, protocol): its fd, or the errno. */
+export function dnsNetworkSocket(channel: number, family: number, type: number, protocol: number): { readonly fd: number } | { readonly errno: number } {
+  return dnsRequest(channel, DNS_SOCKET, family, type, protocol);
+}
+
+/** A socket made in the DNS network and bound to `address` (4 or 16 bytes, network order) port 53, listening if a stream. */
+export function dnsNetworkListener(channel: number, family: number, type: number, protocol: number, address: Buffer): { readonly fd: number } | { readonly errno: number } {
+  return dnsRequest(channel, DNS_LISTEN, family, type, protocol, address);
+}
+
+/** Makes an address (4 or 16 bytes, network order) local in the DNS network; 0 or the errno. */
+export function dnsNetworkAddress(channel: number, family: number, address: Buffer): number {
+  const r = dnsRequest(channel, DNS_ADDRESS, family, 0, 0, address);
+  return 'errno' in r ? r.errno : 0;
+}
+
+/**
+ * Puts `sock` in place of the jail's socket of a stopped connect (its fd number, O_NONBLOCK and
+ * close-on-exec kept), bound to a port of its own; netFinish then connects it. Gives that port,
+ * or the errno (ENOENT: the call no longer waits). `sock` is the job's or closed, either way.
+ */
+export function redirectSocket(copy: NetCopy, sock: number): { readonly port: number } | { readonly errno: number } {
+  const r = bind().netRedirect(copy.job.handle, sock) as number;
+  return r < 0 ? { errno: -r } : { port: r };
 }

@@ -10,7 +10,8 @@ import { decidingRule, type FsContext, type ResolvedFs } from './fsRules';
 import { writtenPaths } from './fsWrites';
 import { netCopy, netFinish, type NetKind, type Notification } from './helper';
 import { destinationText, parseNetRule, type NetDestination } from './netRules';
-import { controlMessages, dnsQueryName, inetTarget, NameBook, NET_REFUSED_ERRNO, unixAddress } from './netSupervisor';
+import { controlMessages, inetTarget, NameBook, NET_REFUSED_ERRNO, unixAddress } from './netSupervisor';
+import { dnsQueryName } from './dnsMessages';
 import type { Answerer } from './notifications';
 
 const within = (path: string, dir: string): boolean => path === dir || dir === '/' || path.startsWith(`${dir}/`);

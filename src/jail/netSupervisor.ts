@@ -4,15 +4,18 @@
 // tsjail decides on that copy, and the helper performs the call itself on the jail's socket
 // (pidfd_getfd) with the same copy, then answers with its result. Nothing the jail can still
 // change is read again, so a racing thread cannot swap the address after the decision.
+import { errnoName } from '../kernel/errno';
 import { NET_STOP_LABEL } from '../policy/jailStops';
 import { lookup } from 'node:dns/promises';
 import { statSync } from 'node:fs';
 import type { Rule, ArgCondition } from '../policy/model';
-import { netCopy, netFinish, unixOpen, unixSameMount, type NetCopy, type NetKind, type Notification } from './helper';
+import { netCopy, netFinish, redirectSocket, unixOpen, unixSameMount, type NetCopy, type NetKind, type Notification } from './helper';
 import {
   allowFlagFor, canonicalAddress, decideNet, destinationText, formatAddress, nameMatches, parseIPv4, parseIPv6, usesNames,
   type NetDecision, type NetDestination, type NetRule,
 } from './netRules';
+import { dnsQueryName } from './dnsMessages';
+import type { DnsNetwork } from './dnsNetwork';
 import type { Answerer } from './notifications';
 import { allowUnixFlag, decideUnix, unixRefusalReason, type UnixScope } from './unixRules';
 
@@ -22,7 +25,7 @@ const IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_ICMPV6 = 58;
 const SOL_SOCKET = 1, SCM_RIGHTS = 1, SCM_CREDENTIALS = 2, SOL_IP = 0, SOL_IPV6 = 41, SOL_UDP = 17;
 /** A refused connect or send fails as a local firewall makes it fail (iptables -A OUTPUT -j REJECT... gives EPERM). */
 export const NET_REFUSED_ERRNO = 1;
-const EINVAL = 22, EAFNOSUPPORT = 97;
+const ENOENT = 2, EINVAL = 22, EAFNOSUPPORT = 97;
 /** A refused unix socket fails as one the jail may not write to does. */
 export const UNIX_REFUSED_ERRNO = 13; // EACCES
 
@@ -105,19 +108,22 @@ export class NameBook {
     return [...names].filter(([, until]) => until > t).map(([n]) => n).sort();
   }
 
+  /** Records that `name` resolves to these addresses (for NAME_TTL_MS). */
+  remember(name: string, found: readonly { address: string; family: number }[]): void {
+    for (const a of found) {
+      const bits = a.family === 4 ? parseIPv4(a.address) : parseIPv6(a.address);
+      if (bits === undefined) continue;
+      const c = canonicalAddress(a.family === 4 ? 4 : 6, bits);
+      const key = `${c.family}:${c.address}`;
+      const names = this.byAddress.get(key) ?? new Map<string, number>();
+      names.set(name, this.now() + NAME_TTL_MS);
+      this.byAddress.set(key, names);
+    }
+  }
+
   /** Resolves `name` (in the background) and records its addresses. */
   learn(name: string): Promise<void> {
-    const p = this.resolve(name).then((found) => {
-      for (const a of found) {
-        const bits = a.family === 4 ? parseIPv4(a.address) : parseIPv6(a.address);
-        if (bits === undefined) continue;
-        const c = canonicalAddress(a.family === 4 ? 4 : 6, bits);
-        const key = `${c.family}:${c.address}`;
-        const names = this.byAddress.get(key) ?? new Map<string, number>();
-        names.set(name, this.now() + NAME_TTL_MS);
-        this.byAddress.set(key, names);
-      }
-    }, () => undefined).finally(() => this.pending.delete(p));
+    const p = this.resolve(name).then((found) => this.remember(name, found), () => undefined).finally(() => this.pending.delete(p));
     this.pending.add(p);
     return p;
   }
@@ -164,6 +170,17 @@ export interface NetRefusal {
   /** How the call failed, when not EPERM (a unix socket: EACCES). */
   readonly action?: string;
 }
+
+type RefusalOf = (destination: string, decidedBy: string, suggestion: string, d?: NetDestination, name?: string) => NetRefusal;
+
+/** The refusals of one call: `call` and `syscall` as reported. */
+const refusalsOf = (call: NetRefusal['call'], syscall: string): RefusalOf => (destination, decidedBy, suggestion, d, name) => ({
+  call, syscall, destination, protocol: d?.protocol ?? null, address: d ? formatAddress(d.family, d.address) : null,
+  port: d && d.protocol !== 'icmp' ? d.port : null, name: name ?? null, decidedBy, suggestion,
+});
+
+/** The DNS network's sockets given to the jail, by protocol and port, remembered for reports (the latest this many). */
+const MAX_DNS_CLIENTS = 4096;
 
 /** Where a copied address points, for an inet socket: a destination, nothing to decide, or an errno the kernel would give. */
 type Target = { readonly dest: NetDestination } | 'none' | { readonly errno: number };
@@ -219,20 +236,6 @@ export function controlMessages(control: Buffer): { level: number; type: number 
     at += (len + 7) & ~7;
   }
   return out;
-}
-
-/** The name asked in a DNS query (the data of a UDP send to port 53), if it is one with one question. */
-export function dnsQueryName(data: Buffer): string | undefined {
-  if (data.length < 17 || (data[2]! & 0x80) || data.readUInt16BE(4) !== 1) return undefined;
-  const labels: string[] = [];
-  for (let at = 12; at < data.length;) {
-    const len = data[at]!;
-    if (len === 0) return labels.length ? labels.join('.') : undefined;
-    if (len > 63 || at + 1 + len > data.length) return undefined;
-    labels.push(data.subarray(at + 1, at + 1 + len).toString('latin1'));
-    at += 1 + len;
-  }
-  return undefined;
 }
 
 let tmpDevice: bigint | undefined;
@@ -295,10 +298,7 @@ export class NetSupervisor {
   private decide(copy: NetCopy, n: Notification, kind: NetKind): void | Promise<void> {
     if (copy.empty) return this.finish(copy, n, 0);
     const call = kind === 'connect' ? 'connect' : 'send';
-    const refusal = (destination: string, decidedBy: string, suggestion: string, d?: NetDestination, name?: string): NetRefusal => ({
-      call, syscall: kind, destination, protocol: d?.protocol ?? null, address: d ? formatAddress(d.family, d.address) : null,
-      port: d && d.protocol !== 'icmp' ? d.port : null, name: name ?? null, decidedBy, suggestion,
-    });
+    const refusal = refusalsOf(call, kind);
     const messages = controlMessages(copy.control);
     if (!messages) return this.finish(copy, n, EINVAL);
     for (const m of messages) {
@@ -333,6 +333,8 @@ export class NetSupervisor {
     const conclude = (decision: NetDecision): void => {
       // An allowed resolver still answers only the names the rules allow.
       if (decision.allowed && question) return this.finish(copy, n, NET_REFUSED_ERRNO, question);
+      // A connect to a resolver is made in the DNS network: whatever the jail sends on it, tsjail's server reads.
+      if (decision.allowed && kind === 'connect' && d.port === 53 && protocol !== 'icmp' && this.dns) return this.redirect(copy, n, d, refusal);
       if (decision.allowed) return this.finish(copy, n, 0);
       const name = this.names.namesOf(d.family, d.address)[0];
       this.finish(copy, n, NET_REFUSED_ERRNO, refusal(destinationText(d), `${this.describeRules()}: no rule allows it`, allowFlagFor(d, name), d, name));
@@ -347,12 +349,64 @@ export class NetSupervisor {
    * Where the rules name hosts, a DNS query the jail sends (as tsjail sees it: with an address, or
    * by sendmsg/sendmmsg) asks only for names a rule allows; anything else sent to port 53 is refused.
    */
-  private refusedQuestion(q: string | undefined, resolver: NetDestination, refusal: (destination: string, decidedBy: string, suggestion: string, d?: NetDestination, name?: string) => NetRefusal): NetRefusal | undefined {
+  private refusedQuestion(q: string | undefined, resolver: NetDestination, refusal: RefusalOf): NetRefusal | undefined {
     if (!usesNames(this.rules)) return undefined;
-    if (q === undefined) return refusal(`a datagram to ${destinationText(resolver)} that is not a DNS query with one question`, `${this.describeRules()}: DNS to a resolver asks for a name the rules allow`, 'send a DNS query', resolver);
+    if (q === undefined) return refusal(`a message to ${destinationText(resolver)} that is not a DNS query with one question`, `${this.describeRules()}: DNS to a resolver asks for a name the rules allow`, 'send a DNS query', resolver);
     const name = q.toLowerCase().replace(/\.$/, '');
     if (this.rules.some((r) => nameMatches(r.target, name))) return undefined;
     return refusal(`DNS query for ${name} to ${destinationText(resolver)}`, `${this.describeRules()}: no rule names ${name}`, `--allow-net ${name}`, resolver, name);
+  }
+
+  private dns?: DnsNetwork;
+  private readonly dnsClients = new Map<string, Notification>();
+
+  /**
+   * Where the rules name hosts: the DNS network (dnsNetwork.ts), so that queries sent on
+   * connected sockets and over TCP are read too. Where it cannot be made (`without` says why,
+   * or making it fails), today's reading only, said with `log`.
+   */
+  startDns(log: (msg: string) => void, without?: string): { end(): void } | undefined {
+    if (!usesNames(this.rules) || this.dns) return undefined;
+    const { DnsNetwork } = require('./dnsNetwork') as typeof import('./dnsNetwork');
+    const made = without ?? DnsNetwork.start({
+      logOnly: this.logOnly,
+      allows: (name, resolver, port) => this.allowsQuery(name, resolver, port),
+      answered: (name, addresses) => { if (this.rules.some((r) => nameMatches(r.target, name))) this.names.remember(name, addresses); },
+    });
+    if (typeof made === 'string') {
+      log(`note: DNS queries sent with send()/write() on a connected socket, and DNS over TCP, reach an allowed resolver unread (${made}): a program can still ask it for names no rule allows (README: Network rules, Questions)`);
+      return undefined;
+    }
+    const dns = made;
+    this.dns = dns;
+    return { end: () => { dns.close(); if (this.dns === dns) this.dns = undefined; } };
+  }
+
+  /** A query tsjail's DNS server took from the jail's socket bound to `port`: refused (and reported) unless a rule allows its name. */
+  private allowsQuery(name: string | undefined, resolver: NetDestination, port: number): boolean {
+    const refused = this.refusedQuestion(name, resolver, refusalsOf('send', 'send'));
+    if (!refused) return true;
+    const client = this.dnsClients.get(`${resolver.protocol}:${port}`);
+    // No syscall was refused: the query got a REFUSED answer (nr -1: the call the jail sent it with is not known).
+    this.refused({ id: 0n, pid: client?.pid ?? 0, nr: -1, arch: client?.arch ?? 0, args: [] }, { ...refused, action: 'REFUSED' });
+    return false;
+  }
+
+  /** A connect to a resolver: a socket of the DNS network takes the jail socket's place, and is connected. */
+  private redirect(copy: NetCopy, n: Notification, d: NetDestination, refusal: RefusalOf): void {
+    const got = this.dns!.socketFor(copy.domain, copy.type, copy.protocol, d);
+    const put = 'fd' in got ? redirectSocket(copy, got.fd) : undefined;
+    if (put && 'port' in put) {
+      const key = `${d.protocol}:${put.port}`;
+      this.dnsClients.delete(key);
+      this.dnsClients.set(key, n);
+      if (this.dnsClients.size > MAX_DNS_CLIENTS) this.dnsClients.delete(this.dnsClients.keys().next().value!);
+      return this.finish(copy, n, 0);
+    }
+    // The call no longer waits: nothing to answer, nothing to report.
+    if (put?.errno === ENOENT) return this.finish(copy, n, NET_REFUSED_ERRNO);
+    const why = 'reason' in got ? got.reason : `cannot put its socket in place of the jail's: ${errnoName(put!.errno) ?? `errno ${put!.errno}`}`;
+    this.finish(copy, n, NET_REFUSED_ERRNO, refusal(destinationText(d), `${LABEL}: a connect to a resolver is made in tsjail's DNS network, and ${why}`, 'run again (the DNS network failed)', d));
   }
 
   /**

@@ -137,6 +137,8 @@ export interface Watch {
   withoutNamespaces?(fs: ResolvedFs | undefined): void;
   /** A hidden path was opened (hiddenReads.ts); `pid` 0 where the kernel does not say who. */
   hiddenRead?(path: string, pid: number): void;
+  /** Before the jail starts: DNS read on connected sockets too (dnsNetwork.ts) until end(), or, `without` that, why not. */
+  readDns?(without?: string): { end(): void } | undefined;
 }
 
 /**
@@ -185,6 +187,19 @@ export async function runJailed(
   host?: JailHost,
 ): Promise<number> {
   const o = withDefaultLimits(given, log);
+  // --no-namespaces makes none, tsjail's own DNS network neither; --insecure stops no call to read.
+  const dns = o.insecure ? undefined : watch?.readDns?.(o.noNamespaces ? '--no-namespaces' : undefined);
+  try {
+    return await runJailedWith(command, filter, o, log, watch, fs, host);
+  } finally {
+    dns?.end();
+  }
+}
+
+async function runJailedWith(
+  command: readonly string[], filter: Uint8Array | undefined, o: JailOptions, log: (msg: string) => void, watch: Watch | undefined,
+  fs: ResolvedFs | undefined, host: JailHost | undefined,
+): Promise<number> {
   if (o.noNamespaces) return runWithoutNamespaces(command, filter, o, log, watch, '--no-namespaces', fs, host);
   if (o.hostIds && process.getuid?.() === 0) log('WARNING: --host-ids: the jail runs as the host\'s root (uid 0 minus capabilities): it can read and write every file root can; unsafe for untrusted code');
   if (o.hostFs) log('WARNING: --host-fs: the jail shares the host\'s files as they are: it can read your secrets (~/.ssh, ~/.aws...) and write everything you can; unsafe for untrusted code');

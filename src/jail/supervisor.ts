@@ -593,6 +593,7 @@ export function supervise(
     },
     ...(options.hidden ? { hiddenRead: (path: string, pid: number) => supervisor.reportHiddenRead(path, pid, decidingRule(options.hidden!.rules, path)) } : {}),
     ...(options.writes ? { withoutNamespaces: (fs: ResolvedFs | undefined) => { if (fs) options.writes!.withoutNamespaces(fs); } } : {}),
+    ...(net ? { readDns: (without?: string) => net.startDns(log, without) } : {}),
     ending: (end) => { endJail = end; },
     // A kill rule ends the process with SIGKILL from tsjail; report it as the kernel would (and so a loop --on-repeat ended).
     exitCode: (code) => (((supervisor.killedMain || startup.killedMain) && code === 128 + 9) || endedByRepeat ? 128 + 31 : code),
