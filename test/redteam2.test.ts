@@ -276,6 +276,28 @@ test('--report and --pidfile do not follow a symlink planted in the working dire
   assert.equal(r.stdout, 'socket=EPERM\nran\n', r.stderr);
 });
 
+test('--pidfile: a FIFO planted there fails at once; what the jail puts in its place (a directory, a symlinked parent) is left alone at the end', () => {
+  const who = WHO[0]!;
+  const { home, proj, outside } = place(who, 'pidfile');
+  spawnSync('mkfifo', [join(proj, 'fifo.pid')]);
+  const fifo = tsjail(who, home, proj, ['--pidfile', 'fifo.pid', '--', 'true']);
+  assert.equal(fifo.status, 125);
+  assert.match(fifo.stderr, /cannot write --pidfile fifo\.pid: ENXIO/);
+  // The jail swaps the pidfile for a directory: its status passes through, no stack trace, the directory stays.
+  const dir = tsjail(who, home, proj, ['--pidfile', 'j.pid', '--', 'sh', '-c', 'rm j.pid; mkdir j.pid; exit 3']);
+  assert.equal(dir.status, 3, dir.stderr);
+  assert.doesNotMatch(dir.stderr, /internal error|    at /);
+  assert.ok(statSync(join(proj, 'j.pid')).isDirectory());
+  // The jail makes the pidfile's directory a symlink to a directory holding a file of that name: that file stays.
+  const victim = join(outside, 'pid-victim');
+  mkdirSync(victim);
+  writeFileSync(join(victim, 'app.pid'), 'precious\n');
+  mkdirSync(join(proj, 'state'));
+  const swap = tsjail(who, home, proj, ['--pidfile', 'state/app.pid', '--', 'sh', '-c', `mv state state.old && ln -s ${victim} state`]);
+  assert.equal(swap.status, 0, swap.stderr);
+  assert.equal(readFileSync(join(victim, 'app.pid'), 'utf8'), 'precious\n');
+});
+
 test('tsjail learn -o does not write through a symlink the jail put at that path', () => {
   const { home, proj, outside } = place(WHO[0]!, 'learn');
   const victim = join(outside, 'precious');

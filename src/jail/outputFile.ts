@@ -2,7 +2,7 @@
 // directory, which an earlier jail could write. A symlink planted there must not aim tsjail (as
 // root, perhaps) at another file: a link is followed only to what is not a regular file
 // (/dev/stderr, a pipe), and a file is created or truncated only at the path itself.
-import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync } from 'node:fs';
 import { JailError } from './errors';
 
 /** An fd open for writing `path` (created or truncated), for `what` (the flag, in messages). */
@@ -14,7 +14,8 @@ export function openOutputFile(path: string, what: string): number {
   try {
     fd = link
       ? openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK)
-      : openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+      // Not blocking: a FIFO planted there fails (ENXIO without a reader) instead of holding tsjail.
+      : openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return fail(code === 'ELOOP' ? 'it became a symlink' : code ?? (e as Error).message);
@@ -24,4 +25,18 @@ export function openOutputFile(path: string, what: string): number {
     return fail('it is a symlink to a file (a link planted where tsjail writes could aim it at any file): name the file itself');
   }
   return fd;
+}
+
+/**
+ * Removes the file `fd` (still open) was opened on, if `path` still names it: the jail may have
+ * put a directory or another file there, or made a directory on the way a symlink; those stay.
+ */
+export function removeOutputFile(path: string, fd: number): void {
+  try {
+    const ours = fstatSync(fd);
+    const now = lstatSync(path);
+    if (now.isFile() && now.dev === ours.dev && now.ino === ours.ino) unlinkSync(path);
+  } catch {
+    // Gone already, or unreadable: nothing of ours to remove.
+  }
 }

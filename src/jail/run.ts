@@ -1,7 +1,7 @@
 // `tsjail run`: runs a spawn spec in the jail, serves its notifications, forwards signals, and
 // maps the outcome to an exit status (podman's convention: 125 tsjail failed, 126 not
 // executable, 127 not found, 128+N killed by signal N).
-import { closeSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
 import { execOutcome, KEEPER_END_SIGNAL, landlockAbi, spawnJailed, STEP_EXEC, STEP_MOUNT_BASE, STEPS, waitFor, type Notification, type SpawnSpec } from './helper';
@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { buildSpawnSpec, jailIdentity, NAMESPACES } from './spec';
 import type { JailOptions } from '../policy/jailSettings';
 import type { ExitWatch } from './exitInfo';
+import { openOutputFile, removeOutputFile } from './outputFile';
 
 function errnoName(n: number): string {
   return Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
@@ -240,7 +241,7 @@ async function runWithoutNamespaces(
 async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch, host?: JailHost): Promise<number> {
   // --late is settled first: it can still refuse, and nothing is to be cleaned up yet.
   // Files tsjail writes are checked before anything is made: a failure is a message, not a half-started jail.
-  const pidFd = o.pidfile ? (require('./outputFile') as typeof import('./outputFile')).openOutputFile(o.pidfile, '--pidfile') : undefined;
+  const pidFd = o.pidfile ? openOutputFile(o.pidfile, '--pidfile') : undefined;
   const late = o.late && watch?.late && !o.insecure ? lateSpec(command, spec0, watch.late.filter, log) : undefined;
   const limited = o.memory !== undefined || o.pids !== undefined || o.cpu !== undefined;
   const cgroups = limited
@@ -265,8 +266,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     await terminal?.finish();
     cgroups?.remove();
     hidden?.close();
-    if (pidFd !== undefined) closeSync(pidFd);
-    if (o.pidfile) rmSync(o.pidfile, { force: true });
+    if (pidFd !== undefined) { removeOutputFile(o.pidfile!, pidFd); closeSync(pidFd); }
     if (namespacesRefused(spec, started.step, started.errno)) {
       throw new NamespacesRefused(`user namespaces are refused here (${STEPS[started.step] ?? `step ${started.step}`}: ${errnoName(started.errno)})`);
     }
@@ -371,9 +371,8 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
     if (!(spec.cloneFlags & NAMESPACES.pid)) killWholeJail(pid, spec, true);
     cgroups?.remove();
     await terminal?.finish();
-    if (pidFd !== undefined) closeSync(pidFd);
+    if (pidFd !== undefined) { removeOutputFile(o.pidfile!, pidFd); closeSync(pidFd); }
     exitWatch?.close();
-    if (o.pidfile) rmSync(o.pidfile, { force: true });
     if (timer) clearTimeout(timer);
     if (hiddenTimer) clearInterval(hiddenTimer);
     hidden?.close();
