@@ -7,10 +7,10 @@
 // let the jail's own ids do it; the call is never continued, so a thread racing the path changes
 // nothing. Setting or removing an extended attribute is refused (EOPNOTSUPP, as on a filesystem
 // without them).
-import { chmodSync, chownSync, closeSync, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { decidingRule, type ResolvedFs } from './fsRules';
-import { readJailString } from './fsWrites';
+import { readJailBytes, readJailString } from './fsWrites';
 import { setFileTimes } from './helper';
 
 const E = osConstants.errno;
@@ -80,25 +80,12 @@ function jailIds(pid: number): { uid: number; gids: number[] } | undefined {
   return { uid: uids[3]!, gids: [gids[3]!, ...groups] };
 }
 
-/** `length` bytes of the jail's memory at `address`; undefined if they cannot be read. */
-function readJailBytes(pid: number, address: bigint, length: number): Buffer | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(`/proc/${pid}/mem`, 'r');
-    const buf = Buffer.alloc(length);
-    return readSync(fd, buf, 0, length, address) === length ? buf : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 /** tsjail's copy of the times the jail passed (as timespecs), undefined for now, or the errno the kernel gives. */
 function copyTimes(pid: number, address: bigint, layout: TimesLayout): { times: readonly bigint[] | undefined } | { errno: number } {
   if (address === 0n) return { times: undefined };
-  const b = readJailBytes(pid, address, layout === 'utimbuf' ? 16 : 32);
-  if (!b) return { errno: E.EFAULT };
+  const size = layout === 'utimbuf' ? 16 : 32;
+  const b = readJailBytes(pid, address, size);
+  if (b?.length !== size) return { errno: E.EFAULT };
   if (layout === 'utimbuf') return { times: [b.readBigInt64LE(0), 0n, b.readBigInt64LE(8), 0n] };
   const [as, af, ms, mf] = [0, 8, 16, 24].map((at) => b.readBigInt64LE(at)) as [bigint, bigint, bigint, bigint];
   if (layout === 'timeval') {

@@ -94,8 +94,8 @@ export function isWriteCall(syscall: string): boolean {
   return syscall in WRITE_CALLS;
 }
 
-/** Reads `length` bytes at `address` in the jail's memory; undefined if it cannot (all of them). */
-function readJailBytes(pid: number, address: bigint, length: number): Buffer | undefined {
+/** Up to `length` bytes at `address` in the jail's memory (fewer where its mapping ends); undefined if none can be read. */
+export function readJailBytes(pid: number, address: bigint, length: number): Buffer | undefined {
   if (address === 0n) return undefined;
   let fd: number | undefined;
   try {
