@@ -1139,8 +1139,17 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 		/* Take the command's listener; the exec outcome is read later (tsjail_exec_result). */
 		result[2] = take_listener(pid, msg[1]);
 		result[3] = pipefd[0];
-		if (result[2] < 0) { kill(pid, SIGKILL); result[0] = STEP_SECCOMP; result[1] = -result[2]; close(pipefd[0]);
-			int status; while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {} return -1; }
+		if (result[2] < 0) {
+			/* The command may be gone because its own seccomp call failed: then its report is
+			 * in the pipe and names the real cause (a taking that found no process would not). */
+			result[0] = STEP_SECCOMP; result[1] = -result[2];
+			kill(pid, SIGKILL);
+			int status; while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+			struct pollfd ready = { pipefd[0], POLLIN, 0 };
+			if (poll(&ready, 1, 0) == 1 && read(pipefd[0], msg, sizeof msg) == (ssize_t)sizeof msg) { result[0] = msg[0]; result[1] = msg[1]; }
+			close(pipefd[0]);
+			return -1;
+		}
 		return pid;
 	}
 	close(pipefd[0]);
