@@ -6,6 +6,7 @@ import * as C from '../kernel/constants';
 import type { Decision } from '../policy/evaluate';
 import { errnoName } from '../kernel/errno';
 import type { Policy, Rule } from '../policy/model';
+import { OTHER_PROCESSES_LABEL } from '../policy/jailStops';
 import { syscallArgs } from '../syscalls/table';
 
 const CONSTANTS = Object.entries(C as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number');
@@ -102,7 +103,9 @@ export function actionText(ret: number): string {
 export function explainDenial(policy: Policy, decision: Decision, abi: Abi, syscall: string, args: readonly bigint[]): DenialExplanation {
   const decoded = decodeArgs(abi, syscall, args);
   let decidedBy: string;
-  if (decision.decider.kind === 'rule') decidedBy = describeRule(policy.rules[decision.decider.ruleIndex]!);
+  const guard = decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.label === OTHER_PROCESSES_LABEL;
+  if (guard) decidedBy = 'tsjail: this jail has no PID namespace, and the call names another process (its limits, priority or scheduling; only pid 0, the caller, may be named)';
+  else if (decision.decider.kind === 'rule') decidedBy = describeRule(policy.rules[decision.decider.ruleIndex]!);
   else if (decision.decider.kind === 'default') decidedBy = 'the default action (no rule allows this syscall)';
   else decidedBy = 'the bad-arch action (a syscall through an ABI the policy does not target)';
   // Name the arguments some rule for this syscall tests; no such rule → the whole syscall.
@@ -113,7 +116,8 @@ export function explainDenial(policy: Policy, decision: Decision, abi: Abi, sysc
   }
   const literal = (a: DecodedArg): string => (a.value > BigInt(Number.MAX_SAFE_INTEGER) && /^0x/.test(a.text) ? `${a.text}n` : a.text);
   const conds = decoded.filter((a) => tested.has(a.name)).map((a) => `${a.name}: ${literal(a)}`);
-  const suggestion = decision.decider.kind === 'bad_arch'
+  const suggestion = guard ? 'nothing allows it here: it would reach the host\'s processes; with user namespaces the jail has a PID namespace and names only its own'
+    : decision.decider.kind === 'bad_arch'
     ? `arches: [..., '${abi.name}'] (and rules for ${syscall} there)`
     : conds.length ? `allow('${syscall}', { ${conds.join(', ')} })` : `allow('${syscall}')`;
   return {

@@ -11,6 +11,7 @@ import { inInitialUserNamespace, overflowUid } from './userns';
 import { JailError } from './errors';
 import type { LandlockRuleset } from './landlock';
 import { CAPABILITY_SETS, type CapabilitySet } from '../policy/jailSettings';
+import { errnoName } from '../kernel/errno';
 
 /**
  * A bind of a host path (then remounted with `flags`, MS_* bits, if any), a filesystem, or a
@@ -574,7 +575,7 @@ export function tryLock(path: string): number | undefined {
   const fd = bind().tryLock(path) as number;
   if (fd >= 0) return fd;
   if (-fd === osConstants.errno.EWOULDBLOCK) return undefined;
-  throw new Error(`cannot lock ${path}: errno ${-fd}`);
+  throw new Error(`cannot lock ${path}: ${errnoName(-fd) ?? `errno ${-fd}`}`);
 }
 
 /**

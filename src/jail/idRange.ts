@@ -57,7 +57,13 @@ export function allocateIdRange(): IdRange {
     const slot = (start + i) % SLOTS;
     const base = FIRST + slot * RANGE_SIZE;
     if (taken.some(([a, b]) => base < b && a < base + RANGE_SIZE)) continue;
-    const fd = tryLock(`${dir}/${slot}`);
+    let fd: number | undefined;
+    try {
+      fd = tryLock(`${dir}/${slot}`);
+    } catch (e) {
+      // A read-only /run (a container's), a full disk: said as such, not as a crash.
+      throw new JailError(`cannot keep the jail's id range in ${dir}: ${(e as Error).message} (--host-ids runs without one, unsafe for untrusted code)`);
+    }
     if (fd === undefined) continue;
     return { base, release: () => closeSync(fd) };
   }

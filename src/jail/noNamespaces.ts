@@ -139,6 +139,9 @@ function statement(spec: SpawnSpec, o: JailOptions, why: string, abi: number, tm
   const scoped = spec.landlock !== undefined && (spec.landlock.scoped & SCOPE.SIGNAL) !== 0;
   if (scoped) holds.push('signals and abstract unix sockets reach only the jail\'s own processes (Landlock scopes)');
   else missing.push(`signals and abstract unix sockets are not scoped (Landlock ABI ${abi} < 6): the jail can signal your other processes`);
+  // The guard (otherProcesses.ts) runs with any filter; --insecure loads none.
+  if (spec.filter) holds.push('your other processes: the jail cannot change their limits, priority or scheduling (prlimit64, setpriority, ioprio_set, sched_set* naming another process: EPERM)');
+  else missing.push('your other processes: without a filter the jail can change their limits, priority and scheduling (--insecure)');
   const uid = process.getuid?.() ?? 0;
   holds.push(`processes: what the command leaves running (setsid, double fork) is killed when it ends (a keeper, a child subreaper, holds the tree${scoped ? '' : '; the jail can kill it, as signals are not scoped'})`);
   missing.push('no PID namespace: /proc shows the host\'s processes');

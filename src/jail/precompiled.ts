@@ -12,6 +12,11 @@ export function precompiledDefaultPath(abiName: string, variant: JailStops): str
   return join(resolve(__dirname, '../..'), 'default-policy', `${abiName}${name === 'plain' ? '' : `-${name}`}.bpf`);
 }
 
+/** The guard of a jail without a PID namespace (otherProcesses.ts), compiled for an `abiName` machine. */
+export function precompiledGuardPath(abiName: string): string {
+  return join(resolve(__dirname, '../..'), 'default-policy', `${abiName}-guard-other-processes.bpf`);
+}
+
 /** The precompiled filter for this host, or undefined when the build did not make one. */
 export function precompiledDefault(variant: JailStops): Uint8Array | undefined {
   try {

@@ -13,6 +13,8 @@ import { dirname, join } from 'node:path';
 import { buildSpawnSpec, jailIdentity, NAMESPACES } from './spec';
 import type { JailOptions } from '../policy/jailSettings';
 import type { ExitWatch } from './exitInfo';
+import type { Instruction } from '../kernel/instruction';
+import { hostAbi } from '../arch/abi';
 import { openOutputFile, removeOutputFile } from './outputFile';
 
 function errnoName(n: number): string {
@@ -136,6 +138,12 @@ export interface Watch {
   finish?(): void;
   /** The jail runs without namespaces, under these file rules (noNamespaces.ts): before it starts. */
   withoutNamespaces?(fs: ResolvedFs | undefined): void;
+  /**
+   * Present when the watch explains the guard of a jail without a PID namespace (otherProcesses.ts):
+   * told so before it starts, it decides the guard's stopped calls as otherProcessRules do. A
+   * watch without it gets the guard's refusals as plain EPERM (they never reach it).
+   */
+  explainsOtherProcesses?(): void;
   /** A hidden path was opened (hiddenReads.ts); `pid` 0 where the kernel does not say who. */
   hiddenRead?(path: string, pid: number): void;
   /** Before the jail starts: DNS read on connected sockets too (dnsNetwork.ts) until end(), or, `without` that, why not. */
@@ -231,14 +239,21 @@ async function runWithoutNamespaces(
   const jail = withoutNamespaces(built, o, why, landlockAbi(), fs);
   for (const line of jail.statement) log(line);
   watch?.withoutNamespaces?.(jail.fs);
+  // Other processes of the uid are in reach: the guard refuses what would change them, before the policy decides.
+  const guard = jail.spec.filter ? (require('./otherProcesses') as typeof import('./otherProcesses')).hostGuard(watch?.explainsOtherProcesses !== undefined) : undefined;
+  if (guard) watch?.explainsOtherProcesses?.();
   try {
-    return await runSpec(command, jail.spec, o, log, watch, host);
+    return await runSpec(command, jail.spec, o, log, watch, host, guard);
   } finally {
     jail.remove();
   }
 }
 
-async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch, host?: JailHost): Promise<number> {
+async function runSpec(
+  command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch, host?: JailHost,
+  /** Runs before the filter (otherProcesses.ts): a jail without a PID namespace. */
+  guard?: readonly Instruction[],
+): Promise<number> {
   // --late is settled first: it can still refuse, and nothing is to be cleaned up yet.
   // Files tsjail writes are checked before anything is made: a failure is a message, not a half-started jail.
   const pidFd = o.pidfile ? openOutputFile(o.pidfile, '--pidfile') : undefined;
@@ -250,7 +265,8 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
-  const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
+  const filter = guard && spec1.filter ? (require('./otherProcesses') as typeof import('./otherProcesses')).guarded(guard, spec1.filter, hostAbi().endian) : spec1.filter;
+  const spec2: SpawnSpec = { ...spec1, ...(filter ? { filter } : {}), ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
   // --tty: in a jail with its own /dev, a pair in its devpts (the helper makes it); else one on the host's.

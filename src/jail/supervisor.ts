@@ -24,7 +24,7 @@ import type { NetRefusal, NetSupervisor } from './netSupervisor';
 import type { UnixScope } from './unixRules';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
-import { DRIFT_LABEL, TSJAIL_STOPS } from '../policy/jailStops';
+import { DRIFT_LABEL, OTHER_PROCESSES_LABEL, TSJAIL_STOPS } from '../policy/jailStops';
 import type { DriftLevels } from './drift';
 
 /** What the supervisor needs to explain refused writes (fsWrites.ts). */
@@ -291,7 +291,9 @@ export class Supervisor {
     const full = !known && this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     // Read what only a live caller can tell before answering lets it go on.
     const inJail = known || full ? null : jailPid(n.pid);
-    if (this.mode === 'log') {
+    // Log mode lets the policy's denials run, not the guard's: those would reach the host's processes.
+    const guard = decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.label === OTHER_PROCESSES_LABEL;
+    if (this.mode === 'log' && !guard) {
       answer('continue');
     } else if (action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
       // The filter stopped a call the policy does not deny: never let it run on a disagreement
@@ -581,9 +583,12 @@ export function supervise(
   const net = options.net || options.unix
     ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log', undefined, options.unix)
     : undefined;
-  const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net, options.writes, options.drift);
+  // Without a PID namespace the guard's rules join the policy (otherProcesses.ts), told before the jail starts.
+  let guardRules = false;
+  const policyNow = (): Policy => (guardRules ? (require('./otherProcesses') as typeof import('./otherProcesses')).withOtherProcessRules(loadPolicy()) : loadPolicy());
+  const supervisor = new Supervisor(policyNow, mode, events, new DenialTally(), false, net, options.writes, options.drift);
   reportNet = (n, r) => supervisor.reportNet(n, r);
-  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true, net, options.writes, options.drift);
+  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(policyNow()), mode, events, supervisor.seen, true, net, options.writes, options.drift);
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
@@ -592,6 +597,7 @@ export function supervise(
       handle: (n, mainPid, answer) => startup.handle(n, mainPid, answer),
     },
     ...(options.hidden ? { hiddenRead: (path: string, pid: number) => supervisor.reportHiddenRead(path, pid, decidingRule(options.hidden!.rules, path)) } : {}),
+    explainsOtherProcesses: () => { guardRules = true; },
     ...(options.writes ? { withoutNamespaces: (fs: ResolvedFs | undefined) => { if (fs) options.writes!.withoutNamespaces(fs); } } : {}),
     ...(net ? { readDns: (without?: string) => net.startDns(log, without) } : {}),
     ending: (end) => { endJail = end; },

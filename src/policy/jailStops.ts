@@ -7,6 +7,9 @@ export const TSJAIL_STOPS: readonly string[] = [NET_STOP_LABEL, WRITE_INTENT_LAB
 /** The label of the rules that stop drift (policy/drift.ts). Here, not there: a run without drift loads no syscall table for it. */
 export const DRIFT_LABEL = 'drift (outside the expected policy)';
 
+/** The label of the guard's rules in a jail without a PID namespace (jail/otherProcesses.ts). */
+export const OTHER_PROCESSES_LABEL = 'other processes (no PID namespace)';
+
 /** The rules a jail adds to a policy (withJailStops). */
 export interface JailStops {
   /** The set-id rules: the jail writes host files as their owners. */
