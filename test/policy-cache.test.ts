@@ -273,3 +273,29 @@ export default definePolicy({ default: 'allow', rules: [errno(code, name)] });
   assert.deepEqual(loaded.imports, ['base.ts', 'leaf.ts', 'plain.js'].map((f) => join(dir, f)));
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('an import rewritten while the policy loads (after tsjail read it) is a miss next time: the cache keys on the text that ran', () => {
+  const p = place(false);
+  const base = join(p.dir, 'base.ts');
+  // base.ts, once evaluated, rewrites itself: what is on disk afterwards is not what ran.
+  const rewritten = "export const greeting: string = 'rewritten';\n";
+  writeFileSync(base, `import { writeFileSync } from 'node:fs';
+export const greeting: string = 'as evaluated';
+writeFileSync(__filename, ${JSON.stringify(rewritten)});
+`);
+  writeFileSync(p.policy, `import { definePolicy } from 'tsjail';
+import { appendFileSync } from 'node:fs';
+import { greeting } from './base.js';
+appendFileSync(${JSON.stringify(p.marker)}, 'loaded\\n');
+export default definePolicy({ default: 'allow', rules: [], jail: { env: { GREETING: greeting } } });
+`);
+  const script = 'echo "$GREETING"';
+  assert.equal(run(p, [], {}, script).stdout, 'as evaluated\n');
+  assert.equal(readFileSync(base, 'utf8'), rewritten);
+  // The file now says 'rewritten': a hit would run the stale settings.
+  const second = run(p, [], {}, script);
+  assert.equal(second.stdout, 'rewritten\n', second.stderr);
+  assert.match(second.stderr, /miss: an import of .*policy\.ts changed/);
+  assert.equal(loads(p), 2);
+  rmSync(p.dir, { recursive: true, force: true });
+});

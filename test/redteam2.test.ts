@@ -19,7 +19,7 @@
 //   host file its uid owns (as root: every root-owned file), while tsjail reported EACCES.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -275,6 +275,30 @@ test('--report and --pidfile do not follow a symlink planted in the working dire
   const r = tsjail(who, home, proj, ['--report', 'nowhere', '--', 'sh', '-c', `${probe} socket 40 1 0; echo ran`]);
   assert.equal(r.stdout, 'socket=EPERM\nran\n', r.stderr);
 });
+
+for (const who of WHO) {
+  test(`--report and --pidfile (${who.name}) do not follow a directory symlink a jail planted on the way; root's own links (/var/run) still are`, () => {
+    const { home, proj, outside } = place(who, 'outdir');
+    const victim = join(outside, 'victim-dir');
+    mkdirSync(victim);
+    chownSync(victim, who.uid, who.uid);
+    for (const name of ['report.jsonl', 'app.pid']) writeFileSync(join(victim, name), 'precious\n');
+    // An earlier jail, allowed to write its workspace, leaves a link there.
+    const plant = tsjail(who, home, proj, ['--', 'ln', '-s', victim, 'out']);
+    assert.equal(plant.status, 0, plant.stderr);
+    for (const [flag, file] of [['--report', 'out/report.jsonl'], ['--pidfile', 'out/app.pid'], ['--report', './out/../out/report.jsonl']] as const) {
+      const r = tsjail(who, home, proj, [flag, file, '--', 'true']);
+      assert.equal(r.status, 125, r.stderr);
+      assert.match(r.stderr, new RegExp(`cannot write ${flag} ${file.replace(/\./g, '\\.')}: \\S+/out is a symlink outside the system's directories .*name the directory itself`));
+    }
+    for (const name of ['report.jsonl', 'app.pid']) assert.equal(readFileSync(join(victim, name), 'utf8'), 'precious\n');
+    if (!who.nobody && lstatSync('/var/run').isSymbolicLink()) {
+      const pid = tsjail(who, home, proj, ['--pidfile', '/var/run/tsjail-redteam.pid', '--', 'true']);
+      assert.equal(pid.status, 0, pid.stderr);
+      assert.ok(!existsSync('/run/tsjail-redteam.pid'), 'written and removed at the end');
+    }
+  });
+}
 
 test('--pidfile: a FIFO planted there fails at once; what the jail puts in its place (a directory, a symlinked parent) is left alone at the end', () => {
   const who = WHO[0]!;

@@ -143,10 +143,10 @@ function decodeEntry(text: string): PolicyEntry {
   }) as PolicyEntry;
 }
 
-/** The imports' hashes now, or undefined when one cannot be read. */
-function hashImports(files: readonly string[]): (readonly [string, string])[] | undefined {
+/** The imports' hashes: of the text evaluated where the loader read it (`evaluated`), else now; undefined when one cannot be read. */
+function hashImports(files: readonly string[], evaluated?: ReadonlyMap<string, string>): (readonly [string, string])[] | undefined {
   try {
-    return files.map((f) => [f, sha256(readFileSync(f))] as const);
+    return files.map((f) => [f, sha256(evaluated?.get(f) ?? readFileSync(f))] as const);
   } catch {
     return undefined;
   }
@@ -216,7 +216,7 @@ export function loadPolicyCached(path: string, ociOptions: OciImportOptions, deb
   debug(`miss: ${path}`);
   const loaded = policyFromText(path, text, ociOptions);
   const uncached: CachedPolicyFile = { policy: loaded.policy, warnings: loaded.warnings, filter: (_variant, compile) => compile() };
-  const imports = hashImports(loaded.imports ?? []);
+  const imports = hashImports(loaded.imports ?? [], loaded.importTexts);
   if (loaded.policy.enforce !== undefined || !imports) return uncached;
   const { jail, extends: preset, origin, defaultAction, arches, badArchAction, rules } = loaded.policy;
   const policy = {

@@ -19,6 +19,11 @@ export interface LoadedPolicy {
   readonly imports?: readonly string[];
   /** How each import the policy's own files named was resolved: a file added or removed may change that. */
   readonly resolutions?: readonly ImportResolution[];
+  /**
+   * The text of each TypeScript import as it was evaluated (read once): a cache keys on what ran,
+   * not on the file as it is afterwards (a jail may rewrite a workspace file meanwhile).
+   */
+  readonly importTexts?: ReadonlyMap<string, string>;
 }
 
 /** One `import ... from id` in `from`, and the file (or builtin) it resolved to. */
@@ -75,7 +80,7 @@ function importsOf(file: string, modules: LoadedModules): string[] {
   return [...new Set([...seen].map((m) => m.filename))].filter((f) => f !== file && !f.startsWith(OWN_CODE + sep)).sort();
 }
 
-function evaluateModule(file: string, source: string, modules: LoadedModules, resolutions: ImportResolution[]): unknown {
+function evaluateModule(file: string, source: string, modules: LoadedModules, resolutions: ImportResolution[], texts: Map<string, string>): unknown {
   const mod = new Module(file, module);
   mod.filename = file;
   mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(dirname(file));
@@ -88,7 +93,10 @@ function evaluateModule(file: string, source: string, modules: LoadedModules, re
     resolutions.push([file, id, imported ?? nodeResolution(id, file) ?? '']);
     if (!imported) return ownRequire(id);
     const seen = modules.get(imported);
-    return seen ? seen.exports : evaluateModule(imported, compileTypeScript(imported, readFileSync(imported, 'utf8')), modules, resolutions);
+    if (seen) return seen.exports;
+    const text = readFileSync(imported, 'utf8');
+    texts.set(imported, text);
+    return evaluateModule(imported, compileTypeScript(imported, text), modules, resolutions, texts);
   };
   mod.require = Object.assign(requireFrom, ownRequire);
   (mod as unknown as { _compile(code: string, file: string): void })._compile(source, file);
@@ -187,9 +195,10 @@ export function policyFromText(path: string, text: string, ociOptions: OciImport
   let exported: unknown;
   let imports: string[];
   const resolutions: ImportResolution[] = [];
+  const importTexts = new Map<string, string>();
   try {
     const modules: LoadedModules = new Map();
-    exported = evaluateModule(file, code, modules, resolutions);
+    exported = evaluateModule(file, code, modules, resolutions, importTexts);
     imports = importsOf(file, modules);
   } catch (e) {
     if (e instanceof PolicyError) throw e;
@@ -201,7 +210,7 @@ export function policyFromText(path: string, text: string, ociOptions: OciImport
   if (!policy) {
     throw new PolicyError('the file does not export a policy', { file: path, line: 0 }, 'write `export default definePolicy({ ... })`');
   }
-  return { policy: policy as DefinedPolicy, warnings: [], format: isTs ? 'ts' : 'js', imports, resolutions: uniqueResolutions(resolutions) };
+  return { policy: policy as DefinedPolicy, warnings: [], format: isTs ? 'ts' : 'js', imports, resolutions: uniqueResolutions(resolutions), importTexts };
 }
 
 function uniqueResolutions(all: readonly ImportResolution[]): ImportResolution[] {

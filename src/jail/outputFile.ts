@@ -1,21 +1,72 @@
 // Files tsjail itself writes where the caller says (--report, --pidfile): often in the working
 // directory, which an earlier jail could write. A symlink planted there must not aim tsjail (as
-// root, perhaps) at another file: a link is followed only to what is not a regular file
-// (/dev/stderr, a pipe), and a file is created or truncated only at the path itself.
-import { closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync } from 'node:fs';
+// root, perhaps) at another file: on the way, only the system's links are followed (/var/run,
+// /dev/fd: root's, in a directory of the system no jail writes; a jail in a root-owned workspace
+// makes root-owned links); the last one only to what is not a regular file (/dev/stderr, a pipe);
+// a file is created or truncated only in the directory so reached.
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, unlinkSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { JailError } from './errors';
+import { SYSTEM_DIRS } from './fsRules';
+
+const MAX_LINKS = 40; // the kernel's own limit on a path's symlinks
+
+/** Whether the link `link` (lstat `st`) is the system's: root's, in a system directory only root writes. */
+function systemLink(link: string, st: { uid: number }): boolean {
+  const parent = dirname(link);
+  if (st.uid !== 0 || !(parent === '/' || parent === '/var' || SYSTEM_DIRS.some((d) => parent === d || parent.startsWith(`${d}/`)))) return false;
+  const p = lstatSync(parent);
+  return p.uid === 0 && (p.mode & 0o022) === 0;
+}
+
+/** `dir` with every symlink on the way resolved, each one the system's; `fail` refuses any other. */
+function realDirectory(dir: string, fail: (why: string) => never): string {
+  const todo = dir.split('/').filter(Boolean);
+  let real = '';
+  let links = 0;
+  while (todo.length) {
+    const part = todo.shift()!;
+    if (part === '.') continue;
+    if (part === '..') { real = real.slice(0, real.lastIndexOf('/')); continue; }
+    const next = `${real}/${part}`;
+    let st;
+    try { st = lstatSync(next); } catch (e) { return fail(`${next}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+    if (!st.isSymbolicLink()) { real = next; continue; }
+    if (!systemLink(next, st)) return fail(`${next} is a symlink outside the system's directories (a link planted where tsjail writes could aim it at any directory): name the directory itself`);
+    if (++links > MAX_LINKS) return fail('ELOOP');
+    const target = readlinkSync(next);
+    if (target.startsWith('/')) real = '';
+    todo.unshift(...target.split('/').filter(Boolean));
+  }
+  return real || '/';
+}
 
 /** An fd open for writing `path` (created or truncated), for `what` (the flag, in messages). */
 export function openOutputFile(path: string, what: string): number {
   const fail = (why: string): never => { throw new JailError(`cannot write ${what} ${path}: ${why}`); };
+  const full = resolve(path);
+  const dir = realDirectory(dirname(full), fail);
+  let dirFd: number;
+  try { dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY); } catch (e) { return fail(`${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  try {
+    // The directory opened is the one resolved, unless a part of the way became a link meanwhile.
+    if (readlinkSync(`/proc/self/fd/${dirFd}`) !== dir) return fail(`${dir} changed while it was opened`);
+    return openIn(`/proc/self/fd/${dirFd}/${basename(full)}`, fail);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/** Opens `at` (in a directory tsjail holds) for writing. */
+function openIn(at: string, fail: (why: string) => never): number {
   let link = false;
-  try { link = lstatSync(path).isSymbolicLink(); } catch { /* missing: created below */ }
+  try { link = lstatSync(at).isSymbolicLink(); } catch { /* missing: created below */ }
   let fd: number;
   try {
     fd = link
-      ? openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK)
+      ? openSync(at, constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK)
       // Not blocking: a FIFO planted there fails (ENXIO without a reader) instead of holding tsjail.
-      : openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
+      : openSync(at, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return fail(code === 'ELOOP' ? 'it became a symlink' : code ?? (e as Error).message);
