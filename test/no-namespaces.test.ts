@@ -147,6 +147,16 @@ test('--no-namespaces: the private TMPDIR is gone at the end, and so is what the
   assert.ok(state === undefined || state === 'Z', `the jail's background sleep (pid ${pid}) was killed with it: state ${state}`);
 });
 
+test('--no-namespaces: --pidfile holds the command\'s pid, not its keeper\'s (a listener handed over, and none: --insecure)', { skip: noLandlock }, () => {
+  const ws = mkdtempSync(join(base, 'pid-'));
+  for (const extra of [[], ['--insecure']]) {
+    const r = spawnSync(process.execPath, [BIN, 'run', '--no-namespaces', ...extra, '--pidfile', join(ws, 'p'), '--', 'sh', '-c', `echo $$; cat ${join(ws, 'p')}`], { encoding: 'utf8', cwd: ws, input: '' });
+    assert.equal(r.status, 0, r.stderr);
+    const [own, written] = r.stdout.trim().split('\n');
+    assert.equal(written, own, extra.join(' '));
+  }
+});
+
 /** Processes whose command line holds `marker` (a sleep's unique duration), with their state. */
 function running(marker: string): string[] {
   const out: string[] = [];

@@ -289,10 +289,10 @@ async function runSpec(
     return execFailure(command, started.step, started.errno, log, spec);
   }
   const pid = started.pid;
-  // --pidfile holds the command's pid (ujail's meaning), not its init's. Where a listener was
+  // --pidfile holds the command's pid (ujail's meaning), not its init's or keeper's. Where a listener was
   // handed over the command exists already (and waits for tsjail on its first stopped call);
   // else it is known once it has exec'd.
-  const commandsPid = (): number | undefined => (spec.cloneFlags & NAMESPACES.pid ? commandPid(pid) : pid);
+  const commandsPid = (): number | undefined => (spec.cloneFlags & NAMESPACES.pid || spec.keeper ? commandPid(pid) : pid);
   let pidWritten = false;
   const writePid = (): void => {
     const p = pidFd !== undefined && !pidWritten ? commandsPid() : undefined;
