@@ -2581,6 +2581,7 @@ static void take_tty(void) {
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #define STEP_DNS_FORK 110
 #define STEP_DNS_UNSHARE 111
@@ -2829,8 +2830,31 @@ static long jail_fd_flags(pid_t tid, int fd) {
  * is. Returns that port, or -errno (ENOENT: the call no longer waits); `sock` is the job's, or
  * closed, either way.
  */
+/* The options a resolver library sets on its socket before connecting (glibc: IP_RECVERR;
+ * others: buffers, timeouts, v6only), copied from the jail's socket to its replacement. A value
+ * the replacement does not take is left: the query still goes, as the jail asked. */
+static void copy_socket_options(int from, int to, int domain) {
+	static const int opts[][2] = {
+		{ SOL_SOCKET, SO_RCVBUF }, { SOL_SOCKET, SO_SNDBUF }, { SOL_SOCKET, SO_RCVTIMEO }, { SOL_SOCKET, SO_SNDTIMEO },
+		{ SOL_SOCKET, SO_TIMESTAMP }, { SOL_SOCKET, SO_PRIORITY }, { SOL_SOCKET, SO_KEEPALIVE }, { SOL_SOCKET, SO_LINGER },
+		{ IPPROTO_IP, IP_RECVERR }, { IPPROTO_IP, IP_TOS }, { IPPROTO_IP, IP_TTL },
+		{ IPPROTO_IPV6, IPV6_RECVERR }, { IPPROTO_IPV6, IPV6_V6ONLY }, { IPPROTO_IPV6, IPV6_TCLASS }, { IPPROTO_IPV6, IPV6_UNICAST_HOPS },
+		{ IPPROTO_TCP, TCP_NODELAY },
+	};
+	for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+		if ((opts[i][0] == IPPROTO_IP && domain != AF_INET) || (opts[i][0] == IPPROTO_IPV6 && domain != AF_INET6)) continue;
+		uint8_t value[64];
+		socklen_t len = sizeof value;
+		if (getsockopt(from, opts[i][0], opts[i][1], value, &len)) continue;
+		/* The kernel reports a buffer size doubled (its bookkeeping), and doubles what it is given. */
+		if (opts[i][0] == SOL_SOCKET && (opts[i][1] == SO_RCVBUF || opts[i][1] == SO_SNDBUF) && len == sizeof(int)) *(int *)value /= 2;
+		(void)setsockopt(to, opts[i][0], opts[i][1], value, len);
+	}
+}
+
 int tsjail_net_redirect(struct net_job *j, int sock) {
 	long flags = jail_fd_flags(j->tid, j->jail_fd);
+	copy_socket_options(j->fd, sock, j->domain);
 	struct sockaddr_storage local;
 	memset(&local, 0, sizeof local);
 	local.ss_family = (sa_family_t)j->domain;

@@ -143,6 +143,23 @@ test('a thread that reconnects or replaces the fd while tsjail puts the DNS netw
   assert.equal(refusedReached, 0);
 });
 
+test('the socket put in place keeps the options the resolver set before connecting (timeouts, IP_RECVERR, buffers, O_NONBLOCK)', async () => {
+  const script = `
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack('ll', 1, 500000))
+s.setsockopt(socket.IPPROTO_IP, 11, 1)  # IP_RECVERR
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+before = (s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16), s.getsockopt(socket.IPPROTO_IP, 11), s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+s.setblocking(False)
+s.connect(('${RESOLVER}', 53))
+after = (s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16), s.getsockopt(socket.IPPROTO_IP, 11), s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+print(before == after, s.getblocking(), s.getpeername()[1])
+`;
+  const r = await tsjail([...ALLOW, '--', 'python3', '-c', script]);
+  assert.equal(r.stdout, 'True False 53\n', r.stderr);
+});
+
 test('a socket put in place stays in the DNS network: connected elsewhere after, even where the rules allow, it reaches nothing', async () => {
   const script = `
 import socket

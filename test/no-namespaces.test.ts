@@ -150,7 +150,7 @@ test('--no-namespaces: the private TMPDIR is gone at the end, and so is what the
 test('--no-namespaces: --pidfile holds the command\'s pid, not its keeper\'s (a listener handed over, and none: --insecure)', { skip: noLandlock }, () => {
   const ws = mkdtempSync(join(base, 'pid-'));
   for (const extra of [[], ['--insecure']]) {
-    const r = spawnSync(process.execPath, [BIN, 'run', '--no-namespaces', ...extra, '--pidfile', join(ws, 'p'), '--', 'sh', '-c', `echo $$; cat ${join(ws, 'p')}`], { encoding: 'utf8', cwd: ws, input: '' });
+    const r = spawnSync(process.execPath, [BIN, 'run', '--no-namespaces', ...extra, '--pidfile', join(ws, 'p'), '--', 'sh', '-c', `echo $$; until [ -s p ]; do sleep 0.05; done; cat p`], { encoding: 'utf8', cwd: ws, input: '' });
     assert.equal(r.status, 0, r.stderr);
     const [own, written] = r.stdout.trim().split('\n');
     assert.equal(written, own, extra.join(' '));

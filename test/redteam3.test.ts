@@ -74,3 +74,18 @@ export default definePolicy({ default: 'allow', rules: [errno('EPERM', 'mkdir', 
     assert.equal(existsSync(pwned), false, 'tsjail evaluated code the jail wrote, outside the jail');
   });
 }
+
+test('a name the jail chose cannot drive the terminal or forge a line of tsjail\'s: control characters in reports are shown as \\xNN', () => {
+  const ws = mkdtempSync(join('/var/tmp', 'tsjail-print-'));
+  try {
+    // A refused write of a path holding an OSC title sequence, a cursor move and a forged line.
+    const evil = "x\\033]0;pwned\\007\\033[2A\\ntsjail: all clear\\342\\200\\256";
+    const r = spawnSync(process.execPath, [BIN, 'run', '--', 'sh', '-c', `touch "/etc/$(printf '${evil}')" 2>/dev/null; echo $?`], { encoding: 'utf8', cwd: ws, input: '' });
+    assert.equal(r.stdout, '1\n', r.stderr);
+    assert.doesNotMatch(r.stderr, /[\x1b\x07\u202e]/, 'no raw escape, bell or bidi override reaches the terminal');
+    assert.doesNotMatch(r.stderr, /^tsjail: all clear/m, 'no forged line');
+    assert.match(r.stderr, /\/etc\/x\\x1b\]0;pwned\\x07\\x1b\[2A\\x0atsjail: all clear\\u202e/);
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
+});

@@ -2,6 +2,7 @@
 // Exit status: usage errors 2; tsjail's own failures 125 (run, learn), the command's status passes through.
 import arg from 'arg';
 import { JailError } from '../jail/errors';
+import { printable } from '../jail/printable';
 import { PolicyError } from '../policy/errors';
 import { suggest } from '../syscalls/suggest';
 import { commandDoc, commandUsage, COMMAND_NAMES, mainUsage } from './reference';
@@ -26,7 +27,7 @@ function asksHelp(argv: readonly string[], spec?: arg.Spec): boolean {
 async function jailSubcommand(name: string, load: () => { spec: arg.Spec; command: JailCommand }, argv: string[]): Promise<number> {
   const { spec, command } = load();
   if (asksHelp(argv, spec)) { process.stdout.write(commandUsage(commandDoc(name)!)); return 0; }
-  const log = (msg: string): void => { process.stderr.write(`tsjail: ${msg}\n`); };
+  const log = (msg: string): void => { process.stderr.write(`tsjail: ${printable(msg)}\n`); };
   try {
     return await command(argv, log);
   } catch (e) {
@@ -79,11 +80,11 @@ export function main(argv: string[]): number | Promise<number> {
     return TOOL_COMMANDS[command]!(rest) ?? 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`tsjail: ${e.message}\n${commandDoc(command) && command !== 'help' ? helpHint(command) : '(tsjail --help lists the commands)'}\n`);
+      process.stderr.write(`tsjail: ${printable(e.message)}\n${commandDoc(command) && command !== 'help' ? helpHint(command) : '(tsjail --help lists the commands)'}\n`);
       return 2;
     }
     if (e instanceof PolicyError || e instanceof JailError) {
-      process.stderr.write(`tsjail: ${e.message}\n`);
+      process.stderr.write(`tsjail: ${printable(e.message)}\n`);
       return 1;
     }
     process.stderr.write(`tsjail: internal error: ${(e as Error).stack ?? String(e)}\n`);

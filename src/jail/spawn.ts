@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { printable } from './printable';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { JailError } from './errors';
@@ -146,7 +147,9 @@ export function spawn(command: string, args: readonly string[] = [], options: Sp
   // Messages said before the caller could listen are told on the next tick.
   const queued: string[] = [];
   let listening = false;
-  const say = (line: string): void => {
+  const say = (given: string): void => {
+    // Wherever a line goes it may reach a terminal: what the jail put in it is made printable.
+    const line = printable(given);
     if (messages === 'stderr') process.stderr.write(`tsjail: ${line}\n`);
     else if (messages) messages(line);
     if (listening) child.emit('message', line); else queued.push(line);

@@ -25,6 +25,7 @@ import type { UnixScope } from './unixRules';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
 import { DRIFT_LABEL, OTHER_PROCESSES_LABEL, TSJAIL_STOPS } from '../policy/jailStops';
+import { oneLine } from './printable';
 import type { DriftLevels } from './drift';
 
 /** What the supervisor needs to explain refused writes (fsWrites.ts). */
@@ -445,10 +446,11 @@ export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
   const who = r.jailPid !== null ? `pid ${r.jailPid}` : r.pid ? `host pid ${r.pid}` : 'the jail';
   const verb = r.mode === 'log' ? `would be ${r.action} (allowed: log mode)` : r.action;
   const call = r.net ? r.net.destination : r.file ? r.file.path : e.args.map((a) => `${a.name}=${a.text}`).join(', ');
+  // Each line may hold what the jail chose (a path, a name): it stays one line.
   return [
-    `${who} ${r.syscall}(${call}) -> ${verb}`,
-    `        decided by: ${r.decidedBy}`,
-    `        to allow exactly this: ${r.suggestion}`,
+    `${who} ${r.syscall}(${oneLine(call)}) -> ${verb}`,
+    `        decided by: ${oneLine(r.decidedBy)}`,
+    `        to allow exactly this: ${oneLine(r.suggestion)}`,
   ].join('\n');
 }
 
@@ -456,9 +458,9 @@ export function formatDenial(r: DenialRecord, e: DenialExplanation): string {
 export function formatDrift(r: DenialRecord, e: DenialExplanation): string {
   const who = r.jailPid !== null ? `pid ${r.jailPid}` : `host pid ${r.pid}`;
   return [
-    `drift: ${who} ${r.syscall}(${e.args.map((a) => `${a.name}=${a.text}`).join(', ')}) -> ran`,
-    `        decided by: ${r.decidedBy}`,
-    `        to expect it, add: ${r.suggestion}`,
+    `drift: ${who} ${r.syscall}(${oneLine(e.args.map((a) => `${a.name}=${a.text}`).join(', '))}) -> ran`,
+    `        decided by: ${oneLine(r.decidedBy)}`,
+    `        to expect it, add: ${oneLine(r.suggestion)}`,
   ].join('\n');
 }
 
@@ -471,10 +473,10 @@ function entryName(e: SeenDenial): string {
 /** The line for a denial that keeps coming back: it is counted, and said at 1000, 10000, ... */
 export function formatRepeat(e: SeenDenial, now = Date.now()): string {
   const secs = Math.max(0, Math.round((now - e.since) / 1000));
-  if (e.record.drift) return `drift: ${e.record.syscall} ran ${e.count} times in ${secs} s outside the expected policy; to expect it, add: ${e.record.suggestion}`;
+  if (e.record.drift) return `drift: ${e.record.syscall} ran ${e.count} times in ${secs} s outside the expected policy; to expect it, add: ${oneLine(e.record.suggestion)}`;
   const verb = e.record.mode === 'log' ? 'would have been refused' : 'refused';
   const run = e.record.mode === 'log' ? ' (log mode lets it run)' : '';
-  const why = e.numbers ? 'the program tries numbers no syscall table names' : `the program retries it; to allow: ${e.record.suggestion}`;
+  const why = e.numbers ? 'the program tries numbers no syscall table names' : `the program retries it; to allow: ${oneLine(e.record.suggestion)}`;
   return `${entryName(e)} ${verb} ${e.count} times in ${secs} s${run}: ${why}`;
 }
 
@@ -486,7 +488,7 @@ function overflowLine(tally: DenialTally): string[] {
 
 function countLines(entries: readonly SeenDenial[]): string[] {
   const width = Math.max(...entries.map((e) => entryName(e).length));
-  return entries.map((e) => `  ${entryName(e).padEnd(width)}  x${String(e.count).padEnd(5)} ${e.record.action}, by ${e.record.decidedBy}`);
+  return entries.map((e) => `  ${entryName(e).padEnd(width)}  x${String(e.count).padEnd(5)} ${e.record.action}, by ${oneLine(e.record.decidedBy)}`);
 }
 
 /** The log-mode summary: what would have been denied, how often, and the lines to add. */
@@ -498,7 +500,7 @@ export function formatLogSummary(s: Supervisor): string {
     ...countLines(entries),
     ...overflowLine(s.seen),
     'to allow them, add to the policy\'s rules:',
-    ...[...new Set(entries.map((e) => e.record.suggestion))].map((l) => `  ${l},`),
+    ...[...new Set(entries.map((e) => e.record.suggestion))].map((l) => `  ${oneLine(l)},`),
   ].join('\n');
 }
 
@@ -513,7 +515,7 @@ export function formatRepeatSummary(s: Supervisor): string | undefined {
 export function formatDriftSummary(s: Supervisor): string | undefined {
   const entries = [...s.seen.entries.values()].filter((e) => e.record.drift);
   if (!entries.length) return undefined;
-  return `drift: ${entries.map((e) => `${e.record.syscall} x${e.count}`).join(', ')}; add: ${[...new Set(entries.map((e) => e.record.suggestion))].join(', ')}`;
+  return `drift: ${entries.map((e) => `${e.record.syscall} x${e.count}`).join(', ')}; add: ${oneLine([...new Set(entries.map((e) => e.record.suggestion))].join(', '))}`;
 }
 
 /** The --report file's last line: every entry with its count, and the overflow count. */

@@ -1,0 +1,24 @@
+// tsjail's messages carry what the jail chose: paths it wrote, names it looked up, sockets it
+// made. Written to a terminal as they are, an escape sequence in one could rewrite the screen
+// (hide a denial, set the title, move the cursor), and a newline in one could forge a line of
+// tsjail's. So control characters are shown as \xNN: in a message, all but tsjail's own line
+// breaks and tabs; in a value the jail chose, all of them.
+
+// C0, DEL, C1, and the bidirectional marks, overrides and isolates (they reorder what a line shows).
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const CONTROL_BUT_LINES = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+const escape = (c: string): string => {
+  const code = c.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+};
+
+/** `message` safe to write to a terminal as tsjail's lines. */
+export function printable(message: string): string {
+  return message.replace(CONTROL_BUT_LINES, escape);
+}
+
+/** `value` (a path, a name, a whole line of a report) on one line, every control character shown. */
+export function oneLine(value: string): string {
+  return value.replace(CONTROL, escape);
+}
