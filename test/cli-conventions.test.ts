@@ -338,8 +338,8 @@ for (const who of WHO) {
       'stty size',
       "/usr/bin/python3 -c 'import fcntl,termios; fcntl.ioctl(0, termios.TIOCSTI, b\"x\")' 2>&1 | tail -1",
       'sleep 100 & jobs; kill %1',
-      // The caller's terminal resized: tsjail sizes the jail's, whose foreground program gets SIGWINCH.
-      "/usr/bin/python3 -c 'import os,signal,sys,time; signal.signal(signal.SIGWINCH, lambda *a: (print(\"winched\", *os.get_terminal_size(0)), sys.exit(0))); print(\"winch\" + \"-ready\", flush=True); time.sleep(20)'",
+      // The caller's terminal resized: tsjail sizes the jail's, whose foreground program gets SIGWINCH (written with os.write: a print in the handler could re-enter stdout's buffer).
+      "/usr/bin/python3 -c 'import os,signal,sys,time; signal.signal(signal.SIGWINCH, lambda *a: (os.write(1, (\"winched %d %d\\n\" % tuple(os.get_terminal_size(0))).encode()), os._exit(0))); print(\"winch\" + \"-ready\", flush=True); time.sleep(20)'",
       'exit 3',
     ].join('; ');
     const argv = [...(who.asNobody ? NOBODY : []), process.execPath, BIN, 'run', '--tty', '--', 'sh', '-i'];

@@ -191,7 +191,7 @@ test('learn in a jail that writes host files as their owners refuses set-id file
 test('a --pidfile tsjail cannot write is a clear error before the jail starts', () => {
   const r = tsjail(['--pidfile', '/nonexistent-dir/jail.pid', '--', 'true']);
   assert.equal(r.status, 125);
-  assert.match(r.stderr, /^tsjail: cannot write --pidfile \/nonexistent-dir\/jail.pid: ENOENT\n$/);
+  assert.match(r.stderr, /^tsjail: cannot write --pidfile \/nonexistent-dir\/jail.pid: \/nonexistent-dir: ENOENT\n$/);
   // A jail that fails to start leaves no pidfile behind either.
   const pidfile = join(work, 'failed.pid');
   assert.equal(tsjail(['--pidfile', pidfile, '-d', '/no/such/dir', '--', 'true']).status, 125);
