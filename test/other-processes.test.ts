@@ -4,7 +4,7 @@
 // and rootless, with --no-namespaces and where namespaces are refused, in log mode, against the
 // jail's own keeper, and the guard program exactly against its rules.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -128,6 +128,27 @@ test('where namespaces are refused (inside bubblewrap with a filter refusing the
     assert.deepEqual(state(host.pid), before);
   } finally {
     host.end();
+  }
+});
+
+test('the guard holds in every mode: --log, a policy rule deciding the call, calls through x86\'s int 0x80, and learn', { skip: noLandlock }, () => {
+  const probe = join(work, 'compat-probe');
+  execFileSync('cc', ['-O2', '-o', probe, join(REPO_ROOT, 'test/helpers/compat-probe.c')]);
+  chmodSync(probe, 0o755);
+  for (const asNobody of [false, true]) {
+    const host = target(asNobody);
+    try {
+      const before = state(host.pid);
+      // Log mode with the call denied by a rule of its own (which log mode would let run), and the compat ABI the policy does not target.
+      const logged = run(['node', BIN, 'run', '--no-namespaces', '--log', '--deny', 'prlimit64', '--', 'sh', '-c', `prlimit --pid ${host.pid} --cpu=1:1; echo $?; ${probe} ${host.pid}`], asNobody);
+      assert.equal(logged.stdout, '1\nprlimit64=-1 setpriority=-1\n', logged.stderr);
+      const learned = run(['node', BIN, 'learn', '--no-namespaces', '-o', '/dev/null', '--', 'sh', '-c', `prlimit --pid ${host.pid} --cpu=1:1; echo $?; ${probe} ${host.pid}`], asNobody);
+      assert.equal(learned.stdout, '1\nprlimit64=-1 setpriority=-1\n', learned.stderr);
+      assert.match(learned.stderr, /holds: +your other processes: the jail cannot change/);
+      assert.deepEqual(state(host.pid), before);
+    } finally {
+      host.end();
+    }
   }
 });
 

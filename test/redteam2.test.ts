@@ -267,12 +267,18 @@ test('--report and --pidfile do not follow a symlink planted in the working dire
   for (const flag of ['--report', '--pidfile']) {
     const r = tsjail(who, home, proj, [flag, flag === '--report' ? 'report.jsonl' : 'pid.txt', '--', 'true']);
     assert.equal(r.status, 125, r.stderr);
-    assert.match(r.stderr, new RegExp(`cannot write ${flag} .*: it is a symlink to a file`));
+    assert.match(r.stderr, new RegExp(`cannot write ${flag} .*: it is a symlink (to a file|outside the system's directories)`));
     assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
   }
-  // What is not a regular file is still written through a link (/dev/stderr, here /dev/null).
-  symlinkSync('/dev/null', join(proj, 'nowhere'));
-  const r = tsjail(who, home, proj, ['--report', 'nowhere', '--', 'sh', '-c', `${probe} socket 40 1 0; echo ran`]);
+  // Nor to a device or to one of tsjail's own fds (a planted link to /dev/kmsg, /proc/self/fd/N)...
+  for (const [name, to] of [['kmsg.json', '/dev/kmsg'], ['fd.json', '/proc/self/fd/5'], ['null.json', '/dev/null']] as const) {
+    symlinkSync(to, join(proj, name));
+    const r = tsjail(who, home, proj, ['--report', name, '--', 'true']);
+    assert.equal(r.status, 125, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot write --report ${name.replace('.', '\\.')}: it is a symlink outside the system's directories`));
+  }
+  // ...while the system's own links are followed to what is not a regular file (/dev/stderr, here /dev/null).
+  const r = tsjail(who, home, proj, ['--report', '/dev/null', '--', 'sh', '-c', `${probe} socket 40 1 0; echo ran`]);
   assert.equal(r.stdout, 'socket=EPERM\nran\n', r.stderr);
 });
 
@@ -329,7 +335,7 @@ test('tsjail learn -o does not write through a symlink the jail put at that path
   const r = spawnSync(process.execPath, [BIN, 'learn', '-o', 'policy.ts', '--', 'sh', '-c', `ln -s ${victim} policy.ts`],
     { encoding: 'utf8', cwd: proj, input: '', timeout: 60000, env: { ...process.env, HOME: home } });
   assert.equal(r.status, 125, r.stderr);
-  assert.match(r.stderr, /cannot write --output policy\.ts: it is a symlink to a file/);
+  assert.match(r.stderr, /cannot write --output policy\.ts: it is a symlink (to a file|outside the system's directories)/);
   assert.match(r.stdout, /definePolicy/);
   assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
 });

@@ -7,6 +7,7 @@ import { emptyLearned, formatRefusals, learnedToOci, learnedToTs, Learner, merge
 import { formatWeights } from '../policy/weights';
 import { runJailed } from '../jail/run';
 import { JailError } from '../jail/errors';
+import { oneLine } from '../jail/printable';
 import { writesHostFilesAsOwner } from '../jail/spec';
 import { fsContext, jailFs, type ResolvedFs } from '../jail/fsRules';
 import { NetLearner, outermostDirectories, unlearnable } from '../jail/learnJail';
@@ -147,7 +148,7 @@ export async function learnCommand(argv: string[], log: (msg: string) => void): 
   for (const why of learner.unlearned) log(`learn: ${why}`);
   if (learner.refusedWrites) log(`learn: ${learner.refusedWrites} write${learner.refusedWrites > 1 ? 's' : ''} outside the writable places failed while learning (as the default jail refuses them) and ${learner.refusedWrites > 1 ? 'are' : 'is'} learned; to learn what the command does after ${learner.refusedWrites > 1 ? 'them' : 'it'}: learn again with --merge ${out ?? 'FILE'}`);
   if (net) {
-    for (const what of net.refused) log(`learn: refused a connect or send to ${what}, as network rules refuse it; not in the written policy`);
+    for (const what of net.refused) log(`learn: refused a connect or send to ${oneLine(what)}, as network rules refuse it; not in the written policy`);
     for (const r of await net.rules()) if (!learned.net!.includes(r)) learned.net!.push(r);
   }
   if (format === 'json' && (learned.writes?.length || learned.net)) log('learn: the OCI format has no jail section: the learned fs/net rules are only in its record (use --format ts for a policy that has them)');

@@ -71,8 +71,7 @@ export const DEFAULT_SECRETS: readonly { readonly path: string; readonly reason:
 ];
 
 /** Directories the working directory may not be (nor be under) and still be made writable. */
-/** Directories the default jail never gets writable (nor a working directory in them). */
-export const SYSTEM_DIRS = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr', '/var/lib', '/var/cache', '/var/log', '/var/spool', '/var/mail', '/opt', '/snap', '/srv'];
+const SYSTEM_DIRS = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr', '/var/lib', '/var/cache', '/var/log', '/var/spool', '/var/mail', '/opt', '/snap', '/srv'];
 
 export interface FsContext {
   readonly home: string;

@@ -24,6 +24,7 @@ import { learnedValue, profileOf, SYSCALL_CLASSES, THREAD_TIMING_SYSCALLS, type 
 import { posix } from 'node:path';
 import type { Watch } from './run';
 import { runtimeCalls, type Runtime } from './runtimeCalls';
+import { inertJson } from './printable';
 
 /** Arguments whose values a learned policy pins down: [syscall, argument name]. */
 export const CONSTRAINED_ARGS: readonly (readonly [string, string])[] = [
@@ -284,16 +285,6 @@ export function mergeLearned(into: Learned, other: Learned): Learned {
 }
 
 const MARKER = 'tsjail-learned:';
-
-/**
- * JSON that stays inert wherever it is pasted: only printable ASCII, and none of `*` (a block
- * comment's end), `<` `>` `&` (markup), backtick; everything else, U+2028/U+2029 and lone
- * surrogates included, as a \uXXXX escape. Those characters occur only inside JSON strings, where
- * the escape means the same, so JSON.parse gives back exactly the original.
- */
-export function inertJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(/[^\n\x20-\x7e]|[*<>&`]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 const C_VALUES = require('../kernel/constants') as Record<string, unknown>;
 const isConstant = (name: string): boolean => Object.prototype.hasOwnProperty.call(C_VALUES, name) && typeof C_VALUES[name] === 'number';

@@ -84,7 +84,7 @@ function sharedTmp(fs: ResolvedFs, tmpdir: string): ResolvedFs {
  * The spec of `spec`'s jail without namespaces (the spec was built with noNamespaces: no mounts),
  * with Landlock at `abi` holding the file rules alone (`fs`: those of `o`, where already resolved); `why`: why there are no namespaces.
  */
-export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, abi: number, fs: ResolvedFs | undefined = jailFs(o)): NoNamespaceJail {
+export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, abi: number, fs: ResolvedFs | undefined = jailFs(o), guarded = spec.filter !== undefined): NoNamespaceJail {
   if (fs && abi < 1) {
     throw new JailError(`${why}, and this kernel has no Landlock (or it is disabled): without a mount namespace nothing would keep the jail from writing your files or reading your secrets; nothing was run (--host-fs runs it with the host's files unprotected, UNSAFE)`);
   }
@@ -105,7 +105,7 @@ export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, 
       ...rest, cloneFlags: 0, mountProc: false, mountDev: false, mounts: [], env, caps, keeper: true,
       ...restricting(plan.ruleset),
     };
-    return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules), tmpdir, fs: rules, remove };
+    return { spec: jailSpec, statement: statement(jailSpec, o, why, abi, tmpdir, rules, guarded), tmpdir, fs: rules, remove };
   } catch (e) {
     remove();
     throw e;
@@ -124,7 +124,7 @@ function mayDropBounding(): boolean {
   }
 }
 
-function statement(spec: SpawnSpec, o: JailOptions, why: string, abi: number, tmpdir: string, fs: ResolvedFs | undefined): string[] {
+function statement(spec: SpawnSpec, o: JailOptions, why: string, abi: number, tmpdir: string, fs: ResolvedFs | undefined, guarded: boolean): string[] {
   const holds: string[] = [];
   const missing: string[] = [];
   holds.push(spec.filter ? 'seccomp: the policy\'s filter' : 'seccomp: NONE (--insecure)');
@@ -140,8 +140,10 @@ function statement(spec: SpawnSpec, o: JailOptions, why: string, abi: number, tm
   if (scoped) holds.push('signals and abstract unix sockets reach only the jail\'s own processes (Landlock scopes)');
   else missing.push(`signals and abstract unix sockets are not scoped (Landlock ABI ${abi} < 6): the jail can signal your other processes`);
   // The guard (otherProcesses.ts) runs with any filter; --insecure loads none.
-  if (spec.filter) holds.push('your other processes: the jail cannot change their limits, priority or scheduling (prlimit64, setpriority, ioprio_set, sched_set* naming another process: EPERM)');
+  if (guarded) holds.push('your other processes: the jail cannot change their limits, priority or scheduling (prlimit64, setpriority, ioprio_set, sched_set* naming another process: EPERM)');
   else missing.push('your other processes: without a filter the jail can change their limits, priority and scheduling (--insecure)');
+  // Landlock keeps /proc read-only only where it rules files at all.
+  if (!fs) missing.push('your other processes\' /proc files: with --host-fs the jail can write them (oom_score_adj, autogroup, clear_refs...)');
   const uid = process.getuid?.() ?? 0;
   holds.push(`processes: what the command leaves running (setsid, double fork) is killed when it ends (a keeper, a child subreaper, holds the tree${scoped ? '' : '; the jail can kill it, as signals are not scoped'})`);
   missing.push('no PID namespace: /proc shows the host\'s processes');

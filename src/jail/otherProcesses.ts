@@ -6,7 +6,8 @@
 // names another process (pid, group or user): only pid 0, the caller itself, is left to the policy.
 //
 // They apply whatever the policy is, so they run first: `guardProgram` is their program with
-// every "allow" turned into a jump to the policy's own program, which follows it unchanged.
+// every "allow" turned into a jump to the policy's own program, which follows it unchanged; a
+// supervisor decides the calls they stop by them first too (supervisor.ts refusedByGuard).
 import { readFileSync } from 'node:fs';
 import { ABIS, hostAbi, type Abi, type AbiName } from '../arch/abi';
 import { BPF_JA, BPF_JMP, BPF_K, BPF_RET, bpfClass, decodeProgram, encodeProgram, type Instruction } from '../kernel/instruction';
@@ -37,11 +38,6 @@ export function machineAbis(abi: Abi): Abi[] {
     mips64: ['mips', 'mips64n32'], mipsel64: ['mipsel', 'mipsel64n32'],
   };
   return [abi, ...(also[abi.name] ?? []).map((n) => ABIS[n])];
-}
-
-/** The policy with the rules (errno outranks allow, so they hold whatever it allows). */
-export function withOtherProcessRules<P extends Policy>(policy: P): P {
-  return { ...policy, rules: [...policy.rules, ...otherProcessRules()] };
 }
 
 /** The rules alone as a policy for this host's machine: every other call allowed (then the policy decides). */

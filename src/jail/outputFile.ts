@@ -1,20 +1,23 @@
 // Files tsjail itself writes where the caller says (--report, --pidfile): often in the working
 // directory, which an earlier jail could write. A symlink planted there must not aim tsjail (as
-// root, perhaps) at another file: on the way, only the system's links are followed (/var/run,
-// /dev/fd: root's, in a directory of the system no jail writes; a jail in a root-owned workspace
-// makes root-owned links); the last one only to what is not a regular file (/dev/stderr, a pipe);
-// a file is created or truncated only in the directory so reached.
+// root, perhaps) at another file or device: only the system's links are followed (/var/run,
+// /dev/stderr, /dev/fd: root's, in a directory of the system no jail writes; a jail in a
+// root-owned workspace makes root-owned links), the last one only to what is not a regular file
+// (a pipe, a terminal); a file is created or truncated only in the directory so reached.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, unlinkSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { JailError } from './errors';
-import { SYSTEM_DIRS } from './fsRules';
 
 const MAX_LINKS = 40; // the kernel's own limit on a path's symlinks
 
-/** Whether the link `link` (lstat `st`) is the system's: root's, in a system directory only root writes. */
+/**
+ * Whether the link `link` (lstat `st`) is the system's: root's, in / or /var, /dev, /usr, or
+ * anywhere in /proc (/var/run, /dev/fd, /dev/stderr, /proc/self): no jail writes there (a
+ * --rw directory may be anywhere else, even in /srv or /opt, so a link there could be a jail's).
+ */
 function systemLink(link: string, st: { uid: number }): boolean {
   const parent = dirname(link);
-  if (st.uid !== 0 || !(parent === '/' || parent === '/var' || SYSTEM_DIRS.some((d) => parent === d || parent.startsWith(`${d}/`)))) return false;
+  if (st.uid !== 0 || !(['/', '/var', '/dev', '/usr', '/proc'].includes(parent) || parent.startsWith('/proc/'))) return false;
   const p = lstatSync(parent);
   return p.uid === 0 && (p.mode & 0o022) === 0;
 }
@@ -51,16 +54,23 @@ export function openOutputFile(path: string, what: string): number {
   try {
     // The directory opened is the one resolved, unless a part of the way became a link meanwhile.
     if (readlinkSync(`/proc/self/fd/${dirFd}`) !== dir) return fail(`${dir} changed while it was opened`);
-    return openIn(`/proc/self/fd/${dirFd}/${basename(full)}`, fail);
+    return openIn(`/proc/self/fd/${dirFd}/${basename(full)}`, join(dir, basename(full)), fail);
   } finally {
     closeSync(dirFd);
   }
 }
 
 /** Opens `at` (in a directory tsjail holds) for writing. */
-function openIn(at: string, fail: (why: string) => never): number {
+function openIn(at: string, shown: string, fail: (why: string) => never): number {
   let link = false;
-  try { link = lstatSync(at).isSymbolicLink(); } catch { /* missing: created below */ }
+  try {
+    const st = lstatSync(at);
+    link = st.isSymbolicLink();
+    if (link && !systemLink(shown, st)) return fail('it is a symlink outside the system\'s directories (a link planted where tsjail writes could aim it at a device or at tsjail\'s own fds): name the file itself');
+  } catch (e) {
+    if (e instanceof JailError) throw e;
+    /* missing: created below */
+  }
   let fd: number;
   try {
     fd = link

@@ -22,3 +22,14 @@ export function printable(message: string): string {
 export function oneLine(value: string): string {
   return value.replace(CONTROL, escape);
 }
+
+
+/**
+ * JSON that stays inert wherever it is pasted or shown: only printable ASCII, and none of `*` (a
+ * block comment's end), `<` `>` `&` (markup), backtick; everything else, control characters,
+ * U+2028/U+2029 and lone surrogates included, as a \uXXXX escape. Those characters occur only
+ * inside JSON strings, where the escape means the same, so JSON.parse gives back exactly the original.
+ */
+export function inertJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[^\n\x20-\x7e]|[*<>&`]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

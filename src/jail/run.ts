@@ -13,7 +13,6 @@ import { dirname, join } from 'node:path';
 import { buildSpawnSpec, jailIdentity, NAMESPACES } from './spec';
 import type { JailOptions } from '../policy/jailSettings';
 import type { ExitWatch } from './exitInfo';
-import type { Instruction } from '../kernel/instruction';
 import { hostAbi } from '../arch/abi';
 import { openOutputFile, removeOutputFile } from './outputFile';
 
@@ -236,14 +235,14 @@ async function runWithoutNamespaces(
 ): Promise<number> {
   checkNoNamespaces(o, why);
   const built = buildSpawnSpec(command, o.insecure ? undefined : filter, { ...o, noNamespaces: true }, undefined, fs);
-  const jail = withoutNamespaces(built, o, why, landlockAbi(), fs);
+  // Other processes of the uid are in reach: a guard refuses what would change them, before any
+  // filter decides (the policy's, a raw one, learn's), whenever one is loaded.
+  const guarded = !o.insecure && (filter !== undefined || watch !== undefined);
+  const jail = withoutNamespaces(built, o, why, landlockAbi(), fs, guarded);
   for (const line of jail.statement) log(line);
   watch?.withoutNamespaces?.(jail.fs);
-  // Other processes of the uid are in reach: the guard refuses what would change them, before the policy decides.
-  const guard = jail.spec.filter ? (require('./otherProcesses') as typeof import('./otherProcesses')).hostGuard(watch?.explainsOtherProcesses !== undefined) : undefined;
-  if (guard) watch?.explainsOtherProcesses?.();
   try {
-    return await runSpec(command, jail.spec, o, log, watch, host, guard);
+    return await runSpec(command, jail.spec, o, log, watch, host, guarded);
   } finally {
     jail.remove();
   }
@@ -251,8 +250,8 @@ async function runWithoutNamespaces(
 
 async function runSpec(
   command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch, host?: JailHost,
-  /** Runs before the filter (otherProcesses.ts): a jail without a PID namespace. */
-  guard?: readonly Instruction[],
+  /** A jail without a PID namespace: the guard (otherProcesses.ts) runs before the filter loaded. */
+  guarded = false,
 ): Promise<number> {
   // --late is settled first: it can still refuse, and nothing is to be cleaned up yet.
   // Files tsjail writes are checked before anything is made: a failure is a message, not a half-started jail.
@@ -265,7 +264,13 @@ async function runSpec(
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
-  const filter = guard && spec1.filter ? (require('./otherProcesses') as typeof import('./otherProcesses')).guarded(guard, spec1.filter, hostAbi().endian) : spec1.filter;
+  let filter = spec1.filter;
+  if (guarded) {
+    if (!filter) throw new JailError('internal error: a jail without a PID namespace has no filter to guard');
+    const other = require('./otherProcesses') as typeof import('./otherProcesses');
+    filter = other.guarded(other.hostGuard(watch?.explainsOtherProcesses !== undefined), filter, hostAbi().endian);
+    watch?.explainsOtherProcesses?.();
+  }
   const spec2: SpawnSpec = { ...spec1, ...(filter ? { filter } : {}), ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;

@@ -24,8 +24,8 @@ import type { NetRefusal, NetSupervisor } from './netSupervisor';
 import type { UnixScope } from './unixRules';
 import { decidingRule, type FsRule, type ResolvedFs } from './fsRules';
 import type { WriteRefusal } from './fsWrites';
-import { DRIFT_LABEL, OTHER_PROCESSES_LABEL, TSJAIL_STOPS } from '../policy/jailStops';
-import { oneLine } from './printable';
+import { DRIFT_LABEL, TSJAIL_STOPS } from '../policy/jailStops';
+import { inertJson, oneLine } from './printable';
 import type { DriftLevels } from './drift';
 
 /** What the supervisor needs to explain refused writes (fsWrites.ts). */
@@ -259,8 +259,40 @@ export class Supervisor {
     return result;
   }
 
+  /** A jail without a PID namespace: the guard's rules (otherProcesses.ts), on every ABI of the machine. */
+  guard: Policy | undefined;
+  private guardAbis: Abi[] | undefined;
+
+  /**
+   * A call the guard refuses: EPERM in every mode, whatever the policy says (a kill it decides
+   * stays a kill), reported once. False when the guard does not refuse it.
+   */
+  private refusedByGuard(n: Notification, answer: Answerer): boolean {
+    const { abiOfCall, evaluatePolicy, explainDenial, syscallName } = deciders();
+    const abis = (this.guardAbis ??= (require('../policy/resolve') as typeof import('../policy/resolve')).targetAbis(this.guard!));
+    const refusal = evaluatePolicy(this.guard!, abis, { nr: n.nr, arch: n.arch, args: n.args });
+    if (((refusal.ret & SECCOMP_RET_ACTION_FULL) >>> 0) !== SECCOMP_RET_ERRNO || refusal.decider.kind !== 'rule') return false;
+    if (this.mode === 'enforce' && !this.startup && this.decide(n).action === SECCOMP_RET_KILL_PROCESS) return false;
+    answer({ errno: refusal.ret & 0xffff });
+    const abi = abiOfCall(abis, n.arch, n.nr) ?? abis[0]!;
+    const syscall = refusal.syscall ?? syscallName(abi, n.nr) ?? `syscall ${n.nr}`;
+    const key = `guard|${abi.name}|${syscall}`;
+    const inJail = this.seen.entries.has(key) ? null : jailPid(n.pid);
+    this.count(key, n.nr, () => {
+      const explanation = explainDenial(this.guard!, refusal, abi, syscall, n.args);
+      const record: DenialRecord = {
+        time: new Date().toISOString(), mode: 'enforce', pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
+        args: explanation.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
+        action: explanation.action, decidedBy: explanation.decidedBy, rule: null, suggestion: explanation.suggestion,
+      };
+      return { record, explanation };
+    });
+    return true;
+  }
+
   /** Decides a stopped call as the policy does, answers it, and reports it the first time. */
   handle(n: Notification, mainPid: () => number | undefined, answer: Answerer): void | Promise<void> {
+    if (this.guard && this.refusedByGuard(n, answer)) return;
     const { explainDenial } = deciders();
     const { policy } = this.policy();
     const { decision, action, abi, name, drift } = this.decide(n);
@@ -292,9 +324,7 @@ export class Supervisor {
     const full = !known && this.seen.entries.size >= MAX_DISTINCT_DENIALS;
     // Read what only a live caller can tell before answering lets it go on.
     const inJail = known || full ? null : jailPid(n.pid);
-    // Log mode lets the policy's denials run, not the guard's: those would reach the host's processes.
-    const guard = decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.label === OTHER_PROCESSES_LABEL;
-    if (this.mode === 'log' && !guard) {
+    if (this.mode === 'log') {
       answer('continue');
     } else if (action !== SECCOMP_RET_ERRNO && action !== SECCOMP_RET_KILL_PROCESS) {
       // The filter stopped a call the policy does not deny: never let it run on a disagreement
@@ -561,7 +591,7 @@ export function supervise(
   const writeReport = (line: object): void => {
     if (reportFd === undefined || reportFailed) return;
     try {
-      writeSync(reportFd, `${JSON.stringify(options.name ? { ...line, name: options.name } : line)}\n`);
+      writeSync(reportFd, `${inertJson(options.name ? { ...line, name: options.name } : line)}\n`);
     } catch (e) {
       // A reader gone (EPIPE) or a full non-blocking pipe ends the report, not the jail's supervision.
       reportFailed = true;
@@ -577,7 +607,7 @@ export function supervise(
     looping: (entry) => {
       if (options.onRepeat !== 'kill' || endedByRepeat || !endJail) return;
       endedByRepeat = true;
-      log(`--on-repeat kill: ${entryName(entry)} refused ${REPEAT_LIMIT} times within ${REPEAT_WINDOW_MS / 1000} s: the jail is ended (exit status 159); to allow: ${entry.record.suggestion}`);
+      log(`--on-repeat kill: ${entryName(entry)} refused ${REPEAT_LIMIT} times within ${REPEAT_WINDOW_MS / 1000} s: the jail is ended (exit status 159); to allow: ${oneLine(entry.record.suggestion)}`);
       endJail();
     },
   };
@@ -586,11 +616,9 @@ export function supervise(
     ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log', undefined, options.unix)
     : undefined;
   // Without a PID namespace the guard's rules join the policy (otherProcesses.ts), told before the jail starts.
-  let guardRules = false;
-  const policyNow = (): Policy => (guardRules ? (require('./otherProcesses') as typeof import('./otherProcesses')).withOtherProcessRules(loadPolicy()) : loadPolicy());
-  const supervisor = new Supervisor(policyNow, mode, events, new DenialTally(), false, net, options.writes, options.drift);
+  const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net, options.writes, options.drift);
   reportNet = (n, r) => supervisor.reportNet(n, r);
-  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(policyNow()), mode, events, supervisor.seen, true, net, options.writes, options.drift);
+  const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true, net, options.writes, options.drift);
   return {
     filter: notifyingFilter(filter, 'little'),
     handle: (n, mainPid, answer) => supervisor.handle(n, mainPid, answer),
@@ -599,7 +627,11 @@ export function supervise(
       handle: (n, mainPid, answer) => startup.handle(n, mainPid, answer),
     },
     ...(options.hidden ? { hiddenRead: (path: string, pid: number) => supervisor.reportHiddenRead(path, pid, decidingRule(options.hidden!.rules, path)) } : {}),
-    explainsOtherProcesses: () => { guardRules = true; },
+    explainsOtherProcesses: () => {
+      const guard = (require('./otherProcesses') as typeof import('./otherProcesses')).guardPolicy();
+      supervisor.guard = guard;
+      startup.guard = guard;
+    },
     ...(options.writes ? { withoutNamespaces: (fs: ResolvedFs | undefined) => { if (fs) options.writes!.withoutNamespaces(fs); } } : {}),
     ...(net ? { readDns: (without?: string) => net.startDns(log, without) } : {}),
     ending: (end) => { endJail = end; },
