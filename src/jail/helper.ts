@@ -49,7 +49,7 @@ export interface SpawnSpec {
   readonly filter?: Uint8Array;
   /** Load the filter with a notification listener and hand it to tsjail (the supervisor). */
   readonly notify?: boolean;
-  /** cgroup.procs files the jail joins before anything else. */
+  /** The cgroup files the jail joins through before anything else (cgroups.ts joinFiles). */
   readonly cgroups?: readonly string[];
   /** With `root`: an overlay whose writes go to this directory (upper/, work/ inside it)... */
   readonly overlayUpper?: string;

@@ -45,12 +45,12 @@ function killWholeJail(pid: number, spec: SpawnSpec, reaped = false): void {
   // Once reaped, its pid may be another process's; its process group's number is not reused while the group lives.
   if (!reaped) try { process.kill(pid, spec.keeper ? KEEPER_END_SIGNAL : 'SIGKILL'); } catch { /* already gone */ }
   if (spec.cloneFlags & NAMESPACES.pid) return;
-  for (const procs of spec.cgroups ?? []) {
+  for (const dir of (spec.cgroups ?? []).map(dirname)) {
     try {
-      writeFileSync(join(dirname(procs), 'cgroup.kill'), '1');
+      writeFileSync(join(dir, 'cgroup.kill'), '1');
     } catch {
       // cgroup v1 has no cgroup.kill: each of its processes, as listed.
-      try { for (const p of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
+      try { for (const p of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
     }
   }
   // (A keeper exits only when no process of the jail is left.)
@@ -250,7 +250,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
       `tsjail-${process.pid}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
-  const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
+  const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.joinFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
   // --tty: in a jail with its own /dev, a pair in its devpts (the helper makes it); else one on the host's.
