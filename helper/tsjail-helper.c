@@ -1093,15 +1093,20 @@ static int take_listener(pid_t init, int fd) {
 	if (cmd <= 0) return -ESRCH;
 	int pidfd = (int)syscall(SYS_pidfd_open, cmd, 0);
 	if (pidfd < 0) return -errno;
+	/* The command's seccomp call takes tens of microseconds: tried that often, for at most 5 s. */
+	struct timespec now, deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 5;
 	int got = -EBADF;
-	for (int i = 0; i < 10000; i++) {
+	do {
 		got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 		if (got >= 0) break;
 		got = -errno;
 		if (errno != EBADF) break;
-		struct timespec ts = { 0, 500000 };
+		struct timespec ts = { 0, 20000 };
 		nanosleep(&ts, NULL);
-	}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec < deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec < deadline.tv_nsec));
 	close(pidfd);
 	return got;
 }
