@@ -32,8 +32,12 @@ export function codeCacheFile(dist: string): string {
 function runModule(mod: Module, content: string, filename: string, cachedData?: Buffer, own?: (path: string, parent: Module) => unknown): Script {
   const script = new Script(Module.wrap(content), { filename, ...(cachedData ? { cachedData } : {}) });
   const wrapper = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => void;
-  const require = (id: string): unknown => (own && id.startsWith('.') ? own(resolve(dirname(filename), `${id}.js`), mod) : undefined) ?? mod.require(id);
-  wrapper.call(mod.exports, mod.exports, require, mod, filename, dirname(filename));
+  // The module's require as Node makes it (resolve, cache and main beside it).
+  const required = (id: string): unknown => (own && id.startsWith('.') ? own(resolve(dirname(filename), `${id}.js`), mod) : undefined) ?? mod.require(id);
+  const resolveId = (request: string, options?: { paths?: string[] }): string =>
+    (Module as unknown as { _resolveFilename(r: string, parent: Module, isMain: boolean, o?: object): string })._resolveFilename(request, mod, false, options);
+  const moduleRequire = Object.assign(required, { resolve: resolveId, cache: require.cache, main: require.main });
+  wrapper.call(mod.exports, mod.exports, moduleRequire, mod, filename, dirname(filename));
   return script;
 }
 

@@ -367,9 +367,24 @@ let bound: Bound | undefined;
 
 interface KoffiLibrary { func(signature: string): KoffiFunction }
 
+/**
+ * koffi's native module itself, taken from where koffi's package keeps this platform's: koffi's
+ * index.js would first load https, zlib and its download tools (9 ms of CPU in a CLI run). Else,
+ * and where the versions differ, koffi as it loads itself.
+ */
+export function koffiModule(): { readonly version: string; load(path: string): KoffiLibrary } {
+  const pkg = require.resolve('koffi/package.json');
+  const { version } = require(pkg) as { version: string };
+  try {
+    const native = require(join(dirname(pkg), 'build/koffi', `${process.platform}_${process.arch}`, 'koffi.node')) as ReturnType<typeof koffiModule>;
+    if (native.version === version) return native;
+  } catch { /* another libc or ABI (musl, armhf): koffi knows which */ }
+  return require('koffi') as ReturnType<typeof koffiModule>;
+}
+
 /** koffi.load of the helper; a shipped one that cannot be loaded (another arch, a damaged file) gives way to a build. */
 function loadHelper(): KoffiLibrary {
-  const koffi = require('koffi') as { load(path: string): KoffiLibrary };
+  const koffi = koffiModule();
   const { hash } = nativeSource('helper');
   const load = (found: NativeFile): KoffiLibrary => {
     const lib = koffi.load(found.path);
