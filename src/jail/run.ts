@@ -238,6 +238,9 @@ async function runWithoutNamespaces(
   }
 }
 
+/** Jails this process has made cgroups for: two started in one millisecond get names of their own. */
+let cgroupNames = 0;
+
 async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch, host?: JailHost): Promise<number> {
   // --late is settled first: it can still refuse, and nothing is to be cleaned up yet.
   // Files tsjail writes are checked before anything is made: a failure is a message, not a half-started jail.
@@ -247,7 +250,7 @@ async function runSpec(command: readonly string[], spec0: SpawnSpec, o: JailOpti
   const cgroups = limited
     ? new (require('./cgroups') as typeof import('./cgroups')).JailCgroups(
       { ...(o.memory !== undefined ? { memory: o.memory } : {}), ...(o.pids !== undefined ? { pids: o.pids } : {}), ...(o.cpu !== undefined ? { cpu: o.cpu } : {}) },
-      `tsjail-${process.pid}-${Date.now().toString(36)}`)
+      `tsjail-${process.pid}-${(cgroupNames++).toString(36)}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
   const spec2: SpawnSpec = { ...spec1, ...(cgroups ? { cgroups: cgroups.joinFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
