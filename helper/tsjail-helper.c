@@ -850,11 +850,43 @@ static int prepare_trees(pid_t pid, int chan, int *step) {
 	return r;
 }
 
-/* Parent side: puts the child in the jail's cgroups (see child_main). */
+/*
+ * The jail's cgroup files, opened by the parent before clone (the kernel checks a write by the
+ * opener's credentials). A cgroup v1 `tasks` file is written by the child itself, "0": its one
+ * thread, which the kernel moves without the global lock whose RCU grace period a cgroup.procs
+ * write waits for (milliseconds per jail); the child has no other thread, so it moves whole.
+ */
+static int cgroup_fds[65];
+
+static int is_tasks_file(const char *path) {
+	size_t n = strlen(path);
+	return n >= 6 && !strcmp(path + n - 6, "/tasks");
+}
+
+static int open_cgroups(int32_t *result) {
+	for (int i = 0; S.cgroups[i]; i++) {
+		if ((cgroup_fds[i] = open(S.cgroups[i], O_WRONLY | O_CLOEXEC)) < 0) {
+			result[0] = STEP_CGROUP; result[1] = errno;
+			while (i--) close(cgroup_fds[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void close_cgroups(void) {
+	for (int i = 0; S.cgroups[i]; i++) close(cgroup_fds[i]);
+}
+
+static int write_fd(int fd, const char *data) {
+	return write(fd, data, strlen(data)) == (ssize_t)strlen(data) ? 0 : -1;
+}
+
+/* Parent side: puts the child in the jail's cgroup.procs files (see child_main). */
 static int join_cgroups(pid_t pid) {
 	char num[16];
 	*fmt_u32(num, (uint32_t)pid) = 0;
-	for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], num)) return -1;
+	for (int i = 0; S.cgroups[i]; i++) if (!is_tasks_file(S.cgroups[i]) && write_fd(cgroup_fds[i], num)) return -1;
 	return 0;
 }
 
@@ -923,8 +955,11 @@ static void child_main(int chan) {
 	if (S.clone_flags & CLONE_NEWNET) bring_up_loopback();
 	if (!S.joined_by_parent) for (uint32_t i = 0; i < S.njoin; i++) if (setns(S.join_fds[i], (int)S.join_types[i])) fail(STEP_JOIN_NS);
 	/* Join the jail's cgroups first, so that everything the jail starts is counted (a
-	 * privileged tsjail has put it there already: its user namespace may not write them). */
-	if (geteuid() != 0 || !S.uid_map) for (int i = 0; S.cgroups[i]; i++) if (write_file(S.cgroups[i], "0")) fail(STEP_CGROUP);
+	 * privileged tsjail has put it in the cgroup.procs files already: its user namespace may not write them). */
+	for (int i = 0; S.cgroups[i]; i++) {
+		if ((is_tasks_file(S.cgroups[i]) || geteuid() != 0 || !S.uid_map) && write_fd(cgroup_fds[i], "0")) fail(STEP_CGROUP);
+		close(cgroup_fds[i]);
+	}
 	setup_filesystem();
 	if (TTY.in_jail) { make_jail_pty(chan); close(chan); }
 	if (S.hostname && sethostname(S.hostname, strlen(S.hostname))) fail(STEP_HOSTNAME);
@@ -1058,15 +1093,20 @@ static int take_listener(pid_t init, int fd) {
 	if (cmd <= 0) return -ESRCH;
 	int pidfd = (int)syscall(SYS_pidfd_open, cmd, 0);
 	if (pidfd < 0) return -errno;
+	/* The command's seccomp call takes tens of microseconds: tried that often, for at most 5 s. */
+	struct timespec now, deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 5;
 	int got = -EBADF;
-	for (int i = 0; i < 10000; i++) {
+	do {
 		got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 		if (got >= 0) break;
 		got = -errno;
 		if (errno != EBADF) break;
-		struct timespec ts = { 0, 500000 };
+		struct timespec ts = { 0, 20000 };
 		nanosleep(&ts, NULL);
-	}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec < deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec < deadline.tv_nsec));
 	close(pidfd);
 	return got;
 }
@@ -1088,10 +1128,11 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	memcpy(copy, spec, len);
 	if (parse(copy, len)) { result[0] = STEP_PIPE; result[1] = EINVAL; return -1; }
 	if (open_joins(result)) return -1;
-	if (pipe2(pipefd, O_CLOEXEC)) { result[0] = STEP_PIPE; result[1] = errno; close_joins(); return -1; }
+	if (open_cgroups(result)) { close_joins(); return -1; }
+	if (pipe2(pipefd, O_CLOEXEC)) { result[0] = STEP_PIPE; result[1] = errno; close_joins(); close_cgroups(); return -1; }
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan)) {
 		result[0] = STEP_CHANNEL; result[1] = errno;
-		close(pipefd[0]); close(pipefd[1]); close_joins();
+		close(pipefd[0]); close(pipefd[1]); close_joins(); close_cgroups();
 		return -1;
 	}
 	int privileged = geteuid() == 0;
@@ -1099,7 +1140,7 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	S.joined_by_parent = privileged && (S.clone_flags & CLONE_NEWUSER) && S.njoin;
 	if (S.joined_by_parent && enter_joins(saved_ns)) {
 		result[0] = STEP_JOIN_NS; result[1] = errno;
-		close(pipefd[0]); close(pipefd[1]); close(chan[0]); close(chan[1]); close_joins();
+		close(pipefd[0]); close(pipefd[1]); close(chan[0]); close(chan[1]); close_joins(); close_cgroups();
 		return -1;
 	}
 	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | (S.clone_flags & ~0xffu), 0, 0, 0, 0);
@@ -1117,11 +1158,14 @@ int tsjail_spawn(const uint8_t *spec, size_t len, int32_t *result) {
 	close_joins();
 	if (pid < 0) {
 		result[0] = STEP_CLONE; result[1] = clone_errno;
-		close(pipefd[0]); close(chan[0]);
+		close(pipefd[0]); close(chan[0]); close_cgroups();
 		return -1;
 	}
 	int step = 0;
 	if (privileged && S.uid_map && join_cgroups(pid)) step = STEP_CGROUP;
+	int join_errno = errno;
+	close_cgroups();
+	errno = join_errno;
 	if (step || (S.uid_map && map_ids(pid, &step)) || (privileged && prepare_trees(pid, chan[0], &step)) || hidden_send_group(chan[0], result) || send_tree(chan[0], TREES_DONE, -1)) {
 		result[0] = step ? step : STEP_CHANNEL; result[1] = errno;
 		close(chan[0]); close(pipefd[0]);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../scripts/upstream';
 import {
-  answerNotification, closeFd, encodeSpec, execOutcome, libraryFile, nativeSource, receiveNotificationNow, spawnJailed, STEPS, waitFor, type SpawnSpec,
+  answerNotification, closeFd, encodeSpec, execOutcome, koffiModule, libraryFile, nativeSource, receiveNotificationNow, spawnJailed, STEPS, waitFor, type SpawnSpec,
 } from '../src/jail/helper';
 import { HANDSHAKE_ERRNO, HANDSHAKE_NR } from '../src/jail/notifications';
 import { buildSpawnSpec } from '../src/jail/spec';
@@ -93,6 +93,14 @@ test('any other .so, or a symlink, at the helper\'s name is refused; the symlink
   assert.match(r.stderr, /refusing .*: it is a symbolic link; rebuilding/);
   assert.ok(lstatSync(join(dir, HELPER)).isFile());
   assert.deepEqual(readFileSync(target), before);
+});
+
+test('koffi is its native module, of the version koffi\'s package names, taken without koffi\'s loader', () => {
+  const koffi = koffiModule();
+  assert.equal(koffi.version, (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/koffi/package.json'), 'utf8')) as { version: string }).version);
+  assert.equal(typeof koffi.load, 'function');
+  // (koffi's index.js adds deprecated aliases such as handle to what it loads.)
+  if (process.platform === 'linux' && process.arch === 'x64') assert.equal('handle' in koffi, false);
 });
 
 test('a mismatched library and no compiler: exit 125 with a clear message, the command never runs', () => {

@@ -15,8 +15,7 @@ export interface FsMounts {
 
 function exists(path: string): boolean {
   try {
-    lstatSync(path);
-    return true;
+    return lstatSync(path, { throwIfNoEntry: false }) !== undefined; // (a missing path throws nothing: cheaper)
   } catch {
     return false;
   }

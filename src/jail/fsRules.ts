@@ -136,7 +136,8 @@ function lexicalPath(given: string, ctx: FsContext): string {
 
 function isSymlink(path: string): boolean {
   try {
-    return lstatSync(path).isSymbolicLink();
+    // A missing path is no exception (its Error and stack would cost more than the lstat).
+    return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
   } catch {
     return false;
   }

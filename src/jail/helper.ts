@@ -50,7 +50,7 @@ export interface SpawnSpec {
   readonly filter?: Uint8Array;
   /** Load the filter with a notification listener and hand it to tsjail (the supervisor). */
   readonly notify?: boolean;
-  /** cgroup.procs files the jail joins before anything else. */
+  /** The cgroup files the jail joins through before anything else (cgroups.ts joinFiles). */
   readonly cgroups?: readonly string[];
   /** With `root`: an overlay whose writes go to this directory (upper/, work/ inside it)... */
   readonly overlayUpper?: string;
@@ -110,35 +110,51 @@ export const STEPS: Readonly<Record<number, string>> = {
 export const STEP_MOUNT_BASE = 1000;
 export const STEP_EXEC = 28;
 
+/** The spec's bytes, written into one growing buffer (a buffer per field made a spec cost milliseconds). */
 class Writer {
-  private readonly parts: Buffer[] = [];
+  private buf = Buffer.allocUnsafe(1 << 14);
+  private at = 0;
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.at + n));
+    this.buf.copy(bigger, 0, 0, this.at);
+    this.buf = bigger;
+  }
   u32(...values: number[]): this {
-    const b = Buffer.alloc(4 * values.length);
-    values.forEach((v, i) => b.writeUInt32LE(v >>> 0, 4 * i));
-    this.parts.push(b);
+    this.room(4 * values.length);
+    for (const v of values) this.at = this.buf.writeUInt32LE(v >>> 0, this.at);
     return this;
+  }
+  /** `s` and its NUL. */
+  private text(s: string): void {
+    if (s.includes('\0')) throw new Error(`a NUL byte in ${JSON.stringify(s)}`);
+    const n = Buffer.byteLength(s, 'utf8');
+    this.room(n + 1);
+    this.at += this.buf.write(s, this.at, 'utf8');
+    this.buf[this.at++] = 0;
   }
   /** A blob of the NUL-terminated string; length 0 for none. */
   optString(s: string | undefined): this {
-    if (s?.includes('\0')) throw new Error(`a NUL byte in ${JSON.stringify(s)}`);
-    return this.blob(s === undefined ? undefined : Buffer.from(`${s}\0`, 'utf8'));
+    if (s === undefined) return this.u32(0);
+    if (s.includes('\0')) throw new Error(`a NUL byte in ${JSON.stringify(s)}`);
+    this.u32(Buffer.byteLength(s, 'utf8') + 1).text(s);
+    return this;
   }
   strings(list: readonly string[]): this {
     this.u32(list.length);
-    for (const s of list) {
-      if (s.includes('\0')) throw new Error(`a NUL byte in ${JSON.stringify(s)}`);
-      this.parts.push(Buffer.from(`${s}\0`, 'utf8'));
-    }
+    for (const s of list) this.text(s);
     return this;
   }
   /** u32 length, then the bytes; length 0 for none. */
   blob(b: Uint8Array | undefined): this {
     if (!b) return this.u32(0);
-    this.u32(b.length).parts.push(Buffer.from(b));
+    this.u32(b.length).room(b.length);
+    this.buf.set(b, this.at);
+    this.at += b.length;
     return this;
   }
   done(): Buffer {
-    return Buffer.concat(this.parts);
+    return Buffer.from(this.buf.subarray(0, this.at));
   }
 }
 
@@ -368,9 +384,24 @@ let bound: Bound | undefined;
 
 interface KoffiLibrary { func(signature: string): KoffiFunction }
 
+/**
+ * koffi's native module itself, taken from where koffi's package keeps this platform's: koffi's
+ * index.js would first load https, zlib and its download tools (9 ms of CPU in a CLI run). Else,
+ * and where the versions differ, koffi as it loads itself.
+ */
+export function koffiModule(): { readonly version: string; load(path: string): KoffiLibrary } {
+  const pkg = require.resolve('koffi/package.json');
+  const { version } = require(pkg) as { version: string };
+  try {
+    const native = require(join(dirname(pkg), 'build/koffi', `${process.platform}_${process.arch}`, 'koffi.node')) as ReturnType<typeof koffiModule>;
+    if (native.version === version) return native;
+  } catch { /* another libc or ABI (musl, armhf): koffi knows which */ }
+  return require('koffi') as ReturnType<typeof koffiModule>;
+}
+
 /** koffi.load of the helper; a shipped one that cannot be loaded (another arch, a damaged file) gives way to a build. */
 function loadHelper(): KoffiLibrary {
-  const koffi = require('koffi') as { load(path: string): KoffiLibrary };
+  const koffi = koffiModule();
   const { hash } = nativeSource('helper');
   const load = (found: NativeFile): KoffiLibrary => {
     const lib = koffi.load(found.path);

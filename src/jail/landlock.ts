@@ -141,12 +141,11 @@ function carve(
       }
       // A directory on the way to a refusal: its entries, as they are now, each decided alone.
       if (chainRights) grant(dir, chainRights);
-      const names = new Set(list(dir));
-      for (const r of below) names.add(r.path.slice(dir === '/' ? 1 : dir.length + 1).split('/')[0]!);
-      for (const name of [...names].sort()) {
+      // The entries a rule beneath names (by its first component here) are visited, the others granted.
+      const ruled = new Set(below.map((r) => r.path.slice(dir === '/' ? 1 : dir.length + 1).split('/')[0]!));
+      for (const name of [...new Set([...list(dir), ...ruled])].sort()) {
         const path = join(dir, name);
-        const own = exact.get(path);
-        if (own || below.some((r) => within(r.path, path))) visit(path, own ?? rule);
+        if (ruled.has(name)) visit(path, exact.get(path) ?? rule);
         else if (!isLink(path)) grant(path, rights); // a symlink: its target's rules decide
       }
     } else {

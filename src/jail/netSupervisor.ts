@@ -6,7 +6,6 @@
 // change is read again, so a racing thread cannot swap the address after the decision.
 import { errnoName } from '../kernel/errno';
 import { NET_STOP_LABEL } from '../policy/jailStops';
-import { lookup } from 'node:dns/promises';
 import { statSync } from 'node:fs';
 import type { Rule, ArgCondition } from '../policy/model';
 import { netCopy, netFinish, redirectSocket, unixOpen, unixSameMount, type NetCopy, type NetKind, type Notification } from './helper';
@@ -91,9 +90,10 @@ export class NameBook {
   private readonly pending = new Set<Promise<void>>();
   private lastRefresh = 0;
 
+  // node:dns/promises is loaded for the first name resolved: most jails resolve none.
   constructor(
     private readonly rules: readonly NetRule[],
-    private readonly resolve: (name: string) => Promise<readonly { address: string; family: number }[]> = (name) => lookup(name, { all: true }),
+    private readonly resolve: (name: string) => Promise<readonly { address: string; family: number }[]> = (name) => (require('node:dns/promises') as typeof import('node:dns/promises')).lookup(name, { all: true }),
     private readonly now: () => number = Date.now,
   ) {}
 

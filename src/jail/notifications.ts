@@ -41,21 +41,22 @@ export class NotificationLoop {
       next = null;
       if (n === 'gone') break;
       if (!n) { burst = 0; continue; }
-      this.dispatch(n);
+      const handshake = this.dispatch(n);
       // Calls come in bursts (a program's start-up, a loop of refused calls): one that follows
-      // within a millisecond is taken here rather than through a worker thread, and the event
-      // loop still gets a turn every 64 of them.
+      // within a millisecond is taken here rather than through the poller, and the event loop
+      // still gets a turn every 64 of them. The handshake is no burst: the command has its exec to make.
       if (burst % 64 === 63) await new Promise((r) => setImmediate(r));
-      next = receiveNotificationNow(this.listener, 1);
+      next = handshake ? null : receiveNotificationNow(this.listener, 1);
     }
     this.closed = true;
     closeFd(this.listener);
   }
 
-  private dispatch(n: Notification): void {
+  /** Hands `n` to the handler; true when it was the handshake, answered here. */
+  private dispatch(n: Notification): boolean {
     if (!this.handshakeDone) {
       this.handshakeDone = true;
-      if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: HANDSHAKE_ERRNO }); return; }
+      if (n.nr === HANDSHAKE_NR) { answerNotification(this.listener, n.id, { errno: HANDSHAKE_ERRNO }); return true; }
     }
     let answered = false;
     const answer: Answerer = Object.assign((a: Answer) => {
@@ -78,10 +79,11 @@ export class NotificationLoop {
       pending = this.handler(n, answer);
     } catch (e) {
       fallBack(e);
-      return;
+      return false;
     }
     if (pending) pending.then(() => fallBack(), fallBack);
     else fallBack();
+    return false;
   }
 
   stop(): void {

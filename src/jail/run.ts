@@ -46,12 +46,12 @@ function killWholeJail(pid: number, spec: SpawnSpec, reaped = false): void {
   // Once reaped, its pid may be another process's; its process group's number is not reused while the group lives.
   if (!reaped) try { process.kill(pid, spec.keeper ? KEEPER_END_SIGNAL : 'SIGKILL'); } catch { /* already gone */ }
   if (spec.cloneFlags & NAMESPACES.pid) return;
-  for (const procs of spec.cgroups ?? []) {
+  for (const dir of (spec.cgroups ?? []).map(dirname)) {
     try {
-      writeFileSync(join(dirname(procs), 'cgroup.kill'), '1');
+      writeFileSync(join(dir, 'cgroup.kill'), '1');
     } catch {
       // cgroup v1 has no cgroup.kill: each of its processes, as listed.
-      try { for (const p of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
+      try { for (const p of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
     }
   }
   // (A keeper exits only when no process of the jail is left.)
@@ -248,6 +248,9 @@ async function runWithoutNamespaces(
   }
 }
 
+/** Jails this process has made cgroups for: two started in one millisecond get names of their own. */
+let cgroupNames = 0;
+
 async function runSpec(
   command: readonly string[], spec0: SpawnSpec, o: JailOptions, log: (msg: string) => void, watch?: Watch, host?: JailHost,
   /** A jail without a PID namespace: the guard (otherProcesses.ts) runs before the filter loaded. */
@@ -261,7 +264,7 @@ async function runSpec(
   const cgroups = limited
     ? new (require('./cgroups') as typeof import('./cgroups')).JailCgroups(
       { ...(o.memory !== undefined ? { memory: o.memory } : {}), ...(o.pids !== undefined ? { pids: o.pids } : {}), ...(o.cpu !== undefined ? { cpu: o.cpu } : {}) },
-      `tsjail-${process.pid}-${Date.now().toString(36)}`)
+      `tsjail-${process.pid}-${(cgroupNames++).toString(36)}-${Date.now().toString(36)}`)
     : undefined;
   const spec1: SpawnSpec = late ?? (watch && !o.insecure ? { ...spec0, filter: watch.filter, notify: true } : spec0);
   let filter = spec1.filter;
@@ -271,7 +274,7 @@ async function runSpec(
     filter = other.guarded(other.hostGuard(watch?.explainsOtherProcesses !== undefined), filter, hostAbi().endian);
     watch?.explainsOtherProcesses?.();
   }
-  const spec2: SpawnSpec = { ...spec1, ...(filter ? { filter } : {}), ...(cgroups ? { cgroups: cgroups.procsFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
+  const spec2: SpawnSpec = { ...spec1, ...(filter ? { filter } : {}), ...(cgroups ? { cgroups: cgroups.joinFiles() } : {}), ...(host?.stdio ? { stdio: host.stdio } : {}), requireFilter: !o.insecure };
   if (o.insecure) log('WARNING: --insecure: running WITHOUT a seccomp filter; the command can make any syscall its namespaces allow');
   const hidden = watch?.hiddenRead ? (require('./hiddenReads') as typeof import('./hiddenReads')).HiddenReads.start(spec2, log) : undefined;
   // --tty: in a jail with its own /dev, a pair in its devpts (the helper makes it); else one on the host's.
