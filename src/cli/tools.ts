@@ -90,7 +90,8 @@ function compileCommand(argv: string[]): number | void {
     const doc = format === 'oci' ? profile : {
       apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1', kind: 'SeccompProfile', metadata: { name }, spec: profile,
     };
-    const text = `${JSON.stringify(doc, null, 2)}\n`;
+    const { formatJson } = require('../formats/json') as typeof import('../formats/json');
+    const text = `${formatJson(doc)}\n`;
     writeOutput(a['--output'], text);
     return;
   }

@@ -43,11 +43,12 @@ const DSL_DIR = __dirname + sep;
 export function callerLocation(): SourceLocation | undefined {
   const stack = new Error().stack?.split('\n').slice(1) ?? [];
   for (const line of stack) {
-    const m = /\(?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(line);
+    const m = /\(?((?:file:\/\/)?[^()\s]+):(\d+):\d+\)?\s*$/.exec(line);
     if (!m) continue;
     const file = m[1]!.replace(/^file:\/\//, '');
     if (file.startsWith(DSL_DIR) || file.startsWith('node:') || file.startsWith('internal/')) continue;
-    return { file: displayPath(file), line: Number(m[2]), column: Number(m[3]) };
+    // Only the line: sucrase keeps lines but not columns (it rewrites imported names).
+    return { file: displayPath(file), line: Number(m[2]) };
   }
   return undefined;
 }

@@ -85,5 +85,5 @@ export function describeAction(a: Action): string {
 
 export function describeLocation(loc: SourceLocation | undefined): string {
   if (!loc) return '';
-  return loc.line ? `${loc.file}:${loc.line}` : loc.file;
+  return loc.line ? `${loc.file}:${loc.line}${loc.column ? `:${loc.column}` : ''}` : loc.file;
 }

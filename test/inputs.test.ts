@@ -1,0 +1,120 @@
+// Inputs read as runc + libseccomp read them: exact integers and line:column in JSON.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ABIS } from '../src/arch/abi';
+import { compileProgram } from '../src/bpf/compile';
+import { emulate } from '../src/bpf/emulator';
+import { describeRet } from '../src/kernel/seccomp';
+import { formatJson, parseJson } from '../src/formats/json';
+import { policyFromText } from '../src/formats/load';
+import { exportOci } from '../src/formats/ociExport';
+import type { Policy } from '../src/policy/model';
+import { syscallNumber } from '../src/syscalls/table';
+
+const MAX_U64 = (1n << 64n) - 1n;
+
+const decide = (p: Policy, name: string, args: bigint[]): string => {
+  const c = compileProgram(p, { arch: 'x86_64' });
+  return describeRet(emulate(c.instructions, { nr: syscallNumber(ABIS.x86_64, name)!, arch: ABIS.x86_64.auditArch, args }, c.endian).ret);
+};
+
+/** An OCI profile with one rule on kill's argument `index`, as text a user would write. */
+const profile = (arg: string): string => `{
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "architectures": ["SCMP_ARCH_X86_64"],
+  "syscalls": [
+    {
+      "names": ["kill"],
+      "action": "SCMP_ACT_ERRNO",
+      "args": [${arg}]
+    }
+  ]
+}
+`;
+
+test('JSON integers are exact at any size: BigInt beyond 2^53, numbers below', () => {
+  const { value } = parseJson('[9007199254740991, 9007199254740992, 9007199254740993, 18446744073709551615, -9223372036854775808, 1.5, 1e3, -0]', 'x.json');
+  assert.deepEqual(value, [9007199254740991, 9007199254740992n, 9007199254740993n, MAX_U64, -(1n << 63n), 1.5, 1000, -0]);
+  assert.deepEqual(parseJson('{"a": [true, false, null, "\\u00e9\\n\\"x"], "b": {}}', 'x.json').value, { a: [true, false, null, 'é\n"x'], b: {} });
+  const proto = parseJson('{"__proto__": {"polluted": 1}}', 'x.json').value as Record<string, unknown>;
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype, 'a member named __proto__ is data');
+  assert.deepEqual(Object.keys(proto), ['__proto__']);
+  assert.equal(parseJson('{"a": 1, "a": 2}', 'x.json').value && (parseJson('{"a": 1, "a": 2}', 'x.json').value as { a: number }).a, 2, 'the last repeat wins, as in Go');
+});
+
+test('JSON syntax errors name file:line:column with what was expected; deep nesting is refused, not a stack overflow', () => {
+  assert.throws(() => parseJson('{\n  "a": 1,\n  "b" 2\n}', 'p.json'), /^PolicyError: p\.json:3:7: invalid JSON: expected ':', found '2'$/);
+  assert.throws(() => parseJson('{"a": [1, 2,]}', 'p.json'), /^PolicyError: p\.json:1:13: invalid JSON: unexpected '\]' \(expected a value/);
+  assert.throws(() => parseJson('{"a": "x', 'p.json'), /p\.json:1:7: invalid JSON: unterminated string/);
+  assert.throws(() => parseJson('{"a": 1} x', 'p.json'), /p\.json:1:10: invalid JSON: unexpected 'x' after the document/);
+  assert.throws(() => parseJson('', 'p.json'), /p\.json:1:1: invalid JSON: unexpected the end of the text/);
+  assert.throws(() => parseJson('['.repeat(100000), 'p.json'), /p\.json:1:514: invalid JSON: nested deeper than 512 levels/);
+});
+
+test('a located value: objects, members and list items start where the text says', () => {
+  const doc = parseJson('{\n  "list": [\n    1,\n    {"k": 2}\n  ]\n}', 'p.json');
+  const root = doc.value as { list: [number, { k: number }] };
+  assert.deepEqual(doc.locate(root), { file: 'p.json', line: 1, column: 1 });
+  assert.deepEqual(doc.locate(root, 'list'), { file: 'p.json', line: 2, column: 11 });
+  assert.deepEqual(doc.locate(root.list, 1), { file: 'p.json', line: 4, column: 5 });
+  assert.deepEqual(doc.locate(root.list[1], 'k'), { file: 'p.json', line: 4, column: 11 });
+  assert.deepEqual(doc.locate({}), { file: 'p.json', line: 0 }, 'a value not read from the text has no place');
+});
+
+test('formatJson writes what JSON.stringify writes, and BigInts as exact numbers', () => {
+  const plain = { a: [1, 'x', null, true, { b: [] }, {}], c: undefined, d: -1.5, e: 'é"\n' };
+  assert.equal(formatJson(plain), JSON.stringify(plain, null, 2));
+  assert.equal(formatJson(plain, 0), JSON.stringify(plain));
+  assert.equal(formatJson({ v: MAX_U64, w: [9007199254740993n] }, 0), '{"v":18446744073709551615,"w":[9007199254740993]}');
+  assert.deepEqual(parseJson(formatJson({ v: MAX_U64 }), 'x').value, { v: MAX_U64 });
+});
+
+test('an OCI profile runc accepts is accepted: values up to 2^64-1 read exactly, above 2^53 included', () => {
+  for (const v of [9007199254740993n, MAX_U64, 1n << 63n]) {
+    const { policy } = policyFromText('p.json', profile(`{"index": 1, "value": ${v}, "op": "SCMP_CMP_EQ"}`));
+    assert.equal(decide(policy, 'kill', [0n, v]), 'ERRNO(1)', `${v}`);
+    assert.equal(decide(policy, 'kill', [0n, v - 1n]), 'ALLOW', `${v} - 1`);
+  }
+  // A negative value is the same 64 bits (libseccomp's int64 reading).
+  const { policy } = policyFromText('p.json', profile('{"index": 1, "value": -1, "op": "SCMP_CMP_EQ"}'));
+  assert.equal(decide(policy, 'kill', [0n, MAX_U64]), 'ERRNO(1)');
+  const masked = policyFromText('p.json', profile('{"index": 1, "value": 18446744069414584320, "valueTwo": 9223372036854775808, "op": "SCMP_CMP_MASKED_EQ"}')).policy;
+  assert.equal(decide(masked, 'kill', [0n, (1n << 63n) | 5n]), 'ERRNO(1)');
+  assert.equal(decide(masked, 'kill', [0n, 5n]), 'ALLOW');
+});
+
+test('OCI profile errors carry file:line:column and a hint', () => {
+  const check = (arg: string, value: string, message: RegExp): void => {
+    const where = `p.json:8:${16 + arg.indexOf('VALUE')}: `;
+    assert.throws(() => policyFromText('p.json', profile(arg.replace('VALUE', value))), (e: Error) => {
+      assert.ok(e.message.startsWith(`${where}`), `${e.message} starts with ${where}`);
+      assert.match(e.message, message);
+      return true;
+    });
+  };
+  const arg = '{"index": 1, "op": "SCMP_CMP_EQ", "value": VALUE}';
+  check(arg, '18446744073709551616', /syscalls\[0\]: value 18446744073709551616 is out of range -9223372036854775808\.\.18446744073709551615$/);
+  check(arg, '-9223372036854775809', /out of range/);
+  check(arg, '1.5', /syscalls\[0\]: value 1\.5 is not an integer$/);
+  check(arg, '"12"', /value "12" is not an integer \(write the number itself: runc refuses a string here/);
+  check('{"index": VALUE, "op": "SCMP_CMP_EQ", "value": 1}', '6', /argument index 6 is out of range 0\.\.5/);
+  check('{"index": 1, "op": VALUE, "value": 1}', '"SCMP_CMP_LIKE"', /unknown operator 'SCMP_CMP_LIKE' \(expected one of SCMP_CMP_NE/);
+  check('{"index": 1, "op": VALUE, "value": 1}', '"toString"', /unknown operator 'toString'/);
+  assert.throws(() => policyFromText('p.json', profile('').replace('"kill"', '"kil"')), /^PolicyError: p\.json:6:17: syscalls\[0\]: unknown syscall 'kil'/);
+  assert.throws(() => policyFromText('p.json', profile('').replace('"SCMP_ACT_ERRNO"', '"SCMP_ACT_ERRNO", "errnoRet": 70000')), /^PolicyError: p\.json:7:47: errnoRet 70000 is out of range 0\.\.65535$/);
+  assert.throws(() => policyFromText('p.json', profile('').replace('["kill"]', '"kill"')), /^PolicyError: p\.json:6:16: 'names' must be a list$/);
+  assert.throws(() => policyFromText('p.json', profile('').replace('"SCMP_ARCH_X86_64"', '"SCMP_ARCH_Z80"')), /^PolicyError: p\.json:3:21: unknown architecture 'SCMP_ARCH_Z80'/);
+});
+
+test('the rules an OCI profile gives carry their line, for explain and lint', () => {
+  const { policy } = policyFromText('p.json', profile('{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}'));
+  assert.deepEqual(policy.rules.map((r) => r.source), [{ file: 'p.json', line: 5, column: 5 }]);
+});
+
+test('OCI export writes values above 2^53 exactly, and the profile reads back to the same program', () => {
+  const { policy } = policyFromText('p.json', profile('{"index": 1, "value": 9007199254740993, "op": "SCMP_CMP_EQ"}'));
+  const text = formatJson(exportOci(policy, ['x86_64']));
+  assert.match(text, /"value": 9007199254740993\b/);
+  const back = policyFromText('back.json', text).policy;
+  assert.deepEqual(compileProgram(back).instructions, compileProgram(policy).instructions);
+});
