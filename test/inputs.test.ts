@@ -1,7 +1,12 @@
-// Inputs read as runc + libseccomp read them: exact integers and line:column in JSON.
+// Inputs read as runc + libseccomp read them: exact integers and line:column in JSON; --arch
+// with an OCI profile meaning a machine of that arch.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { ABIS } from '../src/arch/abi';
+import { ABIS, machineAbis, type AbiName } from '../src/arch/abi';
 import { compileProgram } from '../src/bpf/compile';
 import { emulate } from '../src/bpf/emulator';
 import { describeRet } from '../src/kernel/seccomp';
@@ -9,7 +14,9 @@ import { formatJson, parseJson } from '../src/formats/json';
 import { policyFromText } from '../src/formats/load';
 import { exportOci } from '../src/formats/ociExport';
 import type { Policy } from '../src/policy/model';
+import { decodeProgram } from '../src/kernel/instruction';
 import { syscallNumber } from '../src/syscalls/table';
+import { REPO_ROOT, hasUpstream, upstreamPath } from '../scripts/upstream';
 
 const MAX_U64 = (1n << 64n) - 1n;
 
@@ -117,4 +124,90 @@ test('OCI export writes values above 2^53 exactly, and the profile reads back to
   assert.match(text, /"value": 9007199254740993\b/);
   const back = policyFromText('back.json', text).policy;
   assert.deepEqual(compileProgram(back).instructions, compileProgram(policy).instructions);
+});
+
+const BIN = join(REPO_ROOT, 'bin/tsjail.js');
+const tsjail = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+const work = mkdtempSync(join(tmpdir(), 'tsjail-inputs-'));
+const DOCKER = hasUpstream() ? upstreamPath('moby/default.json') : '';
+const upstream = hasUpstream() ? false : 'upstream data not found';
+
+/** `tsjail compile ARGS` to a raw file; then what the program returns for `name` through `abi`. */
+function compiled(...args: string[]): (abi: AbiName, name: string) => string {
+  const out = join(work, `p${Math.random().toString(36).slice(2)}.bpf`);
+  const r = tsjail('compile', ...args, '-o', out);
+  assert.equal(r.status, 0, r.stderr);
+  const program = decodeProgram(new Uint8Array(readFileSync(out)), 'little');
+  return (abi, name) => describeRet(emulate(program, { nr: syscallNumber(ABIS[abi], name)!, arch: ABIS[abi].auditArch }, 'little').ret);
+}
+
+test("a machine of each ABI runs the compat ABIs Docker's archMap lists for it", { skip: upstream }, () => {
+  const docker = JSON.parse(readFileSync(DOCKER, 'utf8')) as { archMap: { architecture: string; subArchitectures: string[] | null }[] };
+  for (const m of docker.archMap) {
+    const name = m.architecture.replace(/^SCMP_ARCH_/, '').toLowerCase() as AbiName;
+    assert.deepEqual(machineAbis(name), [name, ...(m.subArchitectures ?? []).map((a) => a.replace(/^SCMP_ARCH_/, '').toLowerCase())], name);
+  }
+  assert.deepEqual(machineAbis('riscv64'), ['riscv64']);
+});
+
+test('--arch ARCH with an OCI profile means an ARCH machine: its compat ABIs follow the profile, not the kill action', { skip: upstream }, () => {
+  const x86 = compiled('--policy', DOCKER, '--arch', 'x86_64');
+  for (const abi of ['x86_64', 'x86', 'x32'] as const) assert.equal(x86(abi, 'read'), 'ALLOW', abi);
+  assert.equal(x86('x86', 'kexec_load'), 'ERRNO(1)', 'the profile decides on the compat ABI');
+  assert.equal(x86('aarch64', 'read'), 'KILL_THREAD', 'an ABI the machine does not run');
+  // includes.arches and archMap are read for the named machine, not this host.
+  const arm = compiled('--policy', DOCKER, '--arch', 'arm64');
+  assert.equal(arm('arm', 'arm_fadvise64_64'), 'ALLOW', 'includes.arches arm64');
+  assert.equal(arm('aarch64', 'read'), 'ALLOW');
+  assert.equal(arm('x86', 'read'), 'KILL_THREAD');
+  // Several --arch are exactly those ABIs.
+  const two = compiled('--policy', DOCKER, '--arch', 'x86_64', '--arch', 'x86');
+  assert.equal(two('x86', 'read'), 'ALLOW');
+  assert.equal(two('x32', 'read'), 'KILL_THREAD');
+  // A TS policy's --arch is the ABI named.
+  assert.equal(compiled('--policy', 'fixtures/strict.ts', '--arch', 'x86_64')('x86', 'read'), 'KILL_PROCESS');
+});
+
+test('--arch ARCH with an OCI profile: a profile without archMap keeps those of its architectures the machine runs', () => {
+  const file = join(work, 'listed.json');
+  writeFileSync(file, JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'], syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] }));
+  const x86 = compiled('--policy', file, '--arch', 'x86_64');
+  assert.equal(x86('x86_64', 'read'), 'ALLOW', 'the native ABI is always in the filter (seccomp_init)');
+  assert.equal(x86('x86', 'read'), 'ALLOW');
+  assert.equal(x86('x32', 'read'), 'KILL_THREAD', 'x32 is not in the profile');
+  assert.equal(x86('arm', 'read'), 'KILL_THREAD');
+  // --weights shapes the same program: the same decisions.
+  const weights = join(work, 'weights.txt');
+  writeFileSync(weights, 'read 1000\n');
+  const weighted = compiled('--policy', file, '--arch', 'x86_64', '--weights', weights);
+  for (const abi of ['x86_64', 'x86', 'x32', 'arm'] as const) assert.equal(weighted(abi, 'read'), x86(abi, 'read'), abi);
+});
+
+test('explain, lint, verify and diff read --arch as compile does; a raw .bpf compiled so agrees', { skip: upstream }, () => {
+  const e = tsjail('explain', '--policy', DOCKER, '--arch', 'x86_64', 'read');
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stdout, /^x86_64: read\(\) \[nr 0\] -> ALLOW\n/);
+  const machine = compileProgram(policyFromText(DOCKER, readFileSync(DOCKER, 'utf8'), { hostArch: 'x86_64' }).policy, { arch: ['x86_64', 'x86', 'x32'] });
+  const path = emulate(machine.instructions, { nr: 0, arch: ABIS.x86_64.auditArch }, 'little').path;
+  assert.match(e.stdout, new RegExp(`\ninstructions executed: ${path.length}\n`), 'the program explained is the one for an x86_64 machine');
+  const lint = tsjail('lint', '--policy', DOCKER, '--arch', 'x86_64', '--json');
+  assert.ok((JSON.parse(lint.stdout) as { abi: string }[]).some((f) => f.abi.includes('x32')), 'lint reads the compat ABIs too');
+  const bpf = join(work, 'docker.bpf');
+  assert.equal(tsjail('compile', '--policy', DOCKER, '--arch', 'x86_64', '-o', bpf).status, 0);
+  const v = tsjail('verify', '--policy', DOCKER, '--arch', 'x86_64', bpf);
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+  assert.match(v.stdout, /x86/);
+  assert.equal(tsjail('diff', bpf, DOCKER, '--arch', 'x86_64').status, 0, 'raw .bpf beside the profile: the same ABIs');
+  // A TS policy for x86_64 alone differs from the profile on an x86_64 machine on the compat ABIs (x86 read: killed beside allowed).
+  const ts = join(work, 'read.ts');
+  writeFileSync(ts, "import { definePolicy, allow, errno } from 'tsjail';\nexport default definePolicy({ default: errno('EPERM'), rules: [allow('read')] });\n");
+  const json = join(work, 'read.json');
+  writeFileSync(json, JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'], syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] }));
+  const d = tsjail('diff', ts, json, '--arch', 'x86_64', '--json');
+  assert.equal(d.status, 1, d.stderr);
+  const x86 = (JSON.parse(d.stdout) as { abi: string; syscalls: string[]; a: string; b: string }[]).filter((x) => x.abi === 'x86');
+  assert.ok(x86.some((x) => x.syscalls.includes('read') && x.a === 'KILL_PROCESS' && x.b === 'ALLOW'), d.stdout);
+  // Compiled for the same two ABIs, they differ only in the bad-arch action (kill_process here, kill_thread in OCI).
+  const both = JSON.parse(tsjail('diff', ts, json, '--arch', 'x86_64', '--arch', 'x86', '--json').stdout) as { syscalls: string[]; a: string; b: string }[];
+  assert.ok(both.length && both.every((x) => x.a === 'KILL_PROCESS' && x.b === 'KILL_THREAD'), JSON.stringify(both));
 });
