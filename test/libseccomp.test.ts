@@ -92,7 +92,8 @@ function compareProfile(profile: unknown, host: AbiName, caps: readonly string[]
   const kernel = release();
   const ref = libseccompCompile(profile, host, caps, kernel);
   assert.deepEqual(ref.errors, [], 'libseccomp rejected rules');
-  const { policy } = importOci(profile, { hostArch: host, caps, kernel });
+  // libseccomp's own program: runc's ENOSYS stub in front of it (newerSyscalls) is runc's, not libseccomp's.
+  const { newerSyscalls: _runcStub, ...policy } = importOci(profile, { hostArch: host, caps, kernel }).policy;
   const ours = compileProgram(policy);
   const values = new Set<bigint>(EDGE_VALUES);
   const indexes = new Set<number>();

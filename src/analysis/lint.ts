@@ -3,7 +3,7 @@
 // finding is about what the policy does, not how it is written.
 import type { Abi } from '../arch/abi';
 import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_LOG } from '../kernel/seccomp';
-import { syscallNumber } from '../syscalls/table';
+import { syscallName, syscallNumber } from '../syscalls/table';
 import { CLONE_NEWUSER, TIOCLINUX, TIOCSTI } from '../kernel/constants';
 import { uniqueWarnings, type Warning } from '../policy/errors';
 import { evaluatePolicy } from '../policy/evaluate';
@@ -86,7 +86,10 @@ export function lintPolicy(policy: Policy, arch?: readonly string[], loadWarning
       const restricted = Object.keys(calls).filter((n) => syscallNumber(abi, n) !== undefined && policy.rules.some((r) => r.syscalls.includes(n) && (r.conditions.length || !isAllowed(decide(n) ?? SECCOMP_RET_ALLOW))));
       if (restricted.length) add('danger', `${mux} is allowed on ${abi.name}, so the rules for ${restricted.join(', ')} can be bypassed through it`);
     }
-    if (((resolved.defaultRet & SECCOMP_RET_ACTION_FULL) >>> 0) === SECCOMP_RET_ERRNO && (resolved.defaultRet & 0xffff) === 1) {
+    if (resolved.newer) {
+      const { above, also } = resolved.newer;
+      add('info', `syscalls newer than the policy return ENOSYS, so libc falls back: every number above ${above} (${syscallName(abi, above)}) except -1${also.length ? `, and ${also.join(', ')}` : ''}`);
+    } else if (((resolved.defaultRet & SECCOMP_RET_ACTION_FULL) >>> 0) === SECCOMP_RET_ERRNO && (resolved.defaultRet & 0xffff) === 1) {
       add('info', 'the default is EPERM: syscalls newer than the policy fail with EPERM, which programs do not take as "use the fallback"; ENOSYS does that');
     }
     for (const s of resolved.shadowed) add('warning', `${s.syscall}: ${ruleWhere(s.ruleIndex)} never decides: ${ruleWhere(s.by)} matches every call first`);

@@ -148,6 +148,7 @@ export function importOci(json: unknown, options: OciImportOptions = {}): { poli
   // rules runc adds: if one arg index repeats, every condition becomes its own rule (ORed).
   interface Entry { names: string[]; action: Action; conditionSets: ArgCondition[][]; where: string; loc: SourceLocation }
   const entries: Entry[] = [];
+  const known: string[] = []; // entries with the default action: no rule, but runc counts them for its ENOSYS stub
   const syscalls = list(spec.syscalls, 'syscalls', at(spec, 'syscalls'));
   syscalls.forEach((s, i) => {
     const where = `syscalls[${i}]`;
@@ -159,7 +160,7 @@ export function importOci(json: unknown, options: OciImportOptions = {}): { poli
     });
     if (!applies(s.includes, true) || !applies(s.excludes, false)) return;
     const act = action(s.action, s.errnoRet, at(s, 'action'), at(s, 'errnoRet'));
-    if (sameAction(act, defaultAction)) return;
+    if (sameAction(act, defaultAction)) { known.push(...names); return; }
     const args = list(s.args, 'args', at(s, 'args'));
     const conds = args.map((a): ArgCondition => {
       const aLoc = at(a);
@@ -209,7 +210,12 @@ export function importOci(json: unknown, options: OciImportOptions = {}): { poli
     }
   });
   return {
-    policy: { defaultAction, arches, badArchAction: { kind: 'kill_thread' }, rules, origin: file },
+    policy: {
+      defaultAction, arches, badArchAction: { kind: 'kill_thread' }, rules, origin: file,
+      // runc answers numbers above the highest syscall of the profile with ENOSYS (patchbpf), on the ABIs it lists.
+      ...(arches.length ? { newerSyscalls: 'enosys' as const } : {}),
+      ...(known.length ? { knownSyscalls: [...new Set(known)] } : {}),
+    },
     warnings,
   };
 }

@@ -13,7 +13,7 @@ import { widthMask } from '../policy/condition';
 import { PolicyError } from '../policy/errors';
 import type { Policy } from '../policy/model';
 import { resolvePolicy, targetAbis, type AbiPolicy } from '../policy/resolve';
-import { syscallName } from '../syscalls/table';
+import { syscallName, syscallNumber } from '../syscalls/table';
 import { decisionBoxes, type ArgBox } from './argumentPatterns';
 import { formatJson } from './json';
 import { importOci } from './oci';
@@ -81,7 +81,8 @@ function readBackError(abi: Abi, nr: number, ours: number, theirs: number, defau
 function checkReadBack(profile: object, policy: Policy, abis: readonly Abi[], resolved: AbiPolicy): void {
   const back = importOci(profile, { hostArch: abis[0]!.name, file: 'exported profile' }).policy;
   const names = abis.map((a) => a.name);
-  const ours = compileProgram(policy, { arch: names }).instructions;
+  // runc answers the numbers above a profile's highest syscall with ENOSYS whatever the policy says (newerSyscalls.ts).
+  const ours = compileProgram({ ...policy, newerSyscalls: 'enosys' }, { arch: names }).instructions;
   const theirs = compileProgram(back, { arch: names }).instructions;
   for (const abi of abis) {
     const only = new Map([[SECCOMP_DATA_ARCH, { lo: abi.auditArch, hi: abi.auditArch, masked: [], notMasked: [] }]]);
@@ -122,6 +123,12 @@ export function exportOci(policy: Policy, arch?: readonly string[]): object {
     if (same) same.names.push(...e.names);
     else merged.push({ ...e, names: [...e.names] });
   }
+  // The syscalls the policy knows but leaves to the default, as an entry with the default action:
+  // libseccomp adds no rule for it, and runc's ENOSYS stub starts above the same number as the policy.
+  const exported = new Set(merged.flatMap((e) => e.names));
+  const known = [...new Set([...policy.rules.flatMap((r) => r.syscalls), ...(policy.knownSyscalls ?? [])])]
+    .filter((n) => !exported.has(n) && abis.some((a) => syscallNumber(a, n) !== undefined)).sort();
+  if (known.length) merged.push({ names: known, ...ociAction(defaultRet) });
   const profile = {
     defaultAction: ociAction(defaultRet).action,
     ...(ociAction(defaultRet).errnoRet !== undefined ? { defaultErrnoRet: ociAction(defaultRet).errnoRet } : {}),
