@@ -15,7 +15,7 @@ import { importOci } from '../src/formats/oci';
 import { policyFromText } from '../src/formats/load';
 import { lintPolicy } from '../src/analysis/lint';
 import { verifyFilter } from '../src/analysis/verify';
-import { definePolicy, allow, errno, kill } from '../src/policy/dsl';
+import { definePolicy, allow, errno, gt, kill, maskedEq } from '../src/policy/dsl';
 import { evaluatePolicy } from '../src/policy/evaluate';
 import { exportOci } from '../src/formats/ociExport';
 import type { Policy } from '../src/policy/model';
@@ -297,4 +297,22 @@ test('lint says which numbers get ENOSYS; explain names it', () => {
   const e = tsjail('explain', '--policy', file, '--arch', 'x86_64', 'pidfd_open');
   assert.equal(e.status, 0, e.stderr);
   assert.match(e.stdout, /-> ERRNO\(38\)\ndecided by: a number above the highest syscall the policy knows \(newerSyscalls\): ENOSYS/);
+});
+
+test('lint: two rules of one action with different values that both match are a warning; the README table\'s cases are reported', () => {
+  const both = definePolicy({ default: errno('EPERM'), arches: ['x86_64'], rules: [allow('read'), errno('EACCES', 'kill', { sig: gt(5) }), errno('EINVAL', 'kill', { sig: gt(10) })] });
+  assert.deepEqual(lintPolicy(both).filter((f) => /same action/.test(f.message)).map((f) => `${f.abi}: ${f.message}`), [
+    'x86_64: kill (args[1].lo >= 0xb): two rules of the same action with different values both match; the earlier decides (ERRNO(13), not ERRNO(22)), where libseccomp would take the rule with the tighter bound: give the calls of one rule a condition the other excludes',
+  ]);
+  // Disjoint conditions, or the same value: nothing to say.
+  const apart = definePolicy({ default: errno('EPERM'), arches: ['x86_64'], rules: [errno('EACCES', 'kill', { sig: gt(10) }), errno('EINVAL', 'kill', { sig: 3 }), errno('EACCES', 'kill', { sig: gt(5) })] });
+  assert.deepEqual(lintPolicy(apart).filter((f) => /same action/.test(f.message)), []);
+  // Different actions: the most restrictive wins, as meant.
+  const meant = definePolicy({ default: errno('EPERM'), arches: ['x86_64'], rules: [allow('socket'), errno('EPERM', 'socket', { family: 16 })] });
+  assert.deepEqual(lintPolicy(meant).filter((f) => /same action/.test(f.message)), []);
+  const stray = definePolicy({ default: errno('EPERM'), arches: ['x86_64'], rules: [allow('close', { fd: maskedEq(1, 2) })] });
+  assert.ok(lintPolicy(stray).some((f) => f.severity === 'warning' && /can never match \(value 0x2 has bits outside mask 0x1\)/.test(f.message)));
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  assert.match(readme, /### Where tsjail's meaning differs from libseccomp's on purpose/);
+  for (const example of ["errno('EINVAL', 'kill', { sig: gt(10) })", 'maskedEq(1, 2)', "errno('EPERM', 'socket', { family: AF_NETLINK })"]) assert.ok(readme.includes(example), example);
 });

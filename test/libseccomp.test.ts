@@ -16,7 +16,7 @@ import { DOCKER_DEFAULT_CAPS, importOci } from '../src/formats/oci';
 import { exportOci } from '../src/formats/ociExport';
 import { formatJson } from '../src/formats/json';
 import { loadPolicyFile } from '../src/formats/load';
-import { syscallsOf } from '../src/syscalls/table';
+import { syscallNumber, syscallsOf } from '../src/syscalls/table';
 import { REPO_ROOT, hasUpstream, upstreamPath } from '../scripts/upstream';
 import { EDGE_VALUES } from './helpers/random';
 
@@ -225,4 +225,24 @@ test('OCI export: values above 2^53 are written exactly and libseccomp reads the
   const exported = exportOci(policy);
   assert.match(formatJson(exported, 0), /"value":9007199254740993,/);
   compareProfile(exported, 'x86_64');
+});
+
+test("README's table of differences: libseccomp takes the tighter bound between two errno rules, and an unconditional rule over a conditional one, in either order", { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsjail-meaning-'));
+  const script = `import seccomp, sys
+def build(out, rules):
+    f = seccomp.SyscallFilter(defaction=seccomp.ERRNO(1))
+    for act, name, args in rules: f.add_rule(act, name, *args)
+    with open(out, 'wb') as fh: f.export_bpf(fh)
+gt5 = (seccomp.ERRNO(13), 'kill', (seccomp.Arg(1, seccomp.GT, 5),))
+gt10 = (seccomp.ERRNO(22), 'kill', (seccomp.Arg(1, seccomp.GT, 10),))
+allow = (seccomp.ALLOW, 'socket', ())
+netlink = (seccomp.ERRNO(13), 'socket', (seccomp.Arg(0, seccomp.EQ, 16),))
+build(sys.argv[1] + '/a.bpf', [gt5, gt10]); build(sys.argv[1] + '/b.bpf', [gt10, gt5])
+build(sys.argv[1] + '/c.bpf', [allow, netlink]); build(sys.argv[1] + '/d.bpf', [netlink, allow])`;
+  const r = spawnSync(PYTHON, ['-c', script, dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const run = (f: string, name: string, args: bigint[]): string => describeRet(emulate(decodeProgram(new Uint8Array(readFileSync(join(dir, f))), 'little'), { nr: syscallNumber(ABIS.x86_64, name)!, arch: ABIS.x86_64.auditArch, args }, 'little').ret);
+  for (const f of ['a.bpf', 'b.bpf']) assert.equal(run(f, 'kill', [0n, 11n]), 'ERRNO(22)', `${f}: the tighter bound`);
+  for (const f of ['c.bpf', 'd.bpf']) assert.equal(run(f, 'socket', [16n]), 'ALLOW', `${f}: the unconditional rule`);
 });
