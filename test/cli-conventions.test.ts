@@ -153,7 +153,7 @@ for (const who of WHO) {
     const json = tsjail(['run', '--policy', '-', ...mk], { asNobody: who.asNobody, input: DENY_MKDIR });
     assert.equal(json.status, 0, json.stderr);
     assert.match(json.stdout, /Operation not permitted\n1\n$/);
-    assert.match(json.stderr, /mkdir.*-> EPERM\n\s+decided by: rule "syscalls\[0\]" \(<stdin>\)/);
+    assert.match(json.stderr, /mkdir.*-> EPERM\n\s+decided by: rule "syscalls\[0\]" \(<stdin>:1\)/);
     for (const format of [[], ['--policy-format', 'ts']]) {
       const ts = tsjail(['run', '--policy', '-', ...format, ...mk], { asNobody: who.asNobody, input: DENY_MKDIR_TS });
       assert.equal(ts.status, 0, ts.stderr);
@@ -165,7 +165,7 @@ for (const who of WHO) {
     assert.doesNotMatch(bad.stderr, NO_TRACE);
     const wrong = tsjail(['run', '--policy', '-', '--policy-format', 'json', '--', 'true'], { asNobody: who.asNobody, input: DENY_MKDIR_TS });
     assert.equal(wrong.status, 125);
-    assert.match(wrong.stderr, /<stdin>: invalid JSON/);
+    assert.match(wrong.stderr, /<stdin>:1:1: invalid JSON: unexpected .i./);
     const unknown = tsjail(['run', '--policy', '-', '--policy-format', 'yaml', '--', 'true'], { asNobody: who.asNobody, input: DENY_MKDIR });
     assert.equal(unknown.status, 125);
     assert.match(unknown.stderr, /unknown --policy-format 'yaml' \(use one of ts, js, json, systemd\)/);

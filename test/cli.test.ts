@@ -80,7 +80,7 @@ test('OCI profiles take --caps and --kernel, as Docker decides includes/excludes
   const denied = tsjail('explain', '--policy', 'fixtures/oci/small.json', '--arch', 'x86_64', 'mount');
   assert.match(denied.stdout, /-> ERRNO\(1\)/);
   const admin = tsjail('explain', '--policy', 'fixtures/oci/small.json', '--arch', 'x86_64', '--caps', 'SYS_ADMIN', 'mount');
-  assert.match(admin.stdout, /-> ALLOW\ndecided by: rule "syscalls\[1\]" \(fixtures\/oci\/small\.json\): allow/);
+  assert.match(admin.stdout, /-> ALLOW\ndecided by: rule "syscalls\[1\]" \(fixtures\/oci\/small\.json:7:5\): allow/);
   const old = tsjail('explain', '--policy', 'fixtures/oci/small.json', '--arch', 'x86_64', '--kernel', '4.4', 'ptrace');
   assert.match(old.stdout, /-> ERRNO\(1\)/);
   assert.match(tsjail('explain', '--policy', 'fixtures/oci/small.json', '--arch', 'x86_64', 'ptrace').stdout, /-> ALLOW/);

@@ -10,6 +10,7 @@ import { compileFilter } from '../src/bpf/compile';
 import { allow, definePolicy, errno, kill } from '../src/policy/dsl';
 import { ADDR_NO_RANDOMIZE, TIOCSTI } from '../src/kernel/constants';
 import { exportOci } from '../src/formats/ociExport';
+import { formatJson } from '../src/formats/json';
 import { DEFAULT_ALLOWED } from '../src/jail/defaultPolicy';
 import { REPO_ROOT } from '../scripts/upstream';
 import { probeBundle } from './helpers/probeBundle';
@@ -65,7 +66,7 @@ test('runc enforces the OCI export: an OCI bundle built from host binaries block
   const run = probeBundle(PROBE, seccomp);
   const jailed = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/tsjail.js'), 'run', '--host-fs', '--policy', policyFile, '--', PROBE, ...args], { encoding: 'utf8' });
   const policyFile = join(work, 'runc-policy.json');
-  writeFileSync(policyFile, JSON.stringify(seccomp));
+  writeFileSync(policyFile, formatJson(seccomp, 0));
   for (const [args, expected] of [[['keyctl'], 'blocked EPERM\n'], [['add_key'], 'blocked EPERM\n'], [['personality'], 'blocked EACCES\n'], [['read', '/usr/bin/env'], 'ESCAPED\n']] as const) {
     assert.equal(run([...args]).stdout, expected, `runc: ${args.join(' ')}`);
     assert.equal(jailed([...args]).stdout, expected, `tsjail: ${args.join(' ')}`);

@@ -49,6 +49,7 @@ export function explainCall(policy: Policy, syscall: string, args: readonly bigi
     const where = describeLocation(rule.source);
     decidedBy = `rule ${rule.label ? `"${rule.label}"` : `#${ref.decider.ruleIndex + 1}`}${where ? ` (${where})` : ''}: ${describeAction(rule.action)}`;
   } else if (ref.decider.kind === 'default') decidedBy = `the default action: ${describeAction(policy.defaultAction)}`;
+  else if (ref.decider.kind === 'newer') decidedBy = 'a number above the highest syscall the policy knows (newerSyscalls): ENOSYS, so libc falls back';
   else decidedBy = `the bad-arch action: ${describeAction(policy.badArchAction)}`;
   return {
     abi, syscall: ref.syscall ?? syscall, nr, args, ret: run.ret, action: describeRet(run.ret), decider: ref.decider, decidedBy,

@@ -3,13 +3,14 @@
 // finding is about what the policy does, not how it is written.
 import type { Abi } from '../arch/abi';
 import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_LOG } from '../kernel/seccomp';
-import { syscallNumber } from '../syscalls/table';
+import { syscallName, syscallNumber } from '../syscalls/table';
 import { CLONE_NEWUSER, TIOCLINUX, TIOCSTI } from '../kernel/constants';
 import { uniqueWarnings, type Warning } from '../policy/errors';
 import { evaluatePolicy } from '../policy/evaluate';
 import { describeLocation, type Policy } from '../policy/model';
 import { SOCKETCALL_CALLS, IPC_CALLS } from '../syscalls/multiplexers';
 import { resolvePolicy, targetAbis } from '../policy/resolve';
+import { diffPolicies } from './diff';
 
 export type Severity = 'danger' | 'warning' | 'info';
 
@@ -40,6 +41,24 @@ const EQUIVALENTS: readonly (readonly string[])[] = [
 ];
 
 const isAllowed = (ret: number): boolean => [SECCOMP_RET_ALLOW, SECCOMP_RET_LOG].includes((ret & SECCOMP_RET_ACTION_FULL) >>> 0);
+
+/**
+ * Where two rules of one action with different values (errno numbers, trace data) both match a
+ * call, the earlier decides; libseccomp orders such rules by its own tree (the tighter bound
+ * first), so the pair almost surely means something else than what either reader makes of it.
+ * Found exactly: the regions where the policy with its rules reversed decides otherwise.
+ */
+function orderFindings(policy: Policy, abis: readonly Abi[]): Finding[] {
+  const reversed: Policy = { ...policy, rules: [...policy.rules].reverse() };
+  return (['little', 'big'] as const).flatMap((endian) => {
+    const names = abis.filter((a) => a.endian === endian).map((a) => a.name);
+    if (!names.length) return [];
+    return diffPolicies(policy, reversed, names).map((d): Finding => ({
+      severity: 'warning', abi: d.abi,
+      message: `${d.syscalls.join(', ')}${d.args.length ? ` (${d.args.join(', ')})` : ''}: two rules of the same action with different values both match; the earlier decides (${d.a}, not ${d.b}), where libseccomp would take the rule with the tighter bound: give the calls of one rule a condition the other excludes`,
+    }));
+  });
+}
 
 export function lintPolicy(policy: Policy, arch?: readonly string[], loadWarnings: readonly Warning[] = []): Finding[] {
   const findings: Finding[] = [];
@@ -86,12 +105,16 @@ export function lintPolicy(policy: Policy, arch?: readonly string[], loadWarning
       const restricted = Object.keys(calls).filter((n) => syscallNumber(abi, n) !== undefined && policy.rules.some((r) => r.syscalls.includes(n) && (r.conditions.length || !isAllowed(decide(n) ?? SECCOMP_RET_ALLOW))));
       if (restricted.length) add('danger', `${mux} is allowed on ${abi.name}, so the rules for ${restricted.join(', ')} can be bypassed through it`);
     }
-    if (((resolved.defaultRet & SECCOMP_RET_ACTION_FULL) >>> 0) === SECCOMP_RET_ERRNO && (resolved.defaultRet & 0xffff) === 1) {
+    if (resolved.newer) {
+      const { above, also } = resolved.newer;
+      add('info', `syscalls newer than the policy return ENOSYS, so libc falls back: every number above ${above} (${syscallName(abi, above)}) except -1${also.length ? `, and ${also.join(', ')}` : ''}`);
+    } else if (((resolved.defaultRet & SECCOMP_RET_ACTION_FULL) >>> 0) === SECCOMP_RET_ERRNO && (resolved.defaultRet & 0xffff) === 1) {
       add('info', 'the default is EPERM: syscalls newer than the policy fail with EPERM, which programs do not take as "use the fallback"; ENOSYS does that');
     }
     for (const s of resolved.shadowed) add('warning', `${s.syscall}: ${ruleWhere(s.ruleIndex)} never decides: ${ruleWhere(s.by)} matches every call first`);
     for (const n of resolved.neverMatching) add('warning', `${n.syscall}: ${ruleWhere(n.ruleIndex)} can never match (${n.why})`);
   }
+  findings.push(...orderFindings(policy, abis));
   for (const w of uniqueWarnings([...loadWarnings, ...resolveWarnings])) findings.push({ severity: 'warning', abi: abis.map((a: Abi) => a.name).join('+'), message: w.message, ...(w.location ? { where: describeLocation(w.location) } : {}) });
   // The same finding on several ABIs once.
   const seen = new Map<string, Finding>();

@@ -12,6 +12,7 @@ import {
 import { argWordOffset, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR } from '../kernel/seccomp';
 import { resolveCondition, type ResolvedCondition } from '../policy/condition';
 import { actionSeverity, type Policy } from '../policy/model';
+import { newerSyscalls, NR_SKIP, type NewerSyscalls } from '../policy/newerSyscalls';
 import { actionRet, checkSyscallNames } from '../policy/resolve';
 import { syscallName, syscallsOf } from '../syscalls/table';
 
@@ -123,6 +124,30 @@ function emitSyscall(e: Emitter, policy: Policy, abi: Abi, name: string, default
   e.ret(defaultRet);
 }
 
+/** Numbers of the ENOSYS region return ENOSYS, tested one by one before the dispatch; -1 keeps the default. */
+function emitNewer(e: Emitter, newer: NewerSyscalls, defaultRet: number): void {
+  for (const nr of newer.also) {
+    const hit = e.label();
+    const miss = e.label();
+    e.test(SECCOMP_DATA_NR, 0xffffffff, BPF_JEQ, nr, hit, miss);
+    e.place(hit);
+    e.ret(newer.ret);
+    e.place(miss);
+  }
+  const above = e.label();
+  const known = e.label();
+  const skip = e.label();
+  const enosys = e.label();
+  e.test(SECCOMP_DATA_NR, 0xffffffff, BPF_JGT, newer.above, above, known);
+  e.place(above);
+  e.test(SECCOMP_DATA_NR, 0xffffffff, BPF_JEQ, NR_SKIP, skip, enosys);
+  e.place(skip);
+  e.ret(defaultRet);
+  e.place(enosys);
+  e.ret(newer.ret);
+  e.place(known);
+}
+
 /**
  * The syscall-number dispatch of one ABI: a jeq per syscall some rule names, else the default.
  * The jeqs hang off a plain binary search on the number (a sorted list halved at its middle):
@@ -132,6 +157,8 @@ function emitAbi(e: Emitter, policy: Policy, abi: Abi): void {
   const named = new Set(policy.rules.flatMap((r) => r.syscalls));
   const calls = syscallsOf(abi).filter(({ name, nr }) => named.has(name) && syscallName(abi, nr) === name);
   const defaultRet = actionRet(policy.defaultAction, abi);
+  const newer = newerSyscalls(policy, abi);
+  if (newer) emitNewer(e, newer, defaultRet);
   const blocks: { readonly label: Label; readonly name: string }[] = [];
   const search = (from: number, to: number): void => {
     if (to - from === 1) {

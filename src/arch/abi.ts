@@ -80,6 +80,20 @@ export const ABIS: Readonly<Record<AbiName, Abi>> = {
   sheb: abi('sheb', EM.SH, 32, 'big', { csv: 'sh' }),
 };
 
+/**
+ * The other ABIs a machine of each native ABI runs (the kernel's compat entry points), as
+ * Docker's archMap lists them; a machine of any ABI not named runs only its own.
+ */
+const COMPAT_ABIS: Readonly<Partial<Record<AbiName, readonly AbiName[]>>> = {
+  x86_64: ['x86', 'x32'], aarch64: ['arm'], s390x: ['s390'], ppc64: ['ppc'], parisc64: ['parisc'],
+  mips64: ['mips', 'mips64n32'], mips64n32: ['mips', 'mips64'], mipsel64: ['mipsel', 'mipsel64n32'], mipsel64n32: ['mipsel', 'mipsel64'],
+};
+
+/** What a machine of ABI `native` runs: its own ABI first, then its compat ABIs. */
+export function machineAbis(native: AbiName): AbiName[] {
+  return [native, ...(COMPAT_ABIS[native] ?? [])];
+}
+
 /** Names people use for the same ABI (uname -m, Docker/OCI, Go). */
 const ALIASES: Readonly<Record<string, AbiName>> = {
   amd64: 'x86_64', x86_64: 'x86_64', i386: 'x86', i686: 'x86', ia32: 'x86', x86: 'x86',

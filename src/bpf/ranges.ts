@@ -1,6 +1,7 @@
 // Normalizes one arch section to ranges over the whole 32-bit syscall-number space: adjacent
 // numbers with the same decision merge, gaps take the default (kafel's range_rules idea).
 import { X32_SYSCALL_BIT } from '../arch/abi';
+import { isNewerSyscall, NR_SKIP, type NewerSyscalls } from '../policy/newerSyscalls';
 import type { AbiPolicy, SyscallChain } from '../policy/resolve';
 
 export type Decision =
@@ -51,6 +52,7 @@ export function sectionRanges(parts: { x86_64?: AbiPolicy; x32?: AbiPolicy; sing
   const spans: Span[] = [];
   const fill = (lo: number, hi: number, p: AbiPolicy | undefined): void => {
     if (!p) { spans.push({ lo, hi, decision: { kind: 'ret', k: badArchRet } }); return; }
+    const start = spans.length;
     let next = lo;
     for (const chain of p.chains) {
       if (chain.nr < lo || chain.nr > hi) continue;
@@ -59,6 +61,7 @@ export function sectionRanges(parts: { x86_64?: AbiPolicy; x32?: AbiPolicy; sing
       next = chain.nr + 1;
     }
     if (next <= hi) spans.push({ lo: next, hi, decision: { kind: 'ret', k: p.defaultRet } });
+    if (p.newer) spans.push(...withNewer(spans.splice(start), p.newer));
   };
   if (parts.single) {
     fill(0, MAX_NR, parts.single);
@@ -70,6 +73,21 @@ export function sectionRanges(parts: { x86_64?: AbiPolicy; x32?: AbiPolicy; sing
     spans.push({ lo: MAX_NR, hi: MAX_NR, decision: { kind: 'ret', k: owner.defaultRet } });
   }
   return merge(spans);
+}
+
+/**
+ * One ABI's spans with the numbers of its ENOSYS region (newer syscalls) taken out of them:
+ * each span is cut where the region starts and ends, and the pieces inside return ENOSYS.
+ */
+function withNewer(spans: readonly Span[], newer: NewerSyscalls): Span[] {
+  const bounds = [...newer.also.flatMap((n) => [n, n + 1]), newer.above + 1, NR_SKIP];
+  return spans.flatMap((s) => {
+    const cuts = [...new Set(bounds.filter((n) => n > s.lo && n <= s.hi))].sort((a, b) => a - b);
+    return [s.lo, ...cuts].map((from, i): Span => ({
+      lo: from, hi: (cuts[i] ?? s.hi + 1) - 1,
+      decision: isNewerSyscall(newer, from) ? { kind: 'ret', k: newer.ret } : s.decision,
+    }));
+  });
 }
 
 function merge(spans: Span[]): SyscallRange[] {

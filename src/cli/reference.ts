@@ -95,7 +95,7 @@ const JAIL_FLAGS: readonly FlagDoc[] = [
   flagDoc('--late', undefined, 'the policy alone decides from main() on (dynamic glibc programs): it need not allow the loader; until main() its calls are let through too'),
 ];
 
-const ARCH_FLAG = flagDoc('--arch', 'ARCH', 'target architecture (default: the host\'s; repeatable where several make sense)', ABI_NAMES);
+const ARCH_FLAG = flagDoc('--arch', 'ARCH', 'target architecture (default: the host\'s; repeatable where several make sense); one ARCH with an OCI profile means an ARCH machine: also the profile\'s ABIs it runs (x86 and x32 on x86_64), as runc builds it there', ABI_NAMES);
 const OCI_FLAGS: readonly FlagDoc[] = [
   flagDoc('--caps', 'CAP,CAP', 'OCI/Docker profiles: the capabilities that decide includes/excludes (default: Docker\'s default set)'),
   flagDoc('--kernel', 'VERSION', 'OCI/Docker profiles: the kernel for minKernel (default: the running kernel)'),

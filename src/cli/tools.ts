@@ -2,7 +2,7 @@
 import arg from 'arg';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ABI_NAMES, hostAbi, lookupAbi, type Abi } from '../arch/abi';
+import { ABI_NAMES, hostAbi, lookupAbi, machineAbis, type Abi } from '../arch/abi';
 import { cacheReport } from '../bpf/cache';
 import { meanPerCall, programStats, worstPath } from '../analysis/stats';
 import { compileProgram, type CompiledFilter } from '../bpf/compile';
@@ -14,7 +14,7 @@ import { PolicyError, formatWarning } from '../policy/errors';
 import { UsageError, usageErrorOf } from './usage';
 import { explainCall, explainProgramCall } from '../analysis/explain';
 import type { FilterProgram } from '../analysis/diff';
-import { loadPolicyFile } from '../formats/load';
+import { loadPolicyFile, type LoadedPolicy } from '../formats/load';
 import type { OciImportOptions } from '../formats/oci';
 import { didYouMean, syscallArgs, syscallName, syscallNumber, syscallsOf } from '../syscalls/table';
 import { formatC } from './formatC';
@@ -24,8 +24,14 @@ import { parseWeights, weightsByNumber } from '../policy/weights';
 
 const OCI_FLAGS = { '--caps': String, '--kernel': String, '--procd': Boolean } as const;
 
-function ociOptions(a: { '--caps'?: string; '--kernel'?: string; '--procd'?: boolean }): OciImportOptions {
+/** `--arch`, given once (a string) or repeated. */
+const archList = (given: string | readonly string[] | undefined): string[] => (given === undefined ? [] : typeof given === 'string' ? [given] : [...given]);
+
+/** One --arch names the machine an OCI profile's includes.arches and archMap are read for (as Docker reads them there). */
+function ociOptions(a: { '--caps'?: string; '--kernel'?: string; '--procd'?: boolean; '--arch'?: string | string[] }): OciImportOptions {
+  const arch = archList(a['--arch']);
   return {
+    ...(arch.length === 1 ? { hostArch: abiOf(arch[0]).name } : {}),
     ...(a['--procd'] ? { procd: true } : {}),
     ...(a['--caps'] !== undefined ? { caps: a['--caps'].split(',').map((c) => c.trim()).filter(Boolean).map((c) => (c.startsWith('CAP_') ? c : `CAP_${c}`).toUpperCase()) } : {}),
     ...(a['--kernel'] ? { kernel: a['--kernel'] } : {}),
@@ -83,6 +89,7 @@ function compileCommand(argv: string[]): number | void {
   }
   if (format === 'oci' || format === 'k8s') {
     const { exportOci } = require('../formats/ociExport') as typeof import('../formats/ociExport');
+    // An export's --arch is the `architectures` it writes: exactly those.
     const profile = exportOci(loaded.policy, a['--arch']);
     // k8s: a Security Profiles Operator resource; the plain `oci` profile is what kubelet reads
     // from /var/lib/kubelet/seccomp/ for `localhostProfile`.
@@ -90,12 +97,14 @@ function compileCommand(argv: string[]): number | void {
     const doc = format === 'oci' ? profile : {
       apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1', kind: 'SeccompProfile', metadata: { name }, spec: profile,
     };
-    const text = `${JSON.stringify(doc, null, 2)}\n`;
+    const { formatJson } = require('../formats/json') as typeof import('../formats/json');
+    const text = `${formatJson(doc)}\n`;
     writeOutput(a['--output'], text);
     return;
   }
   const weights = a['--weights'] !== undefined ? readWeights(a['--weights']) : loaded.policy.weights;
-  const compiled = compileProgram(loaded.policy, { ...(a['--arch'] ? { arch: a['--arch'] } : {}), ...(weights ? { weights } : {}) });
+  const arch = archFor(loaded, a['--arch']);
+  const compiled = compileProgram(loaded.policy, { ...(arch ? { arch } : {}), ...(weights ? { weights } : {}) });
   for (const w of [...loaded.warnings, ...compiled.warnings]) process.stderr.write(`tsjail: ${formatWarning(w)}\n`);
   if (a['--verify']) {
     // Proven before anything is written: a program that differs from its policy never reaches -o.
@@ -178,7 +187,7 @@ function explainCommand(argv: string[]): void {
   const rawAbi = isRawFilterPath(file) ? abiOf(a['--arch']) : undefined;
   const e = rawAbi
     ? explainProgramCall(readRawFilter(file, rawAbi.endian).program, rawAbi.endian, rawAbi, syscall!, args)
-    : explainCall(loadPolicyArg(file, ociOptions(a)).policy, syscall!, args, a['--arch'] ? { arch: a['--arch'] } : {});
+    : explainPolicyCall(loadPolicyArg(file, ociOptions(a)), syscall!, args, a['--arch']);
   const argText = args.map((v) => `0x${BigInt.asUintN(64, v).toString(16)}`).join(', ');
   process.stdout.write([
     `${e.abi.name}: ${e.syscall}(${argText}) [nr ${e.nr}] -> ${e.action}`,
@@ -217,6 +226,19 @@ function syscallsCommand(argv: string[]): void {
   process.stdout.write(`${abi.name}: ${describe(query, nr)}\n`);
 }
 
+/**
+ * The ABIs `--arch` means for a loaded policy. One ARCH with an OCI profile means an ARCH
+ * machine: ARCH and the profile's ABIs that such a machine also runs (x86 and x32 on x86_64),
+ * the filter runc + libseccomp build there. Otherwise exactly the ABIs named.
+ */
+function archFor(loaded: LoadedPolicy, given: string | readonly string[] | undefined): string[] | undefined {
+  const names = archList(given);
+  if (!names.length) return undefined;
+  if (names.length > 1 || loaded.format !== 'oci') return names;
+  const machine = machineAbis(abiOf(names[0]).name);
+  return machine.filter((n, i) => i === 0 || loaded.policy.arches.includes(n));
+}
+
 /** The built-in policy of `tsjail run`, or a file. */
 function loadPolicyArg(path: string, oci: OciImportOptions): ReturnType<typeof loadPolicyFile> {
   if (path === '@builtin') {
@@ -231,7 +253,7 @@ function lintCommand(argv: string[]): number {
   if (!a['--policy']) throw new UsageError('lint needs --policy FILE');
   const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
   const { lintPolicy } = require('../analysis/lint') as typeof import('../analysis/lint');
-  const findings = lintPolicy(loaded.policy, a['--arch'], loaded.warnings);
+  const findings = lintPolicy(loaded.policy, archFor(loaded, a['--arch']), loaded.warnings);
   const fsLines = (require('./explainFs') as typeof import('./explainFs')).lintFs(loaded.policy.jail as JailOptions | undefined);
   if (!a['--json']) for (const line of fsLines) process.stdout.write(`${line}\n`);
   if (a['--json']) process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
@@ -244,7 +266,7 @@ function diffCommand(argv: string[]): number {
   if (a._.length !== 2) throw new UsageError('diff needs two policies: tsjail diff A B [--arch ARCH]');
   const { diffPolicies, diffFilters, formatDifferences, formatAllowedBeyond } = require('../analysis/diff') as typeof import('../analysis/diff');
   const diffs = a._.some(isRawFilterPath) ? diffRawFilters(a._[0]!, a._[1]!, a['--arch'], ociOptions(a), diffFilters)
-    : diffPolicies(loadPolicyArg(a._[0]!, ociOptions(a)).policy, loadPolicyArg(a._[1]!, ociOptions(a)).policy, a['--arch']);
+    : diffLoaded(loadPolicyArg(a._[0]!, ociOptions(a)), loadPolicyArg(a._[1]!, ociOptions(a)), a['--arch'], diffPolicies, diffFilters);
   if (a['--json']) process.stdout.write(`${JSON.stringify(diffs, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
   else process.stdout.write(formatDifferences(diffs) + (diffs.length ? formatAllowedBeyond(diffs, a._[0]!, a._[1]!) : ''));
   return diffs.length ? 1 : 0;
@@ -258,8 +280,9 @@ function verifyCommand(argv: string[]): number {
   let bytes: Buffer;
   try { bytes = readFileSync(file); } catch (e) { throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
   try {
-    const { policy } = loadPolicyArg(a['--policy'], ociOptions(a));
-    const report = verifyFilterFile(policy, new Uint8Array(bytes), { ...(a['--arch'] ? { arch: a['--arch'] } : {}), file });
+    const loaded = loadPolicyArg(a['--policy'], ociOptions(a));
+    const arch = archFor(loaded, a['--arch']);
+    const report = verifyFilterFile(loaded.policy, new Uint8Array(bytes), { ...(arch ? { arch } : {}), file });
     if (a['--json']) process.stdout.write(`${JSON.stringify({ proven: !report.regions, ...report, abis: report.abis.map((x) => x.name) }, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)}\n`);
     else process.stdout.write(formatVerifyReport(report, { program: file, policy: a['--policy'] }));
     return report.regions ? 1 : 0;
@@ -271,14 +294,34 @@ function verifyCommand(argv: string[]): number {
   }
 }
 
+/** explain for a policy: the call goes through the first ABI of --arch (archFor). */
+function explainPolicyCall(loaded: LoadedPolicy, syscall: string, args: readonly bigint[], given: string | undefined): ReturnType<typeof explainCall> {
+  const arch = archFor(loaded, given);
+  return explainCall(loaded.policy, syscall, args, arch ? { arch } : {});
+}
+
+/**
+ * diff of two policies. When one --arch means different ABIs for the two (an OCI profile on an
+ * ARCH machine beside a policy for ARCH alone), each is compiled for its own and the programs are
+ * compared on all of them: what the machine would run under each.
+ */
+function diffLoaded(a: LoadedPolicy, b: LoadedPolicy, given: readonly string[] | undefined,
+  diffPolicies: typeof import('../analysis/diff').diffPolicies, diffFilters: typeof import('../analysis/diff').diffFilters): ReturnType<typeof diffFilters> {
+  const [archA, archB] = [archFor(a, given), archFor(b, given)];
+  if (archA?.join() === archB?.join()) return diffPolicies(a.policy, b.policy, archA);
+  const abis = [...new Set([...archA!, ...archB!])].map(abiOf);
+  return diffFilters(compileProgram(a.policy, { arch: archA! }), compileProgram(b.policy, { arch: archB! }), abis);
+}
+
 /**
  * diff with a raw .bpf on either side: a policy is compiled for its ABIs (or --arch), a raw
  * filter taken as it is for the same ones (or the host's).
  */
 function diffRawFilters(fileA: string, fileB: string, arch: readonly string[] | undefined, oci: OciImportOptions,
   diffFilters: typeof import('../analysis/diff').diffFilters): ReturnType<typeof diffFilters> {
-  const policy = [fileA, fileB].filter((f) => !isRawFilterPath(f)).map((f) => loadPolicyArg(f, oci).policy)[0];
-  const abis = policy ? targetAbis(policy, arch) : (arch ?? [hostAbi().name]).map(abiOf);
+  const loaded = [fileA, fileB].filter((f) => !isRawFilterPath(f)).map((f) => loadPolicyArg(f, oci))[0];
+  const policy = loaded?.policy;
+  const abis = loaded ? targetAbis(loaded.policy, archFor(loaded, arch)) : (arch ?? [hostAbi().name]).map(abiOf);
   const endian = abis[0]!.endian;
   const side = (file: string): FilterProgram => (isRawFilterPath(file)
     ? { instructions: readRawFilter(file, endian).program, endian }

@@ -218,9 +218,10 @@ export function loadPolicyCached(path: string, ociOptions: OciImportOptions, deb
   const uncached: CachedPolicyFile = { policy: loaded.policy, warnings: loaded.warnings, filter: (_variant, compile) => compile() };
   const imports = hashImports(loaded.imports ?? [], loaded.importTexts);
   if (loaded.policy.enforce !== undefined || !imports) return uncached;
-  const { jail, extends: preset, origin, defaultAction, arches, badArchAction, rules } = loaded.policy;
+  const { jail, extends: preset, origin, defaultAction, arches, badArchAction, rules, newerSyscalls, knownSyscalls } = loaded.policy;
   const policy = {
     defaultAction, arches, badArchAction, rules,
+    ...(newerSyscalls !== undefined ? { newerSyscalls } : {}), ...(knownSyscalls !== undefined ? { knownSyscalls } : {}),
     ...(jail !== undefined ? { jail } : {}), ...(preset !== undefined ? { extends: preset } : {}), ...(origin !== undefined ? { origin } : {}),
   };
   let payload: Buffer;

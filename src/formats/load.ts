@@ -9,6 +9,7 @@ import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import type { DefinedPolicy } from '../policy/dsl';
 import { PolicyError, type Warning } from '../policy/errors';
 import type { Policy } from '../policy/model';
+import { parseJson } from './json';
 import type { OciImportOptions } from './oci';
 
 export interface LoadedPolicy {
@@ -168,19 +169,14 @@ export function policyFromText(path: string, text: string, ociOptions: OciImport
   const file = resolve(stdinExt ? `<stdin>${stdinExt}` : path);
   const ext = stdinExt ?? extname(file).toLowerCase();
   if (ext === '.json') {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new PolicyError(`invalid JSON: ${(e as Error).message}`, { file: path, line: 0 });
-    }
+    const { value: json, locate } = parseJson(text, path);
     if (ociOptions.procd) {
       const { importProcd } = require('./procd') as typeof import('./procd');
       const { policy, warnings } = importProcd(json, path);
       return { policy, warnings, format: 'oci' };
     }
     const { importOci } = require('./oci') as typeof import('./oci');
-    const { policy, warnings } = importOci(json, { file: path, ...ociOptions });
+    const { policy, warnings } = importOci(json, { file: path, locate, ...ociOptions });
     return { policy, warnings, format: 'oci' };
   }
   if (['.service', '.conf', '.socket', '.systemd'].includes(ext) || /^\s*SystemCallFilter\s*=/m.test(text)) {

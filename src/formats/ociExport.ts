@@ -13,11 +13,12 @@ import { widthMask } from '../policy/condition';
 import { PolicyError } from '../policy/errors';
 import type { Policy } from '../policy/model';
 import { resolvePolicy, targetAbis, type AbiPolicy } from '../policy/resolve';
-import { syscallName } from '../syscalls/table';
+import { syscallName, syscallNumber } from '../syscalls/table';
 import { decisionBoxes, type ArgBox } from './argumentPatterns';
+import { formatJson } from './json';
 import { importOci } from './oci';
 
-interface OciArg { index: number; value: string | number; valueTwo?: string | number; op: string }
+interface OciArg { index: number; value: bigint | number; valueTwo?: bigint | number; op: string }
 interface OciEntry { names: string[]; action: string; errnoRet?: number; args?: OciArg[] }
 
 function ociAction(ret: number): { action: string; errnoRet?: number } {
@@ -36,8 +37,8 @@ function ociAction(ret: number): { action: string; errnoRet?: number } {
   }
 }
 
-/** JSON numbers are exact only up to 2^53: larger values go as strings, which runc accepts. */
-const num = (v: bigint): string | number => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString());
+/** A plain number where a double is exact; larger values stay BigInt, which formats/json.ts writes exactly (Go reads them into uint64). */
+const num = (v: bigint): bigint | number => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
 
 /**
  * A box as libseccomp conditions: EQ where all 64 bits count, else MASKED_EQ, which reads the
@@ -80,7 +81,8 @@ function readBackError(abi: Abi, nr: number, ours: number, theirs: number, defau
 function checkReadBack(profile: object, policy: Policy, abis: readonly Abi[], resolved: AbiPolicy): void {
   const back = importOci(profile, { hostArch: abis[0]!.name, file: 'exported profile' }).policy;
   const names = abis.map((a) => a.name);
-  const ours = compileProgram(policy, { arch: names }).instructions;
+  // runc answers the numbers above a profile's highest syscall with ENOSYS whatever the policy says (newerSyscalls.ts).
+  const ours = compileProgram({ ...policy, newerSyscalls: 'enosys' }, { arch: names }).instructions;
   const theirs = compileProgram(back, { arch: names }).instructions;
   for (const abi of abis) {
     const only = new Map([[SECCOMP_DATA_ARCH, { lo: abi.auditArch, hi: abi.auditArch, masked: [], notMasked: [] }]]);
@@ -93,7 +95,7 @@ function checkReadBack(profile: object, policy: Policy, abis: readonly Abi[], re
   }
 }
 
-/** The OCI profile (runtime-spec `linux.seccomp`) for a policy and its target ABIs. */
+/** The OCI profile (runtime-spec `linux.seccomp`) for a policy and its target ABIs; values above 2^53 are BigInt (write it with formatJson). */
 export function exportOci(policy: Policy, arch?: readonly string[]): object {
   const abis = targetAbis(policy, arch);
   const resolved: AbiPolicy[] = abis.map((abi) => resolvePolicy(policy, abi));
@@ -104,7 +106,7 @@ export function exportOci(policy: Policy, arch?: readonly string[]): object {
   const byName = new Map<string, { key: string; entries: OciEntry[]; abi: string }>();
   for (const r of resolved) {
     for (const [name, entries] of entriesFor(r)) {
-      const key = JSON.stringify(entries);
+      const key = formatJson(entries, 0);
       const seen = byName.get(name);
       if (seen && seen.key !== key) {
         throw new PolicyError(`${name} is decided differently on ${r.abi.name} than on ${seen.abi} (argument widths differ)`, undefined, 'export one ABI at a time');
@@ -121,6 +123,12 @@ export function exportOci(policy: Policy, arch?: readonly string[]): object {
     if (same) same.names.push(...e.names);
     else merged.push({ ...e, names: [...e.names] });
   }
+  // The syscalls the policy knows but leaves to the default, as an entry with the default action:
+  // libseccomp adds no rule for it, and runc's ENOSYS stub starts above the same number as the policy.
+  const exported = new Set(merged.flatMap((e) => e.names));
+  const known = [...new Set([...policy.rules.flatMap((r) => r.syscalls), ...(policy.knownSyscalls ?? [])])]
+    .filter((n) => !exported.has(n) && abis.some((a) => syscallNumber(a, n) !== undefined)).sort();
+  if (known.length) merged.push({ names: known, ...ociAction(defaultRet) });
   const profile = {
     defaultAction: ociAction(defaultRet).action,
     ...(ociAction(defaultRet).errnoRet !== undefined ? { defaultErrnoRet: ociAction(defaultRet).errnoRet } : {}),

@@ -7,7 +7,7 @@ import { isKnownSyscallName } from '../syscalls/table';
 import { PolicyError, type Warning } from '../policy/errors';
 import type { Action, ArgCondition, CompareOp, Policy, Rule } from '../policy/model';
 
-interface ProcdArg { index: number; value: number; valueTwo?: number; op: string }
+interface ProcdArg { index: number; value: number | bigint; valueTwo?: number | bigint; op: string }
 interface ProcdRule { names: string[]; action: string; errnoRet?: number; args?: ProcdArg[] }
 interface ProcdProfile { defaultAction: string; architectures?: string[]; syscalls?: ProcdRule[] }
 
@@ -25,13 +25,16 @@ function action(name: string, errnoRet: number | undefined): Action {
 
 const HIGH = 0xffffffff00000000n;
 
+/** The 32-bit word procd compares (blobmsg_get_u32 of json-c's integer); formats/json.ts reads large integers as BigInt. */
+const word = (x: number | bigint): bigint => (typeof x === 'bigint' ? BigInt.asUintN(32, x) : BigInt(x >>> 0));
+
 /**
  * One procd comparison as conditions of our model, alternatives ORed. Little-endian: the low
  * word, at 32 bits. Big-endian: the high word, written as 64-bit compares against value << 32.
  */
 function conditions(a: ProcdArg, abi: Abi): ArgCondition[][] {
-  const v = BigInt(a.value >>> 0);
-  const two = BigInt((a.valueTwo ?? 0) >>> 0);
+  const v = word(a.value);
+  const two = word(a.valueTwo ?? 0);
   if (abi.endian === 'little') {
     const op = ({ SCMP_CMP_EQ: 'eq', SCMP_CMP_NE: 'ne', SCMP_CMP_LT: 'lt', SCMP_CMP_LE: 'le', SCMP_CMP_GT: 'gt', SCMP_CMP_GE: 'ge', SCMP_CMP_MASKED_EQ: 'masked_eq' } as Record<string, CompareOp>)[a.op];
     if (!op) throw new PolicyError(`unknown operator '${a.op}'`);

@@ -43,11 +43,12 @@ const DSL_DIR = __dirname + sep;
 export function callerLocation(): SourceLocation | undefined {
   const stack = new Error().stack?.split('\n').slice(1) ?? [];
   for (const line of stack) {
-    const m = /\(?((?:file:\/\/)?[^()\s]+):(\d+):(\d+)\)?\s*$/.exec(line);
+    const m = /\(?((?:file:\/\/)?[^()\s]+):(\d+):\d+\)?\s*$/.exec(line);
     if (!m) continue;
     const file = m[1]!.replace(/^file:\/\//, '');
     if (file.startsWith(DSL_DIR) || file.startsWith('node:') || file.startsWith('internal/')) continue;
-    return { file: displayPath(file), line: Number(m[2]), column: Number(m[3]) };
+    // Only the line: sucrase keeps lines but not columns (it rewrites imported names).
+    return { file: displayPath(file), line: Number(m[2]) };
   }
   return undefined;
 }
@@ -223,6 +224,11 @@ export interface PolicySpec<J = JailOptions> {
   readonly rules: readonly RuleInput[];
   /** How often each syscall runs (`tsjail learn --weights-out`): frequent ones get short paths. */
   readonly weights?: Readonly<Record<string, number>>;
+  /**
+   * 'enosys': numbers above the highest syscall the rules name return ENOSYS instead of the
+   * default, so libc falls back from syscalls newer than the policy (runc does this for OCI profiles).
+   */
+  readonly newerSyscalls?: 'enosys';
   /** Jail settings (`tsjail run`); carried through untouched by the compiler. */
   readonly jail?: J;
   /** A preset (jail/presets.ts) under `jail` and the flags: 'untrusted' or 'agent'. */
@@ -251,6 +257,11 @@ function flatten(rules: readonly RuleInput[], out: Rule[] = []): Rule[] {
 /** A `jail:` section as given, with no key JailOptions lacks (a misspelled one is a compile-time error naming it). */
 export type ClosedJail<J> = J & { readonly [K in Exclude<keyof J, keyof JailOptions>]: never };
 
+function newerSetting(v: unknown, loc: SourceLocation | undefined): 'enosys' {
+  if (v !== 'enosys') throw new PolicyError(`newerSyscalls: expected 'enosys', not ${JSON.stringify(v)}`, loc, 'leave it out for the default action');
+  return v;
+}
+
 /** The policy; its `jail:` keeps the literal types it was given (`network: false` stays `false`). */
 export function definePolicy<const J extends JailOptions = JailOptions>(spec: PolicySpec<J> & { readonly jail?: ClosedJail<J> }): DefinedPolicy<J> {
   const loc = callerLocation();
@@ -268,6 +279,7 @@ export function definePolicy<const J extends JailOptions = JailOptions>(spec: Po
     rules: flatten(spec.rules),
     // Loaded only when used: the syscall table stays unloaded for a policy run from the cache.
     ...(spec.weights !== undefined ? { weights: (require('./weights') as typeof import('./weights')).checkWeights(spec.weights, loc) } : {}),
+    ...(spec.newerSyscalls !== undefined ? { newerSyscalls: newerSetting(spec.newerSyscalls, loc) } : {}),
     ...(loc ? { origin: loc.file } : {}),
     ...(spec.jail !== undefined ? { jail: spec.jail } : {}),
     ...(spec.extends !== undefined ? { extends: spec.extends } : {}),

@@ -5,11 +5,14 @@ import type { SeccompData } from '../kernel/seccomp';
 import { syscallName } from '../syscalls/table';
 import { conditionHolds, resolveCondition, type ConditionOutcome } from './condition';
 import { actionSeverity, type ArgCondition, type Policy, type Rule } from './model';
+import { isNewerSyscall, newerSyscalls, NR_SKIP, type NewerSyscalls } from './newerSyscalls';
 import { actionRet, checkSyscallNames } from './resolve';
 
 export type Decider =
   | { readonly kind: 'rule'; readonly ruleIndex: number }
   | { readonly kind: 'default' }
+  /** A number above the highest syscall the policy knows (policy/newerSyscalls.ts): ENOSYS. */
+  | { readonly kind: 'newer' }
   | { readonly kind: 'bad_arch' };
 
 export interface Decision {
@@ -20,7 +23,6 @@ export interface Decision {
   readonly syscall?: string;
 }
 
-const NR_SKIP = 0xffffffff; // -1: a tracer skipped the call; never an x32 number
 
 /** Which targeted ABI a (arch, nr) pair belongs to, or undefined for a bad arch. */
 export function abiOfCall(targets: readonly Abi[], arch: number, nr: number): Abi | undefined {
@@ -37,6 +39,14 @@ export function abiOfCall(targets: readonly Abi[], arch: number, nr: number): Ab
 // once per ABI and syscall.
 const rulesByName = new WeakMap<Policy, Map<string, number[]>>();
 const resolvedConditions = new WeakMap<ArgCondition, Map<string, ConditionOutcome>>();
+const newerByAbi = new WeakMap<Policy, Map<string, NewerSyscalls | undefined>>();
+
+function newerOf(policy: Policy, abi: Abi): NewerSyscalls | undefined {
+  let byAbi = newerByAbi.get(policy);
+  if (!byAbi) newerByAbi.set(policy, (byAbi = new Map()));
+  if (!byAbi.has(abi.name)) byAbi.set(abi.name, newerSyscalls(policy, abi));
+  return byAbi.get(abi.name);
+}
 
 function resolvedCondition(abi: Abi, name: string, cond: ArgCondition, rule: Rule): ConditionOutcome {
   let byCall = resolvedConditions.get(cond);
@@ -74,5 +84,7 @@ export function evaluatePolicy(policy: Policy, targets: readonly Abi[], data: Se
   }
   const base = { abi, ...(name !== undefined ? { syscall: name } : {}) };
   if (best) return { ...base, ret: best.ret, decider: { kind: 'rule', ruleIndex: best.ruleIndex } };
+  const newer = newerOf(policy, abi);
+  if (newer && isNewerSyscall(newer, data.nr)) return { ...base, ret: newer.ret, decider: { kind: 'newer' } };
   return { ...base, ret: actionRet(policy.defaultAction, abi), decider: { kind: 'default' } };
 }

@@ -71,6 +71,13 @@ export interface Policy {
   readonly rules: readonly Rule[];
   /** How often each syscall runs: frequent ones get short paths (the decisions stay the same). */
   readonly weights?: SyscallWeights;
+  /**
+   * 'enosys': numbers above the highest syscall the policy knows on an ABI return ENOSYS, not
+   * the default, so libc falls back from syscalls newer than the policy (policy/newerSyscalls.ts).
+   */
+  readonly newerSyscalls?: 'enosys';
+  /** Syscalls the policy knows without a rule for them (an OCI entry with the default action), for newerSyscalls. */
+  readonly knownSyscalls?: readonly string[];
   /** Where the policy came from, for messages. */
   readonly origin?: string;
 }
@@ -85,5 +92,5 @@ export function describeAction(a: Action): string {
 
 export function describeLocation(loc: SourceLocation | undefined): string {
   if (!loc) return '';
-  return loc.line ? `${loc.file}:${loc.line}` : loc.file;
+  return loc.line ? `${loc.file}:${loc.line}${loc.column ? `:${loc.column}` : ''}` : loc.file;
 }

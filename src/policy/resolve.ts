@@ -8,6 +8,7 @@ import {
 } from '../kernel/seccomp';
 import { didYouMean, isKnownSyscallName, syscallNumber } from '../syscalls/table';
 import { resolveCondition, type ResolvedCondition } from './condition';
+import { newerSyscalls, type NewerSyscalls } from './newerSyscalls';
 import { errnoNumber } from '../kernel/errno';
 import { PolicyError, type Warning } from './errors';
 import { actionSeverity, type Action, type Policy, type Rule, type SourceLocation } from './model';
@@ -36,6 +37,8 @@ export interface AbiPolicy {
   readonly shadowed: readonly { readonly ruleIndex: number; readonly syscall: string; readonly by: number }[];
   /** Rules whose conditions can never all hold on this ABI. */
   readonly neverMatching: readonly { readonly ruleIndex: number; readonly syscall: string; readonly why: string }[];
+  /** Numbers that return ENOSYS instead of defaultRet: syscalls newer than the policy. */
+  readonly newer?: NewerSyscalls;
 }
 
 /** The SECCOMP_RET_* value of an action on an ABI; range errors are PolicyErrors. */
@@ -131,7 +134,8 @@ export function resolvePolicy(policy: Policy, abi: Abi, warnings: Warning[] = []
     if (links.length) chains.push({ name, nr: syscallNumber(abi, name)!, links });
   }
   chains.sort((a, b) => a.nr - b.nr);
-  return { abi, defaultRet, badArchRet, chains, shadowed, neverMatching };
+  const newer = newerSyscalls(policy, abi);
+  return { abi, defaultRet, badArchRet, chains, shadowed, neverMatching, ...(newer ? { newer } : {}) };
 }
 
 function dedupeConditions(conds: ResolvedCondition[]): ResolvedCondition[] {

@@ -4,6 +4,7 @@ import { execFileSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatJson } from '../../src/formats/json';
 import { runContainer, type ContainerRuntime } from '../../scripts/run-container';
 
 /** `run(args)` starts `/probe ARGS...` in a fresh container of the bundle. */
@@ -22,7 +23,7 @@ export function probeBundle(probe: string, seccomp: object, runtime: ContainerRu
   let runs = 0;
   return (args) => {
     config.process.args = ['/probe', ...args];
-    writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+    writeFileSync(join(bundle, 'config.json'), formatJson(config, 0));
     return runContainer(runtime, bundle, `tsjail-${process.pid}-${runs++}`);
   };
 }
