@@ -107,6 +107,7 @@ export function explainDenial(policy: Policy, decision: Decision, abi: Abi, sysc
   if (guard) decidedBy = 'tsjail: this jail has no PID namespace, and the call names another process (its limits, priority or scheduling; only pid 0, the caller, may be named)';
   else if (decision.decider.kind === 'rule') decidedBy = describeRule(policy.rules[decision.decider.ruleIndex]!);
   else if (decision.decider.kind === 'default') decidedBy = 'the default action (no rule allows this syscall)';
+  else if (decision.decider.kind === 'newer') decidedBy = 'the newer-syscall action: the number is above the highest the policy knows on this ABI (ENOSYS, as runc answers, so libc falls back)';
   else decidedBy = 'the bad-arch action (a syscall through an ABI the policy does not target)';
   // Name the arguments some rule for this syscall tests; no such rule → the whole syscall.
   const tested = new Set<string>();

@@ -9,7 +9,7 @@
 // every "allow" turned into a jump to the policy's own program, which follows it unchanged; a
 // supervisor decides the calls they stop by them first too (supervisor.ts refusedByGuard).
 import { readFileSync } from 'node:fs';
-import { ABIS, hostAbi, type Abi, type AbiName } from '../arch/abi';
+import { hostAbi, machineAbis, type Abi } from '../arch/abi';
 import { BPF_JA, BPF_JMP, BPF_K, BPF_RET, bpfClass, decodeProgram, encodeProgram, type Instruction } from '../kernel/instruction';
 import { SECCOMP_RET_ACTION_FULL, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF } from '../kernel/seccomp';
 import { errno, named, ne } from '../policy/dsl';
@@ -31,19 +31,10 @@ export function otherProcessRules(): Rule[] {
   ]);
 }
 
-/** The ABIs a machine of `abi` runs, each of which the guard must cover (a compat call is a call too). */
-export function machineAbis(abi: Abi): Abi[] {
-  const also: Partial<Record<AbiName, AbiName[]>> = {
-    x86_64: ['x86', 'x32'], aarch64: ['arm'], s390x: ['s390'], ppc64: ['ppc'],
-    mips64: ['mips', 'mips64n32'], mipsel64: ['mipsel', 'mipsel64n32'],
-  };
-  return [abi, ...(also[abi.name] ?? []).map((n) => ABIS[n])];
-}
-
 /** The rules alone as a policy for this host's machine: every other call allowed (then the policy decides). */
 export function guardPolicy(abi: Abi = hostAbi()): Policy {
   const allow = { kind: 'allow' } as const;
-  return { defaultAction: allow, badArchAction: allow, arches: machineAbis(abi).map((a) => a.name), rules: otherProcessRules() };
+  return { defaultAction: allow, badArchAction: allow, arches: machineAbis(abi.name), rules: otherProcessRules() };
 }
 
 /**
