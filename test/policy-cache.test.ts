@@ -299,3 +299,29 @@ export default definePolicy({ default: 'allow', rules: [], jail: { env: { GREETI
   assert.equal(loads(p), 2);
   rmSync(p.dir, { recursive: true, force: true });
 });
+
+test('a .json import and a package\'s .js are read once too: what is hashed is what ran', () => {
+  const p = place(false);
+  mkdirSync(join(p.dir, 'node_modules', 'cfgpkg'), { recursive: true });
+  writeFileSync(join(p.dir, 'node_modules', 'cfgpkg', 'package.json'), '{ "name": "cfgpkg", "main": "index.js" }\n');
+  // The package's code and the JSON rewrite themselves once read: a hit later would run the stale values.
+  writeFileSync(join(p.dir, 'node_modules', 'cfgpkg', 'index.js'), `const { writeFileSync } = require('node:fs');
+exports.tag = 'pkg as evaluated';
+writeFileSync(__filename, "exports.tag = 'pkg rewritten';\\n");
+`);
+  writeFileSync(join(p.dir, 'cfg.json'), '{ "greeting": "json as evaluated" }\n');
+  writeFileSync(p.policy, `import { definePolicy } from 'tsjail';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import cfg from './cfg.json';
+import { tag } from 'cfgpkg';
+writeFileSync(${JSON.stringify(join(p.dir, 'cfg.json'))}, '{ "greeting": "json rewritten" }\\n');
+appendFileSync(${JSON.stringify(p.marker)}, 'loaded\\n');
+export default definePolicy({ default: 'allow', rules: [], jail: { env: { GREETING: cfg.greeting, TAG: tag } } });
+`);
+  const script = 'echo "$GREETING / $TAG"';
+  assert.equal(run(p, [], {}, script).stdout, 'json as evaluated / pkg as evaluated\n');
+  const second = run(p, [], {}, script);
+  assert.equal(second.stdout, 'json rewritten / pkg rewritten\n', second.stderr);
+  assert.equal(loads(p), 2);
+  rmSync(p.dir, { recursive: true, force: true });
+});

@@ -5,7 +5,7 @@
 // frame points at the right line of policy.ts without source maps.
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import Module from 'node:module';
-import { basename, dirname, extname, join, resolve, sep } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { DefinedPolicy } from '../policy/dsl';
 import { PolicyError, type Warning } from '../policy/errors';
 import type { Policy } from '../policy/model';
@@ -21,7 +21,7 @@ export interface LoadedPolicy {
   /** How each import the policy's own files named was resolved: a file added or removed may change that. */
   readonly resolutions?: readonly ImportResolution[];
   /**
-   * The text of each TypeScript import as it was evaluated (read once): a cache keys on what ran,
+   * The text of each import as it was evaluated (read once; builtins and addons aside): a cache keys on what ran,
    * not on the file as it is afterwards (a jail may rewrite a workspace file meanwhile).
    */
   readonly importTexts?: ReadonlyMap<string, string>;
@@ -81,6 +81,19 @@ function importsOf(file: string, modules: LoadedModules): string[] {
   return [...new Set([...seen].map((m) => m.filename))].filter((f) => f !== file && !f.startsWith(OWN_CODE + sep)).sort();
 }
 
+/** A .json import as Node makes it: its value as the module's exports. */
+function jsonModule(file: string, text: string, modules: LoadedModules): unknown {
+  const mod = new Module(file, module);
+  mod.filename = file;
+  modules.set(file, mod);
+  try {
+    mod.exports = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch (e) {
+    throw new PolicyError(`${file}: ${(e as Error).message}`);
+  }
+  return mod.exports;
+}
+
 function evaluateModule(file: string, source: string, modules: LoadedModules, resolutions: ImportResolution[], texts: Map<string, string>): unknown {
   const mod = new Module(file, module);
   mod.filename = file;
@@ -90,14 +103,21 @@ function evaluateModule(file: string, source: string, modules: LoadedModules, re
   const requireFrom = (id: string): unknown => {
     // `import ... from 'tsjail'` resolves to this copy of tsjail, installed or not.
     if (id === 'tsjail') return require('../index');
-    const imported = typeScriptImport(id, dirname(file));
-    resolutions.push([file, id, imported ?? nodeResolution(id, file) ?? '']);
-    if (!imported) return ownRequire(id);
-    const seen = modules.get(imported);
+    // tsc's resolution is the policy's own files' (a package's code is resolved as Node does).
+    const imported = file.includes(`${sep}node_modules${sep}`) ? undefined : typeScriptImport(id, dirname(file));
+    const found = imported ?? nodeResolution(id, file);
+    resolutions.push([file, id, found ?? '']);
+    // A file is read here once, what runs is what is hashed (filterCache.ts): TypeScript, and the
+    // .js and .json Node would read itself (node_modules too); builtins and addons are Node's.
+    const own = imported ?? (found !== undefined && isAbsolute(found) && /\.(c?js|json)$/.test(found) && !found.startsWith(OWN_CODE + sep) ? found : undefined);
+    if (!own) return ownRequire(id);
+    const seen = modules.get(own);
     if (seen) return seen.exports;
-    const text = readFileSync(imported, 'utf8');
-    texts.set(imported, text);
-    return evaluateModule(imported, compileTypeScript(imported, text), modules, resolutions, texts);
+    const text = readFileSync(own, 'utf8');
+    texts.set(own, text);
+    if (imported) return evaluateModule(imported, compileTypeScript(imported, text), modules, resolutions, texts);
+    if (own.endsWith('.json')) return jsonModule(own, text, modules);
+    return evaluateModule(own, text, modules, resolutions, texts);
   };
   mod.require = Object.assign(requireFrom, ownRequire);
   (mod as unknown as { _compile(code: string, file: string): void })._compile(source, file);
