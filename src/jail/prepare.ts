@@ -6,12 +6,11 @@
 import { builtinVariant, withJailStops } from './builtinVariants';
 import { precompiledDefault } from './precompiled';
 import { SANDBOX_VARIABLES } from './environment';
-import { resolve as resolvePath } from 'node:path';
 import { hostAbi } from '../arch/abi';
 import { JailError } from './errors';
 import { isRawFilterPath, readRawFilter } from '../formats/rawFilter';
 import { runJailed, type JailHost, type Watch } from './run';
-import { decidingRule, jailFs, type ResolvedFs } from './fsRules';
+import { jailFs, type ResolvedFs } from './fsRules';
 import { combineNet, resolveNet, type NetSetting } from './netRules';
 import type { UnixScope } from './unixRules';
 import type { DenialRecord, OnRepeat } from './supervisor';
@@ -128,7 +127,6 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
     if (preset) merged = applyPreset(preset, merged, log);
     // The file rules are resolved once per start, here.
     fs = jailFs(merged);
-    if (fs) for (const warning of selfWrites(fs, policyFile)) log(warning);
     netSetting = resolveNet(merged.net);
     // Unix sockets are decided by the file rules and unix: rules (unixRules.ts), IP by an allowlist.
     const unixRules = (require('./unixRules') as typeof import('./unixRules')).unixRulesOf(merged.net);
@@ -190,21 +188,6 @@ export function prepareJail(request: JailRequest, log: (msg: string) => void): P
     }
     : undefined;
   return { command, options: merged, filter, fs: filter ? fs : jailFs(merged), watch };
-}
-
-/**
- * tsjail's own code and a policy file the jail may write: each runs outside the jail, on the next
- * run, as whoever runs it. Said, not refused: where the workspace holds them (tsjail in its
- * node_modules, policy.ts beside the code) a jail that rewrites them gets out.
- */
-function selfWrites(fs: ResolvedFs, policyFile: string | undefined): string[] {
-  const own = resolvePath(__dirname, '../../..');
-  const files: [string, string, string][] = [['tsjail itself', own, 'install tsjail outside the writable paths']];
-  if (policyFile !== undefined && policyFile !== '-' && !isRawFilterPath(policyFile)) files.push(['the policy', resolvePath(policyFile), 'keep it (and its imports) outside the writable paths']);
-  return files.filter(([, path]) => {
-    const rule = decidingRule(fs.rules, path);
-    return rule.access === 'rw' && rule.path !== path;
-  }).map(([what, path, hint]) => `WARNING: ${what} (${path}) is writable in the jail: what the jail writes there runs outside it, on the next run (${hint}, or --ro it: that needs namespaces)`);
 }
 
 /** Runs a prepared jail; resolves to the exit status `tsjail run` exits with. */

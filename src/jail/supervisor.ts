@@ -523,14 +523,19 @@ function countLines(entries: readonly SeenDenial[]): string[] {
 
 /** The log-mode summary: what would have been denied, how often, and the lines to add. */
 export function formatLogSummary(s: Supervisor): string {
-  const entries = [...s.seen.entries.values()].filter((e) => !e.record.drift);
-  if (!entries.length) return 'log mode: nothing would have been denied';
+  const all = [...s.seen.entries.values()].filter((e) => !e.record.drift);
+  // What log mode still refuses (the guard of a jail without a PID namespace, unix sockets, hidden files) did happen.
+  const entries = all.filter((e) => e.record.mode === 'log');
+  const refused = all.filter((e) => e.record.mode !== 'log');
+  const also = refused.length ? ['refused in log mode too (they would reach beyond the jail):', ...countLines(refused)] : [];
+  if (!entries.length) return ['log mode: nothing would have been denied', ...also].join('\n');
   return [
     `log mode: ${entries.length} denial${entries.length === 1 ? '' : 's'} would have happened:`,
     ...countLines(entries),
     ...overflowLine(s.seen),
     'to allow them, add to the policy\'s rules:',
     ...[...new Set(entries.map((e) => e.record.suggestion))].map((l) => `  ${oneLine(l)},`),
+    ...also,
   ].join('\n');
 }
 
