@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { JailError } from './errors';
-import { DEFAULT_SECRETS, jailFs, type FsRule, type ResolvedFs } from './fsRules';
+import { DEFAULT_SECRETS, type FsRule, type ResolvedFs } from './fsRules';
 import type { SpawnSpec } from './helper';
 import { landlockPlan, restricting, SCOPE } from './landlock';
 import type { JailOptions } from '../policy/jailSettings';
@@ -84,7 +84,7 @@ function sharedTmp(fs: ResolvedFs, tmpdir: string): ResolvedFs {
  * The spec of `spec`'s jail without namespaces (the spec was built with noNamespaces: no mounts),
  * with Landlock at `abi` holding the file rules alone (`fs`: those of `o`, where already resolved); `why`: why there are no namespaces.
  */
-export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, abi: number, fs: ResolvedFs | undefined = jailFs(o), guarded = spec.filter !== undefined): NoNamespaceJail {
+export function withoutNamespaces(spec: SpawnSpec, o: JailOptions, why: string, abi: number, fs: ResolvedFs | undefined, guarded: boolean): NoNamespaceJail {
   if (fs && abi < 1) {
     throw new JailError(`${why}, and this kernel has no Landlock (or it is disabled): without a mount namespace nothing would keep the jail from writing your files or reading your secrets; nothing was run (--host-fs runs it with the host's files unprotected, UNSAFE)`);
   }

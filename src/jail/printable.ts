@@ -6,7 +6,6 @@
 
 // C0, DEL, C1, and the bidirectional marks, overrides and isolates (they reorder what a line shows).
 const CONTROL = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-const CONTROL_BUT_LINES = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 const escape = (c: string): string => {
   const code = c.charCodeAt(0);
@@ -15,14 +14,13 @@ const escape = (c: string): string => {
 
 /** `message` safe to write to a terminal as tsjail's lines. */
 export function printable(message: string): string {
-  return message.replace(CONTROL_BUT_LINES, escape);
+  return message.replace(CONTROL, (c) => (c === '\n' || c === '\t' ? c : escape(c)));
 }
 
 /** `value` (a path, a name, a whole line of a report) on one line, every control character shown. */
 export function oneLine(value: string): string {
   return value.replace(CONTROL, escape);
 }
-
 
 /**
  * JSON that stays inert wherever it is pasted or shown: only printable ASCII, and none of `*` (a

@@ -280,12 +280,7 @@ export class Supervisor {
     const inJail = this.seen.entries.has(key) ? null : jailPid(n.pid);
     this.count(key, n.nr, () => {
       const explanation = explainDenial(this.guard!, refusal, abi, syscall, n.args);
-      const record: DenialRecord = {
-        time: new Date().toISOString(), mode: 'enforce', pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
-        args: explanation.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
-        action: explanation.action, decidedBy: explanation.decidedBy, rule: null, suggestion: explanation.suggestion,
-      };
-      return { record, explanation };
+      return { record: callRecord(n, 'enforce', inJail, abi, syscall, explanation, null), explanation };
     });
     return true;
   }
@@ -341,12 +336,7 @@ export class Supervisor {
     if (decision.decider.kind === 'rule' && policy.rules[decision.decider.ruleIndex]!.quiet) return;
     this.count(key, n.nr, () => {
       const explanation = explainDenial(policy, decision, abi, syscall, n.args);
-      const record: DenialRecord = {
-        time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
-        args: explanation.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
-        action: explanation.action, decidedBy: explanation.decidedBy, rule: explanation.ruleIndex ?? null,
-        suggestion: explanation.suggestion,
-      };
+      const record = callRecord(n, this.mode, inJail, abi, syscall, explanation, explanation.ruleIndex ?? null);
       return { record, explanation, ...(name ? {} : { numbers: [n.nr] }) };
     });
   }
@@ -363,10 +353,8 @@ export class Supervisor {
       const explanation = explainDenial(levels.expected, expected, abi, syscall, n.args);
       const decidedBy = `${levels.expectedName} does not allow it (${explanation.decidedBy}); the enforced ${levels.enforcedName} does`;
       const record: DenialRecord = {
-        time: new Date().toISOString(), mode: this.mode, pid: n.pid, jailPid: inJail, abi: abi.name, nr: n.nr, syscall,
-        args: explanation.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
-        action: 'ran (drift)', decidedBy, rule: null, suggestion: explanation.suggestion,
-        drift: { expected: levels.expectedName, enforced: levels.enforcedName },
+        ...callRecord(n, this.mode, inJail, abi, syscall, explanation, null),
+        action: 'ran (drift)', decidedBy, drift: { expected: levels.expectedName, enforced: levels.enforcedName },
       };
       return { record, explanation: { ...explanation, decidedBy } };
     });
@@ -444,6 +432,15 @@ export class Supervisor {
     this.seen.entries.set(key, { record, explanation, count: 1, since, nextNotice: FIRST_REPEAT_NOTICE, windowStart: since, windowCount: 1, ...(numbers ? { numbers } : {}) });
     this.events.first(record, explanation);
   }
+}
+
+/** The --report record of a stopped call, from its explanation; `rule` is the deciding rule's index in the policy. */
+function callRecord(n: Notification, mode: SupervisionMode, jailPid: number | null, abi: Abi, syscall: string, e: DenialExplanation, rule: number | null): DenialRecord {
+  return {
+    time: new Date().toISOString(), mode, pid: n.pid, jailPid, abi: abi.name, nr: n.nr, syscall,
+    args: e.args.map((a) => ({ name: a.name, value: `0x${a.value.toString(16)}`, decoded: a.text })),
+    action: e.action, decidedBy: e.decidedBy, rule, suggestion: e.suggestion,
+  };
 }
 
 /** A stopped call as the policy decides it. */
@@ -620,7 +617,6 @@ export function supervise(
   const net = options.net || options.unix
     ? new (require('./netSupervisor') as typeof import('./netSupervisor')).NetSupervisor(options.net, (n, r) => reportNet(n, r), mode === 'log', undefined, options.unix)
     : undefined;
-  // Without a PID namespace the guard's rules join the policy (otherProcesses.ts), told before the jail starts.
   const supervisor = new Supervisor(loadPolicy, mode, events, new DenialTally(), false, net, options.writes, options.drift);
   reportNet = (n, r) => supervisor.reportNet(n, r);
   const startup = new Supervisor(() => (require('./late') as typeof import('./late')).startupPolicy(loadPolicy()), mode, events, supervisor.seen, true, net, options.writes, options.drift);
